@@ -1,0 +1,445 @@
+//! The per-tab state machine: one door in (`handle_*`), one drain out (`poll_*`).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::ids::{Incarnation, Millis, Seq, TabId};
+use crate::rejection::Rejection;
+use crate::seq::{Class, Window};
+use crate::wire::{Beacon, Body, Codec, Envelope, DEFAULT_MAX_MESSAGE_BYTES};
+
+/// How a tab runs. [`Config::default`] gives the documented bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The BroadcastChannel name; messages naming another channel are rejected.
+    pub channel: String,
+    /// Messages longer than this many bytes are rejected before parsing.
+    pub max_message_bytes: usize,
+    /// How often a tab says "still here", in ms.
+    pub heartbeat_ms: u64,
+    /// How long peers keep a *visible* tab listed without hearing from it, in ms.
+    pub visible_ttl_ms: u64,
+    /// How long peers keep a *hidden* tab listed without hearing from it, in ms. Chrome runs a
+    /// hidden tab's timers at most once a minute after five minutes hidden, so this must exceed
+    /// a minute or hidden tabs would flicker out of every list.
+    pub hidden_ttl_ms: u64,
+    /// The largest time-to-live accepted from a peer, in ms; larger claims are clamped.
+    pub max_ttl_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            channel: "conclave".to_owned(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            heartbeat_ms: 1_000,
+            visible_ttl_ms: 3_000,
+            hidden_ttl_ms: 75_000,
+            max_ttl_ms: 5 * 60 * 1_000,
+        }
+    }
+}
+
+/// A page lifecycle change, as the browser reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `visibilitychange` to visible.
+    Visible,
+    /// `visibilitychange` to hidden: timers will be throttled.
+    Hidden,
+    /// `freeze`: the page stops running until `resume` (or is discarded).
+    Frozen,
+    /// `resume` after a freeze: a new incarnation begins.
+    Resumed,
+    /// `pagehide`: the tab is closing or entering the back/forward cache.
+    Closing,
+    /// `pageshow` with `persisted`: restored from the back/forward cache; a new incarnation.
+    Restored,
+}
+
+/// What arrived on the channel, as far as the driver could tell without parsing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// A string: the only kind of message tabs send.
+    Text(&'a str),
+    /// Anything else (an object, a number, a blob): rejected as [`Rejection::NotText`].
+    NotText,
+    /// A string the driver did not copy because it is longer than the limit.
+    Oversized,
+}
+
+/// Why a peer left this tab's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It said goodbye (`pagehide` or `freeze`).
+    Goodbye,
+    /// Nothing was heard from it for longer than its time-to-live.
+    Silent,
+}
+
+/// Something the app should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A tab was heard for the first time (or again after it left).
+    PeerJoined(TabId),
+    /// A tab left the list.
+    PeerLeft {
+        /// The tab.
+        id: TabId,
+        /// Why.
+        reason: LeaveReason,
+    },
+}
+
+/// What this tab knows of another one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's id.
+    pub id: TabId,
+    /// The peer's current incarnation.
+    pub incarnation: Incarnation,
+    /// The highest sequence number heard from it.
+    pub seq: Seq,
+    /// When it was last heard, on this tab's clock.
+    pub last_heard: Millis,
+    /// Whether its page said it was visible.
+    pub visible: bool,
+}
+
+/// How many messages of each class this tab sent, received, delivered and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages this tab posted.
+    pub sent: u64,
+    /// First message from a sender (or its new incarnation).
+    pub first: u64,
+    /// In order.
+    pub next: u64,
+    /// Arrived after a gap.
+    pub gap: u64,
+    /// Sequence numbers skipped over by gaps (they may still arrive late).
+    pub missing: u64,
+    /// Arrived late, filling a gap.
+    pub late: u64,
+    /// Seen before: dropped.
+    pub duplicate: u64,
+    /// Below the window: dropped.
+    pub old: u64,
+    rejected: [u64; Rejection::ALL.len()],
+}
+
+impl Counters {
+    /// How many messages were rejected for `reason`.
+    #[must_use]
+    pub fn rejected(&self, reason: Rejection) -> u64 {
+        self.rejected[reason.index()]
+    }
+
+    /// How many messages were rejected, all reasons together.
+    #[must_use]
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    fn count(&mut self, class: Class) {
+        let slot = match class {
+            Class::First => &mut self.first,
+            Class::Next => &mut self.next,
+            Class::Gap { missing } => {
+                self.missing = self.missing.saturating_add(missing);
+                &mut self.gap
+            }
+            Class::Late => &mut self.late,
+            Class::Duplicate => &mut self.duplicate,
+            Class::Old => &mut self.old,
+        };
+        *slot = slot.saturating_add(1);
+    }
+
+    fn reject(&mut self, reason: Rejection) {
+        let slot = &mut self.rejected[reason.index()];
+        *slot = slot.saturating_add(1);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Frozen or closed: the page is not running; nothing is sent until it resumes.
+    Away,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PeerState {
+    window: Window,
+    beacon: Beacon,
+}
+
+/// One tab's protocol state.
+///
+/// # Run loop
+/// The driver feeds every input through a `handle_*` method and then drains the outputs until
+/// each is empty: [`Engine::poll_transmit`] (texts to post on the channel), [`Engine::poll_event`]
+/// (news for the app), and finally [`Engine::poll_timeout`], the instant at which
+/// [`Engine::handle_timeout`] must next be called. Time is always an input: the engine never
+/// reads a clock.
+///
+/// # Examples
+/// ```
+/// use conclave_core::{Config, Engine, Event, Millis, Received, TabId};
+///
+/// let mut a = Engine::new(Config::default(), TabId::from_bytes([1; 16]), Millis(0), true);
+/// let mut b = Engine::new(Config::default(), TabId::from_bytes([2; 16]), Millis(0), true);
+/// while let Some(text) = a.poll_transmit() {
+///     b.handle_message(Millis(1), Received::Text(&text));
+/// }
+/// assert_eq!(b.poll_event(), Some(Event::PeerJoined(a.id())));
+/// assert_eq!(b.peers().count(), 1);
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    codec: Codec,
+    me: TabId,
+    incarnation: Incarnation,
+    next_seq: u64,
+    visible: bool,
+    phase: Phase,
+    peers: BTreeMap<TabId, PeerState>,
+    counters: Counters,
+    next_heartbeat: Millis,
+    transmit: VecDeque<String>,
+    events: VecDeque<Event>,
+}
+
+impl Engine {
+    /// A tab that has just started at `now`, with the id the driver drew for it. It greets its
+    /// peers at once (the greeting is waiting in [`Engine::poll_transmit`]).
+    #[must_use]
+    pub fn new(config: Config, me: TabId, now: Millis, visible: bool) -> Self {
+        let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
+        let mut engine = Self {
+            config,
+            codec,
+            me,
+            incarnation: Incarnation::default(),
+            next_seq: 1,
+            visible,
+            phase: Phase::Running,
+            peers: BTreeMap::new(),
+            counters: Counters::default(),
+            next_heartbeat: now,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        engine.announce(now, Body::Hello);
+        engine
+    }
+
+    /// This tab's id.
+    #[must_use]
+    pub fn id(&self) -> TabId {
+        self.me
+    }
+
+    /// This tab's current incarnation.
+    #[must_use]
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
+    /// Whether this tab's page is visible, as last reported.
+    #[must_use]
+    pub fn is_visible(&self) -> bool {
+        self.visible
+    }
+
+    /// The counters of every message class and rejection reason.
+    #[must_use]
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The tabs currently listed, ordered by id.
+    pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.peers.iter().map(|(&id, state)| Peer {
+            id,
+            incarnation: state.window.incarnation(),
+            seq: state.window.highest(),
+            last_heard: state.window.last_heard(),
+            visible: state.beacon.visible,
+        })
+    }
+
+    /// Handles one message received from the channel at `now`.
+    pub fn handle_message(&mut self, now: Millis, received: Received<'_>) {
+        if self.phase == Phase::Away {
+            return;
+        }
+        let text = match received {
+            Received::Text(text) => text,
+            Received::NotText => return self.counters.reject(Rejection::NotText),
+            Received::Oversized => return self.counters.reject(Rejection::Oversized),
+        };
+        let envelope = match self.codec.decode(text) {
+            Ok(envelope) => envelope,
+            Err(reason) => return self.counters.reject(reason),
+        };
+        if envelope.from == self.me {
+            return self.counters.reject(Rejection::OwnId);
+        }
+        let class = match self.peers.get_mut(&envelope.from) {
+            Some(peer) => match peer.window.observe(envelope.incarnation, envelope.seq, now) {
+                Ok(class) => class,
+                Err(_) => return self.counters.reject(Rejection::StaleIncarnation),
+            },
+            None => Class::First,
+        };
+        self.counters.count(class);
+        if !class.is_delivered() {
+            return;
+        }
+        self.deliver(now, envelope);
+    }
+
+    fn deliver(&mut self, now: Millis, envelope: Envelope) {
+        let beacon = match envelope.body {
+            Body::Bye => {
+                if self.peers.remove(&envelope.from).is_some() {
+                    self.events.push_back(Event::PeerLeft {
+                        id: envelope.from,
+                        reason: LeaveReason::Goodbye,
+                    });
+                }
+                return;
+            }
+            Body::Hello(beacon) => {
+                // Answer a newcomer at once, so it lists us without waiting for a heartbeat.
+                self.send(Body::Welcome(self.beacon()));
+                beacon
+            }
+            Body::Welcome(beacon) | Body::Heartbeat(beacon) => beacon,
+        };
+        match self.peers.get_mut(&envelope.from) {
+            Some(peer) => peer.beacon = beacon,
+            None => {
+                let window = Window::open(envelope.incarnation, envelope.seq, now);
+                self.peers.insert(envelope.from, PeerState { window, beacon });
+                self.events.push_back(Event::PeerJoined(envelope.from));
+            }
+        }
+    }
+
+    /// Handles the passing of time: call it at (or after) [`Engine::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Millis) {
+        if self.phase == Phase::Away {
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.announce(now, Body::Heartbeat);
+        }
+        let expired: Vec<TabId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| self.expiry(peer) <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            self.peers.remove(&id);
+            self.events.push_back(Event::PeerLeft {
+                id,
+                reason: LeaveReason::Silent,
+            });
+        }
+    }
+
+    /// Handles a page lifecycle change at `now`.
+    pub fn handle_lifecycle(&mut self, now: Millis, change: Lifecycle) {
+        match change {
+            Lifecycle::Visible | Lifecycle::Hidden => {
+                self.visible = change == Lifecycle::Visible;
+                if self.phase == Phase::Running {
+                    // Tell peers the new time-to-live before timers start being throttled.
+                    self.announce(now, Body::Heartbeat);
+                }
+            }
+            Lifecycle::Frozen | Lifecycle::Closing => {
+                if self.phase == Phase::Running {
+                    self.send(Body::Bye);
+                    self.phase = Phase::Away;
+                }
+            }
+            Lifecycle::Resumed | Lifecycle::Restored => {
+                if self.phase == Phase::Away {
+                    self.incarnation = self.incarnation.next();
+                    self.next_seq = 1;
+                    self.phase = Phase::Running;
+                    // Time passed while away; give peers one time-to-live to be heard again
+                    // rather than dropping them all before their answers arrive.
+                    for peer in self.peers.values_mut() {
+                        peer.window.refresh(now);
+                    }
+                    self.announce(now, Body::Hello);
+                }
+            }
+        }
+    }
+
+    /// The next text to post on the channel, if any. Drain until `None` after every input.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<String> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the app, if any. Drain until `None` after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must next be called; `None` while the tab is away.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        if self.phase == Phase::Away {
+            return None;
+        }
+        let earliest_expiry = self.peers.values().map(|peer| self.expiry(peer)).min();
+        Some(earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat)))
+    }
+
+    /// When `peer` leaves the list unless heard from again.
+    fn expiry(&self, peer: &PeerState) -> Millis {
+        let floor = self.config.heartbeat_ms.saturating_mul(2);
+        let ttl = peer.beacon.ttl_ms.clamp(floor, self.config.max_ttl_ms.max(floor));
+        peer.window.last_heard().plus(ttl)
+    }
+
+    fn beacon(&self) -> Beacon {
+        Beacon {
+            ttl_ms: if self.visible {
+                self.config.visible_ttl_ms
+            } else {
+                self.config.hidden_ttl_ms
+            },
+            visible: self.visible,
+        }
+    }
+
+    /// Sends a presence message and restarts the heartbeat period.
+    fn announce(&mut self, now: Millis, body: fn(Beacon) -> Body) {
+        self.send(body(self.beacon()));
+        self.next_heartbeat = now.plus(self.config.heartbeat_ms);
+    }
+
+    fn send(&mut self, body: Body) {
+        let envelope = Envelope {
+            from: self.me,
+            incarnation: self.incarnation,
+            seq: Seq(self.next_seq),
+            body,
+        };
+        self.next_seq = self.next_seq.saturating_add(1);
+        self.transmit.push_back(self.codec.encode(&envelope));
+        self.counters.sent = self.counters.sent.saturating_add(1);
+    }
+}

@@ -1,0 +1,56 @@
+//! # conclave-core: the pure protocol of Conclave
+//!
+//! Conclave makes a web app open in many tabs behave like one app. This crate is its protocol,
+//! written as a *sans-IO* state machine: it never reads a clock, never draws a random number,
+//! never touches a channel or storage. Everything enters as an input and leaves as an output, so
+//! the same code runs in the browser (driven by `conclave-web`) and in a deterministic simulator
+//! on the host.
+//!
+//! ## Model and run loop
+//! Each tab owns one [`Engine`]. The driver:
+//! 1. feeds every input through a `handle_*` method — a received message
+//!    ([`Engine::handle_message`]), the passing of time ([`Engine::handle_timeout`]), a page
+//!    lifecycle change ([`Engine::handle_lifecycle`]);
+//! 2. then drains every output until empty — [`Engine::poll_transmit`] (texts to post on the
+//!    channel) and [`Engine::poll_event`] (news for the app);
+//! 3. and arms one timer for [`Engine::poll_timeout`].
+//!
+//! ## Time
+//! [`Millis`] is a point on *one tab's own* monotonic clock. Instants of different tabs are
+//! never compared: how long a peer has been silent is measured on the receiver's clock.
+//!
+//! ## What it guarantees today
+//! - **Identity**: a tab's [`TabId`] is 128 bits the driver draws from the platform's secure
+//!   random source; its [`Incarnation`] grows when it comes back from a freeze or the
+//!   back/forward cache.
+//! - **Presence**: a tab greets on start, every tab answers a greeting at once, says "still here"
+//!   every [`Config::heartbeat_ms`], and says goodbye on `pagehide`/`freeze`. A peer that falls
+//!   silent leaves the list [`Config::visible_ttl_ms`] after it was last heard (visible peers,
+//!   3 s by default) or [`Config::hidden_ttl_ms`] (hidden peers, whose timers the browser
+//!   throttles to once a minute: 75 s by default).
+//! - **Sequencing**: every message carries (sender, incarnation, seq); each is classified as
+//!   first, next, gap, late, duplicate or old, and none is delivered twice. State per sender is
+//!   a fixed-size [`seq::Window`]: memory is O(live senders), whatever the input.
+//! - **Bad input**: nothing received panics. Every dropped message is counted under a named
+//!   [`Rejection`].
+//!
+//! ## Example
+//! ```
+//! use conclave_core::{Config, Engine, Millis, Received, Rejection, TabId};
+//!
+//! let mut tab = Engine::new(Config::default(), TabId::from_bytes([9; 16]), Millis(0), true);
+//! tab.handle_message(Millis(5), Received::Text("{not json"));
+//! assert_eq!(tab.counters().rejected(Rejection::Malformed), 1);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod engine;
+mod ids;
+mod rejection;
+pub mod seq;
+pub mod wire;
+
+pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received};
+pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
+pub use rejection::Rejection;

@@ -1,0 +1,87 @@
+//! Named reasons for dropping input from another tab.
+//!
+//! Bad input from another tab is neither a panic nor an `Err` the app must handle: it is dropped
+//! and counted under one of these names, and the counts are shown in the coordination panel.
+
+use std::fmt;
+
+/// Why a message received from the channel was dropped before it reached the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The channel delivered something other than a string (an object, a number, a blob...).
+    NotText,
+    /// The message is longer than the configured maximum; it was not parsed.
+    Oversized,
+    /// The bytes are not JSON, or not a JSON object.
+    Malformed,
+    /// The JSON is well formed but a field is missing, unknown, or of the wrong type.
+    WrongType,
+    /// A number is outside what JavaScript holds exactly (above 2^53 − 1, or not finite).
+    UnsafeNumber,
+    /// The message speaks another protocol version (a stale or newer build of the app).
+    UnknownVersion,
+    /// The message belongs to another channel name (another app on the same origin).
+    OtherChannel,
+    /// The message claims to come from this tab itself: an id collision or a forgery.
+    OwnId,
+    /// The message comes from an earlier incarnation of a tab that has since restarted.
+    StaleIncarnation,
+}
+
+impl Rejection {
+    /// Every reason, in display order.
+    pub const ALL: [Rejection; 9] = [
+        Rejection::NotText,
+        Rejection::Oversized,
+        Rejection::Malformed,
+        Rejection::WrongType,
+        Rejection::UnsafeNumber,
+        Rejection::UnknownVersion,
+        Rejection::OtherChannel,
+        Rejection::OwnId,
+        Rejection::StaleIncarnation,
+    ];
+
+    /// A stable, kebab-case name, used in the app and in tests.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rejection::NotText => "not-text",
+            Rejection::Oversized => "oversized",
+            Rejection::Malformed => "malformed",
+            Rejection::WrongType => "wrong-type",
+            Rejection::UnsafeNumber => "unsafe-number",
+            Rejection::UnknownVersion => "unknown-version",
+            Rejection::OtherChannel => "other-channel",
+            Rejection::OwnId => "own-id",
+            Rejection::StaleIncarnation => "stale-incarnation",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_reason_once_in_index_order() {
+        for (i, reason) in Rejection::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason}");
+        }
+        let mut names: Vec<_> = Rejection::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Rejection::ALL.len());
+    }
+}

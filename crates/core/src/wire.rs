@@ -1,0 +1,393 @@
+//! The envelope every tab sends, and its JSON codec.
+//!
+//! A message on the channel is one JSON string:
+//!
+//! ```json
+//! {"v":1,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"msg":{"heartbeat":{"ttl":3000,"visible":true}}}
+//! ```
+//!
+//! Decoding never panics and never trusts the sender: the length is checked before parsing, the
+//! version and channel before the body, and every number must be an exact JavaScript integer.
+//! Anything else is a [`Rejection`] with a name.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Incarnation, Seq, TabId, MAX_SAFE_INTEGER};
+use crate::rejection::Rejection;
+
+/// The protocol version this build speaks. Messages of any other version are rejected.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// The default upper bound on one message, in bytes, checked before parsing.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// One message between tabs: who sent it, in which life, in which order, and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sending tab.
+    pub from: TabId,
+    /// The sender's incarnation when it sent this.
+    pub incarnation: Incarnation,
+    /// The sender's sequence number within that incarnation, from 1.
+    pub seq: Seq,
+    /// What the message says.
+    pub body: Body,
+}
+
+/// What a message says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Body {
+    /// A tab has started (or come back) and asks everyone to answer.
+    Hello(Beacon),
+    /// The answer to a [`Body::Hello`]: "I am here too".
+    Welcome(Beacon),
+    /// A periodic "still here".
+    Heartbeat(Beacon),
+    /// The tab is going away (`pagehide`); forget it now.
+    Bye,
+}
+
+/// What a presence message says about its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Beacon {
+    /// For how long after this message receivers should keep the sender listed without hearing
+    /// from it again, in milliseconds. Receivers clamp it to their own bounds.
+    pub ttl_ms: u64,
+    /// Whether the sender's page is visible (hidden pages have throttled timers).
+    pub visible: bool,
+}
+
+/// Encodes and decodes envelopes for one channel.
+#[derive(Clone, Debug)]
+pub struct Codec {
+    channel: String,
+    max_bytes: usize,
+}
+
+impl Codec {
+    /// A codec for `channel` that refuses messages longer than `max_bytes`.
+    #[must_use]
+    pub fn new(channel: impl Into<String>, max_bytes: usize) -> Self {
+        Self {
+            channel: channel.into(),
+            max_bytes,
+        }
+    }
+
+    /// The channel name this codec writes and accepts.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The largest message this codec parses, in bytes.
+    #[must_use]
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Encodes `envelope` as the JSON text to post on the channel.
+    #[must_use]
+    pub fn encode(&self, envelope: &Envelope) -> String {
+        let msg = match envelope.body {
+            Body::Hello(b) => RawBody::Hello(b.into()),
+            Body::Welcome(b) => RawBody::Welcome(b.into()),
+            Body::Heartbeat(b) => RawBody::Heartbeat(b.into()),
+            Body::Bye => RawBody::Bye,
+        };
+        let raw = RawEnvelope {
+            v: SafeU64(PROTOCOL_VERSION),
+            ch: Cow::Borrowed(&self.channel),
+            from: Cow::Owned(envelope.from.to_string()),
+            inc: SafeU64(u64::from(envelope.incarnation.0)),
+            seq: SafeU64(envelope.seq.0.min(MAX_SAFE_INTEGER)),
+            msg,
+        };
+        // Serialising plain strings, bools and integers into a String cannot fail.
+        serde_json::to_string(&raw).unwrap_or_default()
+    }
+
+    /// Decodes one received text.
+    ///
+    /// # Errors
+    /// The [`Rejection`] naming the first problem found, in this order: [`Rejection::Oversized`]
+    /// (before any parsing), [`Rejection::Malformed`], [`Rejection::UnsafeNumber`],
+    /// [`Rejection::WrongType`], [`Rejection::UnknownVersion`], [`Rejection::OtherChannel`].
+    pub fn decode(&self, text: &str) -> Result<Envelope, Rejection> {
+        if text.len() > self.max_bytes {
+            return Err(Rejection::Oversized);
+        }
+        // The version and channel decide how to read the rest, so they are checked first.
+        let header: Header<'_> = serde_json::from_str(text).map_err(classify)?;
+        if header.v.0 != PROTOCOL_VERSION {
+            return Err(Rejection::UnknownVersion);
+        }
+        if header.ch != self.channel {
+            return Err(Rejection::OtherChannel);
+        }
+        let raw: RawEnvelope<'_> = serde_json::from_str(text).map_err(classify)?;
+        let from = raw.from.parse().map_err(|_| Rejection::WrongType)?;
+        let incarnation = u32::try_from(raw.inc.0).map_err(|_| Rejection::UnsafeNumber)?;
+        if raw.seq.0 == 0 {
+            return Err(Rejection::WrongType);
+        }
+        let body = match raw.msg {
+            RawBody::Hello(b) => Body::Hello(b.into()),
+            RawBody::Welcome(b) => Body::Welcome(b.into()),
+            RawBody::Heartbeat(b) => Body::Heartbeat(b.into()),
+            RawBody::Bye => Body::Bye,
+        };
+        Ok(Envelope {
+            from,
+            incarnation: Incarnation(incarnation),
+            seq: Seq(raw.seq.0),
+            body,
+        })
+    }
+}
+
+/// The marker a [`SafeU64`] puts in its error so that [`classify`] can name it.
+const UNSAFE_NUMBER: &str = "unsafe number";
+
+/// Maps a serde_json error to the rejection it stands for.
+fn classify(err: serde_json::Error) -> Rejection {
+    use serde_json::error::Category;
+    match err.classify() {
+        // serde_json reports a float literal beyond f64 (1e400) as a syntax error.
+        Category::Syntax if err.to_string().contains("number out of range") => {
+            Rejection::UnsafeNumber
+        }
+        Category::Syntax | Category::Eof | Category::Io => Rejection::Malformed,
+        Category::Data if err.to_string().starts_with(UNSAFE_NUMBER) => Rejection::UnsafeNumber,
+        Category::Data => Rejection::WrongType,
+    }
+}
+
+/// Only the fields that decide whether the rest can be read at all.
+#[derive(Deserialize)]
+struct Header<'a> {
+    v: SafeU64,
+    // Every other field is skipped here (serde ignores unknown fields unless told otherwise).
+    #[serde(borrow)]
+    ch: Cow<'a, str>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope<'a> {
+    v: SafeU64,
+    #[serde(borrow)]
+    ch: Cow<'a, str>,
+    #[serde(borrow)]
+    from: Cow<'a, str>,
+    inc: SafeU64,
+    seq: SafeU64,
+    msg: RawBody,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawBody {
+    Hello(RawBeacon),
+    Welcome(RawBeacon),
+    Heartbeat(RawBeacon),
+    Bye,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBeacon {
+    ttl: SafeU64,
+    visible: bool,
+}
+
+impl From<Beacon> for RawBeacon {
+    fn from(b: Beacon) -> Self {
+        Self {
+            ttl: SafeU64(b.ttl_ms.min(MAX_SAFE_INTEGER)),
+            visible: b.visible,
+        }
+    }
+}
+
+impl From<RawBeacon> for Beacon {
+    fn from(b: RawBeacon) -> Self {
+        Self {
+            ttl_ms: b.ttl.0,
+            visible: b.visible,
+        }
+    }
+}
+
+/// A non-negative integer that a JavaScript number holds exactly (≤ 2^53 − 1).
+///
+/// Integers above the bound, and floats that are not finite or too large, fail with
+/// [`UNSAFE_NUMBER`]; negative and fractional numbers fail as wrong types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+struct SafeU64(u64);
+
+impl<'de> Deserialize<'de> for SafeU64 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SafeVisitor;
+
+        impl Visitor<'_> for SafeVisitor {
+            type Value = SafeU64;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer no larger than 2^53 - 1")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SafeU64, E> {
+                if v > MAX_SAFE_INTEGER {
+                    return Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")));
+                }
+                Ok(SafeU64(v))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SafeU64, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SafeU64, E> {
+                // `as` is safe here: the value is finite, whole and within the exact range.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = v as u64;
+                if !v.is_finite() || v.abs() > MAX_SAFE_INTEGER as f64 {
+                    Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")))
+                } else if v < 0.0 || v.fract() != 0.0 {
+                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                } else {
+                    Ok(SafeU64(whole))
+                }
+            }
+        }
+
+        deserializer.deserialize_any(SafeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> Codec {
+        Codec::new("conclave", 1024)
+    }
+
+    fn id(n: u8) -> TabId {
+        TabId::from_bytes([n; 16])
+    }
+
+    fn sample(body: Body) -> Envelope {
+        Envelope {
+            from: id(7),
+            incarnation: Incarnation(2),
+            seq: Seq(41),
+            body,
+        }
+    }
+
+    #[test]
+    fn every_body_round_trips() {
+        let beacon = Beacon {
+            ttl_ms: 3_000,
+            visible: false,
+        };
+        for body in [
+            Body::Hello(beacon),
+            Body::Welcome(beacon),
+            Body::Heartbeat(beacon),
+            Body::Bye,
+        ] {
+            let envelope = sample(body);
+            let text = codec().encode(&envelope);
+            assert_eq!(codec().decode(&text), Ok(envelope), "{text}");
+        }
+    }
+
+    #[test]
+    fn encoding_is_the_documented_shape() {
+        let text = codec().encode(&sample(Body::Heartbeat(Beacon {
+            ttl_ms: 3000,
+            visible: true,
+        })));
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"v":1,"ch":"conclave","from":"{}","inc":2,"seq":41,"msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
+                id(7)
+            )
+        );
+    }
+
+    /// A valid message with one field's JSON replaced.
+    fn with(field: &str, value: &str) -> String {
+        let good = codec().encode(&sample(Body::Bye));
+        let parsed: serde_json::Value = serde_json::from_str(&good).unwrap_or_default();
+        let old = serde_json::to_string(&parsed[field]).unwrap_or_default();
+        good.replacen(&format!("\"{field}\":{old}"), &format!("\"{field}\":{value}"), 1)
+    }
+
+    #[test]
+    fn every_bad_input_is_rejected_by_name() {
+        let cases: Vec<(String, Rejection)> = vec![
+            ("x".repeat(1025), Rejection::Oversized),
+            (String::new(), Rejection::Malformed),
+            ("not json".into(), Rejection::Malformed),
+            ("[1,2,3]".into(), Rejection::WrongType),
+            ("\"a string\"".into(), Rejection::WrongType),
+            ("{\"v\":1".into(), Rejection::Malformed),
+            ("{}".into(), Rejection::WrongType),
+            (with("v", "NaN"), Rejection::Malformed),
+            (with("v", "2"), Rejection::UnknownVersion),
+            (with("v", "\"1\""), Rejection::WrongType),
+            (with("ch", "\"other-app\""), Rejection::OtherChannel),
+            (with("ch", "7"), Rejection::WrongType),
+            (with("from", "\"tab-1\""), Rejection::WrongType),
+            (with("from", "null"), Rejection::WrongType),
+            (with("seq", "0"), Rejection::WrongType),
+            (with("seq", "-1"), Rejection::WrongType),
+            (with("seq", "1.5"), Rejection::WrongType),
+            (with("seq", "9007199254740992"), Rejection::UnsafeNumber),
+            (with("seq", "18446744073709551616"), Rejection::UnsafeNumber),
+            (with("seq", "1e300"), Rejection::UnsafeNumber),
+            (with("seq", "1e400"), Rejection::UnsafeNumber),
+            (with("seq", "Infinity"), Rejection::Malformed),
+            (with("inc", "4294967296"), Rejection::UnsafeNumber),
+            (with("msg", "\"shout\""), Rejection::WrongType),
+            (with("msg", "{\"hello\":{\"ttl\":1}}"), Rejection::WrongType),
+            (
+                with("msg", "{\"hello\":{\"ttl\":1,\"visible\":true,\"x\":1}}"),
+                Rejection::WrongType,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(codec().decode(&text), Err(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_a_wrong_type() {
+        let good = codec().encode(&sample(Body::Bye));
+        let text = good.replacen("{\"v\":1,", "{\"v\":1,\"extra\":0,", 1);
+        assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
+    }
+
+    #[test]
+    fn the_largest_safe_integer_is_accepted() {
+        let text = with("seq", "9007199254740991");
+        let decoded = codec().decode(&text).map(|e| e.seq);
+        assert_eq!(decoded, Ok(Seq(MAX_SAFE_INTEGER)));
+        // A whole float inside the range is the same number to JavaScript.
+        assert_eq!(codec().decode(&with("seq", "5.0")).map(|e| e.seq), Ok(Seq(5)));
+    }
+}
