@@ -324,7 +324,8 @@ impl Engine {
             Some(peer) => peer.beacon = beacon,
             None => {
                 let window = Window::open(envelope.incarnation, envelope.seq, now);
-                self.peers.insert(envelope.from, PeerState { window, beacon });
+                self.peers
+                    .insert(envelope.from, PeerState { window, beacon });
                 self.events.push_back(Event::PeerJoined(envelope.from));
             }
         }
@@ -410,7 +411,10 @@ impl Engine {
     /// When `peer` leaves the list unless heard from again.
     fn expiry(&self, peer: &PeerState) -> Millis {
         let floor = self.config.heartbeat_ms.saturating_mul(2);
-        let ttl = peer.beacon.ttl_ms.clamp(floor, self.config.max_ttl_ms.max(floor));
+        let ttl = peer
+            .beacon
+            .ttl_ms
+            .clamp(floor, self.config.max_ttl_ms.max(floor));
         peer.window.last_heard().plus(ttl)
     }
 

@@ -215,7 +215,10 @@ mod tests {
     #[test]
     fn dropped_messages_do_not_refresh_last_heard() {
         let mut window = Window::open(INC, Seq(5), Millis(10));
-        assert_eq!(window.observe(INC, Seq(5), Millis(99)), Ok(Class::Duplicate));
+        assert_eq!(
+            window.observe(INC, Seq(5), Millis(99)),
+            Ok(Class::Duplicate)
+        );
         assert_eq!(window.last_heard(), Millis(10));
     }
 }

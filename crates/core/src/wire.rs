@@ -334,7 +334,11 @@ mod tests {
         let good = codec().encode(&sample(Body::Bye));
         let parsed: serde_json::Value = serde_json::from_str(&good).unwrap_or_default();
         let old = serde_json::to_string(&parsed[field]).unwrap_or_default();
-        good.replacen(&format!("\"{field}\":{old}"), &format!("\"{field}\":{value}"), 1)
+        good.replacen(
+            &format!("\"{field}\":{old}"),
+            &format!("\"{field}\":{value}"),
+            1,
+        )
     }
 
     #[test]
@@ -388,6 +392,9 @@ mod tests {
         let decoded = codec().decode(&text).map(|e| e.seq);
         assert_eq!(decoded, Ok(Seq(MAX_SAFE_INTEGER)));
         // A whole float inside the range is the same number to JavaScript.
-        assert_eq!(codec().decode(&with("seq", "5.0")).map(|e| e.seq), Ok(Seq(5)));
+        assert_eq!(
+            codec().decode(&with("seq", "5.0")).map(|e| e.seq),
+            Ok(Seq(5))
+        );
     }
 }

@@ -31,7 +31,8 @@ impl Tabs {
 
     fn add(&mut self, seed: u8) {
         let id = TabId::from_bytes([seed.wrapping_add(1); 16]);
-        self.tabs.push(Engine::new(Config::default(), id, self.now, true));
+        self.tabs
+            .push(Engine::new(Config::default(), id, self.now, true));
         self.dead.push(false);
         self.events.push(Vec::new());
     }
@@ -123,7 +124,11 @@ fn goodbye_removes_a_tab_at_once() {
 fn a_silent_tab_leaves_within_its_time_to_live() {
     let mut tabs = Tabs::open(3);
     tabs.run_until(10_000);
-    assert_eq!(tabs.peer_ids(0).len(), 2, "heartbeats keep live tabs listed");
+    assert_eq!(
+        tabs.peer_ids(0).len(),
+        2,
+        "heartbeats keep live tabs listed"
+    );
     let crashed = tabs.tabs[2].id();
     let last_heard = tabs.tabs[0]
         .peers()
@@ -171,7 +176,11 @@ fn a_restored_tab_comes_back_with_a_new_incarnation() {
     tabs.flush();
     let back = tabs.tabs[0].peers().next();
     assert_eq!(back.map(|p| p.incarnation.0), Some(1));
-    assert_eq!(tabs.tabs[1].peers().count(), 1, "it relearns its peers at once");
+    assert_eq!(
+        tabs.tabs[1].peers().count(),
+        1,
+        "it relearns its peers at once"
+    );
 }
 
 #[test]

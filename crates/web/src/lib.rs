@@ -1,1 +1,34 @@
-//! x
+//! # conclave-web: the browser driver of Conclave
+//!
+//! Runs the pure [`conclave_core`] protocol on real web APIs: a `BroadcastChannel` carries the
+//! messages, `gloo-timers` fires the engine's next deadline, `crypto.getRandomValues` draws the
+//! tab id, and page lifecycle events (`pagehide`, `pageshow`, `visibilitychange`, `freeze`,
+//! `resume`) become engine inputs. It registers no `unload` or `beforeunload` listener, so pages
+//! stay eligible for the back/forward cache.
+//!
+//! The driver holds no protocol logic. Bad input from other tabs (non-strings, oversized
+//! strings, garbage) is passed to the engine, which counts it by name; nothing from the channel
+//! is unwrapped.
+//!
+//! ## Example
+//! ```no_run
+//! use conclave_web::{Config, Driver};
+//!
+//! let driver = Driver::start(Config::default(), |snapshot| {
+//!     web_sys::console::log_1(&format!("{} peers", snapshot.peers.len()).into());
+//! });
+//! // Keep `driver` alive for as long as the tab should take part.
+//! # drop(driver);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod driver;
+mod error;
+mod platform;
+mod snapshot;
+
+pub use conclave_core::{Config, Counters, Incarnation, Millis, Peer, Rejection, TabId};
+pub use driver::Driver;
+pub use error::StartError;
+pub use snapshot::Snapshot;

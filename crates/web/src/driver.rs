@@ -1,0 +1,224 @@
+//! Runs a [`conclave_core::Engine`] on the page's BroadcastChannel, timers and lifecycle events.
+//!
+//! The driver holds no protocol logic: it turns web events into engine inputs, and engine
+//! outputs into web calls. Shared mutable state lives here, at the edge, and nowhere in the core.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use conclave_core::{Config, Engine, Lifecycle, Received};
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
+use wasm_bindgen::{JsCast as _, JsValue};
+use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent};
+
+use crate::platform::{self, Clock};
+use crate::{Snapshot, StartError};
+
+/// One tab's live coordination: joined to the channel from [`Driver::start`] until dropped.
+///
+/// Dropping the driver says goodbye to the other tabs, closes the channel, cancels the timer
+/// and removes every listener.
+#[must_use = "the tab leaves the channel as soon as the driver is dropped"]
+pub struct Driver {
+    shared: Rc<RefCell<Shared>>,
+    _listeners: [EventListener; 7],
+}
+
+struct Shared {
+    engine: Engine,
+    channel: BroadcastChannel,
+    clock: Clock,
+    max_message_bytes: usize,
+    timer: Option<Timeout>,
+    on_change: Rc<dyn Fn(Snapshot)>,
+}
+
+impl Driver {
+    /// Draws this tab's id, joins the channel named in `config`, greets the other tabs and
+    /// starts listening. `on_change` receives a fresh [`Snapshot`] after every change.
+    ///
+    /// # Errors
+    /// A [`StartError`] when the page has no window, no secure random source or no
+    /// BroadcastChannel: the tab cannot coordinate and should run alone in safe mode.
+    pub fn start(
+        config: Config,
+        on_change: impl Fn(Snapshot) + 'static,
+    ) -> Result<Self, StartError> {
+        let window = web_sys::window().ok_or(StartError::NoWindow)?;
+        let document = window.document().ok_or(StartError::NoWindow)?;
+        let id = platform::random_tab_id(&window)?;
+        let channel = BroadcastChannel::new(&config.channel)
+            .map_err(|e| StartError::NoBroadcastChannel(platform::describe(&e)))?;
+        let clock = Clock::new(&window);
+        let max_message_bytes = config.max_message_bytes;
+        let engine = Engine::new(config, id, clock.now(), platform::is_visible(&document));
+        let shared = Rc::new(RefCell::new(Shared {
+            engine,
+            channel,
+            clock,
+            max_message_bytes,
+            timer: None,
+            on_change: Rc::new(on_change),
+        }));
+
+        let weak = Rc::downgrade(&shared);
+        let channel = shared.borrow().channel.clone();
+        let listeners = [
+            listen(&channel, "message", &weak, |shared, event| {
+                let data = event
+                    .dyn_ref::<MessageEvent>()
+                    .map_or(JsValue::UNDEFINED, MessageEvent::data);
+                shared.receive(&data);
+            }),
+            // A message the browser could not deserialise for this page.
+            listen(&channel, "messageerror", &weak, |shared, _| {
+                shared.receive(&JsValue::UNDEFINED);
+            }),
+            listen(&window, "pagehide", &weak, |shared, _| {
+                shared.lifecycle(Lifecycle::Closing);
+            }),
+            listen(&window, "pageshow", &weak, |shared, event| {
+                let restored = event
+                    .dyn_ref::<PageTransitionEvent>()
+                    .is_some_and(PageTransitionEvent::persisted);
+                if restored {
+                    shared.lifecycle(Lifecycle::Restored);
+                }
+            }),
+            listen(&document, "visibilitychange", &weak, {
+                let document = document.clone();
+                move |shared, _| {
+                    let visible = platform::is_visible(&document);
+                    shared.lifecycle(if visible {
+                        Lifecycle::Visible
+                    } else {
+                        Lifecycle::Hidden
+                    });
+                }
+            }),
+            listen(&document, "freeze", &weak, |shared, _| {
+                shared.lifecycle(Lifecycle::Frozen);
+            }),
+            listen(&document, "resume", &weak, |shared, _| {
+                shared.lifecycle(Lifecycle::Resumed);
+            }),
+        ];
+        pump(&shared);
+        Ok(Self {
+            shared,
+            _listeners: listeners,
+        })
+    }
+
+    /// The current state, as the last `on_change` call saw it.
+    pub fn snapshot(&self) -> Snapshot {
+        let shared = self.shared.borrow();
+        Snapshot::of(&shared.engine, shared.clock.now())
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let mut shared = self.shared.borrow_mut();
+        let now = shared.clock.now();
+        shared.engine.handle_lifecycle(now, Lifecycle::Closing);
+        shared.flush();
+        shared.timer = None;
+        shared.channel.close();
+    }
+}
+
+/// What the listeners call: one method per kind of input, each followed by a [`pump`].
+trait Input {
+    fn receive(&self, data: &JsValue);
+    fn lifecycle(&self, change: Lifecycle);
+}
+
+impl Input for Rc<RefCell<Shared>> {
+    fn receive(&self, data: &JsValue) {
+        {
+            let mut shared = self.borrow_mut();
+            let now = shared.clock.now();
+            match data.dyn_ref::<js_sys::JsString>() {
+                // A string's UTF-8 form is at least as long as its UTF-16 length, so a string
+                // over the limit in UTF-16 units is too long in bytes: refuse it before copying.
+                Some(text) if text.length() as usize > shared.max_message_bytes => {
+                    shared.engine.handle_message(now, Received::Oversized);
+                }
+                Some(text) => {
+                    let text = String::from(text);
+                    shared.engine.handle_message(now, Received::Text(&text));
+                }
+                None => shared.engine.handle_message(now, Received::NotText),
+            }
+        }
+        pump(self);
+    }
+
+    fn lifecycle(&self, change: Lifecycle) {
+        {
+            let mut shared = self.borrow_mut();
+            let now = shared.clock.now();
+            shared.engine.handle_lifecycle(now, change);
+        }
+        pump(self);
+    }
+}
+
+impl Shared {
+    /// Posts everything the engine wants sent, and drops its events (the snapshot carries
+    /// their effect).
+    fn flush(&mut self) {
+        while let Some(text) = self.engine.poll_transmit() {
+            // `postMessage` of a string throws only once the channel is closed, which happens
+            // only on drop, after the last flush: nothing is lost by ignoring it.
+            let _ = self.channel.post_message(&JsValue::from_str(&text));
+        }
+        while self.engine.poll_event().is_some() {}
+    }
+}
+
+/// Drains the engine after an input, re-arms the timer, and tells the app.
+fn pump(shared: &Rc<RefCell<Shared>>) {
+    let (snapshot, on_change) = {
+        let mut inner = shared.borrow_mut();
+        inner.flush();
+        let now = inner.clock.now();
+        inner.timer = inner.engine.poll_timeout().map(|deadline| {
+            let delay = u32::try_from(deadline.since(now)).unwrap_or(u32::MAX);
+            let weak = Rc::downgrade(shared);
+            Timeout::new(delay, move || {
+                if let Some(shared) = weak.upgrade() {
+                    {
+                        let mut inner = shared.borrow_mut();
+                        let now = inner.clock.now();
+                        inner.engine.handle_timeout(now);
+                    }
+                    pump(&shared);
+                }
+            })
+        });
+        (
+            Snapshot::of(&inner.engine, now),
+            Rc::clone(&inner.on_change),
+        )
+    };
+    // Called with no borrow held, so the app may read the driver from inside its callback.
+    on_change(snapshot);
+}
+
+/// Listens for `event` on `target`, handing it to the driver while the driver lives.
+fn listen(
+    target: &web_sys::EventTarget,
+    event: &'static str,
+    shared: &Weak<RefCell<Shared>>,
+    handler: impl Fn(&Rc<RefCell<Shared>>, &web_sys::Event) + 'static,
+) -> EventListener {
+    let shared = Weak::clone(shared);
+    EventListener::new(target, event, move |e| {
+        if let Some(shared) = shared.upgrade() {
+            handler(&shared, e);
+        }
+    })
+}

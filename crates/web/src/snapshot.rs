@@ -1,0 +1,34 @@
+//! A plain-data picture of one tab's coordination state, handed to the app after every change.
+
+use conclave_core::{Counters, Engine, Incarnation, Millis, Peer, TabId};
+
+/// Everything the coordination panel shows, as plain data (no `web_sys` object inside), so it
+/// can live in a Leptos signal and be compared, cloned and tested natively.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// This tab's id.
+    pub id: TabId,
+    /// This tab's incarnation.
+    pub incarnation: Incarnation,
+    /// Whether this tab's page is visible.
+    pub visible: bool,
+    /// When the snapshot was taken, on this tab's clock (compare with [`Peer::last_heard`]).
+    pub now: Millis,
+    /// The other tabs, ordered by id.
+    pub peers: Vec<Peer>,
+    /// Message counters by class and by rejection reason.
+    pub counters: Counters,
+}
+
+impl Snapshot {
+    pub(crate) fn of(engine: &Engine, now: Millis) -> Self {
+        Self {
+            id: engine.id(),
+            incarnation: engine.incarnation(),
+            visible: engine.is_visible(),
+            now,
+            peers: engine.peers().collect(),
+            counters: engine.counters().clone(),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The driver on the real BroadcastChannel of a headless Chromium page.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use conclave_web::{Config, Driver, Rejection};
+use gloo_timers::future::TimeoutFuture;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::BroadcastChannel;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Each test on its own channel, so tests running in one page do not hear each other.
+fn config(channel: &str) -> Config {
+    Config {
+        channel: channel.to_owned(),
+        ..Config::default()
+    }
+}
+
+/// Waits up to 3 s for `condition`, checking every 10 ms.
+async fn eventually(condition: impl Fn() -> bool) -> bool {
+    for _ in 0..300 {
+        if condition() {
+            return true;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    condition()
+}
+
+#[wasm_bindgen_test]
+async fn two_drivers_in_one_page_list_each_other_and_part_on_drop() {
+    let a = Driver::start(config("two-drivers"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("two-drivers"), |_| {}).expect("driver b starts");
+    let (a_id, b_id) = (a.snapshot().id, b.snapshot().id);
+    assert_ne!(a_id, b_id);
+    let listed = eventually(|| {
+        a.snapshot().peers.iter().map(|p| p.id).eq([b_id])
+            && b.snapshot().peers.iter().map(|p| p.id).eq([a_id])
+    })
+    .await;
+    assert!(listed, "each driver lists the other over the real channel");
+    drop(b);
+    assert!(
+        eventually(|| a.snapshot().peers.is_empty()).await,
+        "a dropped driver says goodbye"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_app_is_told_of_every_change() {
+    let changes = Rc::new(Cell::new(0u32));
+    let seen = Rc::clone(&changes);
+    let a = Driver::start(config("on-change"), move |_| seen.set(seen.get() + 1))
+        .expect("driver starts");
+    let before = changes.get();
+    let b = Driver::start(config("on-change"), |_| {}).expect("driver starts");
+    assert!(eventually(|| a.snapshot().peers.len() == 1).await);
+    assert!(changes.get() > before, "the join reached on_change");
+    drop(b);
+}
+
+#[wasm_bindgen_test]
+async fn garbage_on_the_real_channel_is_counted_and_the_tab_keeps_working() {
+    let a = Driver::start(config("garbage"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("garbage"), |_| {}).expect("driver b starts");
+    assert!(eventually(|| a.snapshot().peers.len() == 1).await);
+
+    let raw = BroadcastChannel::new("garbage").expect("a raw channel opens");
+    let post = |value: JsValue| raw.post_message(&value).expect("posting works");
+    post("{ not json".into());
+    post(JsValue::from_f64(42.0));
+    post(JsValue::from_f64(f64::NAN));
+    post(js_sys::Object::new().into());
+    post(JsValue::NULL);
+    post("x".repeat(70_000).into());
+    post(r#"{"v":2,"ch":"garbage"}"#.into());
+    post(r#"{"v":1,"ch":"other-app"}"#.into());
+    post(r#"{"v":1,"ch":"garbage","from":"zz","inc":0,"seq":1,"msg":"bye"}"#.into());
+    post(r#"{"v":1,"ch":"garbage","from":"00000000000000000000000000000001","inc":0,"seq":1e400,"msg":"bye"}"#.into());
+
+    let expected = [
+        (Rejection::Malformed, 1),
+        (Rejection::NotText, 4),
+        (Rejection::Oversized, 1),
+        (Rejection::UnknownVersion, 1),
+        (Rejection::OtherChannel, 1),
+        (Rejection::WrongType, 1),
+        (Rejection::UnsafeNumber, 1),
+    ];
+    for driver in [&a, &b] {
+        let counted = eventually(|| {
+            let counters = driver.snapshot().counters;
+            expected.iter().all(|&(r, n)| counters.rejected(r) == n)
+        })
+        .await;
+        let counters = driver.snapshot().counters;
+        assert!(counted, "every bad input counted by name: {counters:?}");
+        assert_eq!(counters.rejected_total(), 10);
+    }
+    raw.close();
+
+    // Still coordinating: a newcomer is listed by both.
+    let c = Driver::start(config("garbage"), |_| {}).expect("driver c starts");
+    assert!(eventually(|| a.snapshot().peers.len() == 2 && b.snapshot().peers.len() == 2).await);
+    drop(c);
+}
+
+#[wasm_bindgen_test]
+fn ids_drawn_at_the_same_moment_are_all_distinct() {
+    let drivers: Vec<Driver> = (0..64)
+        .map(|_| Driver::start(config("many-ids"), |_| {}).expect("driver starts"))
+        .collect();
+    let mut ids: Vec<_> = drivers.iter().map(|d| d.snapshot().id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 64);
+}
