@@ -28,7 +28,7 @@ mod error;
 mod platform;
 mod snapshot;
 
-pub use conclave_core::{Config, Counters, Incarnation, Millis, Peer, Rejection, TabId};
+pub use conclave_core::{Config, Counters, Incarnation, Millis, Peer, Rejection, Seq, TabId};
 pub use driver::Driver;
 pub use error::StartError;
 pub use snapshot::Snapshot;

@@ -1,0 +1,59 @@
+//! The root component: starts this tab's driver and lays out the coordination panel.
+
+use conclave_web::{Config, Driver, Snapshot};
+use leptos::prelude::*;
+
+use crate::components::{CounterTable, PeerList, SafeModeBanner, ThisTab};
+use crate::view_model;
+
+/// The whole app.
+#[component]
+pub fn App() -> impl IntoView {
+    let snapshot = RwSignal::new(None::<Snapshot>);
+    let start_error = match Driver::start(Config::default(), move |s| snapshot.set(Some(s))) {
+        Ok(driver) => {
+            // The driver lives exactly as long as this component: dropping it says goodbye.
+            // `new_local` because it holds JavaScript objects, which never leave this thread.
+            let _keep = StoredValue::new_local(driver);
+            None
+        }
+        Err(error) => Some(error.to_string()),
+    };
+
+    let classes = Signal::derive(move || {
+        snapshot.with(|s| {
+            s.as_ref()
+                .map(|s| view_model::class_rows(&s.counters))
+                .unwrap_or_default()
+        })
+    });
+    let rejections = Signal::derive(move || {
+        snapshot.with(|s| {
+            s.as_ref()
+                .map(|s| view_model::rejection_rows(&s.counters))
+                .unwrap_or_default()
+        })
+    });
+
+    view! {
+        <header class="masthead">
+            <h1>"Conclave"</h1>
+            <p class="tagline">"Every open tab, one app."</p>
+        </header>
+        {start_error.map(|reason| view! { <SafeModeBanner reason /> })}
+        <main class="panel">
+            <ThisTab snapshot=snapshot.into() />
+            <PeerList snapshot=snapshot.into() />
+            <CounterTable
+                title="Messages"
+                testid="message-counters"
+                rows=classes
+            />
+            <CounterTable
+                title="Rejected"
+                testid="rejection-counters"
+                rows=rejections
+            />
+        </main>
+    }
+}

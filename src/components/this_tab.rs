@@ -1,0 +1,34 @@
+//! The card describing this tab.
+
+use conclave_web::Snapshot;
+use leptos::prelude::*;
+
+/// This tab's id, incarnation and visibility.
+///
+/// Props: `snapshot`, the driver's latest snapshot (`None` before it starts or in safe mode).
+#[component]
+pub fn ThisTab(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
+    let id = move || snapshot.with(|s| s.as_ref().map(|s| s.id.to_string()).unwrap_or_default());
+    let incarnation =
+        move || snapshot.with(|s| s.as_ref().map(|s| s.incarnation.0).unwrap_or_default());
+    let visibility = move || {
+        snapshot.with(|s| match s {
+            Some(s) if s.visible => "visible",
+            Some(_) => "hidden",
+            None => "—",
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="this-tab-title">
+            <h2 id="this-tab-title">"This tab"</h2>
+            <dl class="facts">
+                <dt>"Id"</dt>
+                <dd><code data-testid="tab-id">{id}</code></dd>
+                <dt>"Incarnation"</dt>
+                <dd data-testid="incarnation">{incarnation}</dd>
+                <dt>"Visibility"</dt>
+                <dd data-testid="visibility">{visibility}</dd>
+            </dl>
+        </section>
+    }
+}

@@ -1,0 +1,9 @@
+//! The Conclave app: a Leptos client-side page that shows this tab's coordination with every
+//! other open tab of the app, live.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod components;
+pub mod view_model;
+
+pub use app::App;

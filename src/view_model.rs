@@ -1,0 +1,156 @@
+//! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
+//! it is tested without a page.
+
+use conclave_web::{Counters, Rejection, Snapshot};
+
+/// One row of the peer table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PeerRow {
+    /// The full id (also the row's key and its `data-peer-id`).
+    pub id: String,
+    /// The first 8 hex digits, for display.
+    pub short: String,
+    /// The peer's incarnation.
+    pub incarnation: u32,
+    /// The highest sequence number heard from it.
+    pub seq: u64,
+    /// "just now", "2.4 s ago", "3 min ago".
+    pub heard: String,
+    /// Whether the peer's page is visible.
+    pub visible: bool,
+}
+
+/// The peer table's rows, ordered by id (the snapshot's order).
+#[must_use]
+pub fn peer_rows(snapshot: &Snapshot) -> Vec<PeerRow> {
+    snapshot
+        .peers
+        .iter()
+        .map(|peer| PeerRow {
+            id: peer.id.to_string(),
+            short: peer.id.short(),
+            incarnation: peer.incarnation.0,
+            seq: peer.seq.0,
+            heard: format_age(snapshot.now.since(peer.last_heard)),
+            visible: peer.visible,
+        })
+        .collect()
+}
+
+/// A human reading of an age in milliseconds.
+#[must_use]
+pub fn format_age(ms: u64) -> String {
+    match ms {
+        0..=199 => "just now".to_owned(),
+        200..=9_999 => format!("{}.{} s ago", ms / 1_000, (ms % 1_000) / 100),
+        10_000..=119_999 => format!("{} s ago", ms / 1_000),
+        _ => format!("{} min ago", ms / 60_000),
+    }
+}
+
+/// One row of a counter table: `key` is stable (tests select `count-{key}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterRow {
+    /// Stable kebab-case key.
+    pub key: &'static str,
+    /// What a person reads.
+    pub label: &'static str,
+    /// The count.
+    pub value: u64,
+}
+
+/// Messages by sequence class: what was sent, delivered and dropped.
+#[must_use]
+pub fn class_rows(counters: &Counters) -> Vec<CounterRow> {
+    let row = |key, label, value| CounterRow { key, label, value };
+    vec![
+        row("sent", "sent", counters.sent),
+        row("first", "first from a tab", counters.first),
+        row("next", "in order", counters.next),
+        row("gap", "after a gap", counters.gap),
+        row("missing", "skipped by gaps", counters.missing),
+        row("late", "late (gap filled)", counters.late),
+        row("duplicate", "duplicate (dropped)", counters.duplicate),
+        row("old", "too old (dropped)", counters.old),
+    ]
+}
+
+/// Rejected messages, one row per reason, in the core's order.
+#[must_use]
+pub fn rejection_rows(counters: &Counters) -> Vec<CounterRow> {
+    Rejection::ALL
+        .iter()
+        .map(|&reason| CounterRow {
+            key: reason.name(),
+            label: rejection_label(reason),
+            value: counters.rejected(reason),
+        })
+        .collect()
+}
+
+fn rejection_label(reason: Rejection) -> &'static str {
+    match reason {
+        Rejection::NotText => "not a string",
+        Rejection::Oversized => "oversized",
+        Rejection::Malformed => "malformed JSON",
+        Rejection::WrongType => "wrong field type",
+        Rejection::UnsafeNumber => "unsafe number",
+        Rejection::UnknownVersion => "other protocol version",
+        Rejection::OtherChannel => "other channel",
+        Rejection::OwnId => "claims this tab's id",
+        Rejection::StaleIncarnation => "stale incarnation",
+        // The core may name new reasons before the app learns to word them.
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use conclave_web::{Incarnation, Millis, Peer, TabId};
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(format_age(0), "just now");
+        assert_eq!(format_age(2_450), "2.4 s ago");
+        assert_eq!(format_age(45_000), "45 s ago");
+        assert_eq!(format_age(180_000), "3 min ago");
+    }
+
+    #[test]
+    fn peer_rows_measure_age_on_this_tabs_clock() {
+        let peer = Peer {
+            id: TabId::from_bytes([0xcd; 16]),
+            incarnation: Incarnation(2),
+            seq: conclave_web::Seq(17),
+            last_heard: Millis(1_000),
+            visible: false,
+        };
+        let snapshot = Snapshot {
+            id: TabId::from_bytes([1; 16]),
+            incarnation: Incarnation(0),
+            visible: true,
+            now: Millis(3_500),
+            peers: vec![peer],
+            counters: Counters::default(),
+        };
+        let rows = peer_rows(&snapshot);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].short, "cdcdcdcd");
+        assert_eq!(rows[0].heard, "2.5 s ago");
+        assert_eq!(
+            (rows[0].incarnation, rows[0].seq, rows[0].visible),
+            (2, 17, false)
+        );
+    }
+
+    #[test]
+    fn every_rejection_reason_has_a_row_and_a_label() {
+        let rows = rejection_rows(&Counters::default());
+        assert_eq!(rows.len(), Rejection::ALL.len());
+        assert!(rows.iter().all(|r| r.label != "other" && r.value == 0));
+    }
+}

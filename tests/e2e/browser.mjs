@@ -1,0 +1,79 @@
+// Shared helpers for the multi-tab end-to-end tests: one headless Chromium (Debian's, never a
+// downloaded one), one browser context (so all tabs share BroadcastChannel, Web Locks and
+// storage, as tabs of one profile do), and the served app.
+import { chromium } from "playwright-core";
+import { fileURLToPath } from "node:url";
+import { serve } from "./server.mjs";
+
+export const DIST = fileURLToPath(new URL("../../dist", import.meta.url));
+
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+/** Starts the server and the browser; returns { url, browser, context, close }. */
+export async function launch() {
+  const server = await serve(DIST);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ARGS,
+  });
+  const context = await browser.newContext();
+  // Record every CSP violation from the first moment of every page. Init scripts run through
+  // the DevTools protocol, so the policy under test does not apply to this one.
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return {
+    url: server.url,
+    browser,
+    context,
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
+/** Opens `n` tabs and navigates them all at the same moment. */
+export async function openTabs(context, url, n) {
+  const pages = await Promise.all(Array.from({ length: n }, () => context.newPage()));
+  await Promise.all(pages.map((page) => page.goto(url)));
+  return pages;
+}
+
+/** This tab's id, as the app shows it (waits for the app to mount). */
+export async function tabId(page) {
+  const id = page.getByTestId("tab-id");
+  await id.filter({ hasText: /^[0-9a-f]{32}$/ }).waitFor();
+  return id.textContent();
+}
+
+/** The ids of the peers the tab lists. */
+export function peerIds(page) {
+  return page.$$eval("[data-testid=peer-row]", (rows) => rows.map((r) => r.dataset.peerId));
+}
+
+/** Polls `check` every 25 ms until it returns true; resolves to the elapsed ms, or throws. */
+export async function within(ms, what, check) {
+  const start = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - start;
+    if (performance.now() - start > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function sameSet(a, b) {
+  return a.length === b.length && [...a].sort().join() === [...b].sort().join();
+}

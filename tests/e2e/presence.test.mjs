@@ -1,0 +1,137 @@
+// Tab identity and presence in real tabs of one headless Chromium, on the served app.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
+
+// The bounds the app states (conclave-core's Config::default): a tab that says goodbye leaves
+// every list at once; a visible tab that falls silent leaves within its 3 s time-to-live.
+const SILENCE_BOUND_MS = 3_000;
+// Timer and polling slack on a loaded 2-core machine, on top of the stated bound.
+const SLACK_MS = 1_500;
+
+let env;
+before(async () => {
+  env = await launch();
+});
+after(async () => {
+  await env?.close();
+});
+
+test("10 tabs opened at once get 10 distinct ids and each lists the 9 others; closing 3 leaves 6", async () => {
+  const pages = await openTabs(env.context, env.url, 10);
+  const ids = await Promise.all(pages.map(tabId));
+  assert.equal(new Set(ids).size, 10, `distinct ids: ${ids.join(" ")}`);
+
+  const joined = await within(10_000, "every tab lists the 9 others", async () => {
+    const lists = await Promise.all(pages.map(peerIds));
+    return lists.every((list, i) => sameSet(list, ids.filter((_, j) => j !== i)));
+  });
+  console.log(`# all 10 tabs listed each other ${joined.toFixed(0)} ms after the ids appeared`);
+
+  const [closing, staying] = [pages.slice(0, 3), pages.slice(3)];
+  const left = ids.slice(3);
+  await Promise.all(closing.map((page) => page.close()));
+  const gone = await within(SILENCE_BOUND_MS, "the 7 remaining tabs list exactly the 6 others", async () => {
+    const lists = await Promise.all(staying.map(peerIds));
+    return lists.every((list, i) => sameSet(list, left.filter((_, j) => j !== i)));
+  });
+  console.log(`# closed tabs left every list in ${gone.toFixed(0)} ms (bound ${SILENCE_BOUND_MS} ms)`);
+
+  const counts = await Promise.all(staying.map((p) => p.getByTestId("peer-count").textContent()));
+  assert.deepEqual(counts, Array(7).fill("6"));
+  await Promise.all(staying.map((page) => page.close()));
+});
+
+test("a tab that dies without a goodbye leaves the others' lists within the stated bound", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  await within(10_000, "3 tabs list each other", async () =>
+    (await Promise.all(pages.map(peerIds))).every((list) => list.length === 2),
+  );
+  // Stop the victim's scripts dead: no pagehide, no goodbye, no more heartbeats. (A crash of
+  // the renderer would also take down any other tab sharing its process.)
+  const victim = pages[2];
+  const cdp = await env.context.newCDPSession(victim);
+  await cdp.send("Debugger.enable");
+  await cdp.send("Debugger.pause");
+  const silent = await within(SILENCE_BOUND_MS + SLACK_MS, "the silent tab is dropped", async () =>
+    (await Promise.all(pages.slice(0, 2).map(peerIds))).every(
+      (list) => list.length === 1 && !list.includes(ids[2]),
+    ),
+  );
+  console.log(`# a silent tab left the lists ${silent.toFixed(0)} ms after it stopped (bound ${SILENCE_BOUND_MS} ms + timer slack)`);
+  await cdp.send("Debugger.resume");
+  // Once it runs again its heartbeat brings it back.
+  await within(SILENCE_BOUND_MS + SLACK_MS, "the resumed tab is listed again", async () =>
+    (await Promise.all(pages.slice(0, 2).map(peerIds))).every((list) => list.includes(ids[2])),
+  );
+  await Promise.all(pages.map((page) => page.close()));
+});
+
+test("garbage posted on the channel is counted by reason and the tab keeps working", async () => {
+  const pages = await openTabs(env.context, env.url, 2);
+  const ids = await Promise.all(pages.map(tabId));
+  await within(10_000, "2 tabs list each other", async () => (await peerIds(pages[0])).length === 1);
+  await pages[1].evaluate(() => {
+    const raw = new BroadcastChannel("conclave");
+    raw.postMessage("{ not json");
+    raw.postMessage(42);
+    raw.postMessage({ v: 1 });
+    raw.postMessage("x".repeat(70_000));
+    raw.postMessage(JSON.stringify({ v: 2, ch: "conclave" }));
+    raw.postMessage(JSON.stringify({ v: 1, ch: "someone-else" }));
+    raw.postMessage('{"v":1,"ch":"conclave","from":"zz","inc":0,"seq":1,"msg":"bye"}');
+    raw.postMessage('{"v":1,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"msg":"bye"}');
+    raw.close();
+  });
+  const expected = {
+    malformed: "1",
+    "not-text": "2",
+    oversized: "1",
+    "unknown-version": "1",
+    "other-channel": "1",
+    "wrong-type": "1",
+    "unsafe-number": "1",
+  };
+  // Both tabs hear the raw channel (a different object in the same page counts as another sender).
+  for (const page of pages) {
+    await within(5_000, "every rejection counted", async () => {
+      for (const [reason, count] of Object.entries(expected)) {
+        if ((await page.getByTestId(`count-${reason}`).textContent()) !== count) return false;
+      }
+      return true;
+    });
+  }
+  // Still alive and coordinating: a newcomer is listed by both.
+  const [third] = await openTabs(env.context, env.url, 1);
+  const thirdId = await tabId(third);
+  await within(5_000, "the newcomer is listed", async () =>
+    (await Promise.all(pages.map(peerIds))).every((list) => list.includes(thirdId)),
+  );
+  assert.equal(ids.length, 2);
+  await Promise.all([...pages, third].map((page) => page.close()));
+});
+
+test("the page runs under the strict CSP with no violation, and the policy is in force", async () => {
+  const [page] = await openTabs(env.context, env.url, 1);
+  await tabId(page);
+  const policy = await page.$eval('meta[http-equiv="Content-Security-Policy"]', (m) => m.content);
+  for (const directive of ["script-src 'self' 'wasm-unsafe-eval'", "object-src 'none'", "base-uri 'none'"]) {
+    assert.ok(policy.includes(directive), `policy has ${directive}: ${policy}`);
+  }
+  assert.ok(!policy.includes("unsafe-inline"), policy);
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+  // Control: an inline script is refused and reported, so the silence above means something.
+  const ran = await page.evaluate(() => {
+    window.__inlineRan = false;
+    const s = document.createElement("script");
+    s.textContent = "window.__inlineRan = true";
+    document.head.append(s);
+    return window.__inlineRan;
+  });
+  assert.equal(ran, false, "an inline script must not run");
+  await within(2_000, "the blocked inline script is reported", async () =>
+    (await page.evaluate(() => window.__cspViolations.length)) > 0,
+  );
+  await page.close();
+});
