@@ -106,8 +106,11 @@ fn rejection_label(reason: Rejection) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    // The same tests run natively under `cargo test` and in Chromium under wasm-pack.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
     use super::*;
     use conclave_web::{Incarnation, Millis, Peer, TabId};

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every check Conclave has, in order, and prints one closing
+# summary line. Exits non-zero at the first failing step.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+started=$SECONDS
+setup test
+setup_secs=$((SECONDS - started))
+cd "$ROOT"
+
+# Keep the two cores busy but not oversubscribed.
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+
+declare -a done_steps=()
+step() { # name, command...
+  local name="$1"; shift
+  local t=$SECONDS
+  printf '\n\033[1;34m==> %s\033[0m\n' "$name"
+  "$@"
+  done_steps+=("$name $((SECONDS - t))s")
+}
+
+wasm_size() {
+  local wasm; wasm=$(ls dist/*_bg.wasm)
+  local raw gz
+  raw=$(wc -c <"$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  printf 'release wasm: %s bytes raw, %s bytes gzip (%s KiB gzip)\n' "$raw" "$gz" $((gz / 1024))
+  WASM_SUMMARY="wasm ${raw} B raw / ${gz} B gzip"
+}
+
+step "format" cargo fmt --all --check
+step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (wasm32)" cargo clippy --workspace --all-targets --locked --target wasm32-unknown-unknown -- -D warnings
+step "host tests" cargo test -p conclave-core --locked
+step "browser tests: driver (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome crates/web
+step "browser tests: app (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome .
+step "release build (trunk)" trunk build --release
+step "release wasm size" wasm_size
+step "multi-tab end-to-end (headless Chromium)" node --test --test-concurrency=1 tests/e2e/
+
+total=$((SECONDS - started))
+printf '\n'
+for s in "${done_steps[@]}"; do printf '  ok  %s\n' "$s"; done
+printf '\nconclave test: all %d steps passed in %ds (set-up %ds); %s\n' \
+  "${#done_steps[@]}" "$total" "$setup_secs" "$WASM_SUMMARY"
