@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
-use crate::seq::{Class, Window};
+use crate::seq::{Class, Tracker};
 use crate::wire::{Beacon, Body, Codec, Envelope, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// How a tab runs. [`Config::default`] gives the documented bounds.
@@ -80,6 +80,16 @@ pub enum LeaveReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// A message passed every check and was handed to the protocol: no (sender, incarnation,
+    /// seq) is ever delivered twice.
+    Delivered {
+        /// The sender.
+        from: TabId,
+        /// The sender's incarnation.
+        incarnation: Incarnation,
+        /// The message's sequence number.
+        seq: Seq,
+    },
     /// A tab was heard for the first time (or again after it left).
     PeerJoined(TabId),
     /// A tab left the list.
@@ -171,9 +181,14 @@ enum Phase {
 
 #[derive(Clone, Copy, Debug)]
 struct PeerState {
-    window: Window,
+    incarnation: Incarnation,
+    seq: Seq,
+    last_heard: Millis,
     beacon: Beacon,
 }
+
+/// How many departed senders' windows are kept to recognise their late messages.
+const MAX_RETIRED_SENDERS: usize = 1_024;
 
 /// One tab's protocol state.
 ///
@@ -193,7 +208,8 @@ struct PeerState {
 /// while let Some(text) = a.poll_transmit() {
 ///     b.handle_message(Millis(1), Received::Text(&text));
 /// }
-/// assert_eq!(b.poll_event(), Some(Event::PeerJoined(a.id())));
+/// let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+/// assert!(events.contains(&Event::PeerJoined(a.id())));
 /// assert_eq!(b.peers().count(), 1);
 /// ```
 #[derive(Debug)]
@@ -206,6 +222,7 @@ pub struct Engine {
     visible: bool,
     phase: Phase,
     peers: BTreeMap<TabId, PeerState>,
+    tracker: Tracker,
     counters: Counters,
     next_heartbeat: Millis,
     transmit: VecDeque<String>,
@@ -218,6 +235,7 @@ impl Engine {
     #[must_use]
     pub fn new(config: Config, me: TabId, now: Millis, visible: bool) -> Self {
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
+        let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
         let mut engine = Self {
             config,
             codec,
@@ -227,6 +245,7 @@ impl Engine {
             visible,
             phase: Phase::Running,
             peers: BTreeMap::new(),
+            tracker,
             counters: Counters::default(),
             next_heartbeat: now,
             transmit: VecDeque::new(),
@@ -264,9 +283,9 @@ impl Engine {
     pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
         self.peers.iter().map(|(&id, state)| Peer {
             id,
-            incarnation: state.window.incarnation(),
-            seq: state.window.highest(),
-            last_heard: state.window.last_heard(),
+            incarnation: state.incarnation,
+            seq: state.seq,
+            last_heard: state.last_heard,
             visible: state.beacon.visible,
         })
     }
@@ -288,13 +307,14 @@ impl Engine {
         if envelope.from == self.me {
             return self.counters.reject(Rejection::OwnId);
         }
-        let class = match self.peers.get_mut(&envelope.from) {
-            Some(peer) => match peer.window.observe(envelope.incarnation, envelope.seq, now) {
+        let class =
+            match self
+                .tracker
+                .observe(envelope.from, envelope.incarnation, envelope.seq, now)
+            {
                 Ok(class) => class,
                 Err(_) => return self.counters.reject(Rejection::StaleIncarnation),
-            },
-            None => Class::First,
-        };
+            };
         self.counters.count(class);
         if !class.is_delivered() {
             return;
@@ -303,8 +323,14 @@ impl Engine {
     }
 
     fn deliver(&mut self, now: Millis, envelope: Envelope) {
+        self.events.push_back(Event::Delivered {
+            from: envelope.from,
+            incarnation: envelope.incarnation,
+            seq: envelope.seq,
+        });
         let beacon = match envelope.body {
             Body::Bye => {
+                self.tracker.retire(envelope.from, now);
                 if self.peers.remove(&envelope.from).is_some() {
                     self.events.push_back(Event::PeerLeft {
                         id: envelope.from,
@@ -320,12 +346,24 @@ impl Engine {
             }
             Body::Welcome(beacon) | Body::Heartbeat(beacon) => beacon,
         };
+        let heard = PeerState {
+            incarnation: envelope.incarnation,
+            seq: envelope.seq,
+            last_heard: now,
+            beacon,
+        };
         match self.peers.get_mut(&envelope.from) {
-            Some(peer) => peer.beacon = beacon,
+            Some(peer) => {
+                // A late message (filling a gap) does not lower the highest seq heard.
+                let seq = if peer.incarnation == heard.incarnation {
+                    peer.seq.max(heard.seq)
+                } else {
+                    heard.seq
+                };
+                *peer = PeerState { seq, ..heard };
+            }
             None => {
-                let window = Window::open(envelope.incarnation, envelope.seq, now);
-                self.peers
-                    .insert(envelope.from, PeerState { window, beacon });
+                self.peers.insert(envelope.from, heard);
                 self.events.push_back(Event::PeerJoined(envelope.from));
             }
         }
@@ -345,8 +383,10 @@ impl Engine {
             .filter(|(_, peer)| self.expiry(peer) <= now)
             .map(|(&id, _)| id)
             .collect();
+        self.tracker.prune(now);
         for id in expired {
             self.peers.remove(&id);
+            self.tracker.retire(id, now);
             self.events.push_back(Event::PeerLeft {
                 id,
                 reason: LeaveReason::Silent,
@@ -378,7 +418,7 @@ impl Engine {
                     // Time passed while away; give peers one time-to-live to be heard again
                     // rather than dropping them all before their answers arrive.
                     for peer in self.peers.values_mut() {
-                        peer.window.refresh(now);
+                        peer.last_heard = peer.last_heard.max(now);
                     }
                     self.announce(now, Body::Hello);
                 }
@@ -415,7 +455,7 @@ impl Engine {
             .beacon
             .ttl_ms
             .clamp(floor, self.config.max_ttl_ms.max(floor));
-        peer.window.last_heard().plus(ttl)
+        peer.last_heard.plus(ttl)
     }
 
     fn beacon(&self) -> Beacon {

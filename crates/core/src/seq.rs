@@ -6,9 +6,19 @@
 //!
 //! A number inside the window that has not arrived yet fills a gap and is delivered (a reorder
 //! that drops the gap filler loses data). A number below the window cannot be told apart from a
-//! replay, so it is dropped as [`Class::Old`].
+//! replay, so it is dropped as [`Class::Old`]; so is a number below the first one heard from a
+//! sender (it was sent before this tab listened, or overtook nothing: BroadcastChannel keeps each
+//! sender's order), which keeps delivery per sender in order or after an announced gap.
+//!
+//! A [`Tracker`] holds the windows of every sender. When a sender leaves, its window is
+//! *retired*, not dropped: a late copy of one of its old messages is still recognised, so no
+//! message is delivered twice after pruning either. Retired windows are forgotten after
+//! [`Tracker::new`]'s `retain_ms` on the receiver's own clock, and there are at most
+//! `max_retired` of them: memory stays O(live senders + a constant).
 
-use crate::ids::{Incarnation, Millis, Seq};
+use std::collections::BTreeMap;
+
+use crate::ids::{Incarnation, Millis, Seq, TabId};
 
 /// How many sequence numbers below the highest one the window remembers.
 pub const WINDOW: u64 = 64;
@@ -48,6 +58,8 @@ pub struct Window {
     highest: u64,
     /// Bit `i` is set when `highest - i` has arrived.
     seen: u64,
+    /// Numbers below this one are [`Class::Old`]: the window starts where listening started.
+    floor: u64,
     last_heard: Millis,
 }
 
@@ -63,6 +75,7 @@ impl Window {
             incarnation,
             highest: seq.0,
             seen: 1,
+            floor: seq.0,
             last_heard: now,
         }
     }
@@ -83,12 +96,6 @@ impl Window {
     #[must_use]
     pub const fn last_heard(&self) -> Millis {
         self.last_heard
-    }
-
-    /// Counts the sender as heard at `now` without recording a message (used after this tab
-    /// itself was away, so that time spent frozen is not held against its peers).
-    pub fn refresh(&mut self, now: Millis) {
-        self.last_heard = self.last_heard.max(now);
     }
 
     /// Classifies `seq` of `incarnation` heard at `now`, and records it.
@@ -124,7 +131,7 @@ impl Window {
             }
         } else {
             let offset = self.highest - seq;
-            if offset >= WINDOW {
+            if offset >= WINDOW || seq < self.floor {
                 Class::Old
             } else if self.seen & (1 << offset) != 0 {
                 Class::Duplicate
@@ -137,6 +144,110 @@ impl Window {
             self.last_heard = now;
         }
         Ok(class)
+    }
+}
+
+/// What is left of a sender that left: enough to recognise its old messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Retired {
+    window: Window,
+    since: Millis,
+}
+
+/// The sequence windows of every sender, live and recently retired.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    live: BTreeMap<TabId, Window>,
+    retired: BTreeMap<TabId, Retired>,
+    retain_ms: u64,
+    max_retired: usize,
+}
+
+impl Tracker {
+    /// A tracker that remembers a retired sender for `retain_ms` (on the receiver's clock),
+    /// and at most `max_retired` of them (the longest retired go first).
+    #[must_use]
+    pub fn new(retain_ms: u64, max_retired: usize) -> Self {
+        Self {
+            live: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            retain_ms,
+            max_retired,
+        }
+    }
+
+    /// Classifies message `seq` of `incarnation` from `from`, heard at `now`, and records it.
+    ///
+    /// # Errors
+    /// [`StaleIncarnation`] when `from` has been heard in a later incarnation.
+    pub fn observe(
+        &mut self,
+        from: TabId,
+        incarnation: Incarnation,
+        seq: Seq,
+        now: Millis,
+    ) -> Result<Class, StaleIncarnation> {
+        if let Some(window) = self.live.get_mut(&from) {
+            return window.observe(incarnation, seq, now);
+        }
+        let Some(retired) = self.retired.get(&from).copied() else {
+            self.live.insert(from, Window::open(incarnation, seq, now));
+            return Ok(Class::First);
+        };
+        let mut window = retired.window;
+        let class = window.observe(incarnation, seq, now)?;
+        if class.is_delivered() {
+            // The sender is back: its window is live again, with all its history.
+            self.retired.remove(&from);
+            self.live.insert(from, window);
+        }
+        Ok(class)
+    }
+
+    /// The live window of `from`, if any.
+    #[must_use]
+    pub fn window(&self, from: TabId) -> Option<&Window> {
+        self.live.get(&from)
+    }
+
+    /// Moves the window of `from` (which left) to the retired set, at `now`.
+    pub fn retire(&mut self, from: TabId, now: Millis) {
+        if let Some(window) = self.live.remove(&from) {
+            self.retired.insert(from, Retired { window, since: now });
+        }
+        self.prune(now);
+    }
+
+    /// Forgets retired senders older than the retention, then the oldest beyond the cap.
+    pub fn prune(&mut self, now: Millis) {
+        let retain_ms = self.retain_ms;
+        self.retired.retain(|_, r| now.since(r.since) < retain_ms);
+        while self.retired.len() > self.max_retired {
+            let oldest = self
+                .retired
+                .iter()
+                .min_by_key(|(id, r)| (r.since, **id))
+                .map(|(id, _)| *id);
+            match oldest {
+                Some(id) => self.retired.remove(&id),
+                None => break,
+            };
+        }
+    }
+
+    /// How many senders are live and retired.
+    #[must_use]
+    pub fn len(&self) -> (usize, usize) {
+        (self.live.len(), self.retired.len())
+    }
+
+    /// When the next retired sender is due to be forgotten, if any.
+    #[must_use]
+    pub fn next_expiry(&self) -> Option<Millis> {
+        self.retired
+            .values()
+            .map(|r| r.since.plus(self.retain_ms))
+            .min()
     }
 }
 
@@ -161,6 +272,56 @@ mod tests {
             observe_all(&[1, 2, 3]),
             [Class::First, Class::Next, Class::Next]
         );
+    }
+
+    #[test]
+    fn a_message_older_than_the_first_heard_is_old() {
+        // Found by the simulator (seed 4): seq 3 arriving after the first-heard seq 4 was
+        // delivered out of order with no gap announced.
+        assert_eq!(
+            observe_all(&[4, 3, 5]),
+            [Class::First, Class::Old, Class::Next]
+        );
+    }
+
+    #[test]
+    fn a_retired_sender_s_old_messages_are_not_delivered_again() {
+        // Found by the simulator (seed 9): after a peer left, a delayed copy of its message
+        // opened a fresh window and was delivered a second time.
+        let a = TabId::from_bytes([1; 16]);
+        let mut tracker = Tracker::new(300_000, 4);
+        assert_eq!(tracker.observe(a, INC, Seq(5), Millis(0)), Ok(Class::First));
+        assert_eq!(tracker.observe(a, INC, Seq(6), Millis(1)), Ok(Class::Next));
+        tracker.retire(a, Millis(2));
+        assert_eq!(
+            tracker.observe(a, INC, Seq(6), Millis(3)),
+            Ok(Class::Duplicate)
+        );
+        assert_eq!(
+            tracker.observe(a, INC, Seq(5), Millis(3)),
+            Ok(Class::Duplicate)
+        );
+        assert_eq!(
+            tracker.len(),
+            (0, 1),
+            "a dropped message does not revive the sender"
+        );
+        assert_eq!(tracker.observe(a, INC, Seq(7), Millis(4)), Ok(Class::Next));
+        assert_eq!(tracker.len(), (1, 0));
+    }
+
+    #[test]
+    fn retired_senders_are_bounded_by_age_and_count() {
+        let mut tracker = Tracker::new(1_000, 2);
+        for k in 0..5u8 {
+            let id = TabId::from_bytes([k; 16]);
+            let _ = tracker.observe(id, INC, Seq(1), Millis(u64::from(k)));
+            tracker.retire(id, Millis(u64::from(k)));
+        }
+        assert_eq!(tracker.len(), (0, 2));
+        assert_eq!(tracker.next_expiry(), Some(Millis(1_003)));
+        tracker.prune(Millis(1_004));
+        assert_eq!(tracker.len(), (0, 0));
     }
 
     #[test]
@@ -191,7 +352,7 @@ mod tests {
                 Class::Old
             ]
         );
-        assert!(std::mem::size_of::<Window>() <= 32);
+        assert!(std::mem::size_of::<Window>() <= 48);
     }
 
     #[test]
