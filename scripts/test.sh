@@ -33,7 +33,7 @@ wasm_size() {
 step "format" cargo fmt --all --check
 step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --workspace --all-targets --locked --target wasm32-unknown-unknown -- -D warnings
-step "host tests" cargo test -p conclave-core --locked
+step "host tests (core, release: units, properties, 10,000-seed simulation)" cargo test -p conclave-core --release --locked -- --nocapture
 step "browser tests: driver (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome crates/web
 step "browser tests: app (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome .
 step "release build (trunk)" trunk build --release

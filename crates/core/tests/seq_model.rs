@@ -31,8 +31,8 @@ impl Model {
 fn seq_stream() -> impl Strategy<Value = Vec<u64>> {
     let step = prop_oneof![
         6 => (1u64..=3).prop_map(|d| d as i64),
-        3 => (-70i64..=0),
-        1 => (60i64..=200),
+        3 => -70i64..=0,
+        1 => 60i64..=200,
         1 => Just(i64::MAX),
     ];
     (1u64..1_000, prop::collection::vec(step, 1..200)).prop_map(|(start, steps)| {

@@ -158,6 +158,10 @@ pub struct Outcome {
 }
 
 type MessageKey = (TabId, Incarnation, u64);
+/// Per (receiver, sender, incarnation).
+type StreamKey = (usize, TabId, Incarnation);
+/// The highest seq delivered, and every gap announced so far (inclusive ranges).
+type StreamProgress = (u64, Vec<(u64, u64)>);
 
 pub struct Sim {
     seed: u64,
@@ -176,7 +180,7 @@ pub struct Sim {
     sent: BTreeSet<MessageKey>,
     delivered: BTreeSet<(usize, MessageKey)>,
     /// Per (receiver, sender, incarnation): highest delivered seq and announced gaps.
-    progress: BTreeMap<(usize, TabId, Incarnation), (u64, Vec<(u64, u64)>)>,
+    progress: BTreeMap<StreamKey, StreamProgress>,
     /// Tabs that left, and since when: (id, since, silent).
     departures: Vec<(TabId, u64, bool)>,
     hasher: DefaultHasher,
