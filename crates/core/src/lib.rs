@@ -33,6 +33,10 @@
 //!   a fixed-size [`seq::Window`]: memory is O(live senders), whatever the input.
 //! - **Bad input**: nothing received panics. Every dropped message is counted under a named
 //!   [`Rejection`].
+//! - **Backups**: [`VClock`]s are canonical and compare as before / after / equal /
+//!   concurrent; [`reconcile::reconcile`] folds per-tab backups into the store without losing a
+//!   message, the same way whatever their order or how often it runs, resolving concurrent
+//!   renames deterministically and naming every skipped backup.
 //!
 //! ## Example
 //! ```
@@ -47,10 +51,13 @@
 
 mod engine;
 mod ids;
+pub mod reconcile;
 mod rejection;
 pub mod seq;
+pub mod vclock;
 pub mod wire;
 
 pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received};
 pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
 pub use rejection::Rejection;
+pub use vclock::{Causality, VClock};
