@@ -48,6 +48,16 @@ pub fn format_age(ms: u64) -> String {
     }
 }
 
+/// How this tab authenticates, in words.
+#[must_use]
+pub fn signing_state(snapshot: &Snapshot) -> &'static str {
+    match (snapshot.keyed, snapshot.bootstrap_open) {
+        (true, _) => "signed (HMAC-SHA-256)",
+        (false, true) => "no key yet: bootstrap window open",
+        (false, false) => "no key: storage unavailable, cannot sign",
+    }
+}
+
 /// One row of a counter table: `key` is stable (tests select `count-{key}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CounterRow {
@@ -99,6 +109,11 @@ fn rejection_label(reason: Rejection) -> &'static str {
         Rejection::OtherChannel => "other channel",
         Rejection::OwnId => "claims this tab's id",
         Rejection::StaleIncarnation => "stale incarnation",
+        Rejection::Unsigned => "unsigned",
+        Rejection::UnsignedKind => "unsigned, not a greeting",
+        Rejection::BadTag => "bad signature",
+        Rejection::TagLength => "signature of wrong length",
+        Rejection::NoKey => "signed, no key yet",
         // The core may name new reasons before the app learns to word them.
         _ => "other",
     }
@@ -139,6 +154,8 @@ mod tests {
             now: Millis(3_500),
             peers: vec![peer],
             counters: Counters::default(),
+            keyed: true,
+            bootstrap_open: false,
         };
         let rows = peer_rows(&snapshot);
         assert_eq!(rows.len(), 1);

@@ -3,6 +3,8 @@
 use conclave_web::Snapshot;
 use leptos::prelude::*;
 
+use crate::view_model;
+
 /// This tab's id, incarnation and visibility.
 ///
 /// Props: `snapshot`, the driver's latest snapshot (`None` before it starts or in safe mode).
@@ -18,6 +20,7 @@ pub fn ThisTab(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
             None => "—",
         })
     };
+    let signing = move || snapshot.with(|s| s.as_ref().map_or("—", view_model::signing_state));
     view! {
         <section class="card" aria-labelledby="this-tab-title">
             <h2 id="this-tab-title">"This tab"</h2>
@@ -28,6 +31,8 @@ pub fn ThisTab(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
                 <dd data-testid="incarnation">{incarnation}</dd>
                 <dt>"Visibility"</dt>
                 <dd data-testid="visibility">{visibility}</dd>
+                <dt>"Messages"</dt>
+                <dd data-testid="signing">{signing}</dd>
             </dl>
         </section>
     }

@@ -27,6 +27,12 @@ test("10 tabs opened at once get 10 distinct ids and each lists the 9 others; cl
     return lists.every((list, i) => sameSet(list, ids.filter((_, j) => j !== i)));
   });
   console.log(`# all 10 tabs listed each other ${joined.toFixed(0)} ms after the ids appeared`);
+  // Listing each other means every tab verified the others' signatures: one shared key, even
+  // though all 10 started at once and may each have created one.
+  const signing = await Promise.all(pages.map((p) => p.getByTestId("signing").textContent()));
+  assert.deepEqual(signing, Array(10).fill("signed (HMAC-SHA-256)"));
+  const badTags = await Promise.all(pages.map((p) => p.getByTestId("count-bad-tag").textContent()));
+  console.log(`# messages signed with a losing key during start-up, per tab: ${badTags.join(" ")}`);
 
   const [closing, staying] = [pages.slice(0, 3), pages.slice(3)];
   const left = ids.slice(3);
@@ -82,6 +88,12 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     raw.postMessage(JSON.stringify({ v: 1, ch: "someone-else" }));
     raw.postMessage('{"v":1,"ch":"conclave","from":"zz","inc":0,"seq":1,"msg":"bye"}');
     raw.postMessage('{"v":1,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"msg":"bye"}');
+    // Well formed but unsigned (every tab holds the key, so its bootstrap window is closed), and
+    // well formed with a forged signature: a peer must not appear from either.
+    const forged = '{"v":1,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"msg":{"hello":{"ttl":3000,"visible":true}}}';
+    raw.postMessage(forged);
+    raw.postMessage(forged + "#" + "ab".repeat(32));
+    raw.postMessage(forged + "#abcd");
     raw.close();
   });
   const expected = {
@@ -92,6 +104,9 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     "other-channel": "1",
     "wrong-type": "1",
     "unsafe-number": "1",
+    unsigned: "1",
+    "bad-tag": "1",
+    "tag-length": "1",
   };
   // Both tabs hear the raw channel (a different object in the same page counts as another sender).
   for (const page of pages) {
@@ -109,6 +124,9 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     (await Promise.all(pages.map(peerIds))).every((list) => list.includes(thirdId)),
   );
   assert.equal(ids.length, 2);
+  for (const page of pages) {
+    assert.ok(!(await peerIds(page)).includes("0123456789abcdef0123456789abcdef"), "no forged peer");
+  }
   await Promise.all([...pages, third].map((page) => page.close()));
 });
 

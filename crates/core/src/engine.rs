@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::auth::{self, Key, Opened};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
@@ -22,8 +23,11 @@ pub struct Config {
     /// hidden tab's timers at most once a minute after five minutes hidden, so this must exceed
     /// a minute or hidden tabs would flicker out of every list.
     pub hidden_ttl_ms: u64,
-    /// The largest time-to-live accepted from a peer, in ms; larger claims are clamped.
+    /// The largest time-to-live accepted from a peer, in ms; larger claims are clamped. Also
+    /// how long a departed sender's sequence window is kept.
     pub max_ttl_ms: u64,
+    /// For how long after start a tab without the key accepts unsigned greetings, in ms.
+    pub bootstrap_window_ms: u64,
 }
 
 impl Default for Config {
@@ -35,6 +39,7 @@ impl Default for Config {
             visible_ttl_ms: 3_000,
             hidden_ttl_ms: 75_000,
             max_ttl_ms: 5 * 60 * 1_000,
+            bootstrap_window_ms: 5_000,
         }
     }
 }
@@ -201,10 +206,11 @@ const MAX_RETIRED_SENDERS: usize = 1_024;
 ///
 /// # Examples
 /// ```
-/// use conclave_core::{Config, Engine, Event, Millis, Received, TabId};
+/// use conclave_core::{Config, Engine, Event, Key, Millis, Received, TabId};
 ///
-/// let mut a = Engine::new(Config::default(), TabId::from_bytes([1; 16]), Millis(0), true);
-/// let mut b = Engine::new(Config::default(), TabId::from_bytes([2; 16]), Millis(0), true);
+/// let key = Key::from_bytes([7; 32]);
+/// let mut a = Engine::new(Config::default(), TabId::from_bytes([1; 16]), Millis(0), true, Some(key.clone()));
+/// let mut b = Engine::new(Config::default(), TabId::from_bytes([2; 16]), Millis(0), true, Some(key));
 /// while let Some(text) = a.poll_transmit() {
 ///     b.handle_message(Millis(1), Received::Text(&text));
 /// }
@@ -217,6 +223,8 @@ pub struct Engine {
     config: Config,
     codec: Codec,
     me: TabId,
+    key: Option<Key>,
+    started: Millis,
     incarnation: Incarnation,
     next_seq: u64,
     visible: bool,
@@ -230,16 +238,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A tab that has just started at `now`, with the id the driver drew for it. It greets its
-    /// peers at once (the greeting is waiting in [`Engine::poll_transmit`]).
+    /// A tab that has just started at `now`, with the id the driver drew for it and the app's
+    /// shared key if the driver has one. It greets its peers at once (the greeting is waiting in
+    /// [`Engine::poll_transmit`]), signed when it holds the key.
+    ///
+    /// Without a key the tab is in its *bootstrap window* for
+    /// [`Config::bootstrap_window_ms`]: it sends unsigned, and accepts unsigned greetings only.
+    /// The window closes early when [`Engine::handle_key`] hands it the key.
     #[must_use]
-    pub fn new(config: Config, me: TabId, now: Millis, visible: bool) -> Self {
+    pub fn new(config: Config, me: TabId, now: Millis, visible: bool, key: Option<Key>) -> Self {
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
         let mut engine = Self {
             config,
             codec,
             me,
+            key,
+            started: now,
             incarnation: Incarnation::default(),
             next_seq: 1,
             visible,
@@ -273,6 +288,18 @@ impl Engine {
         self.visible
     }
 
+    /// Whether this tab holds the key (and so signs and verifies).
+    #[must_use]
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Whether the bootstrap window is open at `now`: no key yet, and younger than the window.
+    #[must_use]
+    pub fn bootstrap_open(&self, now: Millis) -> bool {
+        self.key.is_none() && now.since(self.started) < self.config.bootstrap_window_ms
+    }
+
     /// The counters of every message class and rejection reason.
     #[must_use]
     pub fn counters(&self) -> &Counters {
@@ -300,10 +327,28 @@ impl Engine {
             Received::NotText => return self.counters.reject(Rejection::NotText),
             Received::Oversized => return self.counters.reject(Rejection::Oversized),
         };
-        let envelope = match self.codec.decode(text) {
+        if text.len() > self.codec.max_bytes() {
+            return self.counters.reject(Rejection::Oversized);
+        }
+        let (payload, signed) = match auth::open(text, self.key.as_ref()) {
+            Ok(Opened::Signed(payload)) => (payload, true),
+            Ok(Opened::Unsigned(payload)) => (payload, false),
+            Err(reason) => return self.counters.reject(reason),
+        };
+        let envelope = match self.codec.decode(payload) {
             Ok(envelope) => envelope,
             Err(reason) => return self.counters.reject(reason),
         };
+        if !signed {
+            if !self.bootstrap_open(now) {
+                return self.counters.reject(Rejection::Unsigned);
+            }
+            // Only a greeting joins unsigned: presence claims and, later, leadership and state
+            // never do.
+            if !matches!(envelope.body, Body::Hello(_)) {
+                return self.counters.reject(Rejection::UnsignedKind);
+            }
+        }
         if envelope.from == self.me {
             return self.counters.reject(Rejection::OwnId);
         }
@@ -366,6 +411,19 @@ impl Engine {
                 self.peers.insert(envelope.from, heard);
                 self.events.push_back(Event::PeerJoined(envelope.from));
             }
+        }
+    }
+
+    /// Hands the tab the app's shared key at `now`: the bootstrap window closes, and the tab
+    /// greets again, signed, so that peers which dropped its unsigned or differently signed
+    /// messages hear it. Handing the same key again does nothing.
+    pub fn handle_key(&mut self, now: Millis, key: Key) {
+        if self.key.as_ref() == Some(&key) {
+            return;
+        }
+        self.key = Some(key);
+        if self.phase == Phase::Running {
+            self.announce(now, Body::Hello);
         }
     }
 
@@ -483,7 +541,8 @@ impl Engine {
             body,
         };
         self.next_seq = self.next_seq.saturating_add(1);
-        self.transmit.push_back(self.codec.encode(&envelope));
+        let text = auth::seal(self.codec.encode(&envelope), self.key.as_ref());
+        self.transmit.push_back(text);
         self.counters.sent = self.counters.sent.saturating_add(1);
     }
 }

@@ -31,6 +31,10 @@
 //! - **Sequencing**: every message carries (sender, incarnation, seq); each is classified as
 //!   first, next, gap, late, duplicate or old, and none is delivered twice. State per sender is
 //!   a fixed-size [`seq::Window`]: memory is O(live senders), whatever the input.
+//! - **Authentication**: with the app's shared [`Key`], every message is signed with
+//!   HMAC-SHA-256 over the exact bytes sent and verified in constant time. A tab without the key
+//!   is in a 5-second *bootstrap window* in which it accepts unsigned greetings only; after it,
+//!   or once the tab holds the key, every unsigned message is rejected.
 //! - **Bad input**: nothing received panics. Every dropped message is counted under a named
 //!   [`Rejection`].
 //! - **Backups**: [`VClock`]s are canonical and compare as before / after / equal /
@@ -42,13 +46,14 @@
 //! ```
 //! use conclave_core::{Config, Engine, Millis, Received, Rejection, TabId};
 //!
-//! let mut tab = Engine::new(Config::default(), TabId::from_bytes([9; 16]), Millis(0), true);
+//! let mut tab = Engine::new(Config::default(), TabId::from_bytes([9; 16]), Millis(0), true, None);
 //! tab.handle_message(Millis(5), Received::Text("{not json"));
 //! assert_eq!(tab.counters().rejected(Rejection::Malformed), 1);
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod auth;
 mod engine;
 mod ids;
 pub mod reconcile;
@@ -57,6 +62,7 @@ pub mod seq;
 pub mod vclock;
 pub mod wire;
 
+pub use auth::Key;
 pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received};
 pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
 pub use rejection::Rejection;

@@ -27,11 +27,23 @@ pub enum Rejection {
     OwnId,
     /// The message comes from an earlier incarnation of a tab that has since restarted.
     StaleIncarnation,
+    /// The message is unsigned, and this tab's bootstrap window is closed (it holds the key,
+    /// or 5 seconds have passed since it started).
+    Unsigned,
+    /// The message is unsigned and inside the bootstrap window, but of a kind that is never
+    /// accepted unsigned (only the greeting is).
+    UnsignedKind,
+    /// The tag does not verify under this tab's key (tampered, or signed with another key).
+    BadTag,
+    /// The tag is hex of the wrong length.
+    TagLength,
+    /// The message is signed but this tab holds no key yet, so it cannot be checked.
+    NoKey,
 }
 
 impl Rejection {
     /// Every reason, in display order.
-    pub const ALL: [Rejection; 9] = [
+    pub const ALL: [Rejection; 14] = [
         Rejection::NotText,
         Rejection::Oversized,
         Rejection::Malformed,
@@ -41,6 +53,11 @@ impl Rejection {
         Rejection::OtherChannel,
         Rejection::OwnId,
         Rejection::StaleIncarnation,
+        Rejection::Unsigned,
+        Rejection::UnsignedKind,
+        Rejection::BadTag,
+        Rejection::TagLength,
+        Rejection::NoKey,
     ];
 
     /// A stable, kebab-case name, used in the app and in tests.
@@ -56,6 +73,11 @@ impl Rejection {
             Rejection::OtherChannel => "other-channel",
             Rejection::OwnId => "own-id",
             Rejection::StaleIncarnation => "stale-incarnation",
+            Rejection::Unsigned => "unsigned",
+            Rejection::UnsignedKind => "unsigned-kind",
+            Rejection::BadTag => "bad-tag",
+            Rejection::TagLength => "tag-length",
+            Rejection::NoKey => "no-key",
         }
     }
 

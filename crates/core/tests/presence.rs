@@ -1,7 +1,7 @@
 //! Presence scenarios through the public API: tabs on one in-memory broadcast channel.
 
 use conclave_core::{
-    Config, Engine, Event, LeaveReason, Lifecycle, Millis, Received, Rejection, TabId,
+    Config, Engine, Event, Key, LeaveReason, Lifecycle, Millis, Received, Rejection, TabId,
 };
 
 /// Tabs sharing one broadcast channel and one virtual clock. Like BroadcastChannel, a post
@@ -31,8 +31,14 @@ impl Tabs {
 
     fn add(&mut self, seed: u8) {
         let id = TabId::from_bytes([seed.wrapping_add(1); 16]);
-        self.tabs
-            .push(Engine::new(Config::default(), id, self.now, true));
+        let key = Key::from_bytes([42; 32]);
+        self.tabs.push(Engine::new(
+            Config::default(),
+            id,
+            self.now,
+            true,
+            Some(key),
+        ));
         self.dead.push(false);
         self.events.push(Vec::new());
     }

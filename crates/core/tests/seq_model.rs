@@ -3,6 +3,7 @@
 //! The model remembers every sequence number ever delivered (unbounded memory); the window
 //! remembers 64. They must agree on everything the window can know, and the window must never
 //! deliver what the model already delivered.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeSet;
 

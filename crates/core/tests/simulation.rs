@@ -3,6 +3,7 @@
 //! `CONCLAVE_SIM_SEEDS=N` runs N seeds (default 10,000); `CONCLAVE_SIM_SEED=S` replays one seed
 //! and prints its trace. Run in release: `cargo test -p conclave-core --release --test simulation
 //! -- --nocapture` prints the figures.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod sim;
 

@@ -10,7 +10,7 @@ use conclave_core::{Config, Engine, Lifecycle, Received};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast as _, JsValue};
-use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent};
+use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent, StorageEvent};
 
 use crate::platform::{self, Clock};
 use crate::{Snapshot, StartError};
@@ -22,7 +22,7 @@ use crate::{Snapshot, StartError};
 #[must_use = "the tab leaves the channel as soon as the driver is dropped"]
 pub struct Driver {
     shared: Rc<RefCell<Shared>>,
-    _listeners: [EventListener; 7],
+    _listeners: [EventListener; 8],
 }
 
 struct Shared {
@@ -30,6 +30,8 @@ struct Shared {
     channel: BroadcastChannel,
     clock: Clock,
     max_message_bytes: usize,
+    window: web_sys::Window,
+    channel_name: String,
     timer: Option<Timeout>,
     on_change: Rc<dyn Fn(Snapshot)>,
 }
@@ -52,12 +54,17 @@ impl Driver {
             .map_err(|e| StartError::NoBroadcastChannel(platform::describe(&e)))?;
         let clock = Clock::new(&window);
         let max_message_bytes = config.max_message_bytes;
-        let engine = Engine::new(config, id, clock.now(), platform::is_visible(&document));
+        let channel_name = config.channel.clone();
+        let key = platform::shared_key(&window, &channel_name);
+        let visible = platform::is_visible(&document);
+        let engine = Engine::new(config, id, clock.now(), visible, key);
         let shared = Rc::new(RefCell::new(Shared {
             engine,
             channel,
             clock,
             max_message_bytes,
+            window: window.clone(),
+            channel_name,
             timer: None,
             on_change: Rc::new(on_change),
         }));
@@ -103,6 +110,12 @@ impl Driver {
             listen(&document, "resume", &weak, |shared, _| {
                 shared.lifecycle(Lifecycle::Resumed);
             }),
+            // Another tab wrote the shared key (two tabs created one at once): adopt what is
+            // stored now, so every tab ends on the last write.
+            listen(&window, "storage", &weak, |shared, event| {
+                let item = event.dyn_ref::<StorageEvent>().and_then(StorageEvent::key);
+                shared.key_changed(item.as_deref());
+            }),
         ];
         pump(&shared);
         Ok(Self {
@@ -133,6 +146,7 @@ impl Drop for Driver {
 trait Input {
     fn receive(&self, data: &JsValue);
     fn lifecycle(&self, change: Lifecycle);
+    fn key_changed(&self, item: Option<&str>);
 }
 
 impl Input for Rc<RefCell<Shared>> {
@@ -161,6 +175,23 @@ impl Input for Rc<RefCell<Shared>> {
             let mut shared = self.borrow_mut();
             let now = shared.clock.now();
             shared.engine.handle_lifecycle(now, change);
+        }
+        pump(self);
+    }
+
+    fn key_changed(&self, item: Option<&str>) {
+        {
+            let mut shared = self.borrow_mut();
+            let ours = platform::key_item(&shared.channel_name);
+            // `None` means storage was cleared: keep the key this tab holds.
+            if item != Some(ours.as_str()) {
+                return;
+            }
+            let Some(key) = platform::stored_key(&shared.window, &shared.channel_name) else {
+                return;
+            };
+            let now = shared.clock.now();
+            shared.engine.handle_key(now, key);
         }
         pump(self);
     }

@@ -2,7 +2,8 @@
 //!
 //! Runs the pure [`conclave_core`] protocol on real web APIs: a `BroadcastChannel` carries the
 //! messages, `gloo-timers` fires the engine's next deadline, `crypto.getRandomValues` draws the
-//! tab id, and page lifecycle events (`pagehide`, `pageshow`, `visibilitychange`, `freeze`,
+//! tab id and the app's shared signing key (kept in `localStorage`; tabs that create one at the
+//! same moment converge on the last write through the `storage` event), and page lifecycle events (`pagehide`, `pageshow`, `visibilitychange`, `freeze`,
 //! `resume`) become engine inputs. It registers no `unload` or `beforeunload` listener, so pages
 //! stay eligible for the back/forward cache.
 //!
@@ -28,7 +29,7 @@ mod error;
 mod platform;
 mod snapshot;
 
-pub use conclave_core::{Config, Counters, Incarnation, Millis, Peer, Rejection, Seq, TabId};
+pub use conclave_core::{Config, Counters, Incarnation, Key, Millis, Peer, Rejection, Seq, TabId};
 pub use driver::Driver;
 pub use error::StartError;
 pub use snapshot::Snapshot;

@@ -1,6 +1,6 @@
 //! The few platform reads the driver needs: the clock, the random source, visibility.
 
-use conclave_core::{Millis, TabId};
+use conclave_core::{Key, Millis, TabId};
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{Document, VisibilityState, Window};
 
@@ -42,6 +42,38 @@ pub(crate) fn random_tab_id(window: &Window) -> Result<TabId, StartError> {
         .get_random_values_with_u8_array(&mut bytes)
         .map_err(|e| StartError::NoRandomSource(describe(&e)))?;
     Ok(TabId::from_bytes(bytes))
+}
+
+/// The `localStorage` item that holds the app's shared key for `channel`.
+pub(crate) fn key_item(channel: &str) -> String {
+    format!("{channel}:key:v1")
+}
+
+/// Reads the shared key from `localStorage`, creating it if there is none (or it is not a key).
+///
+/// Two tabs starting at once may both create one; the last write wins, and every tab converges
+/// on it through the `storage` event (see [`stored_key`]). `None` when storage is unavailable
+/// or full: the tab then cannot sign, and says so.
+pub(crate) fn shared_key(window: &Window, channel: &str) -> Option<Key> {
+    if let Some(key) = stored_key(window, channel) {
+        return Some(key);
+    }
+    let storage = window.local_storage().ok()??;
+    let crypto = window.crypto().ok()?;
+    let mut bytes = [0u8; 32];
+    crypto.get_random_values_with_u8_array(&mut bytes).ok()?;
+    storage
+        .set_item(&key_item(channel), &Key::from_bytes(bytes).to_hex())
+        .ok()?;
+    // Read back what is stored now, which may be another tab's key written a moment later.
+    stored_key(window, channel)
+}
+
+/// The key currently in `localStorage`, if there is a valid one.
+pub(crate) fn stored_key(window: &Window, channel: &str) -> Option<Key> {
+    let storage = window.local_storage().ok()??;
+    let text = storage.get_item(&key_item(channel)).ok()??;
+    Key::from_hex(&text)
 }
 
 pub(crate) fn is_visible(document: &Document) -> bool {

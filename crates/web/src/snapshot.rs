@@ -18,6 +18,10 @@ pub struct Snapshot {
     pub peers: Vec<Peer>,
     /// Message counters by class and by rejection reason.
     pub counters: Counters,
+    /// Whether this tab holds the shared key (signs and verifies every message).
+    pub keyed: bool,
+    /// Whether the bootstrap window is open (no key yet, and started under 5 s ago).
+    pub bootstrap_open: bool,
 }
 
 impl Snapshot {
@@ -29,6 +33,8 @@ impl Snapshot {
             now,
             peers: engine.peers().collect(),
             counters: engine.counters().clone(),
+            keyed: engine.has_key(),
+            bootstrap_open: engine.bootstrap_open(now),
         }
     }
 }

@@ -119,3 +119,47 @@ fn ids_drawn_at_the_same_moment_are_all_distinct() {
     ids.dedup();
     assert_eq!(ids.len(), 64);
 }
+
+#[wasm_bindgen_test]
+async fn drivers_share_a_key_and_refuse_unsigned_and_forged_messages() {
+    let a = Driver::start(config("signing"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("signing"), |_| {}).expect("driver b starts");
+    assert!(
+        a.snapshot().keyed && b.snapshot().keyed,
+        "both hold the stored key"
+    );
+    assert!(
+        !a.snapshot().bootstrap_open,
+        "the key closes the bootstrap window"
+    );
+    assert!(eventually(|| a.snapshot().peers.len() == 1 && b.snapshot().peers.len() == 1).await);
+
+    let raw = BroadcastChannel::new("signing").expect("a raw channel opens");
+    let forged = r#"{"v":1,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"msg":{"hello":{"ttl":3000,"visible":true}}}"#;
+    raw.post_message(&forged.into()).expect("posting works");
+    let wrong_key = conclave_core_seal(forged, [9; 32]);
+    raw.post_message(&wrong_key.into()).expect("posting works");
+    raw.post_message(&format!("{forged}#abcd").into())
+        .expect("posting works");
+    raw.close();
+
+    for driver in [&a, &b] {
+        let counted = eventually(|| {
+            let c = driver.snapshot().counters;
+            c.rejected(Rejection::Unsigned) == 1
+                && c.rejected(Rejection::BadTag) == 1
+                && c.rejected(Rejection::TagLength) == 1
+        })
+        .await;
+        assert!(counted, "{:?}", driver.snapshot().counters);
+        assert_eq!(driver.snapshot().peers.len(), 1, "no forged peer listed");
+    }
+}
+
+/// Signs `payload` with a key other than the stored one.
+fn conclave_core_seal(payload: &str, key: [u8; 32]) -> String {
+    conclave_core::auth::seal(
+        payload.to_owned(),
+        Some(&conclave_web::Key::from_bytes(key)),
+    )
+}

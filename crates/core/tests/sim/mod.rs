@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use conclave_core::{Config, Engine, Event, Incarnation, Lifecycle, Millis, Received, TabId};
+use conclave_core::{Config, Engine, Event, Incarnation, Key, Lifecycle, Millis, Received, TabId};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
@@ -276,8 +276,13 @@ impl Sim {
             return Ok(());
         }
         let id = self.rng.id();
-        let engine = Engine::new(Config::default(), id, Millis(0), true);
-        let _ = Incarnation::default(); // (ids are logged by their short form)
+        let engine = Engine::new(
+            Config::default(),
+            id,
+            Millis(0),
+            true,
+            Some(Key::from_bytes([42; 32])),
+        );
         self.tabs.push(Tab {
             engine,
             origin: self.now,
@@ -326,7 +331,8 @@ impl Sim {
     }
 
     fn record_sent(&mut self, i: usize, text: &str) -> Result<(), Violation> {
-        let value: serde_json::Value = serde_json::from_str(text)
+        let payload = text.rsplit_once('#').map_or(text, |(payload, _)| payload);
+        let value: serde_json::Value = serde_json::from_str(payload)
             .map_err(|e| self.violation(format!("tab {i} sent unparsable text {text}: {e}")))?;
         let key = (
             self.tabs[i].engine.id(),

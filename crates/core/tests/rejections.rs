@@ -1,0 +1,239 @@
+//! Every way a message is refused, each by its name, through the engine's one door in.
+
+use conclave_core::{auth, Config, Engine, Key, Millis, Received, Rejection, TabId};
+
+const KEY: Key = Key::from_bytes([7; 32]);
+const OTHER_KEY: Key = Key::from_bytes([8; 32]);
+const SENDER: &str = "01010101010101010101010101010101";
+
+fn engine(id: u8, key: Option<Key>) -> Engine {
+    Engine::new(
+        Config::default(),
+        TabId::from_bytes([id; 16]),
+        Millis(0),
+        true,
+        key,
+    )
+}
+
+/// The first text a tab sends (its greeting), and a heartbeat after it.
+fn greeting_and_heartbeat(key: Option<Key>) -> (String, String) {
+    let mut tab = engine(1, key);
+    let hello = tab.poll_transmit().unwrap_or_default();
+    tab.handle_timeout(Millis(1_000));
+    let heartbeat = tab.poll_transmit().unwrap_or_default();
+    (hello, heartbeat)
+}
+
+/// A payload in the wire shape, with `v`, `ch` and `seq` as given (raw JSON).
+fn payload(v: &str, ch: &str, seq: &str) -> String {
+    let from = SENDER;
+    format!(
+        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#
+    )
+}
+
+fn signed(payload: String) -> String {
+    auth::seal(payload, Some(&KEY))
+}
+
+/// Feeds `text` to a fresh receiver at `at` and returns what it counted.
+fn verdict(receiver_key: Option<Key>, at: u64, text: &str) -> Option<Rejection> {
+    let mut receiver = engine(9, receiver_key);
+    receiver.handle_message(Millis(at), Received::Text(text));
+    let counters = receiver.counters();
+    let named: Vec<Rejection> = Rejection::ALL
+        .into_iter()
+        .filter(|&r| counters.rejected(r) > 0)
+        .collect();
+    assert!(named.len() <= 1, "{text}: counted under {named:?}");
+    assert_eq!(counters.rejected_total(), named.len() as u64);
+    named.first().copied()
+}
+
+#[test]
+fn every_rejection_reason_is_counted_by_name() {
+    let (unsigned_hello, unsigned_heartbeat) = greeting_and_heartbeat(None);
+    let (signed_hello, _) = greeting_and_heartbeat(Some(KEY));
+    let (foreign_hello, _) = greeting_and_heartbeat(Some(OTHER_KEY));
+    let tampered = signed_hello.replacen("\"seq\":1", "\"seq\":2", 1);
+    assert_ne!(tampered, signed_hello);
+    let short_tag = &signed_hello[..signed_hello.len() - 1];
+    let long_tag = format!("{signed_hello}0");
+
+    let cases: Vec<(&str, Option<Key>, u64, String, Rejection)> = vec![
+        (
+            "unsigned after the 5 s window",
+            None,
+            5_000,
+            unsigned_hello.clone(),
+            Rejection::Unsigned,
+        ),
+        (
+            "unsigned once the key is held",
+            Some(KEY),
+            0,
+            unsigned_hello.clone(),
+            Rejection::Unsigned,
+        ),
+        (
+            "unsigned non-join kind inside the window",
+            None,
+            10,
+            unsigned_heartbeat,
+            Rejection::UnsignedKind,
+        ),
+        (
+            "signed with another key",
+            Some(KEY),
+            0,
+            foreign_hello,
+            Rejection::BadTag,
+        ),
+        (
+            "a tampered field",
+            Some(KEY),
+            0,
+            tampered,
+            Rejection::BadTag,
+        ),
+        (
+            "a tag one digit short",
+            Some(KEY),
+            0,
+            short_tag.to_owned(),
+            Rejection::TagLength,
+        ),
+        (
+            "a tag one digit long",
+            Some(KEY),
+            0,
+            long_tag,
+            Rejection::TagLength,
+        ),
+        (
+            "signed, but no key yet",
+            None,
+            10,
+            signed_hello.clone(),
+            Rejection::NoKey,
+        ),
+        (
+            "another protocol version",
+            Some(KEY),
+            0,
+            signed(payload("2", "\"conclave\"", "1")),
+            Rejection::UnknownVersion,
+        ),
+        (
+            "another channel",
+            Some(KEY),
+            0,
+            signed(payload("1", "\"other-app\"", "1")),
+            Rejection::OtherChannel,
+        ),
+        (
+            "oversized",
+            Some(KEY),
+            0,
+            "x".repeat(Config::default().max_message_bytes + 1),
+            Rejection::Oversized,
+        ),
+        (
+            "malformed JSON",
+            Some(KEY),
+            0,
+            "{\"v\":1,".to_owned(),
+            Rejection::Malformed,
+        ),
+        (
+            "malformed JSON, signed",
+            Some(KEY),
+            0,
+            signed("{\"v\":1,".to_owned()),
+            Rejection::Malformed,
+        ),
+        (
+            "a wrong type",
+            Some(KEY),
+            0,
+            signed(payload("1", "\"conclave\"", "\"1\"")),
+            Rejection::WrongType,
+        ),
+        (
+            "NaN",
+            Some(KEY),
+            0,
+            signed(payload("1", "\"conclave\"", "NaN")),
+            Rejection::Malformed,
+        ),
+        (
+            "a number beyond 2^53",
+            Some(KEY),
+            0,
+            signed(payload("1", "\"conclave\"", "9007199254740993")),
+            Rejection::UnsafeNumber,
+        ),
+        (
+            "a number beyond f64",
+            Some(KEY),
+            0,
+            signed(payload("1", "\"conclave\"", "1e400")),
+            Rejection::UnsafeNumber,
+        ),
+    ];
+    for (what, key, at, text, expected) in cases {
+        assert_eq!(verdict(key, at, &text), Some(expected), "{what}: {text}");
+    }
+}
+
+#[test]
+fn what_passes_passes() {
+    let (unsigned_hello, _) = greeting_and_heartbeat(None);
+    let (signed_hello, _) = greeting_and_heartbeat(Some(KEY));
+    assert_eq!(
+        verdict(None, 4_999, &unsigned_hello),
+        None,
+        "an unsigned greeting in the window"
+    );
+    assert_eq!(
+        verdict(Some(KEY), 60_000, &signed_hello),
+        None,
+        "a signed message, any time"
+    );
+    assert_eq!(
+        verdict(
+            Some(KEY),
+            0,
+            &signed(payload("1", "\"conclave\"", "9007199254740991"))
+        ),
+        None
+    );
+}
+
+#[test]
+fn a_replayed_message_is_dropped_as_a_duplicate() {
+    let (signed_hello, _) = greeting_and_heartbeat(Some(KEY));
+    let mut receiver = engine(9, Some(KEY));
+    receiver.handle_message(Millis(0), Received::Text(&signed_hello));
+    receiver.handle_message(Millis(5), Received::Text(&signed_hello));
+    assert_eq!(receiver.counters().duplicate, 1);
+    assert_eq!(receiver.peers().count(), 1);
+}
+
+#[test]
+fn the_key_closes_the_window_early_and_the_tab_greets_again_signed() {
+    let mut tab = engine(3, None);
+    assert!(tab.bootstrap_open(Millis(0)));
+    assert!(!tab.bootstrap_open(Millis(5_000)));
+    let unsigned = tab.poll_transmit().unwrap_or_default();
+    assert!(unsigned.ends_with('}'));
+    tab.handle_key(Millis(100), KEY);
+    assert!(!tab.bootstrap_open(Millis(100)));
+    let resent = tab.poll_transmit().unwrap_or_default();
+    assert!(
+        resent.contains("\"hello\"") && !resent.ends_with('}'),
+        "{resent}"
+    );
+    assert_eq!(verdict(Some(KEY), 0, &resent), None);
+}
