@@ -56,6 +56,7 @@
 pub mod auth;
 mod engine;
 mod ids;
+mod json;
 pub mod reconcile;
 mod rejection;
 pub mod seq;

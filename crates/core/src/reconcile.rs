@@ -81,7 +81,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::TabId;
-use crate::vclock::{Causality, SafeCount, VClock, UNSAFE_NUMBER};
+use crate::json::{HexId, SafeU64, UNSAFE_NUMBER};
+use crate::vclock::{Causality, VClock};
 
 /// Every backup key is this prefix followed by the tab id in 32 lowercase hex digits.
 pub const BACKUP_KEY_PREFIX: &str = "conclave:backup:";
@@ -398,7 +399,7 @@ fn classify(err: serde_json::Error) -> BackupRejection {
 /// Only the field that decides whether the rest can be read at all.
 #[derive(Deserialize)]
 struct Header {
-    v: SafeCount,
+    v: SafeU64,
 }
 
 #[derive(Serialize)]
@@ -413,8 +414,8 @@ struct BackupOut<'a> {
 #[serde(deny_unknown_fields)]
 struct BackupIn {
     #[allow(dead_code)] // checked through `Header`; listed so that the field is known
-    v: SafeCount,
-    tab: crate::vclock::HexId,
+    v: SafeU64,
+    tab: HexId,
     clock: VClock,
     ops: Vec<Op>,
 }
@@ -716,7 +717,7 @@ mod hex_id {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::ids::TabId;
-    use crate::vclock::HexId;
+    use crate::json::HexId;
 
     pub(super) fn serialize<S: Serializer>(id: &TabId, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(id)

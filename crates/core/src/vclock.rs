@@ -45,6 +45,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{TabId, MAX_SAFE_INTEGER};
+use crate::json::{HexId, SafeU64};
 
 /// How two clocks, and the states or events they stamp, are related in time.
 ///
@@ -367,7 +368,7 @@ impl<'de> Deserialize<'de> for VClock {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VClock, A::Error> {
                 let mut entries = BTreeMap::new();
                 while let Some(HexId(id)) = map.next_key()? {
-                    let SafeCount(value) = map.next_value()?;
+                    let SafeU64(value) = map.next_value()?;
                     if entries.insert(id, value).is_some() {
                         return Err(de::Error::custom(format_args!("duplicate tab id {id}")));
                     }
@@ -378,84 +379,6 @@ impl<'de> Deserialize<'de> for VClock {
         }
 
         deserializer.deserialize_map(ClockVisitor)
-    }
-}
-
-/// The text a [`SafeCount`] puts at the start of its error, so that decoders can name the
-/// problem "unsafe number" rather than "malformed".
-pub(crate) const UNSAFE_NUMBER: &str = "unsafe number";
-
-/// A tab id read from its 32-hex form (as a map key or a string field).
-pub(crate) struct HexId(pub(crate) TabId);
-
-impl<'de> Deserialize<'de> for HexId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
-
-        impl Visitor<'_> for IdVisitor {
-            type Value = HexId;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a tab id of 32 lowercase hex digits")
-            }
-
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<HexId, E> {
-                s.parse()
-                    .map(HexId)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Str(s), &self))
-            }
-        }
-
-        deserializer.deserialize_str(IdVisitor)
-    }
-}
-
-/// A non-negative integer that a JavaScript number holds exactly (at most 2^53 − 1).
-///
-/// Larger integers and non-finite or too-large floats fail with [`UNSAFE_NUMBER`]; negative
-/// and fractional numbers fail as wrong types; whole floats (`5.0`) are the same number to
-/// JavaScript and are accepted.
-pub(crate) struct SafeCount(pub(crate) u64);
-
-impl<'de> Deserialize<'de> for SafeCount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CountVisitor;
-
-        impl Visitor<'_> for CountVisitor {
-            type Value = SafeCount;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative integer no larger than 2^53 - 1")
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SafeCount, E> {
-                if v > MAX_SAFE_INTEGER {
-                    return Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")));
-                }
-                Ok(SafeCount(v))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SafeCount, E> {
-                match u64::try_from(v) {
-                    Ok(v) => self.visit_u64(v),
-                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
-                }
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SafeCount, E> {
-                if !v.is_finite() || v.abs() > MAX_SAFE_INTEGER as f64 {
-                    Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")))
-                } else if v < 0.0 || v.fract() != 0.0 {
-                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
-                } else {
-                    // Exact: the value is finite, whole, non-negative and below 2^53.
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    Ok(SafeCount(v as u64))
-                }
-            }
-        }
-
-        deserializer.deserialize_any(CountVisitor)
     }
 }
 
@@ -538,7 +461,8 @@ mod tests {
         for unsafe_number in ["9007199254740992", "18446744073709551616", "1e300"] {
             let err = decode(format!(r#"{{"{one}":{unsafe_number}}}"#));
             assert!(
-                err.as_ref().is_err_and(|e| e.starts_with(UNSAFE_NUMBER)),
+                err.as_ref()
+                    .is_err_and(|e| e.starts_with(crate::json::UNSAFE_NUMBER)),
                 "{unsafe_number}: {err:?}"
             );
         }

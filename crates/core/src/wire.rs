@@ -11,12 +11,11 @@
 //! Anything else is a [`Rejection`] with a name.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Incarnation, Seq, TabId, MAX_SAFE_INTEGER};
+use crate::json::{SafeU64, UNSAFE_NUMBER};
 use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
@@ -151,9 +150,6 @@ impl Codec {
     }
 }
 
-/// The marker a [`SafeU64`] puts in its error so that [`classify`] can name it.
-const UNSAFE_NUMBER: &str = "unsafe number";
-
 /// Maps a serde_json error to the rejection it stands for.
 fn classify(err: serde_json::Error) -> Rejection {
     use serde_json::error::Category;
@@ -221,57 +217,6 @@ impl From<RawBeacon> for Beacon {
             ttl_ms: b.ttl.0,
             visible: b.visible,
         }
-    }
-}
-
-/// A non-negative integer that a JavaScript number holds exactly (≤ 2^53 − 1).
-///
-/// Integers above the bound, and floats that are not finite or too large, fail with
-/// [`UNSAFE_NUMBER`]; negative and fractional numbers fail as wrong types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-struct SafeU64(u64);
-
-impl<'de> Deserialize<'de> for SafeU64 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SafeVisitor;
-
-        impl Visitor<'_> for SafeVisitor {
-            type Value = SafeU64;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative integer no larger than 2^53 - 1")
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SafeU64, E> {
-                if v > MAX_SAFE_INTEGER {
-                    return Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")));
-                }
-                Ok(SafeU64(v))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SafeU64, E> {
-                match u64::try_from(v) {
-                    Ok(v) => self.visit_u64(v),
-                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
-                }
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SafeU64, E> {
-                // `as` is safe here: the value is finite, whole and within the exact range.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let whole = v as u64;
-                if !v.is_finite() || v.abs() > MAX_SAFE_INTEGER as f64 {
-                    Err(E::custom(format_args!("{UNSAFE_NUMBER}: {v}")))
-                } else if v < 0.0 || v.fract() != 0.0 {
-                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
-                } else {
-                    Ok(SafeU64(whole))
-                }
-            }
-        }
-
-        deserializer.deserialize_any(SafeVisitor)
     }
 }
 
