@@ -41,6 +41,18 @@ pub fn App() -> impl IntoView {
             <p class="tagline">"Every open tab, one app."</p>
         </header>
         {start_error.map(|reason| view! { <SafeModeBanner reason /> })}
+        // Without a key (storage unavailable or full) nothing this tab sends is accepted once
+        // the others' bootstrap windows close: say so rather than fail silently.
+        {move || {
+            snapshot
+                .with(|s| s.as_ref().is_some_and(|s| !s.keyed && !s.bootstrap_open))
+                .then(|| {
+                    let reason = "storage is unavailable, so this tab holds no signing key \
+                                  and the other tabs ignore it."
+                        .to_owned();
+                    view! { <SafeModeBanner reason /> }
+                })
+        }}
         <main class="panel">
             <ThisTab snapshot=snapshot.into() />
             <PeerList snapshot=snapshot.into() />

@@ -153,3 +153,27 @@ test("the page runs under the strict CSP with no violation, and the policy is in
   );
   await page.close();
 });
+
+test("a tab whose storage throws holds no key, says so in a banner, and is ignored, not trusted", async () => {
+  const [healthy] = await openTabs(env.context, env.url, 1);
+  await tabId(healthy);
+  const broken = await env.context.newPage();
+  // Storage that throws on every call, as when it is disabled or full.
+  await broken.addInitScript(() => {
+    for (const name of ["getItem", "setItem"]) {
+      Storage.prototype[name] = () => {
+        throw new DOMException("storage disabled for this test", "SecurityError");
+      };
+    }
+  });
+  await broken.goto(env.url);
+  const brokenId = await tabId(broken);
+  assert.equal(await broken.getByTestId("signing").textContent(), "no key yet: bootstrap window open");
+  // Once its 5 s bootstrap window closes, the banner says why it runs alone.
+  await broken.getByTestId("safe-mode").waitFor({ timeout: 8_000 });
+  assert.match(await broken.getByTestId("safe-mode").textContent(), /no signing key/);
+  // The healthy tab never lists it: its unsigned messages are refused by name.
+  assert.ok(!(await peerIds(healthy)).includes(brokenId));
+  assert.ok(Number(await healthy.getByTestId("count-unsigned").textContent()) >= 1);
+  await Promise.all([healthy.close(), broken.close()]);
+});

@@ -124,7 +124,8 @@ impl Driver {
         })
     }
 
-    /// The current state, as the last `on_change` call saw it.
+    /// The current state, read now (between inputs it equals what `on_change` last received,
+    /// but for [`Snapshot::now`]).
     pub fn snapshot(&self) -> Snapshot {
         let shared = self.shared.borrow();
         Snapshot::of(&shared.engine, shared.clock.now())
