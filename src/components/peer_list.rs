@@ -43,7 +43,7 @@ pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
 #[component]
 fn PeerLine(row: PeerRow) -> impl IntoView {
     view! {
-        <tr data-testid="peer-row" data-peer-id=row.id.clone()>
+        <tr data-testid="peer-row" data-peer-id=row.id.clone() data-incarnation=row.incarnation>
             <td><code title=row.id.clone()>{row.short}</code></td>
             <td>{row.incarnation}</td>
             <td>{row.seq}</td>
