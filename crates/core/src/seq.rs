@@ -235,9 +235,9 @@ impl Tracker {
         }
     }
 
-    /// How many senders are live and retired.
+    /// How many senders are tracked: (live, retired).
     #[must_use]
-    pub fn len(&self) -> (usize, usize) {
+    pub fn counts(&self) -> (usize, usize) {
         (self.live.len(), self.retired.len())
     }
 
@@ -302,12 +302,12 @@ mod tests {
             Ok(Class::Duplicate)
         );
         assert_eq!(
-            tracker.len(),
+            tracker.counts(),
             (0, 1),
             "a dropped message does not revive the sender"
         );
         assert_eq!(tracker.observe(a, INC, Seq(7), Millis(4)), Ok(Class::Next));
-        assert_eq!(tracker.len(), (1, 0));
+        assert_eq!(tracker.counts(), (1, 0));
     }
 
     #[test]
@@ -318,10 +318,10 @@ mod tests {
             let _ = tracker.observe(id, INC, Seq(1), Millis(u64::from(k)));
             tracker.retire(id, Millis(u64::from(k)));
         }
-        assert_eq!(tracker.len(), (0, 2));
+        assert_eq!(tracker.counts(), (0, 2));
         assert_eq!(tracker.next_expiry(), Some(Millis(1_003)));
         tracker.prune(Millis(1_004));
-        assert_eq!(tracker.len(), (0, 0));
+        assert_eq!(tracker.counts(), (0, 0));
     }
 
     #[test]
