@@ -1,0 +1,94 @@
+// The platform's floor, measured in this machine's headless Chromium on the served app's origin:
+// how fast Web Locks hands an exclusive lock to a waiting tab when the holder's tab closes or its
+// renderer crashes, and how many 1 KiB messages a raw BroadcastChannel carries per second.
+// Every later failover and throughput figure is read against these.
+//
+//   node tests/bench/platform.mjs [trials]      (after a release build in dist/)
+import { launch } from "../e2e/browser.mjs";
+
+const TRIALS = Number(process.argv[2] ?? 30);
+const MESSAGES = 5_000;
+
+function stats(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * q))];
+  return `p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms (n=${sorted.length})`;
+}
+
+/** Epoch ms with sub-millisecond precision, on the page's clock. */
+const epoch = () => performance.timeOrigin + performance.now();
+
+async function lockHandover(env, trial, end) {
+  const name = `bench-lock-${trial}`;
+  const [holder, waiter] = await Promise.all([env.context.newPage(), env.context.newPage()]);
+  await Promise.all([holder.goto(env.url), waiter.goto(env.url)]);
+  await holder.evaluate((name) => {
+    // A synchronous write in pagehide is the last thing a closing tab can say.
+    addEventListener("pagehide", () =>
+      localStorage.setItem(`${name}:pagehide`, String(performance.timeOrigin + performance.now())),
+    );
+    return new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {}))));
+  }, name);
+  await waiter.evaluate((name) => {
+    window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
+  }, name);
+  const started = await holder.evaluate(epoch);
+  // The waiter's clock and the holder's share the machine's wall clock.
+  if (end === "close") {
+    await holder.close();
+  } else {
+    const cdp = await env.context.newCDPSession(holder);
+    cdp.send("Page.crash").catch(() => {});
+  }
+  const granted = await waiter.evaluate(() => window.__granted);
+  const pagehide = Number(await waiter.evaluate((name) => localStorage.getItem(`${name}:pagehide`), name));
+  const alive = await waiter.evaluate(() => true).catch(() => false);
+  await waiter.close();
+  if (end === "crash") await holder.close().catch(() => {});
+  if (!alive) throw new Error("the waiter died with the holder: they shared a renderer");
+  return { command: granted - started, pagehide: pagehide ? granted - pagehide : null };
+}
+
+async function broadcastThroughput(env) {
+  const [sender, receiver] = await Promise.all([env.context.newPage(), env.context.newPage()]);
+  await Promise.all([sender.goto(env.url), receiver.goto(env.url)]);
+  await receiver.evaluate((count) => {
+    window.__done = new Promise((done) => {
+      const channel = new BroadcastChannel("bench-raw");
+      let seen = 0;
+      channel.onmessage = () => {
+        if (++seen === count) done(performance.timeOrigin + performance.now());
+      };
+    });
+  }, MESSAGES);
+  const started = await sender.evaluate((count) => {
+    const channel = new BroadcastChannel("bench-raw");
+    const body = "x".repeat(1024);
+    const start = performance.timeOrigin + performance.now();
+    for (let i = 0; i < count; i++) channel.postMessage(body);
+    return start;
+  }, MESSAGES);
+  const finished = await receiver.evaluate(() => window.__done);
+  await Promise.all([sender.close(), receiver.close()]);
+  return (MESSAGES / (finished - started)) * 1000;
+}
+
+const env = await launch();
+try {
+  for (const end of ["close", "crash"]) {
+    const samples = [];
+    for (let trial = 0; trial < TRIALS; trial++) samples.push(await lockHandover(env, `${end}-${trial}`, end));
+    const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
+    console.log(`raw Web Locks hand-over, from the command, when the holder's tab ${what}: ${stats(samples.map((s) => s.command))}`);
+    const fromPagehide = samples.map((s) => s.pagehide).filter((v) => v !== null);
+    if (fromPagehide.length) {
+      console.log(`raw Web Locks hand-over, from the holder's pagehide, when it ${what}: ${stats(fromPagehide)}`);
+    }
+  }
+  const rates = [];
+  for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
+  rates.sort((a, b) => a - b);
+  console.log(`raw BroadcastChannel, 1 KiB strings, ${MESSAGES} per run: median ${Math.round(rates[2])} messages/s (5 runs, min ${Math.round(rates[0])}, max ${Math.round(rates[4])})`);
+} finally {
+  await env.close();
+}
