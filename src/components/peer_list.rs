@@ -17,7 +17,7 @@ pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
             <h2 id="peers-title">
                 "Other tabs " <span class="count" data-testid="peer-count">{count}</span>
             </h2>
-            <table class="table" data-testid="peers">
+            <table class="table peers" data-testid="peers">
                 <thead>
                     <tr>
                         <th scope="col">"Tab"</th>
@@ -44,11 +44,12 @@ pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
 fn PeerLine(row: PeerRow) -> impl IntoView {
     view! {
         <tr data-testid="peer-row" data-peer-id=row.id.clone() data-incarnation=row.incarnation>
-            <td><code title=row.id.clone()>{row.short}</code></td>
-            <td>{row.incarnation}</td>
-            <td>{row.seq}</td>
-            <td>{if row.visible { "yes" } else { "no" }}</td>
-            <td>{row.heard}</td>
+            // `data-label` names each cell where narrow screens stack a row into a card.
+            <td data-label="Tab"><code title=row.id.clone()>{row.short}</code></td>
+            <td data-label="Incarnation">{row.incarnation}</td>
+            <td data-label="Seq">{row.seq}</td>
+            <td data-label="Visible">{if row.visible { "yes" } else { "no" }}</td>
+            <td data-label="Last heard">{row.heard}</td>
         </tr>
     }
 }
