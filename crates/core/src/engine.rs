@@ -184,14 +184,6 @@ enum Phase {
     Away,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct PeerState {
-    incarnation: Incarnation,
-    seq: Seq,
-    last_heard: Millis,
-    beacon: Beacon,
-}
-
 /// How many departed senders' windows are kept to recognise their late messages.
 const MAX_RETIRED_SENDERS: usize = 1_024;
 
@@ -229,7 +221,9 @@ pub struct Engine {
     next_seq: u64,
     visible: bool,
     phase: Phase,
-    peers: BTreeMap<TabId, PeerState>,
+    /// What each listed peer last said of itself. Its incarnation, highest seq and when it was
+    /// last heard live in its sequence window in `tracker`, which every listed peer has.
+    peers: BTreeMap<TabId, Beacon>,
     tracker: Tracker,
     counters: Counters,
     next_heartbeat: Millis,
@@ -308,12 +302,15 @@ impl Engine {
 
     /// The tabs currently listed, ordered by id.
     pub fn peers(&self) -> impl Iterator<Item = Peer> + '_ {
-        self.peers.iter().map(|(&id, state)| Peer {
-            id,
-            incarnation: state.incarnation,
-            seq: state.seq,
-            last_heard: state.last_heard,
-            visible: state.beacon.visible,
+        self.peers.iter().filter_map(|(&id, beacon)| {
+            let window = self.tracker.window(id)?;
+            Some(Peer {
+                id,
+                incarnation: window.incarnation(),
+                seq: window.highest(),
+                last_heard: window.last_heard(),
+                visible: beacon.visible,
+            })
         })
     }
 
@@ -391,26 +388,8 @@ impl Engine {
             }
             Body::Welcome(beacon) | Body::Heartbeat(beacon) => beacon,
         };
-        let heard = PeerState {
-            incarnation: envelope.incarnation,
-            seq: envelope.seq,
-            last_heard: now,
-            beacon,
-        };
-        match self.peers.get_mut(&envelope.from) {
-            Some(peer) => {
-                // A late message (filling a gap) does not lower the highest seq heard.
-                let seq = if peer.incarnation == heard.incarnation {
-                    peer.seq.max(heard.seq)
-                } else {
-                    heard.seq
-                };
-                *peer = PeerState { seq, ..heard };
-            }
-            None => {
-                self.peers.insert(envelope.from, heard);
-                self.events.push_back(Event::PeerJoined(envelope.from));
-            }
+        if self.peers.insert(envelope.from, beacon).is_none() {
+            self.events.push_back(Event::PeerJoined(envelope.from));
         }
     }
 
@@ -438,7 +417,7 @@ impl Engine {
         let expired: Vec<TabId> = self
             .peers
             .iter()
-            .filter(|(_, peer)| self.expiry(peer) <= now)
+            .filter(|(&id, beacon)| self.expiry(id, beacon) <= now)
             .map(|(&id, _)| id)
             .collect();
         self.tracker.prune(now);
@@ -475,9 +454,7 @@ impl Engine {
                     self.phase = Phase::Running;
                     // Time passed while away; give peers one time-to-live to be heard again
                     // rather than dropping them all before their answers arrive.
-                    for peer in self.peers.values_mut() {
-                        peer.last_heard = peer.last_heard.max(now);
-                    }
+                    self.tracker.refresh(now);
                     self.announce(now, Body::Hello);
                 }
             }
@@ -502,18 +479,24 @@ impl Engine {
         if self.phase == Phase::Away {
             return None;
         }
-        let earliest_expiry = self.peers.values().map(|peer| self.expiry(peer)).min();
+        let earliest_expiry = self
+            .peers
+            .iter()
+            .map(|(&id, beacon)| self.expiry(id, beacon))
+            .min();
         Some(earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat)))
     }
 
-    /// When `peer` leaves the list unless heard from again.
-    fn expiry(&self, peer: &PeerState) -> Millis {
+    /// When peer `id`, which last said `beacon`, leaves the list unless heard from again.
+    fn expiry(&self, id: TabId, beacon: &Beacon) -> Millis {
         let floor = self.config.heartbeat_ms.saturating_mul(2);
-        let ttl = peer
-            .beacon
+        let ttl = beacon
             .ttl_ms
             .clamp(floor, self.config.max_ttl_ms.max(floor));
-        peer.last_heard.plus(ttl)
+        // Every listed peer has a live window; without one it is due now.
+        self.tracker
+            .window(id)
+            .map_or(Millis(0), |window| window.last_heard().plus(ttl))
     }
 
     fn beacon(&self) -> Beacon {

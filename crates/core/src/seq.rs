@@ -210,6 +210,14 @@ impl Tracker {
         self.live.get(&from)
     }
 
+    /// Counts every live sender as heard at `now`, without recording a message: used when this
+    /// tab itself was away, so that the time it spent frozen is not held against its peers.
+    pub fn refresh(&mut self, now: Millis) {
+        for window in self.live.values_mut() {
+            window.last_heard = window.last_heard.max(now);
+        }
+    }
+
     /// Moves the window of `from` (which left) to the retired set, at `now`.
     pub fn retire(&mut self, from: TabId, now: Millis) {
         if let Some(window) = self.live.remove(&from) {
