@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use conclave_core::{Config, Engine, Lifecycle, Received};
+use conclave_core::{Config, Engine, Lifecycle, Millis, Received};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -76,45 +76,48 @@ impl Driver {
                 let data = event
                     .dyn_ref::<MessageEvent>()
                     .map_or(JsValue::UNDEFINED, MessageEvent::data);
-                shared.receive(&data);
+                receive(shared, &data);
             }),
             // A message the browser could not deserialise for this page.
             listen(&channel, "messageerror", &weak, |shared, _| {
-                shared.receive(&JsValue::UNDEFINED);
+                receive(shared, &JsValue::UNDEFINED);
             }),
             listen(&window, "pagehide", &weak, |shared, _| {
-                shared.lifecycle(Lifecycle::Closing);
+                lifecycle(shared, Lifecycle::Closing);
             }),
             listen(&window, "pageshow", &weak, |shared, event| {
                 let restored = event
                     .dyn_ref::<PageTransitionEvent>()
                     .is_some_and(PageTransitionEvent::persisted);
                 if restored {
-                    shared.lifecycle(Lifecycle::Restored);
+                    lifecycle(shared, Lifecycle::Restored);
                 }
             }),
             listen(&document, "visibilitychange", &weak, {
                 let document = document.clone();
                 move |shared, _| {
                     let visible = platform::is_visible(&document);
-                    shared.lifecycle(if visible {
-                        Lifecycle::Visible
-                    } else {
-                        Lifecycle::Hidden
-                    });
+                    lifecycle(
+                        shared,
+                        if visible {
+                            Lifecycle::Visible
+                        } else {
+                            Lifecycle::Hidden
+                        },
+                    );
                 }
             }),
             listen(&document, "freeze", &weak, |shared, _| {
-                shared.lifecycle(Lifecycle::Frozen);
+                lifecycle(shared, Lifecycle::Frozen);
             }),
             listen(&document, "resume", &weak, |shared, _| {
-                shared.lifecycle(Lifecycle::Resumed);
+                lifecycle(shared, Lifecycle::Resumed);
             }),
             // Another tab wrote the shared key (two tabs created one at once): adopt what is
             // stored now, so every tab ends on the last write.
             listen(&window, "storage", &weak, |shared, event| {
                 let item = event.dyn_ref::<StorageEvent>().and_then(StorageEvent::key);
-                shared.key_changed(item.as_deref());
+                key_changed(shared, item.as_deref());
             }),
         ];
         pump(&shared);
@@ -143,58 +146,52 @@ impl Drop for Driver {
     }
 }
 
-/// What the listeners call: one method per kind of input, each followed by a [`pump`].
-trait Input {
-    fn receive(&self, data: &JsValue);
-    fn lifecycle(&self, change: Lifecycle);
-    fn key_changed(&self, item: Option<&str>);
+/// Feeds one input to the engine at the current time, then drains it with [`pump`].
+fn feed(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis)) {
+    {
+        let mut inner = shared.borrow_mut();
+        let now = inner.clock.now();
+        input(&mut inner, now);
+    }
+    pump(shared);
 }
 
-impl Input for Rc<RefCell<Shared>> {
-    fn receive(&self, data: &JsValue) {
-        {
-            let mut shared = self.borrow_mut();
-            let now = shared.clock.now();
-            match data.dyn_ref::<js_sys::JsString>() {
-                // A string's UTF-8 form is at least as long as its UTF-16 length, so a string
-                // over the limit in UTF-16 units is too long in bytes: refuse it before copying.
-                Some(text) if text.length() as usize > shared.max_message_bytes => {
-                    shared.engine.handle_message(now, Received::Oversized);
-                }
-                Some(text) => {
-                    let text = String::from(text);
-                    shared.engine.handle_message(now, Received::Text(&text));
-                }
-                None => shared.engine.handle_message(now, Received::NotText),
+/// A message from the channel, whatever it is.
+fn receive(shared: &Rc<RefCell<Shared>>, data: &JsValue) {
+    feed(shared, |inner, now| {
+        match data.dyn_ref::<js_sys::JsString>() {
+            // A string's UTF-8 form is at least as long as its UTF-16 length, so a string over the
+            // limit in UTF-16 units is too long in bytes: refuse it before copying.
+            Some(text) if text.length() as usize > inner.max_message_bytes => {
+                inner.engine.handle_message(now, Received::Oversized);
             }
-        }
-        pump(self);
-    }
-
-    fn lifecycle(&self, change: Lifecycle) {
-        {
-            let mut shared = self.borrow_mut();
-            let now = shared.clock.now();
-            shared.engine.handle_lifecycle(now, change);
-        }
-        pump(self);
-    }
-
-    fn key_changed(&self, item: Option<&str>) {
-        {
-            let mut shared = self.borrow_mut();
-            let ours = platform::key_item(&shared.channel_name);
-            // `None` means storage was cleared: keep the key this tab holds.
-            if item != Some(ours.as_str()) {
-                return;
+            Some(text) => {
+                let text = String::from(text);
+                inner.engine.handle_message(now, Received::Text(&text));
             }
-            let Some(key) = platform::stored_key(&shared.window, &shared.channel_name) else {
-                return;
-            };
-            let now = shared.clock.now();
-            shared.engine.handle_key(now, key);
+            None => inner.engine.handle_message(now, Received::NotText),
         }
-        pump(self);
+    });
+}
+
+fn lifecycle(shared: &Rc<RefCell<Shared>>, change: Lifecycle) {
+    feed(shared, |inner, now| {
+        inner.engine.handle_lifecycle(now, change)
+    });
+}
+
+/// A `storage` event for `item`: adopt the stored key if `item` is ours.
+fn key_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
+    let key = {
+        let inner = shared.borrow();
+        // `None` means storage was cleared: keep the key this tab holds.
+        if item != Some(platform::key_item(&inner.channel_name).as_str()) {
+            return;
+        }
+        platform::stored_key(&inner.window, &inner.channel_name)
+    };
+    if let Some(key) = key {
+        feed(shared, |inner, now| inner.engine.handle_key(now, key));
     }
 }
 
@@ -222,12 +219,7 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
             let weak = Rc::downgrade(shared);
             Timeout::new(delay, move || {
                 if let Some(shared) = weak.upgrade() {
-                    {
-                        let mut inner = shared.borrow_mut();
-                        let now = inner.clock.now();
-                        inner.engine.handle_timeout(now);
-                    }
-                    pump(&shared);
+                    feed(&shared, |inner, now| inner.engine.handle_timeout(now));
                 }
             })
         });
