@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+mod lead;
+
 use crate::auth::{self, Key, Opened};
+use crate::election::{Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
@@ -28,6 +31,34 @@ pub struct Config {
     pub max_ttl_ms: u64,
     /// For how long after start a tab without the key accepts unsigned greetings, in ms.
     pub bootstrap_window_ms: u64,
+    /// How leadership is gated: by Web Locks, or by terms and probes alone.
+    pub mode: Mode,
+    /// How long a follower hears nothing from the leader before probing it, in ms.
+    pub probe_after_ms: u64,
+    /// How long a probe waits for the leader's answer before the followers take over, in ms.
+    pub probe_timeout_ms: u64,
+    /// How much later each follower after the first in rank order takes over, in ms.
+    pub stagger_ms: u64,
+    /// How long a tab that starts, resumes or is restored listens before it may campaign, in ms.
+    pub listen_ms: u64,
+    /// A leader whose previous input is older than this reads the stored term before acting,
+    /// in ms: it may have been deposed while it could not run. Its own heartbeat timer gives
+    /// it an input every [`Config::heartbeat_ms`] (every second or so when hidden).
+    pub stall_ms: u64,
+    /// The longest the lock manager takes to tell a tab its lock was stolen, in ms.
+    pub lock_notice_ms: u64,
+    /// How long followers wait for the successor a resigning leader named, in ms.
+    pub handoff_ms: u64,
+}
+
+impl Config {
+    /// How long a tab that stole the lock waits before acting, unless its victim is heard at
+    /// the new term first: the victim's stall bound plus the lock notice, so that an alive
+    /// victim has either heard of the theft or will verify before acting again.
+    #[must_use]
+    pub fn steal_grace_ms(&self) -> u64 {
+        self.stall_ms.saturating_add(self.lock_notice_ms)
+    }
 }
 
 impl Default for Config {
@@ -40,6 +71,14 @@ impl Default for Config {
             hidden_ttl_ms: 75_000,
             max_ttl_ms: 5 * 60 * 1_000,
             bootstrap_window_ms: 5_000,
+            mode: Mode::WebLocks,
+            probe_after_ms: 1_100,
+            probe_timeout_ms: 250,
+            stagger_ms: 150,
+            listen_ms: 500,
+            stall_ms: 1_200,
+            lock_notice_ms: 100,
+            handoff_ms: 1_000,
         }
     }
 }
@@ -94,6 +133,8 @@ pub enum Event {
         incarnation: Incarnation,
         /// The message's sequence number.
         seq: Seq,
+        /// The term it carried.
+        term: Term,
     },
     /// A tab was heard for the first time (or again after it left).
     PeerJoined(TabId),
@@ -103,6 +144,23 @@ pub enum Event {
         id: TabId,
         /// Why.
         reason: LeaveReason,
+    },
+    /// The highest known term changed, and with it (perhaps) the leader.
+    LeaderChanged {
+        /// The new term; its leader is [`Term::leader`].
+        term: Term,
+    },
+    /// This tab now leads `term`: it may act as leader.
+    BecameLeader {
+        /// The term it leads.
+        term: Term,
+    },
+    /// This tab stopped leading `term`.
+    LostLeadership {
+        /// The term it led (or had minted).
+        term: Term,
+        /// Why.
+        reason: StepDown,
     },
 }
 
@@ -184,6 +242,21 @@ enum Phase {
     Away,
 }
 
+/// What a tab knows when it starts.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// The id the driver drew for it.
+    pub id: TabId,
+    /// The tab's clock now.
+    pub now: Millis,
+    /// Whether its page is visible.
+    pub visible: bool,
+    /// The app's shared key, if the driver has one.
+    pub key: Option<Key>,
+    /// The highest term persisted by earlier pages of the app ([`Term::ZERO`] if none).
+    pub term: Term,
+}
+
 /// How many departed senders' windows are kept to recognise their late messages.
 const MAX_RETIRED_SENDERS: usize = 1_024;
 
@@ -229,6 +302,7 @@ pub struct Engine {
     next_heartbeat: Millis,
     transmit: VecDeque<String>,
     events: VecDeque<Event>,
+    lead: lead::Lead,
 }
 
 impl Engine {
@@ -241,8 +315,33 @@ impl Engine {
     /// The window closes early when [`Engine::handle_key`] hands it the key.
     #[must_use]
     pub fn new(config: Config, me: TabId, now: Millis, visible: bool, key: Option<Key>) -> Self {
+        Self::start(
+            config,
+            Start {
+                id: me,
+                now,
+                visible,
+                key,
+                term: Term::ZERO,
+            },
+        )
+    }
+
+    /// A tab that has just started, as [`Engine::new`], that also knows the highest term
+    /// persisted by earlier pages. In [`Mode::WebLocks`] it queues for the lock at once (the
+    /// request is waiting in [`Engine::poll_lock`]).
+    #[must_use]
+    pub fn start(config: Config, start: Start) -> Self {
+        let Start {
+            id: me,
+            now,
+            visible,
+            key,
+            term,
+        } = start;
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
+        let lead = lead::Lead::new(&config, term, now);
         let mut engine = Self {
             config,
             codec,
@@ -259,8 +358,10 @@ impl Engine {
             next_heartbeat: now,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            lead,
         };
         engine.announce(now, Body::Hello);
+        engine.queue_for_lock();
         engine
     }
 
@@ -319,6 +420,7 @@ impl Engine {
         if self.phase == Phase::Away {
             return;
         }
+        self.stall_guard(now);
         let text = match received {
             Received::Text(text) => text,
             Received::NotText => return self.counters.reject(Rejection::NotText),
@@ -349,6 +451,13 @@ impl Engine {
         if envelope.from == self.me {
             return self.counters.reject(Rejection::OwnId);
         }
+        if envelope.from_leader() && envelope.term < self.lead.term {
+            // Fencing: a deposed leader that has not heard yet. Tell it. (Before sequencing,
+            // so that a fenced message leaves no trace in the sender's window.)
+            self.counters.reject(Rejection::StaleTerm);
+            self.correct(now);
+            return;
+        }
         let class =
             match self
                 .tracker
@@ -362,6 +471,7 @@ impl Engine {
             return;
         }
         self.deliver(now, envelope);
+        self.advance(now);
     }
 
     fn deliver(&mut self, now: Millis, envelope: Envelope) {
@@ -369,10 +479,16 @@ impl Engine {
             from: envelope.from,
             incarnation: envelope.incarnation,
             seq: envelope.seq,
+            term: envelope.term,
         });
+        self.observe_term(now, &envelope);
         let beacon = match envelope.body {
+            Body::Probe => return self.answer_probe(&envelope),
+            Body::Alive => return,
+            Body::Resign { successor } => return self.on_resign(now, envelope.from, successor),
             Body::Bye => {
                 self.tracker.retire(envelope.from, now);
+                self.on_leader_gone(now, envelope.from, true);
                 if self.peers.remove(&envelope.from).is_some() {
                     self.events.push_back(Event::PeerLeft {
                         id: envelope.from,
@@ -411,6 +527,7 @@ impl Engine {
         if self.phase == Phase::Away {
             return;
         }
+        self.stall_guard(now);
         if now >= self.next_heartbeat {
             self.announce(now, Body::Heartbeat);
         }
@@ -424,11 +541,13 @@ impl Engine {
         for id in expired {
             self.peers.remove(&id);
             self.tracker.retire(id, now);
+            self.on_leader_gone(now, id, false);
             self.events.push_back(Event::PeerLeft {
                 id,
                 reason: LeaveReason::Silent,
             });
         }
+        self.advance(now);
     }
 
     /// Handles a page lifecycle change at `now`.
@@ -437,14 +556,18 @@ impl Engine {
             Lifecycle::Visible | Lifecycle::Hidden => {
                 self.visible = change == Lifecycle::Visible;
                 if self.phase == Phase::Running {
+                    self.stall_guard(now);
                     // Tell peers the new time-to-live before timers start being throttled.
                     self.announce(now, Body::Heartbeat);
+                    self.advance(now);
                 }
             }
             Lifecycle::Frozen | Lifecycle::Closing => {
                 if self.phase == Phase::Running {
+                    self.resign();
                     self.send(Body::Bye);
                     self.phase = Phase::Away;
+                    self.release_lock();
                 }
             }
             Lifecycle::Resumed | Lifecycle::Restored => {
@@ -455,7 +578,9 @@ impl Engine {
                     // Time passed while away; give peers one time-to-live to be heard again
                     // rather than dropping them all before their answers arrive.
                     self.tracker.refresh(now);
+                    self.lead.wake(&self.config, now);
                     self.announce(now, Body::Hello);
+                    self.queue_for_lock();
                 }
             }
         }
@@ -484,7 +609,8 @@ impl Engine {
             .iter()
             .map(|(&id, beacon)| self.expiry(id, beacon))
             .min();
-        Some(earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat)))
+        let presence = earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat));
+        Some(self.lead_deadline().map_or(presence, |d| d.min(presence)))
     }
 
     /// When peer `id`, which last said `beacon`, leaves the list unless heard from again.
@@ -521,6 +647,7 @@ impl Engine {
             from: self.me,
             incarnation: self.incarnation,
             seq: Seq(self.next_seq),
+            term: self.lead.term,
             body,
         };
         self.next_seq = self.next_seq.saturating_add(1);

@@ -54,6 +54,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
+mod election;
 mod engine;
 mod ids;
 mod json;
@@ -64,7 +65,8 @@ pub mod vclock;
 pub mod wire;
 
 pub use auth::Key;
-pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received};
+pub use election::{LockChange, LockRequest, Mode, Role, StepDown, Term};
+pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received, Start};
 pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
 pub use rejection::Rejection;
 pub use vclock::{Causality, VClock};

@@ -39,11 +39,14 @@ pub enum Rejection {
     TagLength,
     /// The message is signed but this tab holds no key yet, so it cannot be checked.
     NoKey,
+    /// A leader message (its term names its sender as leader) from a term lower than the
+    /// highest this tab knows: the sender was deposed and has not heard yet (fencing).
+    StaleTerm,
 }
 
 impl Rejection {
     /// Every reason, in display order.
-    pub const ALL: [Rejection; 14] = [
+    pub const ALL: [Rejection; 15] = [
         Rejection::NotText,
         Rejection::Oversized,
         Rejection::Malformed,
@@ -58,6 +61,7 @@ impl Rejection {
         Rejection::BadTag,
         Rejection::TagLength,
         Rejection::NoKey,
+        Rejection::StaleTerm,
     ];
 
     /// A stable, kebab-case name, used in the app and in tests.
@@ -78,6 +82,7 @@ impl Rejection {
             Rejection::BadTag => "bad-tag",
             Rejection::TagLength => "tag-length",
             Rejection::NoKey => "no-key",
+            Rejection::StaleTerm => "stale-term",
         }
     }
 

@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":1,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"msg":{"heartbeat":{"ttl":3000,"visible":true}}}
+//! {"v":2,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -14,12 +14,14 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::election::Term;
 use crate::ids::{Incarnation, Seq, TabId, MAX_SAFE_INTEGER};
 use crate::json::{SafeU64, UNSAFE_NUMBER};
 use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
-pub const PROTOCOL_VERSION: u64 = 1;
+/// Version 2 added the term to every envelope and the probe, alive and resign bodies.
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// The default upper bound on one message, in bytes, checked before parsing.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -33,8 +35,19 @@ pub struct Envelope {
     pub incarnation: Incarnation,
     /// The sender's sequence number within that incarnation, from 1.
     pub seq: Seq,
+    /// The highest term the sender knows. When it names the sender as its leader, this is a
+    /// *leader message*, fenced by the term.
+    pub term: Term,
     /// What the message says.
     pub body: Body,
+}
+
+impl Envelope {
+    /// Whether the sender claims to lead the term it carries.
+    #[must_use]
+    pub fn from_leader(&self) -> bool {
+        self.term.leader() == Some(self.from)
+    }
 }
 
 /// What a message says.
@@ -49,6 +62,16 @@ pub enum Body {
     Heartbeat(Beacon),
     /// The tab is going away (`pagehide`); forget it now.
     Bye,
+    /// "Leader, are you there?" from a follower; from a leader after a stall, "is there a
+    /// higher term?". Answered at once with [`Body::Alive`].
+    Probe,
+    /// The answer to a [`Body::Probe`], carrying the answerer's term.
+    Alive,
+    /// The leader stops leading its term (closing or freezing) and names who should take over.
+    Resign {
+        /// The peer that should take over at once, if the leader knows one.
+        successor: Option<TabId>,
+    },
 }
 
 /// What a presence message says about its sender.
@@ -98,6 +121,11 @@ impl Codec {
             Body::Welcome(b) => RawBody::Welcome(b.into()),
             Body::Heartbeat(b) => RawBody::Heartbeat(b.into()),
             Body::Bye => RawBody::Bye,
+            Body::Probe => RawBody::Probe,
+            Body::Alive => RawBody::Alive,
+            Body::Resign { successor } => RawBody::Resign(RawResign {
+                successor: successor.map(|id| id.to_string()),
+            }),
         };
         let raw = RawEnvelope {
             v: SafeU64(PROTOCOL_VERSION),
@@ -105,6 +133,14 @@ impl Codec {
             from: Cow::Owned(envelope.from.to_string()),
             inc: SafeU64(u64::from(envelope.incarnation.0)),
             seq: SafeU64(envelope.seq.0.min(MAX_SAFE_INTEGER)),
+            term: SafeU64(envelope.term.number().min(MAX_SAFE_INTEGER)),
+            lead: Cow::Owned(
+                envelope
+                    .term
+                    .leader()
+                    .unwrap_or(Term::ZERO_LEADER)
+                    .to_string(),
+            ),
             msg,
         };
         // Serialising plain strings, bools and integers into a String cannot fail.
@@ -140,11 +176,26 @@ impl Codec {
             RawBody::Welcome(b) => Body::Welcome(b.into()),
             RawBody::Heartbeat(b) => Body::Heartbeat(b.into()),
             RawBody::Bye => Body::Bye,
+            RawBody::Probe => Body::Probe,
+            RawBody::Alive => Body::Alive,
+            RawBody::Resign(RawResign { successor }) => Body::Resign {
+                successor: match successor {
+                    Some(id) => Some(id.parse().map_err(|_| Rejection::WrongType)?),
+                    None => None,
+                },
+            },
         };
+        let lead: TabId = raw.lead.parse().map_err(|_| Rejection::WrongType)?;
+        let term = Term::new(raw.term.0, lead);
+        // Number 0 is "no term", which has exactly one spelling.
+        if (raw.term.0 == 0) != (term == Term::ZERO) {
+            return Err(Rejection::WrongType);
+        }
         Ok(Envelope {
             from,
             incarnation: Incarnation(incarnation),
             seq: Seq(raw.seq.0),
+            term,
             body,
         })
     }
@@ -183,6 +234,9 @@ struct RawEnvelope<'a> {
     from: Cow<'a, str>,
     inc: SafeU64,
     seq: SafeU64,
+    term: SafeU64,
+    #[serde(borrow)]
+    lead: Cow<'a, str>,
     msg: RawBody,
 }
 
@@ -193,6 +247,15 @@ enum RawBody {
     Welcome(RawBeacon),
     Heartbeat(RawBeacon),
     Bye,
+    Probe,
+    Alive,
+    Resign(RawResign),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResign {
+    successor: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -237,6 +300,7 @@ mod tests {
             from: id(7),
             incarnation: Incarnation(2),
             seq: Seq(41),
+            term: Term::new(4, id(9)),
             body,
         }
     }
@@ -252,6 +316,12 @@ mod tests {
             Body::Welcome(beacon),
             Body::Heartbeat(beacon),
             Body::Bye,
+            Body::Probe,
+            Body::Alive,
+            Body::Resign { successor: None },
+            Body::Resign {
+                successor: Some(id(3)),
+            },
         ] {
             let envelope = sample(body);
             let text = codec().encode(&envelope);
@@ -268,8 +338,9 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"v":1,"ch":"conclave","from":"{}","inc":2,"seq":41,"msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
-                id(7)
+                r#"{{"v":2,"ch":"conclave","from":"{}","inc":2,"seq":41,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
+                id(7),
+                id(9)
             )
         );
     }
@@ -297,8 +368,17 @@ mod tests {
             ("{\"v\":1".into(), Rejection::Malformed),
             ("{}".into(), Rejection::WrongType),
             (with("v", "NaN"), Rejection::Malformed),
-            (with("v", "2"), Rejection::UnknownVersion),
-            (with("v", "\"1\""), Rejection::WrongType),
+            (with("v", "1"), Rejection::UnknownVersion),
+            (with("v", "3"), Rejection::UnknownVersion),
+            (with("term", "-1"), Rejection::WrongType),
+            (with("term", "0"), Rejection::WrongType),
+            (with("term", "9007199254740992"), Rejection::UnsafeNumber),
+            (with("lead", "\"nobody\""), Rejection::WrongType),
+            (
+                with("msg", "{\"resign\":{\"successor\":\"x\"}}"),
+                Rejection::WrongType,
+            ),
+            (with("v", "\"2\""), Rejection::WrongType),
             (with("ch", "\"other-app\""), Rejection::OtherChannel),
             (with("ch", "7"), Rejection::WrongType),
             (with("from", "\"tab-1\""), Rejection::WrongType),
@@ -327,7 +407,7 @@ mod tests {
     #[test]
     fn an_unknown_field_is_a_wrong_type() {
         let good = codec().encode(&sample(Body::Bye));
-        let text = good.replacen("{\"v\":1,", "{\"v\":1,\"extra\":0,", 1);
+        let text = good.replacen("{\"v\":2,", "{\"v\":2,\"extra\":0,", 1);
         assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
     }
 

@@ -1,10 +1,14 @@
 //! Every way a message is refused, each by its name, through the engine's one door in.
 
-use conclave_core::{auth, Config, Engine, Key, Millis, Received, Rejection, TabId};
+use conclave_core::{
+    auth, wire, Config, Engine, Key, Millis, Received, Rejection, Start, TabId, Term,
+};
 
 const KEY: Key = Key::from_bytes([7; 32]);
 const OTHER_KEY: Key = Key::from_bytes([8; 32]);
 const SENDER: &str = "01010101010101010101010101010101";
+/// The protocol version this build speaks, as JSON.
+const V: &str = "2";
 
 fn engine(id: u8, key: Option<Key>) -> Engine {
     Engine::new(
@@ -29,7 +33,8 @@ fn greeting_and_heartbeat(key: Option<Key>) -> (String, String) {
 fn payload(v: &str, ch: &str, seq: &str) -> String {
     let from = SENDER;
     format!(
-        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#
+        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"term":0,"lead":"{zero}","msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
+        zero = "0".repeat(32)
     )
 }
 
@@ -122,14 +127,14 @@ fn every_rejection_reason_is_counted_by_name() {
             "another protocol version",
             Some(KEY),
             0,
-            signed(payload("2", "\"conclave\"", "1")),
+            signed(payload("1", "\"conclave\"", "1")),
             Rejection::UnknownVersion,
         ),
         (
             "another channel",
             Some(KEY),
             0,
-            signed(payload("1", "\"other-app\"", "1")),
+            signed(payload(V, "\"other-app\"", "1")),
             Rejection::OtherChannel,
         ),
         (
@@ -143,42 +148,42 @@ fn every_rejection_reason_is_counted_by_name() {
             "malformed JSON",
             Some(KEY),
             0,
-            "{\"v\":1,".to_owned(),
+            format!("{{\"v\":{V},"),
             Rejection::Malformed,
         ),
         (
             "malformed JSON, signed",
             Some(KEY),
             0,
-            signed("{\"v\":1,".to_owned()),
+            signed(format!("{{\"v\":{V},")),
             Rejection::Malformed,
         ),
         (
             "a wrong type",
             Some(KEY),
             0,
-            signed(payload("1", "\"conclave\"", "\"1\"")),
+            signed(payload(V, "\"conclave\"", "\"1\"")),
             Rejection::WrongType,
         ),
         (
             "NaN",
             Some(KEY),
             0,
-            signed(payload("1", "\"conclave\"", "NaN")),
+            signed(payload(V, "\"conclave\"", "NaN")),
             Rejection::Malformed,
         ),
         (
             "a number beyond 2^53",
             Some(KEY),
             0,
-            signed(payload("1", "\"conclave\"", "9007199254740993")),
+            signed(payload(V, "\"conclave\"", "9007199254740993")),
             Rejection::UnsafeNumber,
         ),
         (
             "a number beyond f64",
             Some(KEY),
             0,
-            signed(payload("1", "\"conclave\"", "1e400")),
+            signed(payload(V, "\"conclave\"", "1e400")),
             Rejection::UnsafeNumber,
         ),
     ];
@@ -205,7 +210,7 @@ fn what_passes_passes() {
         verdict(
             Some(KEY),
             0,
-            &signed(payload("1", "\"conclave\"", "9007199254740991"))
+            &signed(payload(V, "\"conclave\"", "9007199254740991"))
         ),
         None
     );
@@ -236,4 +241,62 @@ fn the_key_closes_the_window_early_and_the_tab_greets_again_signed() {
         "{resent}"
     );
     assert_eq!(verdict(Some(KEY), 0, &resent), None);
+}
+
+#[test]
+fn the_tests_speak_the_current_version() {
+    assert_eq!(V, wire::PROTOCOL_VERSION.to_string());
+}
+
+/// A signed heartbeat from [`SENDER`] carrying term `number` led by `lead`.
+fn with_term(number: u64, lead: &str) -> String {
+    let text = payload(V, "\"conclave\"", "1").replacen(
+        &format!("\"term\":0,\"lead\":\"{}\"", "0".repeat(32)),
+        &format!("\"term\":{number},\"lead\":\"{lead}\""),
+        1,
+    );
+    signed(text)
+}
+
+#[test]
+fn a_leader_message_from_a_stale_term_is_rejected_and_answered() {
+    let known = Term::new(5, TabId::from_bytes([3; 16]));
+    let receiver = || {
+        let mut tab = Engine::start(
+            Config::default(),
+            Start {
+                id: TabId::from_bytes([9; 16]),
+                now: Millis(0),
+                visible: true,
+                key: Some(KEY),
+                term: known,
+            },
+        );
+        while tab.poll_transmit().is_some() {}
+        tab
+    };
+    // The sender claims to lead term 4: deposed, it has not heard of term 5.
+    let mut tab = receiver();
+    tab.handle_message(Millis(10), Received::Text(&with_term(4, SENDER)));
+    assert_eq!(tab.counters().rejected(Rejection::StaleTerm), 1);
+    assert_eq!(
+        tab.peers().count(),
+        0,
+        "a stale leader's message is not delivered"
+    );
+    let answer = tab.poll_transmit().unwrap_or_default();
+    assert!(
+        answer.contains("\"alive\"") && answer.contains("\"term\":5"),
+        "{answer}"
+    );
+    // A follower still at term 4 (led by another tab) is merely behind: delivered.
+    let mut tab = receiver();
+    tab.handle_message(Millis(10), Received::Text(&with_term(4, &"0c".repeat(16))));
+    assert_eq!(tab.counters().rejected_total(), 0);
+    assert_eq!(tab.peers().count(), 1);
+    // A higher term is adopted.
+    let mut tab = receiver();
+    tab.handle_message(Millis(10), Received::Text(&with_term(6, SENDER)));
+    assert_eq!(tab.term(), Term::new(6, TabId::from_bytes([1; 16])));
+    assert_eq!(tab.leader(), Some(TabId::from_bytes([1; 16])));
 }

@@ -4,9 +4,13 @@
 //! fault profile — message loss, duplication, delay and reordering; hidden tabs whose timers
 //! fire at 1 s and at 60 s granularity; frozen windows; main threads blocked for 5 s; crashes
 //! and new tabs (restarts are new page loads, hence new ids); back/forward-cache round trips;
-//! bursts of tabs opened in the same millisecond — and the invariants are checked after every
-//! step. Every seed ends with a heal phase (faults stop, every tab runs and is visible) after
-//! which presence must have converged.
+//! bursts of tabs opened in the same millisecond; with Web Locks (a lock manager with a queue,
+//! steals, and notices that take up to 50 ms) or without (lease mode); terms persisted through
+//! a store whose unconfirmed writes are lost in a crash — and the invariants are checked after
+//! every step. Input queued for a blocked tab runs in a random order when it resumes, its timer
+//! sometimes first. Every seed ends with a heal phase (faults stop, every tab runs and is
+//! visible) after which presence must have converged and every tab must follow one leader, then
+//! a quiet phase with some tabs hidden in which no election may happen.
 //!
 //! The same seed always gives the same trace hash; a failing seed reports itself and replays
 //! with `CONCLAVE_SIM_SEED=<seed>`.
@@ -14,10 +18,13 @@
 #![allow(unreachable_pub)] // the harness API of the simulation tests
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use conclave_core::{Config, Engine, Event, Incarnation, Key, Lifecycle, Millis, Received, TabId};
+use conclave_core::{
+    Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockRequest, Millis, Mode,
+    Received, Start, TabId, Term,
+};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
@@ -25,6 +32,16 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 const CHAOS_MS: u64 = 15_000;
 /// The most tabs alive at once.
 const MAX_TABS: usize = 16;
+/// The longest the lock manager takes to tell a tab what happened, in virtual ms.
+const LOCK_NOTICE_MS: u64 = 50;
+/// The longest a storage write takes to be confirmed, in virtual ms.
+const PERSIST_MS: u64 = 20;
+/// How long the quiet phase after the heal lasts, in virtual ms: a minute and more, so that
+/// hidden tabs' one-minute timers fire in it...
+const QUIET_MS: u64 = 65_000;
+/// ...in one seed in this many; the others check agreement again after a short quiet phase.
+const QUIET_EVERY: u64 = 5;
+const SHORT_QUIET_MS: u64 = 3_000;
 
 /// A seeded random source with the few draws the simulator needs.
 pub struct Rng(TestRng);
@@ -63,6 +80,8 @@ pub struct Profile {
     pub reorder: bool,
     /// Mean virtual ms between two faults.
     pub fault_every_ms: u64,
+    /// Web Locks or lease-only.
+    pub mode: Mode,
 }
 
 impl Profile {
@@ -88,6 +107,11 @@ impl Profile {
             max_delay_ms: rng.range(0, 50),
             reorder: rng.chance(300),
             fault_every_ms: rng.range(300, 5_000),
+            mode: if rng.chance(600) {
+                Mode::WebLocks
+            } else {
+                Mode::Lease
+            },
         }
     }
 }
@@ -115,6 +139,14 @@ struct Tab {
     state: State,
     /// Timer granularity while hidden: 1 s, or 60 s after five minutes hidden.
     hidden: Option<u64>,
+    /// The generation of this tab's current lock request: notices for older ones are void.
+    lock_gen: u64,
+    /// The highest term this tab has reported (S2).
+    term: Term,
+    /// The highest leader-message term this tab has accepted (S3).
+    accepted: Term,
+    /// Unpaused by the heal but has not run any input yet: it cannot act before it does.
+    fresh: bool,
 }
 
 impl Tab {
@@ -149,6 +181,21 @@ pub struct Violation {
 /// What one seed measured.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    pub mode: Option<Mode>,
+    /// Virtual ms from the leader's close (or trip to the back/forward cache) to a new leader.
+    pub failover_close_ms: Vec<u64>,
+    /// Virtual ms from the leader's crash to a new leader.
+    pub failover_crash_ms: Vec<u64>,
+    /// Virtual ms from the leader's freeze or 5 s block to a new leader.
+    pub failover_freeze_ms: Vec<u64>,
+    /// Virtual ms during which two or more running tabs acted as leader.
+    pub split_brain_ms: u64,
+    /// Elections in the quiet phase (no faults, some tabs hidden).
+    pub quiet_elections: u64,
+    /// Whether the quiet phase lasted a minute and more.
+    pub quiet_minute: bool,
+    /// Elections over the whole seed.
+    pub elections: u64,
     pub trace_hash: u64,
     /// Virtual ms from a tab's goodbye to its absence from every running tab's list.
     pub goodbye_ms: Vec<u64>,
@@ -160,6 +207,29 @@ pub struct Outcome {
 type MessageKey = (TabId, Incarnation, u64);
 /// Per (receiver, sender, incarnation).
 type StreamKey = (usize, TabId, Incarnation);
+
+/// An input waiting in the delivery queue.
+#[derive(Clone, Debug)]
+enum Input {
+    Text(String),
+    /// A lock notice for the request of this generation.
+    Lock(LockChange, u64),
+    Persisted(Term),
+}
+
+/// The browser's lock manager for the one leadership lock.
+#[derive(Debug, Default)]
+struct Locks {
+    holder: Option<usize>,
+    queue: VecDeque<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loss {
+    Close,
+    Crash,
+    Freeze,
+}
 /// The highest seq delivered, and every gap announced so far (inclusive ranges).
 type StreamProgress = (u64, Vec<(u64, u64)>);
 
@@ -169,9 +239,20 @@ pub struct Sim {
     profile: Profile,
     now: u64,
     tabs: Vec<Tab>,
-    /// (deliver at, order, to, text)
-    queue: BinaryHeap<Reverse<(u64, u64, usize, String)>>,
+    /// (deliver at, tie-break, order, to); the input itself is in `inputs` under `order`.
+    queue: BinaryHeap<Reverse<(u64, u64, u64, usize)>>,
+    inputs: BTreeMap<u64, Input>,
     order: u64,
+    locks: Locks,
+    /// Per tab: the last lock notice's delivery time, so that notices arrive in order.
+    notice_fifo: BTreeMap<usize, u64>,
+    /// The durable store's term (the highest confirmed write).
+    stored: Term,
+    /// S1: who led each term.
+    led: BTreeMap<Term, TabId>,
+    /// Leaders lost and not yet replaced: (how, since, their term).
+    losses: Vec<(Loss, u64, Term)>,
+    quiet: bool,
     /// Per (from, to): the last scheduled delivery, to keep channels FIFO unless reordering.
     fifo: BTreeMap<(usize, usize), u64>,
     next_fault: u64,
@@ -199,7 +280,14 @@ impl Sim {
             now: 0,
             tabs: Vec::new(),
             queue: BinaryHeap::new(),
+            inputs: BTreeMap::new(),
             order: 0,
+            locks: Locks::default(),
+            notice_fifo: BTreeMap::new(),
+            stored: Term::ZERO,
+            led: BTreeMap::new(),
+            losses: Vec::new(),
+            quiet: false,
             fifo: BTreeMap::new(),
             next_fault: 0,
             healing: false,
@@ -253,6 +341,17 @@ impl Sim {
         };
         self.run_until(CHAOS_MS + heal_ms)?;
         self.check_converged()?;
+        self.check_one_leader()?;
+        self.go_quiet()?;
+        let quiet_ms = if self.seed.is_multiple_of(QUIET_EVERY) {
+            self.outcome.quiet_minute = true;
+            QUIET_MS
+        } else {
+            SHORT_QUIET_MS
+        };
+        self.run_until(CHAOS_MS + heal_ms + quiet_ms)?;
+        self.check_one_leader()?;
+        self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         Ok(std::mem::take(&mut self.outcome))
     }
@@ -276,18 +375,29 @@ impl Sim {
             return Ok(());
         }
         let id = self.rng.id();
-        let engine = Engine::new(
-            Config::default(),
-            id,
-            Millis(0),
-            true,
-            Some(Key::from_bytes([42; 32])),
+        let config = Config {
+            mode: self.profile.mode,
+            ..Config::default()
+        };
+        let engine = Engine::start(
+            config,
+            Start {
+                id,
+                now: Millis(0),
+                visible: true,
+                key: Some(Key::from_bytes([42; 32])),
+                term: self.stored,
+            },
         );
         self.tabs.push(Tab {
             engine,
             origin: self.now,
             state: State::Running,
             hidden: None,
+            lock_gen: 0,
+            term: self.stored,
+            accepted: Term::ZERO,
+            fresh: false,
         });
         let i = self.tabs.len() - 1;
         self.log(|| format!("open tab {i} {}", id.short()));
@@ -296,6 +406,7 @@ impl Sim {
 
     /// Posts what tab `i` sent and checks what it reported.
     fn drain(&mut self, i: usize) -> Result<(), Violation> {
+        self.tabs[i].fresh = false;
         while let Some(text) = self.tabs[i].engine.poll_transmit() {
             text.hash(&mut self.hasher);
             self.record_sent(i, &text)?;
@@ -318,16 +429,152 @@ impl Sim {
                         at = at.max(*last);
                         *last = at;
                     }
-                    self.order += 1;
-                    self.queue.push(Reverse((at, self.order, j, text.clone())));
+                    self.push(at, j, Input::Text(text.clone()));
                 }
             }
+        }
+        while let Some(term) = self.tabs[i].engine.poll_persist() {
+            let at = self.now + self.rng.range(0, PERSIST_MS);
+            self.push(at, i, Input::Persisted(term));
+        }
+        if self.tabs[i].engine.poll_read_term() {
+            // localStorage is read synchronously, before any other input.
+            let clock = self.tabs[i].clock(self.now);
+            self.tabs[i].engine.handle_stored_term(clock, self.stored);
+        }
+        while let Some(request) = self.tabs[i].engine.poll_lock() {
+            self.log(|| format!("tab {i} lock {request:?}"));
+            self.lock_request(i, request);
         }
         while let Some(event) = self.tabs[i].engine.poll_event() {
             format!("{event:?}").hash(&mut self.hasher);
             self.check_event(i, event)?;
         }
-        self.check_memory(i)
+        self.check_memory(i)?;
+        self.check_terms(i)?;
+        self.check_acting()
+    }
+
+    fn push(&mut self, at: u64, to: usize, input: Input) {
+        self.order += 1;
+        self.inputs.insert(self.order, input);
+        self.queue.push(Reverse((at, 0, self.order, to)));
+    }
+
+    /// Tells tab `to` what the lock manager did, in order, after up to [`LOCK_NOTICE_MS`].
+    fn notice(&mut self, to: usize, change: LockChange) {
+        let last = self.notice_fifo.entry(to).or_insert(0);
+        let at = (self.now + self.rng.range(0, LOCK_NOTICE_MS)).max(*last);
+        *last = at;
+        let lock_gen = self.tabs[to].lock_gen;
+        self.push(at, to, Input::Lock(change, lock_gen));
+    }
+
+    fn lock_request(&mut self, i: usize, request: LockRequest) {
+        match request {
+            LockRequest::Request => {
+                // A new request: notices about earlier ones are void.
+                self.tabs[i].lock_gen += 1;
+                if self.locks.holder.is_none() && self.locks.queue.is_empty() {
+                    self.locks.holder = Some(i);
+                    self.notice(i, LockChange::Granted);
+                } else if self.locks.holder != Some(i) && !self.locks.queue.contains(&i) {
+                    self.locks.queue.push_back(i);
+                }
+            }
+            LockRequest::Steal => {
+                self.tabs[i].lock_gen += 1;
+                self.locks.queue.retain(|&q| q != i);
+                if let Some(h) = self.locks.holder.filter(|&h| h != i) {
+                    self.notice(h, LockChange::Lost);
+                }
+                self.locks.holder = Some(i);
+                self.notice(i, LockChange::Granted);
+            }
+            LockRequest::Release => {
+                self.tabs[i].lock_gen += 1;
+                self.locks.queue.retain(|&q| q != i);
+                if self.locks.holder == Some(i) {
+                    self.locks.holder = None;
+                    self.grant_next();
+                }
+            }
+        }
+    }
+
+    fn grant_next(&mut self) {
+        while let Some(next) = self.locks.queue.pop_front() {
+            if self.tabs[next].state != State::Gone {
+                self.locks.holder = Some(next);
+                self.notice(next, LockChange::Granted);
+                return;
+            }
+        }
+    }
+
+    /// A page went away for good: the browser drops its lock and its queued request.
+    fn drop_locks(&mut self, i: usize) {
+        self.locks.queue.retain(|&q| q != i);
+        if self.locks.holder == Some(i) {
+            self.locks.holder = None;
+            self.grant_next();
+        }
+    }
+
+    /// S2: a tab's highest term never decreases.
+    fn check_terms(&mut self, i: usize) -> Result<(), Violation> {
+        let term = self.tabs[i].engine.term();
+        if term < self.tabs[i].term {
+            let was = self.tabs[i].term;
+            return Err(self.violation(format!("S2: tab {i}'s term fell from {was:?} to {term:?}")));
+        }
+        self.tabs[i].term = term;
+        Ok(())
+    }
+
+    fn acting(&self) -> Vec<usize> {
+        (0..self.tabs.len())
+            .filter(|&i| {
+                self.tabs[i].is_running() && !self.tabs[i].fresh && self.tabs[i].engine.is_leader()
+            })
+            .collect()
+    }
+
+    /// S1′: with Web Locks, never two running tabs acting as leader at once.
+    fn check_acting(&mut self) -> Result<(), Violation> {
+        let acting = self.acting();
+        if self.profile.mode == Mode::WebLocks && acting.len() > 1 {
+            let terms: Vec<Term> = acting.iter().map(|&i| self.tabs[i].engine.term()).collect();
+            return Err(self.violation(format!(
+                "S1': tabs {acting:?} act as leader at once, terms {terms:?}"
+            )));
+        }
+        // A lost leader is replaced once a running tab leads a higher term.
+        if let Some(best) = acting.iter().map(|&i| self.tabs[i].engine.term()).max() {
+            let now = self.now;
+            let outcome = &mut self.outcome;
+            self.losses.retain(|&(how, since, term)| {
+                if best <= term {
+                    return true;
+                }
+                match how {
+                    Loss::Close => &mut outcome.failover_close_ms,
+                    Loss::Crash => &mut outcome.failover_crash_ms,
+                    Loss::Freeze => &mut outcome.failover_freeze_ms,
+                }
+                .push(now - since);
+                false
+            });
+        }
+        Ok(())
+    }
+
+    /// Notes that tab `i` is about to stop running, if it leads.
+    fn note_loss(&mut self, i: usize, how: Loss) {
+        if self.tabs[i].is_running() && self.tabs[i].engine.is_leader() {
+            let term = self.tabs[i].engine.term();
+            self.losses.push((how, self.now, term));
+        }
     }
 
     fn record_sent(&mut self, i: usize, text: &str) -> Result<(), Violation> {
@@ -346,10 +593,45 @@ impl Sim {
     }
 
     fn check_event(&mut self, i: usize, event: Event) -> Result<(), Violation> {
+        match event {
+            Event::BecameLeader { term } => {
+                let me = self.tabs[i].engine.id();
+                self.outcome.elections += 1;
+                if self.quiet {
+                    self.outcome.quiet_elections += 1;
+                }
+                self.log(|| format!("tab {i} leads {term:?}"));
+                // S1: at most one leader per term, and only the tab that minted it.
+                if term.leader() != Some(me) {
+                    return Err(
+                        self.violation(format!("S1: tab {i} leads {term:?}, minted by another"))
+                    );
+                }
+                if let Some(other) = self.led.insert(term, me) {
+                    return Err(self.violation(format!(
+                        "S1: {term:?} led twice (before by {})",
+                        other.short()
+                    )));
+                }
+            }
+            Event::Delivered { from, term, .. } if term.leader() == Some(from) => {
+                // S3: a receiver accepts leader messages of non-decreasing terms only, so no
+                // action of a deposed leader is accepted once a newer one has been.
+                if term < self.tabs[i].accepted {
+                    let newer = self.tabs[i].accepted;
+                    return Err(self.violation(format!(
+                        "S3: tab {i} accepted a leader message at {term:?} after one at {newer:?}"
+                    )));
+                }
+                self.tabs[i].accepted = term;
+            }
+            _ => {}
+        }
         if let Event::Delivered {
             from,
             incarnation,
             seq,
+            ..
         } = event
         {
             self.outcome.deliveries += 1;
@@ -396,6 +678,7 @@ impl Sim {
     }
 
     fn run_until(&mut self, end: u64) -> Result<(), Violation> {
+        let mut steps_at_now = 0u32;
         loop {
             let next_delivery = self.queue.peek().map(|Reverse((at, ..))| *at);
             let next_timer = self.tabs.iter().filter_map(Tab::timer_at).min();
@@ -418,6 +701,22 @@ impl Sim {
             };
             if next > end {
                 break;
+            }
+            if self.acting().len() > 1 {
+                self.outcome.split_brain_ms += next.saturating_sub(self.now);
+            }
+            // A timer that keeps asking to run at the same instant is a livelock.
+            steps_at_now = if next <= self.now {
+                steps_at_now + 1
+            } else {
+                0
+            };
+            if steps_at_now > 10_000 {
+                let due: Vec<(usize, u64)> = (0..self.tabs.len())
+                    .filter_map(|i| Some((i, self.tabs[i].timer_at()?)))
+                    .filter(|&(_, t)| t <= next)
+                    .collect();
+                return Err(self.violation(format!("livelock: timers due at {next}: {due:?}")));
             }
             self.now = self.now.max(next);
             self.wake_due()?;
@@ -448,6 +747,16 @@ impl Sim {
             };
             if let Some(change) = change {
                 self.tabs[i].state = State::Running;
+                // Until it runs an input, a resumed thread cannot act.
+                self.tabs[i].fresh = change.is_none();
+                if change.is_none() && self.rng.chance(500) {
+                    // A blocked thread resumes: its overdue timer may run before its queued input.
+                    if self.tabs[i].timer_at().is_some_and(|t| t <= self.now) {
+                        let clock = self.tabs[i].clock(self.now);
+                        self.tabs[i].engine.handle_timeout(clock);
+                        self.drain(i)?;
+                    }
+                }
                 if let Some(change) = change {
                     let clock = self.tabs[i].clock(self.now);
                     self.log(|| format!("tab {i} {change:?}"));
@@ -460,24 +769,58 @@ impl Sim {
     }
 
     fn deliver_due(&mut self) -> Result<(), Violation> {
-        while let Some(Reverse((at, _, _, _))) = self.queue.peek() {
+        while let Some(Reverse((at, ..))) = self.queue.peek() {
             if *at > self.now {
                 break;
             }
-            let Some(Reverse((_, order, to, text))) = self.queue.pop() else {
+            let Some(Reverse((_, _, order, to))) = self.queue.pop() else {
                 break;
             };
             match self.tabs[to].state {
                 State::Running => {
+                    let Some(input) = self.inputs.remove(&order) else {
+                        continue;
+                    };
                     let clock = self.tabs[to].clock(self.now);
-                    self.tabs[to]
-                        .engine
-                        .handle_message(clock, Received::Text(&text));
+                    match input {
+                        Input::Text(text) => {
+                            self.tabs[to]
+                                .engine
+                                .handle_message(clock, Received::Text(&text));
+                        }
+                        Input::Lock(change, lock_gen) => {
+                            if lock_gen != self.tabs[to].lock_gen {
+                                continue;
+                            }
+                            self.log(|| format!("tab {to} lock {change:?}"));
+                            if change == LockChange::Granted {
+                                // The driver reads the stored term before taking the lock.
+                                self.tabs[to].engine.handle_stored_term(clock, self.stored);
+                            }
+                            self.tabs[to].engine.handle_lock(clock, change);
+                        }
+                        Input::Persisted(term) => {
+                            self.stored = self.stored.max(term);
+                            self.tabs[to].engine.handle_persisted(clock, term);
+                        }
+                    }
                     self.drain(to)?;
                 }
-                // A paused page runs its queued tasks when it resumes.
-                State::Paused { until, .. } => self.queue.push(Reverse((until, order, to, text))),
-                State::Cached { .. } | State::Gone => {}
+                // A paused page runs its queued tasks when it resumes, in no promised order.
+                State::Paused { until, .. } => {
+                    let shuffle = self.rng.range(1, u64::from(u32::MAX));
+                    self.queue.push(Reverse((until, shuffle, order, to)));
+                }
+                State::Cached { .. } => {
+                    // The page is not running; a write it made still lands, a notice is void.
+                    if let Some(Input::Persisted(term)) = self.inputs.remove(&order) {
+                        self.stored = self.stored.max(term);
+                    }
+                }
+                // A crashed page's unconfirmed writes are lost.
+                State::Gone => {
+                    self.inputs.remove(&order);
+                }
             }
         }
         Ok(())
@@ -517,16 +860,20 @@ impl Sim {
         match kind {
             1 => {
                 self.log(|| format!("crash tab {i}"));
+                self.note_loss(i, Loss::Crash);
                 self.tabs[i].state = State::Gone;
+                self.drop_locks(i);
                 self.departures.push((id, self.now, true));
             }
             2 => {
                 self.log(|| format!("close tab {i}"));
+                self.note_loss(i, Loss::Close);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Closing);
                 self.drain(i)?;
                 self.tabs[i].state = State::Gone;
+                self.drop_locks(i);
                 self.departures.push((id, self.now, false));
                 if self.tabs[i].engine.poll_timeout().is_some() {
                     return Err(self.violation(format!("tab {i} armed a timer after closing")));
@@ -535,6 +882,7 @@ impl Sim {
             3 => {
                 let until = self.now + self.rng.range(500, 20_000);
                 self.log(|| format!("freeze tab {i} until {until}"));
+                self.note_loss(i, Loss::Freeze);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Frozen);
@@ -546,6 +894,7 @@ impl Sim {
             }
             4 => {
                 self.log(|| format!("block tab {i} for 5 s"));
+                self.note_loss(i, Loss::Freeze);
                 self.tabs[i].state = State::Paused {
                     until: self.now + 5_000,
                     frozen: false,
@@ -575,6 +924,7 @@ impl Sim {
                     .chance(700)
                     .then(|| self.now + self.rng.range(100, 30_000));
                 self.log(|| format!("tab {i} into the back/forward cache until {until:?}"));
+                self.note_loss(i, Loss::Close);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Closing);
@@ -599,15 +949,17 @@ impl Sim {
             .collect();
         self.queue = std::mem::take(&mut self.queue)
             .into_iter()
-            .map(|Reverse((at, order, to, text))| {
-                Reverse((if paused[to] { at.min(now) } else { at }, order, to, text))
+            .map(|Reverse((at, tie, order, to))| {
+                Reverse((if paused[to] { at.min(now) } else { at }, tie, order, to))
             })
             .collect();
+        self.losses.clear();
         for i in 0..self.tabs.len() {
             let clock = self.tabs[i].clock(self.now);
             match self.tabs[i].state {
                 State::Paused { frozen, .. } => {
                     self.tabs[i].state = State::Running;
+                    self.tabs[i].fresh = !frozen;
                     if frozen {
                         self.tabs[i]
                             .engine
@@ -626,8 +978,11 @@ impl Sim {
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Visible);
+                self.tabs[i].fresh = false;
             }
-            self.drain(i)?;
+            if !self.tabs[i].fresh {
+                self.drain(i)?;
+            }
         }
         Ok(())
     }
@@ -684,6 +1039,57 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+impl Sim {
+    /// After the heal: exactly one running tab acts as leader, and every running tab follows
+    /// it at the same term.
+    fn check_one_leader(&self) -> Result<(), Violation> {
+        if !self.tabs.iter().any(Tab::is_running) {
+            return Ok(());
+        }
+        let acting = self.acting();
+        let [leader] = acting[..] else {
+            return Err(self.violation(format!(
+                "agreement: {} tabs act as leader ({acting:?})",
+                acting.len()
+            )));
+        };
+        let term = self.tabs[leader].engine.term();
+        for (i, tab) in self.tabs.iter().enumerate().filter(|(_, t)| t.is_running()) {
+            if tab.engine.term() != term || tab.engine.leader() != Some(tab_id(&self.tabs[leader]))
+            {
+                return Err(self.violation(format!(
+                    "agreement: tab {i} follows {:?} at {:?}; tab {leader} leads {term:?}",
+                    tab.engine.leader().map(TabId::short),
+                    tab.engine.term()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The quiet phase: no faults, and a third of the tabs hidden (some with one-minute timers).
+    fn go_quiet(&mut self) -> Result<(), Violation> {
+        self.quiet = true;
+        self.log(|| "quiet".to_owned());
+        for i in 0..self.tabs.len() {
+            if self.tabs[i].is_running() && self.rng.chance(333) {
+                let granularity = if self.rng.chance(500) { 60_000 } else { 1_000 };
+                self.tabs[i].hidden = Some(granularity);
+                let clock = self.tabs[i].clock(self.now);
+                self.tabs[i]
+                    .engine
+                    .handle_lifecycle(clock, Lifecycle::Hidden);
+                self.drain(i)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tab_id(tab: &Tab) -> TabId {
+    tab.engine.id()
 }
 
 /// p50, p99 and max of `values` (sorted in place); zeros when empty.

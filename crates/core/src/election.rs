@@ -1,0 +1,182 @@
+//! Leadership: terms, the two election modes, and what the engine asks of the lock manager.
+//!
+//! # The protocol
+//! Every message carries its sender's highest known [`Term`]. A term is a *ballot*: a number
+//! that only grows, and the tab that minted it, so two tabs can never lead the same term, even
+//! if they mint at the same instant without hearing each other. The leader of the highest known
+//! term is the leader; a tab that hears a higher term adopts it and, if it was leading, steps
+//! down before doing anything else.
+//!
+//! - **Fencing.** A message whose term names its own sender as the leader is a *leader message*.
+//!   One with a term lower than the receiver's is rejected as [`crate::Rejection::StaleTerm`], and
+//!   the receiver answers with its own term so the stale leader learns and steps down.
+//! - **Minting.** A tab mints `(highest known number + 1, itself)`, emits it through
+//!   [`crate::Engine::poll_persist`], and acts only once the driver confirms the write
+//!   ([`crate::Engine::handle_persisted`]): a term is never used before it is durable.
+//! - **Web Locks mode.** Every tab queues for one exclusive lock; a tab mints only when the lock
+//!   is granted, so two tabs never act at once. A crashed leader's lock is released by the
+//!   browser and the next tab in the queue takes over without waiting for any timeout.
+//! - **Lease mode** (no Web Locks). A tab mints when the leader is gone, after listening; the
+//!   higher term wins. Message loss can make two tabs lead at once until they hear each other:
+//!   the simulator measures that split-brain time.
+//! - **Resign.** On `pagehide` or `freeze` the leader stops acting, names a successor (a visible
+//!   peer first, then the lowest id) and says so; the successor takes over at once (stealing the
+//!   lock in Web Locks mode, the resigner having promised to stop).
+//! - **Probe.** A follower that has heard nothing from the leader for
+//!   [`crate::Config::probe_after_ms`] asks "leader, are you there?". An alive leader answers at
+//!   once, even hidden (only timers are throttled, not messages). Without an answer within
+//!   [`crate::Config::probe_timeout_ms`] the followers take over in rank order (visible tabs
+//!   first, then by id), [`crate::Config::stagger_ms`] apart; in Web Locks mode that is a lock
+//!   *steal*, and the thief waits [`crate::Config::steal_grace_ms`] before acting, long enough
+//!   for an alive victim to hear of the theft or to notice it had stalled.
+//! - **Stall guard.** A leader whose previous input is older than [`crate::Config::stall_ms`]
+//!   (its main thread was blocked, or the page frozen without a `freeze` event) does not act on
+//!   this input: it asks its peers for their terms and waits [`crate::Config::verify_ms`] first.
+//! - **Listen before campaigning** (pre-vote). A tab that starts, resumes or is restored from the
+//!   back/forward cache listens for [`crate::Config::listen_ms`] before it may mint or steal, so a
+//!   waking tab cannot disrupt a healthy leader.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::ids::TabId;
+
+/// A leadership term: a number that only grows, and the tab that minted it and leads it.
+///
+/// Terms order by number, then by minting tab, so every two distinct terms are ordered.
+///
+/// # Examples
+/// ```
+/// use conclave_core::{TabId, Term};
+/// let a = TabId::from_bytes([1; 16]);
+/// let b = TabId::from_bytes([2; 16]);
+/// assert!(Term::new(3, a) < Term::new(3, b));
+/// assert!(Term::new(3, b) < Term::new(4, a));
+/// assert_eq!(Term::new(4, a).next(b), Term::new(5, b));
+/// assert!(Term::ZERO < Term::new(1, a));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Term {
+    number: u64,
+    leader: TabId,
+}
+
+impl Term {
+    /// No term yet: lower than any minted one, led by nobody.
+    pub const ZERO: Self = Self {
+        number: 0,
+        leader: TabId::from_bytes([0; 16]),
+    };
+
+    /// The leader id [`Term::ZERO`] carries on the wire: all zeros.
+    pub const ZERO_LEADER: TabId = TabId::from_bytes([0; 16]);
+
+    /// The term `number` minted and led by `leader`.
+    #[must_use]
+    pub const fn new(number: u64, leader: TabId) -> Self {
+        Self { number, leader }
+    }
+
+    /// The term's number.
+    #[must_use]
+    pub const fn number(self) -> u64 {
+        self.number
+    }
+
+    /// The tab that minted the term and leads it; `None` for [`Term::ZERO`].
+    #[must_use]
+    pub fn leader(self) -> Option<TabId> {
+        (self != Self::ZERO).then_some(self.leader)
+    }
+
+    /// The term `me` mints after this one.
+    #[must_use]
+    pub const fn next(self, me: TabId) -> Self {
+        Self {
+            number: self.number.saturating_add(1),
+            leader: me,
+        }
+    }
+}
+
+impl Ord for Term {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.number, self.leader).cmp(&(other.number, other.leader))
+    }
+}
+
+impl PartialOrd for Term {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Default for Term {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl fmt::Debug for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Term({}, {})", self.number, self.leader.short())
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.number)
+    }
+}
+
+/// How leadership is gated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The browser has Web Locks: a tab leads only while it holds the exclusive lock.
+    WebLocks,
+    /// No Web Locks: leadership by term and probing over the channel alone.
+    Lease,
+}
+
+/// What the engine asks of the lock manager (Web Locks mode only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockRequest {
+    /// Queue for the lock; [`LockChange::Granted`] arrives when it is ours.
+    Request,
+    /// Take the lock from its holder now (`steal: true`), dropping any queued request first.
+    Steal,
+    /// Give the lock back, or stop waiting for it.
+    Release,
+}
+
+/// What the lock manager reports (Web Locks mode only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockChange {
+    /// The lock is ours.
+    Granted,
+    /// The lock we held was taken (stolen) or our request failed.
+    Lost,
+}
+
+/// This tab's part in the election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Following the leader of the highest known term (or waiting for one).
+    Follower,
+    /// Has minted a term and waits for it to be durable (and, after a steal, for the grace
+    /// period) before acting.
+    Candidate,
+    /// Leads its term. [`crate::Engine::is_leader`] is false while it verifies after a stall.
+    Leader,
+}
+
+/// Why a tab stopped leading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepDown {
+    /// It heard of a higher term.
+    HigherTerm,
+    /// Its lock was stolen or lost.
+    LockLost,
+    /// It resigned: the page is closing or freezing.
+    Resigned,
+}

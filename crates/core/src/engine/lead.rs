@@ -1,0 +1,608 @@
+//! The engine's part in the election: terms, the lock, probes, take-overs and hand-offs.
+//!
+//! The protocol is described in [`crate::election`]; this is its state machine. Every input
+//! first runs [`Engine::stall_guard`] and ends with [`Engine::advance`], which takes whatever
+//! step is due at `now`; [`Engine::lead_deadline`] says when the next one is.
+
+use std::collections::VecDeque;
+
+use super::{Engine, Event, Phase};
+use crate::election::{LockChange, LockRequest, Mode, Role, StepDown, Term};
+use crate::ids::{Millis, TabId};
+use crate::wire::{Body, Envelope};
+
+/// Where this tab stands with the lock manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lock {
+    /// Not holding, not waiting (lease mode, or away).
+    Idle,
+    /// Waiting in the queue.
+    Queued,
+    /// A steal is on its way.
+    Stealing(Steal),
+    /// Ours.
+    Held,
+}
+
+/// Why this tab is stealing the lock (only ever after a probe went unanswered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Steal {
+    /// The tab we presume holds the lock.
+    victim: Option<TabId>,
+}
+
+/// A deposed leader that may not know it yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Unaware {
+    /// The deposed leader, when known (a term found in storage names only its thief).
+    id: Option<TabId>,
+    since: Millis,
+    /// It counts as stepped down once heard at this term or higher.
+    until_heard_at: Term,
+}
+
+/// How long a tab waits between two corrections of a stale leader, in ms.
+const CORRECTION_GAP_MS: u64 = 100;
+
+/// The election state of one tab.
+#[derive(Debug)]
+pub(super) struct Lead {
+    /// The highest term this tab knows (adopted or minted).
+    pub(super) term: Term,
+    /// The highest term the driver confirmed persisted.
+    durable: Term,
+    role: Role,
+    lock: Lock,
+    /// A candidate acts no earlier than this...
+    act_at: Millis,
+    /// ...unless the tab it stole the lock from is heard at the new term first.
+    victim: Option<TabId>,
+    /// A leader that stalled does not act before it has read the stored term.
+    verifying: bool,
+    /// A read of the stored term is wanted ([`Engine::poll_read_term`]).
+    read_term: bool,
+    /// Lease mode: mint as soon as the stored term is read (so as to mint above it).
+    mint_on_read: bool,
+    last_input: Millis,
+    /// When the leader of `term` was last heard (or the term adopted).
+    leader_heard: Millis,
+    /// When this follower asked the silent leader whether it is there.
+    probe_sent: Option<Millis>,
+    /// Since when the leader of `term` is known to be gone (resigned, said goodbye, expired).
+    leader_gone: Option<Millis>,
+    /// Whether it said so itself (resigned or said goodbye), rather than falling silent.
+    left_cleanly: bool,
+    /// Web Locks mode: a leader deposed by a higher term it may not have heard of yet (its
+    /// lock stolen while it could not run), whether it was visible, since when, and the term
+    /// it must be heard at to count as stepped down. Whoever takes the lock next waits for it.
+    unaware: Option<Unaware>,
+    /// The successor a resigning leader named, and until when to wait for it.
+    handoff: Option<(TabId, Millis)>,
+    /// No campaign before this (listen after start, resume or restore).
+    listen_until: Millis,
+
+    last_correction: Option<Millis>,
+    persist: VecDeque<Term>,
+    locks: VecDeque<LockRequest>,
+}
+
+impl Lead {
+    pub(super) fn new(config: &super::Config, stored: Term, now: Millis) -> Self {
+        Self {
+            term: stored,
+            durable: stored,
+            role: Role::Follower,
+            lock: Lock::Idle,
+            act_at: now,
+            victim: None,
+            verifying: false,
+            read_term: false,
+            mint_on_read: false,
+            last_input: now,
+            leader_heard: now,
+            probe_sent: None,
+            leader_gone: None,
+            left_cleanly: false,
+            unaware: None,
+            handoff: None,
+            listen_until: now.plus(config.listen_ms),
+
+            last_correction: None,
+            persist: VecDeque::new(),
+            locks: VecDeque::new(),
+        }
+    }
+
+    /// The tab runs again after a freeze or the back/forward cache: listen before campaigning.
+    pub(super) fn wake(&mut self, config: &super::Config, now: Millis) {
+        self.last_input = now;
+        self.leader_heard = now;
+        self.probe_sent = None;
+        self.leader_gone = None;
+        self.handoff = None;
+        self.verifying = false;
+        self.listen_until = now.plus(config.listen_ms);
+    }
+}
+
+impl Engine {
+    /// The highest term this tab knows.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        self.lead.term
+    }
+
+    /// How leadership is gated for this tab.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// This tab's part in the election.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.lead.role
+    }
+
+    /// Whether this tab may act as leader now: it leads the highest term it knows, holds the
+    /// lock (in Web Locks mode), and is not verifying after a stall.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.lead.role == Role::Leader && !self.lead.verifying
+    }
+
+    /// The leader this tab follows (itself when leading): the tab that leads the highest known
+    /// term, while it is listed; `None` when there is none or it is gone.
+    #[must_use]
+    pub fn leader(&self) -> Option<TabId> {
+        let leader = self.lead.term.leader()?;
+        if leader == self.me {
+            return (self.lead.role != Role::Follower).then_some(leader);
+        }
+        (self.lead.leader_gone.is_none() && self.peers.contains_key(&leader)).then_some(leader)
+    }
+
+    /// Reports what the lock manager did (Web Locks mode).
+    pub fn handle_lock(&mut self, now: Millis, change: LockChange) {
+        if self.config.mode != Mode::WebLocks {
+            return;
+        }
+        if self.phase == Phase::Away {
+            // A grant that raced with closing or freezing: give it straight back.
+            if change == LockChange::Granted {
+                self.lead.locks.push_back(LockRequest::Release);
+            }
+            self.lead.lock = Lock::Idle;
+            return;
+        }
+        self.stall_guard(now);
+        match change {
+            LockChange::Granted => self.on_granted(now),
+            LockChange::Lost => {
+                self.lead.lock = Lock::Idle;
+                if self.lead.role != Role::Follower {
+                    self.step_down(StepDown::LockLost);
+                }
+                self.queue_for_lock();
+            }
+        }
+        self.advance(now);
+    }
+
+    /// Reports that `term` was written to durable storage. A minted term is used only after.
+    pub fn handle_persisted(&mut self, now: Millis, term: Term) {
+        self.lead.durable = self.lead.durable.max(term);
+        if self.phase == Phase::Running {
+            self.stall_guard(now);
+            self.advance(now);
+        }
+    }
+
+    /// Reports the highest term found in durable storage at `now`. Read it when
+    /// [`Engine::poll_read_term`] asks, when the lock is granted (before
+    /// [`Engine::handle_lock`]), and whenever another page writes it.
+    ///
+    /// Every tab writes its term before it acts, so this is how a leader that could not run
+    /// for a while learns it was deposed, and how the next holder of a lock whose thief died
+    /// learns that a leader may not yet know it was deposed (it then waits for it).
+    pub fn handle_stored_term(&mut self, now: Millis, term: Term) {
+        self.lead.durable = self.lead.durable.max(term);
+        self.lead.verifying = false;
+        if self.phase != Phase::Running {
+            return;
+        }
+        let mint = std::mem::take(&mut self.lead.mint_on_read);
+        if term > self.lead.term {
+            let unseen = term.leader() != self.lead.term.leader();
+            self.adopt(now, term);
+            if unseen && self.config.mode == Mode::WebLocks && self.lead.unaware.is_none() {
+                // A term minted out of our sight, perhaps by a steal: its victim is unknown.
+                self.lead.unaware = Some(Unaware {
+                    id: None,
+                    since: now,
+                    until_heard_at: term,
+                });
+            }
+        }
+        if mint && self.lead.role == Role::Follower {
+            self.mint(now, now, None);
+        }
+        self.advance(now);
+    }
+
+    /// Whether the engine needs the stored term now: answer at once (before any other input)
+    /// with [`Engine::handle_stored_term`]. Until then this tab does not act as leader.
+    #[must_use]
+    pub fn poll_read_term(&mut self) -> bool {
+        std::mem::take(&mut self.lead.read_term)
+    }
+
+    /// The next request for the lock manager, if any. Drain until `None` after every input.
+    #[must_use]
+    pub fn poll_lock(&mut self) -> Option<LockRequest> {
+        self.lead.locks.pop_front()
+    }
+
+    /// The next term to write to durable storage (keep the highest ever written), if any;
+    /// confirm with [`Engine::handle_persisted`]. Drain until `None` after every input.
+    #[must_use]
+    pub fn poll_persist(&mut self) -> Option<Term> {
+        self.lead.persist.pop_front()
+    }
+
+    fn on_granted(&mut self, now: Millis) {
+        let previous = self.lead.lock;
+        self.lead.lock = Lock::Held;
+        if self.lead.role != Role::Follower {
+            return;
+        }
+        match previous {
+            Lock::Stealing(steal) => {
+                // Whoever leads the highest term we know now is the one deposed: perhaps not
+                // the tab we meant to steal from, if another took over meanwhile.
+                let victim = self
+                    .lead
+                    .term
+                    .leader()
+                    .filter(|&l| l != self.me)
+                    .or(steal.victim);
+                let grace = self.config.steal_grace_ms();
+                self.mint_after_unaware(now, now.plus(grace), victim);
+            }
+            // The lock was free: its holder released it (resigning) or died. Lead. No tab
+            // ever steals without a grace, so nobody else acts on this lock now.
+            Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, now, None),
+        }
+    }
+
+    /// Mints, but acts no earlier than a deposed leader that may not know it yet could act.
+    fn mint_after_unaware(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
+        if let Some(u) = self.lead.unaware {
+            let deadline = u.since.plus(self.config.steal_grace_ms());
+            if deadline > act_at {
+                return self.mint(now, deadline, u.id);
+            }
+        }
+        self.mint(now, act_at, victim);
+    }
+
+    /// Mints the next term: leads it once it is durable and `act_at` has come (or `victim` is
+    /// heard at the new term).
+    fn mint(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
+        let term = self.lead.term.max(self.lead.durable).next(self.me);
+        self.lead.term = term;
+        self.lead.role = Role::Candidate;
+        self.lead.act_at = act_at;
+        self.lead.victim = victim;
+        self.lead.verifying = false;
+        self.lead.leader_heard = now;
+        self.lead.probe_sent = None;
+        self.lead.leader_gone = None;
+        self.lead.left_cleanly = false;
+        self.lead.handoff = None;
+        self.lead.persist.push_back(term);
+        self.events.push_back(Event::LeaderChanged { term });
+        // Announce the new term at once, so that other followers stop campaigning.
+        self.announce(now, Body::Heartbeat);
+    }
+
+    fn step_down(&mut self, reason: StepDown) {
+        let led = self.lead.term;
+        self.lead.role = Role::Follower;
+        self.lead.verifying = false;
+        self.lead.victim = None;
+        self.events
+            .push_back(Event::LostLeadership { term: led, reason });
+        if self.lead.lock == Lock::Held && reason != StepDown::Resigned {
+            // The lock is (or is about to be) someone else's; queue behind it again.
+            self.lead.locks.push_back(LockRequest::Release);
+            self.lead.lock = Lock::Idle;
+            self.queue_for_lock();
+        }
+    }
+
+    /// Runs first on every input: a leader (or candidate) whose previous input is older than
+    /// its stall bound may have been deposed while it could not run, so it verifies first.
+    pub(super) fn stall_guard(&mut self, now: Millis) {
+        let stalled = now.since(self.lead.last_input) > self.config.stall_ms;
+        self.lead.last_input = now;
+        if stalled && self.lead.role != Role::Follower {
+            // Whoever deposed it wrote its term before acting: read it before acting.
+            self.lead.verifying = true;
+            self.lead.read_term = true;
+        }
+    }
+
+    /// Takes in the term a delivered message carried.
+    pub(super) fn observe_term(&mut self, now: Millis, envelope: &Envelope) {
+        if envelope.term > self.lead.term {
+            self.adopt(now, envelope.term);
+        }
+        if self.lead.term.leader() == Some(envelope.from) {
+            self.lead.leader_heard = now;
+            self.lead.probe_sent = None;
+            if !self.lead.left_cleanly {
+                // It had only fallen silent (blocked, or its messages lost): it is back.
+                self.lead.leader_gone = None;
+            }
+        }
+        if self
+            .lead
+            .unaware
+            .is_some_and(|u| u.id == Some(envelope.from) && envelope.term >= u.until_heard_at)
+        {
+            self.lead.unaware = None;
+            if self.lead.role == Role::Candidate && self.lead.victim == Some(envelope.from) {
+                self.lead.act_at = now;
+                self.lead.victim = None;
+            }
+        }
+        if self.lead.role == Role::Candidate
+            && self.lead.victim == Some(envelope.from)
+            && envelope.term >= self.lead.term
+        {
+            // The tab we stole from has heard of our term, so it has stepped down.
+            self.lead.act_at = now;
+            self.lead.victim = None;
+        }
+    }
+
+    fn adopt(&mut self, now: Millis, term: Term) {
+        if self.config.mode == Mode::WebLocks {
+            // The leader of the term we leave behind may have had its lock stolen while it
+            // could not run; unless it left cleanly, it may act once more before it hears.
+            let old = self.lead.term.leader().filter(|&l| l != self.me);
+            if let Some(id) = old.filter(|_| !self.lead.left_cleanly && term.leader() != old) {
+                self.lead.unaware = Some(Unaware {
+                    id: Some(id),
+                    since: now,
+                    until_heard_at: term,
+                });
+            }
+        }
+        self.lead.left_cleanly = false;
+        self.lead.term = term;
+        self.lead.persist.push_back(term);
+        self.lead.leader_heard = now;
+        self.lead.probe_sent = None;
+        self.lead.leader_gone = None;
+        self.lead.handoff = None;
+        self.events.push_back(Event::LeaderChanged { term });
+        if self.lead.role != Role::Follower {
+            self.step_down(StepDown::HigherTerm);
+        }
+    }
+
+    /// Answers a probe: the leader (or candidate) says it is there; a follower answers a
+    /// leader verifying after a stall, so that it learns of any higher term.
+    pub(super) fn answer_probe(&mut self, envelope: &Envelope) {
+        if self.lead.role != Role::Follower || envelope.from_leader() {
+            self.send(Body::Alive);
+        }
+    }
+
+    /// A deposed leader's message was rejected: tell it the current term, at most every
+    /// [`CORRECTION_GAP_MS`].
+    pub(super) fn correct(&mut self, now: Millis) {
+        let due = self
+            .lead
+            .last_correction
+            .is_none_or(|at| now.since(at) >= CORRECTION_GAP_MS);
+        if due {
+            self.lead.last_correction = Some(now);
+            self.send(Body::Alive);
+        }
+    }
+
+    /// The leader `from` resigned (fencing already checked that it leads our term).
+    pub(super) fn on_resign(&mut self, now: Millis, from: TabId, successor: Option<TabId>) {
+        self.on_leader_gone(now, from, true);
+        // With Web Locks the resigner released the lock and the queue hands it on; without,
+        // the named successor mints at once and the others wait for it.
+        if self.config.mode == Mode::Lease {
+            match successor {
+                Some(s) if s == self.me => self.campaign(now),
+                Some(s) => self.lead.handoff = Some((s, now.plus(self.config.handoff_ms))),
+                None => {}
+            }
+        }
+    }
+
+    /// Peer `id` left, `cleanly` (resigned or said goodbye) or by falling silent: if it led
+    /// our term, the take-over starts.
+    pub(super) fn on_leader_gone(&mut self, now: Millis, id: TabId, cleanly: bool) {
+        if self.lead.term.leader() == Some(id) {
+            if self.lead.leader_gone.is_none() {
+                self.lead.leader_gone = Some(now);
+            }
+            self.lead.left_cleanly |= cleanly;
+        }
+        if cleanly && self.lead.unaware.is_some_and(|u| u.id == Some(id)) {
+            self.lead.unaware = None;
+        }
+    }
+
+    /// On `pagehide` or `freeze`: a leader stops acting and names its successor.
+    pub(super) fn resign(&mut self) {
+        if self.lead.role == Role::Follower {
+            return;
+        }
+        let successor = self
+            .peers
+            .iter()
+            .min_by_key(|(&id, beacon)| (!beacon.visible, id))
+            .map(|(&id, _)| id);
+        self.step_down(StepDown::Resigned);
+        self.send(Body::Resign { successor });
+    }
+
+    pub(super) fn queue_for_lock(&mut self) {
+        if self.config.mode == Mode::WebLocks
+            && self.lead.lock == Lock::Idle
+            && self.phase == Phase::Running
+        {
+            self.lead.locks.push_back(LockRequest::Request);
+            self.lead.lock = Lock::Queued;
+        }
+    }
+
+    pub(super) fn release_lock(&mut self) {
+        if self.lead.lock != Lock::Idle {
+            self.lead.locks.push_back(LockRequest::Release);
+            self.lead.lock = Lock::Idle;
+        }
+    }
+
+    /// This tab's place among those that would take over: visible tabs first, then by id;
+    /// the presumed leader does not count.
+    fn rank(&self) -> u64 {
+        let leader = self.lead.term.leader();
+        let mine = (!self.visible, self.me);
+        let ahead = self
+            .peers
+            .iter()
+            .filter(|(&id, _)| Some(id) != leader)
+            .filter(|(&id, beacon)| (!beacon.visible, id) < mine)
+            .count();
+        ahead as u64
+    }
+
+    /// Starts a take-over: a steal in Web Locks mode, a new term in lease mode.
+    fn campaign(&mut self, now: Millis) {
+        match self.config.mode {
+            Mode::Lease => {
+                // Mint above whatever term is stored: ask for it, and mint on the answer.
+                self.lead.mint_on_read = true;
+                self.lead.read_term = true;
+            }
+            Mode::WebLocks => match self.lead.lock {
+                Lock::Held => self.mint_after_unaware(now, now, None),
+                Lock::Stealing(_) => {}
+                Lock::Idle | Lock::Queued => {
+                    let victim = self.lead.term.leader().filter(|&l| l != self.me);
+                    self.lead.locks.push_back(LockRequest::Steal);
+                    self.lead.lock = Lock::Stealing(Steal { victim });
+                }
+            },
+        }
+    }
+
+    /// When a follower should next probe or take over, if it should.
+    fn campaign_at(&self) -> Option<Campaign> {
+        if self.lead.role != Role::Follower
+            || self.phase != Phase::Running
+            || matches!(self.lead.lock, Lock::Stealing(_))
+            || self.lead.mint_on_read
+        {
+            return None;
+        }
+        let stagger = || self.rank().saturating_mul(self.config.stagger_ms);
+        let earliest = self.lead.listen_until;
+        if self.lead.lock == Lock::Held {
+            // Holding a grant without leading: lead once the hold is over.
+            return Some(Campaign::TakeOver(earliest));
+        }
+        let after_handoff = |at: Millis| {
+            let at = match self.lead.handoff {
+                Some((s, until)) if s != self.me => at.max(until),
+                _ => at,
+            };
+            at.max(earliest)
+        };
+        if let Some(gone) = self
+            .lead
+            .leader_gone
+            .filter(|_| self.config.mode == Mode::Lease)
+        {
+            // Without a lock, a departed leader is replaced in rank order. (With Web Locks
+            // the queue hands the lock on; only a silent leader is probed and stolen from.)
+            return Some(Campaign::TakeOver(after_handoff(gone.plus(stagger()))));
+        }
+        if self.lead.term == Term::ZERO {
+            // Nobody has ever led. With Web Locks the queue decides; otherwise the first in
+            // rank order mints once it has listened.
+            return match self.config.mode {
+                Mode::WebLocks => None,
+                Mode::Lease => Some(Campaign::TakeOver(after_handoff(earliest.plus(stagger())))),
+            };
+        }
+        match self.lead.probe_sent {
+            Some(sent) => Some(Campaign::TakeOver(after_handoff(
+                sent.plus(self.config.probe_timeout_ms).plus(stagger()),
+            ))),
+            None => Some(Campaign::Probe(
+                self.lead
+                    .leader_heard
+                    .plus(self.config.probe_after_ms)
+                    .max(earliest),
+            )),
+        }
+    }
+
+    /// Takes every election step due at `now`. Runs last on every input.
+    pub(super) fn advance(&mut self, now: Millis) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if self.promotable() && !self.lead.verifying && now >= self.lead.act_at {
+            self.lead.role = Role::Leader;
+            self.events.push_back(Event::BecameLeader {
+                term: self.lead.term,
+            });
+        }
+        match self.campaign_at() {
+            Some(Campaign::Probe(at)) if at <= now => {
+                self.lead.probe_sent = Some(now);
+                self.send(Body::Probe);
+            }
+            Some(Campaign::TakeOver(at)) if at <= now => self.campaign(now),
+            _ => {}
+        }
+    }
+
+    /// Whether this candidate may lead as soon as time allows: its term is durable, and in
+    /// Web Locks mode it holds the lock.
+    fn promotable(&self) -> bool {
+        self.lead.role == Role::Candidate
+            && self.lead.durable >= self.lead.term
+            && (self.config.mode == Mode::Lease || self.lead.lock == Lock::Held)
+    }
+
+    /// When [`Engine::advance`] next has something to do.
+    pub(super) fn lead_deadline(&self) -> Option<Millis> {
+        let act = (self.promotable() && !self.lead.verifying).then_some(self.lead.act_at);
+        let campaign = self.campaign_at().map(|c| match c {
+            Campaign::Probe(at) | Campaign::TakeOver(at) => at,
+        });
+        [act, campaign].into_iter().flatten().min()
+    }
+}
+
+/// The next step of a follower.
+#[derive(Clone, Copy, Debug)]
+enum Campaign {
+    /// Ask the silent leader whether it is there, at this instant.
+    Probe(Millis),
+    /// Take over at this instant.
+    TakeOver(Millis),
+}
