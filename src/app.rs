@@ -1,6 +1,6 @@
 //! The root component: starts this tab's driver and lays out the coordination panel.
 
-use conclave_web::{Config, Driver, Snapshot};
+use conclave_web::{Config, Driver, Mode, Snapshot};
 use leptos::prelude::*;
 
 use crate::components::{CounterTable, PeerList, SafeModeBanner, ThisTab};
@@ -10,7 +10,11 @@ use crate::view_model;
 #[component]
 pub fn App() -> impl IntoView {
     let snapshot = RwSignal::new(None::<Snapshot>);
-    let start_error = match Driver::start(Config::default(), move |s| snapshot.set(Some(s))) {
+    let config = Config {
+        mode: requested_mode(),
+        ..Config::default()
+    };
+    let start_error = match Driver::start(config, move |s| snapshot.set(Some(s))) {
         Ok(driver) => {
             // The driver lives exactly as long as this component: dropping it says goodbye.
             // `new_local` because it holds JavaScript objects, which never leave this thread.
@@ -67,5 +71,22 @@ pub fn App() -> impl IntoView {
                 rows=rejections
             />
         </main>
+    }
+}
+
+/// `?election=lease` runs the lease-only election even where the browser has Web Locks (to
+/// compare the two); anything else uses Web Locks where available.
+fn requested_mode() -> Mode {
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    if search
+        .trim_start_matches('?')
+        .split('&')
+        .any(|p| p == "election=lease")
+    {
+        Mode::Lease
+    } else {
+        Mode::WebLocks
     }
 }

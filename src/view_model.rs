@@ -1,7 +1,7 @@
 //! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
 //! it is tested without a page.
 
-use conclave_web::{Counters, Rejection, Snapshot};
+use conclave_web::{Counters, Mode, Rejection, Role, Snapshot};
 
 /// One row of the peer table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +55,27 @@ pub fn signing_state(snapshot: &Snapshot) -> &'static str {
         (true, _) => "signed (HMAC-SHA-256)",
         (false, true) => "no key yet: bootstrap window open",
         (false, false) => "no key: storage unavailable, cannot sign",
+    }
+}
+
+/// This tab's part in the election, in words (tests read it too).
+#[must_use]
+pub fn role_label(snapshot: &Snapshot) -> &'static str {
+    match snapshot.role {
+        Role::Leader if snapshot.is_leader => "leader",
+        // It stalled (its thread was blocked) and is reading the stored term before acting.
+        Role::Leader => "leader (verifying)",
+        Role::Candidate => "candidate",
+        Role::Follower => "follower",
+    }
+}
+
+/// How leadership is gated, in words.
+#[must_use]
+pub fn mode_label(snapshot: &Snapshot) -> &'static str {
+    match snapshot.mode {
+        Mode::WebLocks => "Web Locks",
+        Mode::Lease => "lease-only (no Web Locks)",
     }
 }
 
@@ -114,6 +135,7 @@ fn rejection_label(reason: Rejection) -> &'static str {
         Rejection::BadTag => "bad signature",
         Rejection::TagLength => "signature of wrong length",
         Rejection::NoKey => "signed, no key yet",
+        Rejection::StaleTerm => "from a deposed leader",
         // The core may name new reasons before the app learns to word them.
         _ => "other",
     }
@@ -128,7 +150,7 @@ mod tests {
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
     use super::*;
-    use conclave_web::{Incarnation, Millis, Peer, TabId};
+    use conclave_web::{Incarnation, Millis, Peer, TabId, Term};
 
     #[test]
     fn ages_read_naturally() {
@@ -148,14 +170,8 @@ mod tests {
             visible: false,
         };
         let snapshot = Snapshot {
-            id: TabId::from_bytes([1; 16]),
-            incarnation: Incarnation(0),
-            visible: true,
-            now: Millis(3_500),
             peers: vec![peer],
-            counters: Counters::default(),
-            keyed: true,
-            bootstrap_open: false,
+            ..snapshot()
         };
         let rows = peer_rows(&snapshot);
         assert_eq!(rows.len(), 1);
@@ -165,6 +181,45 @@ mod tests {
             (rows[0].incarnation, rows[0].seq, rows[0].visible),
             (2, 17, false)
         );
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            id: TabId::from_bytes([1; 16]),
+            incarnation: Incarnation(0),
+            visible: true,
+            now: Millis(3_500),
+            peers: Vec::new(),
+            counters: Counters::default(),
+            keyed: true,
+            bootstrap_open: false,
+            mode: Mode::WebLocks,
+            term: Term::ZERO,
+            role: Role::Follower,
+            is_leader: false,
+            leader: None,
+        }
+    }
+
+    #[test]
+    fn a_stalled_leader_reads_as_verifying_until_it_may_act() {
+        let leading = Snapshot {
+            role: Role::Leader,
+            is_leader: true,
+            ..snapshot()
+        };
+        assert_eq!(role_label(&leading), "leader");
+        let verifying = Snapshot {
+            is_leader: false,
+            ..leading
+        };
+        assert_eq!(role_label(&verifying), "leader (verifying)");
+        assert_eq!(role_label(&snapshot()), "follower");
+        let lease = Snapshot {
+            mode: Mode::Lease,
+            ..snapshot()
+        };
+        assert_eq!(mode_label(&lease), "lease-only (no Web Locks)");
     }
 
     #[test]

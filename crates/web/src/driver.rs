@@ -6,12 +6,15 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use conclave_core::{Config, Engine, Lifecycle, Millis, Received};
+use conclave_core::{
+    Config, Engine, Lifecycle, LockChange, LockRequest, Millis, Mode, Received, Start,
+};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent, StorageEvent};
 
+use crate::locks::{Locks, Notice};
 use crate::platform::{self, Clock};
 use crate::{Snapshot, StartError};
 
@@ -34,11 +37,19 @@ struct Shared {
     channel_name: String,
     timer: Option<Timeout>,
     on_change: Rc<dyn Fn(Snapshot)>,
+    /// The leadership lock; `None` in lease mode (no Web Locks, or the app asked for leases).
+    locks: Option<Locks>,
+    /// Lock requests the engine made, run once the engine is no longer borrowed.
+    lock_requests: Vec<LockRequest>,
 }
 
 impl Driver {
     /// Draws this tab's id, joins the channel named in `config`, greets the other tabs and
     /// starts listening. `on_change` receives a fresh [`Snapshot`] after every change.
+    ///
+    /// With [`Mode::WebLocks`] the tab queues for the leadership lock (named after the
+    /// channel); where the browser has no Web Locks it falls back to [`Mode::Lease`]. The
+    /// highest term is kept in `localStorage`, so terms only grow across reloads.
     ///
     /// # Errors
     /// A [`StartError`] when the page has no window, no secure random source or no
@@ -57,7 +68,26 @@ impl Driver {
         let channel_name = config.channel.clone();
         let key = platform::shared_key(&window, &channel_name);
         let visible = platform::is_visible(&document);
-        let engine = Engine::new(config, id, clock.now(), visible, key);
+        let locks = match config.mode {
+            Mode::WebLocks => Locks::new(&window, format!("{channel_name}:leader")),
+            Mode::Lease => None,
+        };
+        let config = Config {
+            mode: if locks.is_some() {
+                Mode::WebLocks
+            } else {
+                Mode::Lease
+            },
+            ..config
+        };
+        let start = Start {
+            id,
+            now: clock.now(),
+            visible,
+            key,
+            term: platform::stored_term(&window, &channel_name),
+        };
+        let engine = Engine::start(config, start);
         let shared = Rc::new(RefCell::new(Shared {
             engine,
             channel,
@@ -67,6 +97,8 @@ impl Driver {
             channel_name,
             timer: None,
             on_change: Rc::new(on_change),
+            locks,
+            lock_requests: Vec::new(),
         }));
 
         let weak = Rc::downgrade(&shared);
@@ -113,11 +145,11 @@ impl Driver {
             listen(&document, "resume", &weak, |shared, _| {
                 lifecycle(shared, Lifecycle::Resumed);
             }),
-            // Another tab wrote the shared key (two tabs created one at once): adopt what is
-            // stored now, so every tab ends on the last write.
+            // Another tab wrote the shared key (two tabs created one at once) or a higher
+            // term: adopt what is stored now.
             listen(&window, "storage", &weak, |shared, event| {
                 let item = event.dyn_ref::<StorageEvent>().and_then(StorageEvent::key);
-                key_changed(shared, item.as_deref());
+                storage_changed(shared, item.as_deref());
             }),
         ];
         pump(&shared);
@@ -141,8 +173,12 @@ impl Drop for Driver {
         let now = shared.clock.now();
         shared.engine.handle_lifecycle(now, Lifecycle::Closing);
         shared.flush();
+        shared.lock_requests.clear();
         shared.timer = None;
         shared.channel.close();
+        if let Some(locks) = &mut shared.locks {
+            locks.release();
+        }
     }
 }
 
@@ -180,31 +216,130 @@ fn lifecycle(shared: &Rc<RefCell<Shared>>, change: Lifecycle) {
     });
 }
 
-/// A `storage` event for `item`: adopt the stored key if `item` is ours.
-fn key_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
-    let key = {
+/// A `storage` event for `item`: adopt the stored key or term if `item` is ours. (`None`
+/// means storage was cleared: keep the key and term this tab holds.)
+fn storage_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
+    let (key_item, term_item) = {
         let inner = shared.borrow();
-        // `None` means storage was cleared: keep the key this tab holds.
-        if item != Some(platform::key_item(&inner.channel_name).as_str()) {
-            return;
-        }
-        platform::stored_key(&inner.window, &inner.channel_name)
+        (
+            platform::key_item(&inner.channel_name),
+            platform::term_item(&inner.channel_name),
+        )
     };
-    if let Some(key) = key {
-        feed(shared, |inner, now| inner.engine.handle_key(now, key));
+    if item == Some(key_item.as_str()) {
+        let key = {
+            let inner = shared.borrow();
+            platform::stored_key(&inner.window, &inner.channel_name)
+        };
+        if let Some(key) = key {
+            feed(shared, |inner, now| inner.engine.handle_key(now, key));
+        }
+    } else if item == Some(term_item.as_str()) {
+        feed(shared, |inner, now| {
+            let term = platform::stored_term(&inner.window, &inner.channel_name);
+            inner.engine.handle_stored_term(now, term);
+        });
+    }
+}
+
+/// The lock manager reported on request `generation`.
+fn lock_notice(
+    shared: &Rc<RefCell<Shared>>,
+    (change, generation): Notice,
+    release: Option<js_sys::Function>,
+) {
+    let current = {
+        let mut inner = shared.borrow_mut();
+        let Some(locks) = inner.locks.as_mut() else {
+            return;
+        };
+        let current = locks.is_current(generation);
+        match (current, change, release) {
+            (true, LockChange::Granted, Some(release)) => locks.granted(release),
+            // A grant for a request this tab has since given up: hand the lock straight back.
+            (false, LockChange::Granted, Some(release)) => {
+                let _ = release.call0(&JsValue::UNDEFINED);
+            }
+            _ => {}
+        }
+        current
+    };
+    if current {
+        feed(shared, |inner, now| {
+            if change == LockChange::Granted {
+                // Whoever held the lock before wrote its term first: start above it.
+                let term = platform::stored_term(&inner.window, &inner.channel_name);
+                inner.engine.handle_stored_term(now, term);
+            }
+            inner.engine.handle_lock(now, change);
+        });
     }
 }
 
 impl Shared {
-    /// Posts everything the engine wants sent, and drops its events (the snapshot carries
-    /// their effect).
+    /// Carries out everything the engine asked for — terms to store, the stored term to read,
+    /// texts to post — and drops its events (the snapshot carries their effect). Lock requests
+    /// are collected for [`run_lock_requests`].
     fn flush(&mut self) {
-        while let Some(text) = self.engine.poll_transmit() {
-            // `postMessage` of a string throws only once the channel is closed, which happens
-            // only on drop, after the last flush: nothing is lost by ignoring it.
-            let _ = self.channel.post_message(&JsValue::from_str(&text));
+        loop {
+            let mut busy = false;
+            while let Some(term) = self.engine.poll_persist() {
+                busy = true;
+                // localStorage writes synchronously; when it refuses (full, or disabled), the
+                // term is not durable and is never confirmed, so this tab will not lead.
+                if platform::store_term(&self.window, &self.channel_name, term) {
+                    let now = self.clock.now();
+                    self.engine.handle_persisted(now, term);
+                }
+            }
+            if self.engine.poll_read_term() {
+                busy = true;
+                let term = platform::stored_term(&self.window, &self.channel_name);
+                let now = self.clock.now();
+                self.engine.handle_stored_term(now, term);
+            }
+            while let Some(text) = self.engine.poll_transmit() {
+                busy = true;
+                // `postMessage` of a string throws only once the channel is closed, which
+                // happens only on drop, after the last flush: nothing is lost by ignoring it.
+                let _ = self.channel.post_message(&JsValue::from_str(&text));
+            }
+            while let Some(request) = self.engine.poll_lock() {
+                busy = true;
+                self.lock_requests.push(request);
+            }
+            while self.engine.poll_event().is_some() {}
+            if !busy {
+                break;
+            }
         }
-        while self.engine.poll_event().is_some() {}
+        if self.locks.is_none() {
+            self.lock_requests.clear();
+        }
+    }
+}
+
+/// Sends the lock requests the engine made to the lock manager.
+fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
+    let requests = std::mem::take(&mut inner.lock_requests);
+    let Some(locks) = inner.locks.as_mut() else {
+        return;
+    };
+    for request in requests {
+        let weak = Weak::clone(weak);
+        let notify = move |notice: Notice, release: Option<js_sys::Function>| {
+            if let Some(shared) = weak.upgrade() {
+                lock_notice(&shared, notice, release);
+            } else if let Some(release) = release {
+                // The driver is gone: let go of the lock at once.
+                let _ = release.call0(&JsValue::UNDEFINED);
+            }
+        };
+        match request {
+            LockRequest::Request => locks.request(false, notify),
+            LockRequest::Steal => locks.request(true, notify),
+            LockRequest::Release => locks.release(),
+        }
     }
 }
 
@@ -213,6 +348,8 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
     let (snapshot, on_change) = {
         let mut inner = shared.borrow_mut();
         inner.flush();
+        // The lock manager calls back asynchronously, never from inside `request`.
+        run_lock_requests(&mut inner, &Rc::downgrade(shared));
         let now = inner.clock.now();
         inner.timer = inner.engine.poll_timeout().map(|deadline| {
             let delay = u32::try_from(deadline.since(now)).unwrap_or(u32::MAX);

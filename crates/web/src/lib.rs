@@ -26,10 +26,13 @@
 
 mod driver;
 mod error;
+mod locks;
 mod platform;
 mod snapshot;
 
-pub use conclave_core::{Config, Counters, Incarnation, Key, Millis, Peer, Rejection, Seq, TabId};
+pub use conclave_core::{
+    Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, Seq, TabId, Term,
+};
 pub use driver::Driver;
 pub use error::StartError;
 pub use snapshot::Snapshot;

@@ -1,6 +1,6 @@
 //! The few platform reads the driver needs: the clock, the random source, visibility.
 
-use conclave_core::{Key, Millis, TabId};
+use conclave_core::{Key, Millis, TabId, Term};
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{Document, VisibilityState, Window};
 
@@ -74,6 +74,36 @@ pub(crate) fn stored_key(window: &Window, channel: &str) -> Option<Key> {
     let storage = window.local_storage().ok()??;
     let text = storage.get_item(&key_item(channel)).ok()??;
     Key::from_hex(&text)
+}
+
+/// The `localStorage` item that holds the highest term ever used on `channel`.
+pub(crate) fn term_item(channel: &str) -> String {
+    format!("{channel}:term:v1")
+}
+
+/// The highest term stored, as `<number>:<leader hex>`; [`Term::ZERO`] when there is none, it
+/// cannot be read, or it is not a term.
+pub(crate) fn stored_term(window: &Window, channel: &str) -> Term {
+    let read = || {
+        let storage = window.local_storage().ok()??;
+        let text = storage.get_item(&term_item(channel)).ok()??;
+        let (number, leader) = text.split_once(':')?;
+        Some(Term::new(number.parse().ok()?, leader.parse().ok()?))
+    };
+    read().unwrap_or(Term::ZERO)
+}
+
+/// Writes `term` unless a higher one is stored already. `false` when storage refused.
+pub(crate) fn store_term(window: &Window, channel: &str, term: Term) -> bool {
+    if stored_term(window, channel) >= term {
+        return true;
+    }
+    let Some(storage) = window.local_storage().ok().flatten() else {
+        return false;
+    };
+    let leader = term.leader().unwrap_or(Term::ZERO_LEADER);
+    let text = format!("{}:{leader}", term.number());
+    storage.set_item(&term_item(channel), &text).is_ok()
 }
 
 pub(crate) fn is_visible(document: &Document) -> bool {

@@ -1,6 +1,6 @@
 //! A plain-data picture of one tab's coordination state, handed to the app after every change.
 
-use conclave_core::{Counters, Engine, Incarnation, Millis, Peer, TabId};
+use conclave_core::{Counters, Engine, Incarnation, Millis, Mode, Peer, Role, TabId, Term};
 
 /// Everything the coordination panel shows, as plain data (no `web_sys` object inside), so it
 /// can live in a Leptos signal and be compared, cloned and tested natively.
@@ -22,6 +22,16 @@ pub struct Snapshot {
     pub keyed: bool,
     /// Whether the bootstrap window is open (no key yet, and started under 5 s ago).
     pub bootstrap_open: bool,
+    /// How leadership is gated here: Web Locks, or lease-only where the browser lacks them.
+    pub mode: Mode,
+    /// The highest term this tab knows.
+    pub term: Term,
+    /// This tab's part in the election.
+    pub role: Role,
+    /// Whether this tab may act as leader now.
+    pub is_leader: bool,
+    /// The leader this tab follows (itself when leading), if any.
+    pub leader: Option<TabId>,
 }
 
 impl Snapshot {
@@ -35,6 +45,11 @@ impl Snapshot {
             counters: engine.counters().clone(),
             keyed: engine.has_key(),
             bootstrap_open: engine.bootstrap_open(now),
+            mode: engine.mode(),
+            term: engine.term(),
+            role: engine.role(),
+            is_leader: engine.is_leader(),
+            leader: engine.leader(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use conclave_web::{Config, Driver, Rejection};
+use conclave_web::{Config, Driver, Rejection, Role};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -22,13 +22,7 @@ fn config(channel: &str) -> Config {
 
 /// Waits up to 3 s for `condition`, checking every 10 ms.
 async fn eventually(condition: impl Fn() -> bool) -> bool {
-    for _ in 0..300 {
-        if condition() {
-            return true;
-        }
-        TimeoutFuture::new(10).await;
-    }
-    condition()
+    within(3_000, condition).await
 }
 
 #[wasm_bindgen_test]
@@ -77,10 +71,10 @@ async fn garbage_on_the_real_channel_is_counted_and_the_tab_keeps_working() {
     post(js_sys::Object::new().into());
     post(JsValue::NULL);
     post("x".repeat(70_000).into());
-    post(r#"{"v":2,"ch":"garbage"}"#.into());
-    post(r#"{"v":1,"ch":"other-app"}"#.into());
-    post(r#"{"v":1,"ch":"garbage","from":"zz","inc":0,"seq":1,"msg":"bye"}"#.into());
-    post(r#"{"v":1,"ch":"garbage","from":"00000000000000000000000000000001","inc":0,"seq":1e400,"msg":"bye"}"#.into());
+    post(r#"{"v":1,"ch":"garbage"}"#.into());
+    post(r#"{"v":2,"ch":"other-app"}"#.into());
+    post(r#"{"v":2,"ch":"garbage","from":"zz","inc":0,"seq":1,"msg":"bye"}"#.into());
+    post(r#"{"v":2,"ch":"garbage","from":"00000000000000000000000000000001","inc":0,"seq":1e400,"msg":"bye"}"#.into());
 
     let expected = [
         (Rejection::Malformed, 1),
@@ -135,7 +129,7 @@ async fn drivers_share_a_key_and_refuse_unsigned_and_forged_messages() {
     assert!(eventually(|| a.snapshot().peers.len() == 1 && b.snapshot().peers.len() == 1).await);
 
     let raw = BroadcastChannel::new("signing").expect("a raw channel opens");
-    let forged = r#"{"v":1,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"msg":{"hello":{"ttl":3000,"visible":true}}}"#;
+    let forged = r#"{"v":2,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true}}}"#;
     raw.post_message(&forged.into()).expect("posting works");
     let wrong_key = conclave_core_seal(forged, [9; 32]);
     raw.post_message(&wrong_key.into()).expect("posting works");
@@ -162,4 +156,135 @@ fn conclave_core_seal(payload: &str, key: [u8; 32]) -> String {
         payload.to_owned(),
         Some(&conclave_web::Key::from_bytes(key)),
     )
+}
+
+/// Waits up to `ms` for `condition`, checking every 10 ms.
+async fn within(ms: u32, condition: impl Fn() -> bool) -> bool {
+    for _ in 0..ms / 10 {
+        if condition() {
+            return true;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    condition()
+}
+
+#[wasm_bindgen_test]
+async fn two_drivers_elect_one_leader_and_the_survivor_takes_over() {
+    let a = Driver::start(config("elect"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("elect"), |_| {}).expect("driver b starts");
+    let agreed = eventually(|| {
+        let (sa, sb) = (a.snapshot(), b.snapshot());
+        (sa.is_leader != sb.is_leader)
+            && sa.leader.is_some()
+            && sa.leader == sb.leader
+            && sa.term == sb.term
+    })
+    .await;
+    assert!(agreed, "{:?}\n{:?}", a.snapshot(), b.snapshot());
+    let (leader, follower) = if a.snapshot().is_leader {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let old_term = leader.snapshot().term;
+    assert_eq!(follower.snapshot().role, Role::Follower);
+    // The leader closes: it resigns and releases the lock, and the queue hands it on.
+    drop(leader);
+    assert!(
+        within(1_000, || follower.snapshot().is_leader).await,
+        "the survivor leads within a second: {:?}",
+        follower.snapshot()
+    );
+    assert!(follower.snapshot().term > old_term, "at a higher term");
+}
+
+#[wasm_bindgen_test]
+async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
+    let a = Driver::start(config("steal"), |_| {}).expect("driver starts");
+    assert!(
+        eventually(|| a.snapshot().is_leader).await,
+        "alone, it leads"
+    );
+    let first = a.snapshot().term;
+
+    // Another context steals the leadership lock outright.
+    let release = steal_lock("steal:leader");
+    assert!(
+        eventually(|| !a.snapshot().is_leader).await,
+        "the victim steps down when its lock is stolen"
+    );
+    assert_eq!(a.snapshot().role, Role::Follower);
+
+    // The thief lets go: the victim, queued again, is granted the lock and leads anew.
+    release.call0(&JsValue::UNDEFINED).expect("releasing works");
+    assert!(
+        eventually(|| a.snapshot().is_leader).await,
+        "{:?}",
+        a.snapshot()
+    );
+    assert!(a.snapshot().term > first, "at a higher term");
+}
+
+/// Takes the lock `name` with `steal: true` and returns the function that releases it.
+fn steal_lock(name: &str) -> js_sys::Function {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast as _;
+    let window = web_sys::window().expect("a window");
+    let locks = js_sys::Reflect::get(&window.navigator(), &"locks".into()).expect("Web Locks");
+    let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+        .expect("request")
+        .dyn_into()
+        .expect("a function");
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"steal".into(), &JsValue::TRUE).expect("set");
+    let slot: Rc<std::cell::RefCell<Option<js_sys::Function>>> = Rc::default();
+    let held = Rc::clone(&slot);
+    let callback = Closure::once_into_js(move |_lock: JsValue| {
+        js_sys::Promise::new(&mut |resolve, _| *held.borrow_mut() = Some(resolve))
+    });
+    let _ = request.call3(&locks, &name.into(), &options, &callback);
+    // The release function exists once the lock is granted; hand out a function that waits
+    // for it by calling through the slot.
+    let release = Closure::<dyn Fn()>::new(move || {
+        if let Some(resolve) = slot.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    release.into_js_value().unchecked_into()
+}
+
+#[wasm_bindgen_test]
+async fn a_replayed_message_is_dropped_as_a_duplicate_on_the_real_channel() {
+    let heard: Rc<std::cell::RefCell<Vec<String>>> = Rc::default();
+    let raw = BroadcastChannel::new("replay").expect("a raw channel opens");
+    let sink = Rc::clone(&heard);
+    let _listener = gloo_events::EventListener::new(&raw, "message", move |event| {
+        use wasm_bindgen::JsCast as _;
+        if let Some(text) = event
+            .dyn_ref::<web_sys::MessageEvent>()
+            .and_then(|e| e.data().as_string())
+        {
+            sink.borrow_mut().push(text);
+        }
+    });
+    let a = Driver::start(config("replay"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("replay"), |_| {}).expect("driver b starts");
+    assert!(eventually(|| b.snapshot().peers.len() == 1 && !heard.borrow().is_empty()).await);
+    let a_id = a.snapshot().id.to_string();
+    let captured = heard
+        .borrow()
+        .iter()
+        .rev()
+        .find(|t| t.contains(&a_id))
+        .cloned()
+        .expect("a message of a's was heard");
+    let before = b.snapshot().counters.duplicate;
+    raw.post_message(&captured.into()).expect("posting works");
+    assert!(
+        eventually(|| b.snapshot().counters.duplicate == before + 1).await,
+        "{:?}",
+        b.snapshot().counters
+    );
+    assert_eq!(b.snapshot().counters.rejected_total(), 0);
 }

@@ -1,0 +1,147 @@
+// One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openTabs, tabId, within } from "./browser.mjs";
+
+// A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
+// probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
+const FREEZE_BOUND_MS = 3_000;
+// Timer and polling slack on a loaded 2-core machine.
+const SLACK_MS = 1_000;
+
+let env;
+before(async () => {
+  env = await launch();
+  // Record every change of this tab's role as the panel shows it, with the term, from the
+  // first moment of every page (an init script runs through the DevTools protocol, outside
+  // the page's CSP). A MutationObserver sees every state the page ever rendered.
+  await env.context.addInitScript(() => {
+    window.__roles = [];
+    const record = () => {
+      const role = document.querySelector("[data-testid=role]")?.textContent;
+      const term = document.querySelector("[data-testid=term]")?.textContent;
+      const last = window.__roles.at(-1);
+      if (role && (!last || last.role !== role || last.term !== term)) {
+        window.__roles.push({ role, term, at: performance.timeOrigin + performance.now() });
+      }
+    };
+    new MutationObserver(record).observe(document, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+    });
+  });
+});
+after(async () => {
+  await env?.close();
+});
+
+/** What a tab's panel says of the election. */
+async function election(page) {
+  return page.evaluate(() => ({
+    role: document.querySelector("[data-testid=role]")?.textContent,
+    term: Number(document.querySelector("[data-testid=term]")?.textContent),
+    leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId ?? "",
+  }));
+}
+
+/** Waits until exactly one of `pages` leads and all agree on it and its term. */
+async function agreedLeader(pages, ids, bound, what) {
+  let found;
+  const ms = await within(bound, what, async () => {
+    const views = await Promise.all(pages.map(election));
+    const leaders = views.filter((v) => v.role === "leader");
+    if (leaders.length !== 1) return false;
+    const i = views.indexOf(leaders[0]);
+    const agree = views.every((v) => v.leader === ids[i] && v.term === views[i].term);
+    if (agree) found = { index: i, term: views[i].term };
+    return agree;
+  });
+  return { ...found, ms };
+}
+
+test("10 tabs opened at once elect exactly one leader, and every tab agrees on it and its term", async () => {
+  const pages = await openTabs(env.context, env.url, 10);
+  const ids = await Promise.all(pages.map(tabId));
+  const modes = await Promise.all(pages.map((p) => p.getByTestId("mode").textContent()));
+  assert.deepEqual(modes, Array(10).fill("Web Locks"));
+  const { index, term, ms } = await agreedLeader(pages, ids, 10_000, "one agreed leader");
+  console.log(`# one leader (tab ${index}, term ${term}) agreed by all 10 tabs ${ms.toFixed(0)} ms after the ids appeared`);
+  // Stays so: no second leader, no new term, over two heartbeats.
+  await new Promise((r) => setTimeout(r, 2_000));
+  const again = await agreedLeader(pages, ids, 1, "still the same leader");
+  assert.equal(again.index, index);
+  assert.equal(again.term, term);
+  await Promise.all(pages.map((page) => page.close()));
+});
+
+test("closing the leader's tab, then crashing the next leader's renderer, each hands leadership on", async () => {
+  const pages = await openTabs(env.context, env.url, 4);
+  const ids = await Promise.all(pages.map(tabId));
+  const first = await agreedLeader(pages, ids, 10_000, "a first leader");
+
+  // Close: pagehide resigns and releases the lock; the next tab in the queue leads.
+  const closed = pages[first.index];
+  let rest = pages.filter((p) => p !== closed);
+  let restIds = ids.filter((_, i) => i !== first.index);
+  const t0 = performance.now();
+  await closed.close();
+  const second = await agreedLeader(rest, restIds, 3_000, "a new leader after the close");
+  console.log(`# after closing the leader: new leader agreed in ${(performance.now() - t0).toFixed(0)} ms (page.close to agreement, polled every 25 ms)`);
+  assert.ok(second.term > first.term, `term grew: ${first.term} -> ${second.term}`);
+
+  // Crash: the renderer dies without a goodbye; the browser releases its lock.
+  const crashed = rest[second.index];
+  const cdp = await env.context.newCDPSession(crashed);
+  const t1 = performance.now();
+  cdp.send("Page.crash").catch(() => {});
+  rest = rest.filter((p) => p !== crashed);
+  restIds = restIds.filter((_, i) => i !== second.index);
+  const third = await agreedLeader(rest, restIds, 3_000, "a new leader after the crash");
+  console.log(`# after crashing the leader's renderer: new leader agreed in ${(performance.now() - t1).toFixed(0)} ms`);
+  assert.ok(third.term > second.term, `term grew: ${second.term} -> ${third.term}`);
+  await Promise.all(rest.map((page) => page.close()));
+  await crashed.close().catch(() => {});
+});
+
+test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on resuming steps down without acting", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  const first = await agreedLeader(pages, ids, 10_000, "a first leader");
+  const frozen = pages[first.index];
+  const others = pages.filter((p) => p !== frozen);
+  const otherIds = ids.filter((_, i) => i !== first.index);
+
+  // Block the leader's main thread: no timers, no messages, no lifecycle event.
+  const cdp = await env.context.newCDPSession(frozen);
+  await cdp.send("Debugger.enable");
+  const blockedAt = Date.now();
+  await cdp.send("Debugger.pause");
+  const next = await agreedLeader(others, otherIds, FREEZE_BOUND_MS + SLACK_MS, "a visible tab takes over");
+  const tookOver = Date.now() - blockedAt;
+  console.log(`# a visible tab took over ${tookOver} ms after the leader's thread was blocked (bound ${FREEZE_BOUND_MS} ms)`);
+  assert.ok(tookOver <= FREEZE_BOUND_MS + SLACK_MS);
+  assert.ok(next.term > first.term);
+  const stillBlocked = 5_000 - (Date.now() - blockedAt);
+  if (stillBlocked > 0) await new Promise((r) => setTimeout(r, stillBlocked));
+  const resumedAt = Date.now();
+  await cdp.send("Debugger.resume");
+
+  // The old leader learns the higher term and follows; it never showed "leader" again.
+  await within(3_000, "the old leader follows the new one", async () => {
+    const view = await election(frozen);
+    return view.role === "follower" && view.leader === otherIds[next.index] && view.term === next.term;
+  });
+  const roles = await frozen.evaluate(() => window.__roles);
+  const afterResume = roles.filter((r) => r.at >= resumedAt - 50);
+  console.log(`# the old leader's panel after resuming: ${afterResume.map((r) => `${r.role}@${r.term}`).join(" -> ")}`);
+  const actedAgain = afterResume.filter((r) => r.role === "leader");
+  assert.deepEqual(actedAgain, [], "the old leader acted at its old term after resuming");
+  // Nothing it sent at its old term was accepted: the others stayed at the new term and still
+  // follow the new leader.
+  const views = await Promise.all(others.map(election));
+  for (const v of views) assert.equal(v.term, next.term);
+  const staleRejected = await Promise.all(others.map((p) => p.getByTestId("count-stale-term").textContent()));
+  console.log(`# stale-term leader messages rejected by the other tabs: ${staleRejected.join(" ")}`);
+  await Promise.all(pages.map((page) => page.close()));
+});
