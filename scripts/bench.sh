@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds the release app, and prints the platform's floor in this
-# machine's headless Chromium: raw Web Locks hand-over (tab close, renderer crash) and raw
-# BroadcastChannel throughput. A benchmark, not a test: it prints figures and judges nothing.
-#   bash scripts/bench.sh [trials]      (default 30 trials per hand-over kind)
+# Installs what is missing, builds the release app, and prints, in this machine's headless
+# Chromium: the app's failover (leader's tab closed or crashed; 2, 5 and 10 tabs; Web Locks and
+# lease-only), then the platform's floor in the same run: raw Web Locks hand-over (tab close,
+# renderer crash) and raw BroadcastChannel throughput. A benchmark, not a test: it prints
+# figures and judges nothing.
+#   bash scripts/bench.sh [trials]      (default 30 trials per configuration)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup test
 cd "$ROOT"
 trunk build --release >/dev/null
+node tests/bench/failover.mjs "${1:-30}"
 node tests/bench/platform.mjs "${1:-30}"

@@ -145,3 +145,43 @@ test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on r
   console.log(`# stale-term leader messages rejected by the other tabs: ${staleRejected.join(" ")}`);
   await Promise.all(pages.map((page) => page.close()));
 });
+
+test("hidden tabs, timers throttled to whole seconds, do not churn leadership over a minute", async () => {
+  // Headless Chromium keeps every page visible (minimised windows included), so hiding is
+  // emulated in the page: document.visibilityState reads "hidden", visibilitychange fires, and
+  // setTimeout is aligned to whole seconds as Chrome aligns a hidden page's timers.
+  const pages = await openTabs(env.context, env.url, 5);
+  const ids = await Promise.all(pages.map(tabId));
+  const first = await agreedLeader(pages, ids, 10_000, "a first leader");
+  // Hide the leader and three followers; one tab stays visible.
+  const visibleOne = pages.find((_, i) => i !== first.index);
+  const hidden = pages.filter((p) => p !== visibleOne);
+  await Promise.all(
+    hidden.map((p) =>
+      p.evaluate(() => {
+        Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+        Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+        const original = window.setTimeout.bind(window);
+        window.setTimeout = (fn, delay = 0, ...args) => {
+          const now = performance.timeOrigin + performance.now();
+          const due = Math.ceil((now + delay) / 1000) * 1000;
+          return original(fn, due - now, ...args);
+        };
+        document.dispatchEvent(new Event("visibilitychange"));
+      }),
+    ),
+  );
+  const views = await Promise.all(hidden.map((p) => p.getByTestId("visibility").textContent()));
+  assert.deepEqual(views, Array(4).fill("hidden"));
+  const start = Date.now();
+  await new Promise((r) => setTimeout(r, 60_000));
+  const end = await agreedLeader(pages, ids, 5_000, "the same leader after a minute");
+  assert.equal(end.index, first.index, "the leader did not change");
+  assert.equal(end.term, first.term, "no new term");
+  const changes = await Promise.all(
+    pages.map((p) => p.evaluate((t) => window.__roles.filter((r) => r.at > t).length, start)),
+  );
+  assert.deepEqual(changes, Array(5).fill(0), "no tab's role changed during the minute");
+  console.log(`# one leader at term ${end.term} through a minute with 4 of 5 tabs hidden (the leader among them)`);
+  await Promise.all(pages.map((page) => page.close()));
+});
