@@ -90,7 +90,7 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     raw.postMessage('{"v":2,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"msg":"bye"}');
     // Well formed but unsigned (every tab holds the key, so its bootstrap window is closed), and
     // well formed with a forged signature: a peer must not appear from either.
-    const forged = '{"v":2,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true}}}';
+    const forged = '{"v":2,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}';
     raw.postMessage(forged);
     raw.postMessage(forged + "#" + "ab".repeat(32));
     raw.postMessage(forged + "#abcd");

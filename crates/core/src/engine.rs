@@ -121,9 +121,16 @@ pub enum LeaveReason {
 }
 
 /// Something the app should know about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// Another tab's app broadcast `data` ([`Engine::handle_broadcast`]); it arrives once.
+    Message {
+        /// The sending tab.
+        from: TabId,
+        /// What its app sent.
+        data: String,
+    },
     /// A message passed every check and was handed to the protocol: no (sender, incarnation,
     /// seq) is ever delivered twice.
     Delivered {
@@ -161,6 +168,23 @@ pub enum Event {
         term: Term,
         /// Why.
         reason: StepDown,
+    },
+}
+
+/// Why [`Engine::handle_broadcast`] refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The page is frozen or closed: nothing is sent until it resumes.
+    #[error("the tab is frozen or closed")]
+    Away,
+    /// The signed message would be longer than every receiver accepts.
+    #[error("the message would be {size} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// Its size once encoded and signed, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        max: usize,
     },
 }
 
@@ -452,11 +476,13 @@ impl Engine {
             return self.counters.reject(Rejection::OwnId);
         }
         if envelope.from_leader() && envelope.term < self.lead.term {
-            // Fencing: a deposed leader that has not heard yet. Tell it. (Before sequencing,
-            // so that a fenced message leaves no trace in the sender's window.)
-            self.counters.reject(Rejection::StaleTerm);
+            // A deposed leader that has not heard yet: tell it. Its actions are fenced
+            // (before sequencing, so that they leave no trace in its window).
             self.correct(now);
-            return;
+            if envelope.is_leader_action() {
+                self.counters.reject(Rejection::StaleTerm);
+                return;
+            }
         }
         let class =
             match self
@@ -485,6 +511,11 @@ impl Engine {
         let beacon = match envelope.body {
             Body::Probe => return self.answer_probe(&envelope),
             Body::Alive => return,
+            Body::App(data) => {
+                let from = envelope.from;
+                self.events.push_back(Event::Message { from, data });
+                return;
+            }
             Body::Resign { successor } => return self.on_resign(now, envelope.from, successor),
             Body::Bye => {
                 self.tracker.retire(envelope.from, now);
@@ -504,9 +535,40 @@ impl Engine {
             }
             Body::Welcome(beacon) | Body::Heartbeat(beacon) => beacon,
         };
+        if beacon.acting {
+            self.on_leader_acting(envelope.from, envelope.term);
+        }
         if self.peers.insert(envelope.from, beacon).is_none() {
             self.events.push_back(Event::PeerJoined(envelope.from));
         }
+    }
+
+    /// Broadcasts `data` from this tab's app to every other tab's app: signed, sequenced, and
+    /// delivered to each at most once, in order per sender (or after an announced gap).
+    ///
+    /// # Errors
+    /// [`SendError::Away`] while the page is frozen or closed; [`SendError::TooLarge`] when the
+    /// message would exceed [`Config::max_message_bytes`] (the receivers would refuse it).
+    pub fn handle_broadcast(&mut self, now: Millis, data: &str) -> Result<(), SendError> {
+        if self.phase == Phase::Away {
+            return Err(SendError::Away);
+        }
+        // The envelope and tag add under 300 bytes; JSON escaping at most 6 bytes per char.
+        let bound = data.len().saturating_mul(6).saturating_add(512);
+        if bound > self.codec.max_bytes() {
+            let envelope = self.envelope(Body::App(data.to_owned()));
+            let size = auth::seal(self.codec.encode(&envelope), self.key.as_ref()).len();
+            if size > self.codec.max_bytes() {
+                return Err(SendError::TooLarge {
+                    size,
+                    max: self.codec.max_bytes(),
+                });
+            }
+        }
+        self.stall_guard(now);
+        self.send(Body::App(data.to_owned()));
+        self.advance(now);
+        Ok(())
     }
 
     /// Hands the tab the app's shared key at `now`: the bootstrap window closes, and the tab
@@ -627,6 +689,7 @@ impl Engine {
 
     fn beacon(&self) -> Beacon {
         Beacon {
+            acting: self.is_leader(),
             ttl_ms: if self.visible {
                 self.config.visible_ttl_ms
             } else {
@@ -642,14 +705,19 @@ impl Engine {
         self.next_heartbeat = now.plus(self.config.heartbeat_ms);
     }
 
-    fn send(&mut self, body: Body) {
-        let envelope = Envelope {
+    /// The envelope `body` would be sent in now.
+    fn envelope(&self, body: Body) -> Envelope {
+        Envelope {
             from: self.me,
             incarnation: self.incarnation,
             seq: Seq(self.next_seq),
             term: self.lead.term,
             body,
-        };
+        }
+    }
+
+    fn send(&mut self, body: Body) {
+        let envelope = self.envelope(body);
         self.next_seq = self.next_seq.saturating_add(1);
         let text = auth::seal(self.codec.encode(&envelope), self.key.as_ref());
         self.transmit.push_back(text);

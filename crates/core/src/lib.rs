@@ -66,7 +66,9 @@ pub mod wire;
 
 pub use auth::Key;
 pub use election::{LockChange, LockRequest, Mode, Role, StepDown, Term};
-pub use engine::{Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received, Start};
+pub use engine::{
+    Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received, SendError, Start,
+};
 pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
 pub use rejection::Rejection;
 pub use vclock::{Causality, VClock};

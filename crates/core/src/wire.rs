@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":2,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true}}}
+//! {"v":2,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -48,6 +48,14 @@ impl Envelope {
     pub fn from_leader(&self) -> bool {
         self.term.leader() == Some(self.from)
     }
+
+    /// Whether this is a *leader action*, fenced by its term: a resignation, or an app
+    /// message sent by a tab that claims to lead. (Presence, probes and answers from a deposed
+    /// leader are still heard; they carry no authority.)
+    #[must_use]
+    pub fn is_leader_action(&self) -> bool {
+        self.from_leader() && matches!(self.body, Body::Resign { .. } | Body::App(_))
+    }
 }
 
 /// What a message says.
@@ -72,6 +80,9 @@ pub enum Body {
         /// The peer that should take over at once, if the leader knows one.
         successor: Option<TabId>,
     },
+    /// A message of the app's own, delivered to every other tab's app once, in order per
+    /// sender, signed and sequenced like every other message.
+    App(String),
 }
 
 /// What a presence message says about its sender.
@@ -82,6 +93,8 @@ pub struct Beacon {
     pub ttl_ms: u64,
     /// Whether the sender's page is visible (hidden pages have throttled timers).
     pub visible: bool,
+    /// Whether the sender acts as leader of the term it carries (not merely minted it).
+    pub acting: bool,
 }
 
 /// Encodes and decodes envelopes for one channel.
@@ -116,16 +129,17 @@ impl Codec {
     /// Encodes `envelope` as the JSON text to post on the channel.
     #[must_use]
     pub fn encode(&self, envelope: &Envelope) -> String {
-        let msg = match envelope.body {
-            Body::Hello(b) => RawBody::Hello(b.into()),
-            Body::Welcome(b) => RawBody::Welcome(b.into()),
-            Body::Heartbeat(b) => RawBody::Heartbeat(b.into()),
+        let msg = match &envelope.body {
+            Body::Hello(b) => RawBody::Hello((*b).into()),
+            Body::Welcome(b) => RawBody::Welcome((*b).into()),
+            Body::Heartbeat(b) => RawBody::Heartbeat((*b).into()),
             Body::Bye => RawBody::Bye,
             Body::Probe => RawBody::Probe,
             Body::Alive => RawBody::Alive,
             Body::Resign { successor } => RawBody::Resign(RawResign {
                 successor: successor.map(|id| id.to_string()),
             }),
+            Body::App(data) => RawBody::App(Cow::Borrowed(data)),
         };
         let raw = RawEnvelope {
             v: SafeU64(PROTOCOL_VERSION),
@@ -178,6 +192,7 @@ impl Codec {
             RawBody::Bye => Body::Bye,
             RawBody::Probe => Body::Probe,
             RawBody::Alive => Body::Alive,
+            RawBody::App(data) => Body::App(data.into_owned()),
             RawBody::Resign(RawResign { successor }) => Body::Resign {
                 successor: match successor {
                     Some(id) => Some(id.parse().map_err(|_| Rejection::WrongType)?),
@@ -237,12 +252,13 @@ struct RawEnvelope<'a> {
     term: SafeU64,
     #[serde(borrow)]
     lead: Cow<'a, str>,
-    msg: RawBody,
+    #[serde(borrow)]
+    msg: RawBody<'a>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum RawBody {
+enum RawBody<'a> {
     Hello(RawBeacon),
     Welcome(RawBeacon),
     Heartbeat(RawBeacon),
@@ -250,6 +266,7 @@ enum RawBody {
     Probe,
     Alive,
     Resign(RawResign),
+    App(#[serde(borrow)] Cow<'a, str>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,6 +280,7 @@ struct RawResign {
 struct RawBeacon {
     ttl: SafeU64,
     visible: bool,
+    acting: bool,
 }
 
 impl From<Beacon> for RawBeacon {
@@ -270,6 +288,7 @@ impl From<Beacon> for RawBeacon {
         Self {
             ttl: SafeU64(b.ttl_ms.min(MAX_SAFE_INTEGER)),
             visible: b.visible,
+            acting: b.acting,
         }
     }
 }
@@ -279,6 +298,7 @@ impl From<RawBeacon> for Beacon {
         Self {
             ttl_ms: b.ttl.0,
             visible: b.visible,
+            acting: b.acting,
         }
     }
 }
@@ -310,6 +330,7 @@ mod tests {
         let beacon = Beacon {
             ttl_ms: 3_000,
             visible: false,
+            acting: true,
         };
         for body in [
             Body::Hello(beacon),
@@ -322,6 +343,7 @@ mod tests {
             Body::Resign {
                 successor: Some(id(3)),
             },
+            Body::App("a \"quoted\" line\nand ünïcode".to_owned()),
         ] {
             let envelope = sample(body);
             let text = codec().encode(&envelope);
@@ -334,11 +356,12 @@ mod tests {
         let text = codec().encode(&sample(Body::Heartbeat(Beacon {
             ttl_ms: 3000,
             visible: true,
+            acting: false,
         })));
         assert_eq!(
             text,
             format!(
-                r#"{{"v":2,"ch":"conclave","from":"{}","inc":2,"seq":41,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
+                r#"{{"v":2,"ch":"conclave","from":"{}","inc":2,"seq":41,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
                 id(7),
                 id(9)
             )
@@ -395,7 +418,10 @@ mod tests {
             (with("msg", "\"shout\""), Rejection::WrongType),
             (with("msg", "{\"hello\":{\"ttl\":1}}"), Rejection::WrongType),
             (
-                with("msg", "{\"hello\":{\"ttl\":1,\"visible\":true,\"x\":1}}"),
+                with(
+                    "msg",
+                    "{\"hello\":{\"ttl\":1,\"visible\":true,\"acting\":false,\"x\":1}}",
+                ),
                 Rejection::WrongType,
             ),
         ];

@@ -33,7 +33,7 @@ fn greeting_and_heartbeat(key: Option<Key>) -> (String, String) {
 fn payload(v: &str, ch: &str, seq: &str) -> String {
     let from = SENDER;
     format!(
-        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"term":0,"lead":"{zero}","msg":{{"heartbeat":{{"ttl":3000,"visible":true}}}}}}"#,
+        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"term":0,"lead":"{zero}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
         zero = "0".repeat(32)
     )
 }
@@ -259,7 +259,7 @@ fn with_term(number: u64, lead: &str) -> String {
 }
 
 #[test]
-fn a_leader_message_from_a_stale_term_is_rejected_and_answered() {
+fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
     let known = Term::new(5, TabId::from_bytes([3; 16]));
     let receiver = || {
         let mut tab = Engine::start(
@@ -275,20 +275,32 @@ fn a_leader_message_from_a_stale_term_is_rejected_and_answered() {
         while tab.poll_transmit().is_some() {}
         tab
     };
-    // The sender claims to lead term 4: deposed, it has not heard of term 5.
+    // The sender claims to lead term 4: deposed, it has not heard of term 5. Its heartbeat is
+    // heard (it is alive) but answered with the current term...
     let mut tab = receiver();
     tab.handle_message(Millis(10), Received::Text(&with_term(4, SENDER)));
-    assert_eq!(tab.counters().rejected(Rejection::StaleTerm), 1);
-    assert_eq!(
-        tab.peers().count(),
-        0,
-        "a stale leader's message is not delivered"
-    );
+    assert_eq!(tab.counters().rejected_total(), 0);
+    assert_eq!(tab.peers().count(), 1);
     let answer = tab.poll_transmit().unwrap_or_default();
     assert!(
         answer.contains("\"alive\"") && answer.contains("\"term\":5"),
         "{answer}"
     );
+    // ...while its actions (a resignation, an app message) are rejected.
+    for body in [
+        r#"{"resign":{"successor":null}}"#,
+        r#"{"app":"do the leader's work"}"#,
+    ] {
+        let mut tab = receiver();
+        let text = with_term(4, SENDER).replacen(
+            r#"{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}"#,
+            body,
+            1,
+        );
+        let text = resign_signed(&text);
+        tab.handle_message(Millis(10), Received::Text(&text));
+        assert_eq!(tab.counters().rejected(Rejection::StaleTerm), 1, "{text}");
+    }
     // A follower still at term 4 (led by another tab) is merely behind: delivered.
     let mut tab = receiver();
     tab.handle_message(Millis(10), Received::Text(&with_term(4, &"0c".repeat(16))));
@@ -299,4 +311,10 @@ fn a_leader_message_from_a_stale_term_is_rejected_and_answered() {
     tab.handle_message(Millis(10), Received::Text(&with_term(6, SENDER)));
     assert_eq!(tab.term(), Term::new(6, TabId::from_bytes([1; 16])));
     assert_eq!(tab.leader(), Some(TabId::from_bytes([1; 16])));
+}
+
+/// Re-signs a signed text whose payload was edited.
+fn resign_signed(text: &str) -> String {
+    let payload = text.rsplit_once('#').map_or(text, |(p, _)| p);
+    signed(payload.to_owned())
 }

@@ -129,7 +129,7 @@ async fn drivers_share_a_key_and_refuse_unsigned_and_forged_messages() {
     assert!(eventually(|| a.snapshot().peers.len() == 1 && b.snapshot().peers.len() == 1).await);
 
     let raw = BroadcastChannel::new("signing").expect("a raw channel opens");
-    let forged = r#"{"v":2,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true}}}"#;
+    let forged = r#"{"v":2,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}"#;
     raw.post_message(&forged.into()).expect("posting works");
     let wrong_key = conclave_core_seal(forged, [9; 32]);
     raw.post_message(&wrong_key.into()).expect("posting works");

@@ -393,6 +393,14 @@ impl Engine {
         }
     }
 
+    /// `from` says it acts as leader of `term`: a leader deposed before it can no longer be
+    /// acting unaware (it stepped down, or its thief's grace ran out), so nobody need wait.
+    pub(super) fn on_leader_acting(&mut self, from: TabId, term: Term) {
+        if term == self.lead.term && term.leader() == Some(from) {
+            self.lead.unaware = None;
+        }
+    }
+
     /// Answers a probe: the leader (or candidate) says it is there; a follower answers a
     /// leader verifying after a stall, so that it learns of any higher term.
     pub(super) fn answer_probe(&mut self, envelope: &Envelope) {
@@ -569,6 +577,8 @@ impl Engine {
             self.events.push_back(Event::BecameLeader {
                 term: self.lead.term,
             });
+            // Say so at once: followers stop waiting for any leader deposed before.
+            self.announce(now, Body::Heartbeat);
         }
         match self.campaign_at() {
             Some(Campaign::Probe(at)) if at <= now => {

@@ -258,7 +258,8 @@ pub struct Sim {
     next_fault: u64,
     healing: bool,
     ever_hidden: bool,
-    sent: BTreeSet<MessageKey>,
+    /// Every message sent, and whether it is a leader action (fenced by its term).
+    sent: BTreeMap<MessageKey, bool>,
     delivered: BTreeSet<(usize, MessageKey)>,
     /// Per (receiver, sender, incarnation): highest delivered seq and announced gaps.
     progress: BTreeMap<StreamKey, StreamProgress>,
@@ -292,7 +293,7 @@ impl Sim {
             next_fault: 0,
             healing: false,
             ever_hidden: false,
-            sent: BTreeSet::new(),
+            sent: BTreeMap::new(),
             delivered: BTreeSet::new(),
             progress: BTreeMap::new(),
             departures: Vec::new(),
@@ -586,7 +587,9 @@ impl Sim {
             Incarnation(value["inc"].as_u64().unwrap_or(u64::MAX) as u32),
             value["seq"].as_u64().unwrap_or(0),
         );
-        if !self.sent.insert(key) {
+        let leader_action = value["lead"].as_str() == Some(&key.0.to_string())
+            && (value["msg"].get("resign").is_some() || value["msg"].get("app").is_some());
+        if self.sent.insert(key, leader_action).is_some() {
             return Err(self.violation(format!("tab {i} reused (incarnation, seq) {key:?}")));
         }
         Ok(())
@@ -614,7 +617,12 @@ impl Sim {
                     )));
                 }
             }
-            Event::Delivered { from, term, .. } if term.leader() == Some(from) => {
+            Event::Delivered {
+                from,
+                incarnation,
+                seq,
+                term,
+            } if self.sent.get(&(from, incarnation, seq.0)) == Some(&true) => {
                 // S3: a receiver accepts leader messages of non-decreasing terms only, so no
                 // action of a deposed leader is accepted once a newer one has been.
                 if term < self.tabs[i].accepted {
@@ -637,7 +645,7 @@ impl Sim {
             self.outcome.deliveries += 1;
             let key = (from, incarnation, seq.0);
             // Integrity: only what was sent is delivered.
-            if !self.sent.contains(&key) {
+            if !self.sent.contains_key(&key) {
                 return Err(self.violation(format!("tab {i} delivered {key:?}, never sent")));
             }
             // S4: never twice.
@@ -831,6 +839,13 @@ impl Sim {
             if self.tabs[i].is_running() && self.tabs[i].timer_at().is_some_and(|t| t <= self.now) {
                 let clock = self.tabs[i].clock(self.now);
                 self.tabs[i].engine.handle_timeout(clock);
+                // The app's own messages, now and then: a leader's are leader actions (S3).
+                if self.rng.chance(150) {
+                    let data = format!("work of tab {i} at {}", self.now);
+                    if self.tabs[i].engine.handle_broadcast(clock, &data).is_err() {
+                        return Err(self.violation(format!("tab {i} could not broadcast")));
+                    }
+                }
                 self.drain(i)?;
             }
         }
