@@ -157,8 +157,19 @@ impl Codec {
             ),
             msg,
         };
-        // Serialising plain strings, bools and integers into a String cannot fail.
-        serde_json::to_string(&raw).unwrap_or_default()
+        // One allocation of about the right size: the header is under 256 bytes, and an app
+        // message's text is copied nearly as is.
+        let body_len = match &envelope.body {
+            Body::App(data) => data.len() + data.len() / 8,
+            _ => 0,
+        };
+        let mut out = Vec::with_capacity(256 + body_len);
+        // Serialising plain strings, bools and integers into a Vec cannot fail, and
+        // serde_json writes only UTF-8.
+        if serde_json::to_writer(&mut out, &raw).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// Decodes one received text.
@@ -171,15 +182,19 @@ impl Codec {
         if text.len() > self.max_bytes {
             return Err(Rejection::Oversized);
         }
-        // The version and channel decide how to read the rest, so they are checked first.
-        let header: Header<'_> = serde_json::from_str(text).map_err(classify)?;
-        if header.v.0 != PROTOCOL_VERSION {
-            return Err(Rejection::UnknownVersion);
-        }
-        if header.ch != self.channel {
-            return Err(Rejection::OtherChannel);
-        }
-        let raw: RawEnvelope<'_> = serde_json::from_str(text).map_err(classify)?;
+        // The version and channel decide how to read the rest, so they are checked first: a
+        // message of another version or channel is rejected as such even if the rest does not
+        // parse. Well-formed messages (nearly all) are parsed once; only a failure is parsed
+        // again, for its header alone, to name the reason.
+        let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(err) => {
+                let header: Header<'_> = serde_json::from_str(text).map_err(classify)?;
+                self.check_header(header.v.0, &header.ch)?;
+                return Err(classify(err));
+            }
+        };
+        self.check_header(raw.v.0, &raw.ch)?;
         let from = raw.from.parse().map_err(|_| Rejection::WrongType)?;
         let incarnation = u32::try_from(raw.inc.0).map_err(|_| Rejection::UnsafeNumber)?;
         if raw.seq.0 == 0 {
@@ -213,6 +228,18 @@ impl Codec {
             term,
             body,
         })
+    }
+}
+
+impl Codec {
+    fn check_header(&self, version: u64, channel: &str) -> Result<(), Rejection> {
+        if version != PROTOCOL_VERSION {
+            return Err(Rejection::UnknownVersion);
+        }
+        if channel != self.channel {
+            return Err(Rejection::OtherChannel);
+        }
+        Ok(())
     }
 }
 

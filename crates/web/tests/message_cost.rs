@@ -20,7 +20,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const BODY: usize = 1024;
 const BATCH: u32 = 100;
-const BATCHES: usize = 60;
+const BATCHES: usize = 200;
 const STREAM: u32 = 3_000;
 
 fn now_ms() -> f64 {
