@@ -1,28 +1,18 @@
 //! The root component: starts this tab's driver and lays out the coordination panel.
 
-use conclave_web::{Config, Driver, Mode, Snapshot};
+use conclave_web::Mode;
 use leptos::prelude::*;
 
 use crate::components::{CounterTable, PeerList, SafeModeBanner, ThisTab};
+use crate::use_conclave::{use_conclave_with_options, UseConclaveOptions};
 use crate::view_model;
 
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
-    let snapshot = RwSignal::new(None::<Snapshot>);
-    let config = Config {
-        mode: requested_mode(),
-        ..Config::default()
-    };
-    let start_error = match Driver::start(config, move |s| snapshot.set(Some(s))) {
-        Ok(driver) => {
-            // The driver lives exactly as long as this component: dropping it says goodbye.
-            // `new_local` because it holds JavaScript objects, which never leave this thread.
-            let _keep = StoredValue::new_local(driver);
-            None
-        }
-        Err(error) => Some(error.to_string()),
-    };
+    let conclave = use_conclave_with_options(UseConclaveOptions::default().mode(requested_mode()));
+    let snapshot = conclave.snapshot;
+    let start_error = conclave.error.get_untracked();
 
     let classes = Signal::derive(move || {
         snapshot.with(|s| {
@@ -58,8 +48,8 @@ pub fn App() -> impl IntoView {
                 })
         }}
         <main class="panel">
-            <ThisTab snapshot=snapshot.into() />
-            <PeerList snapshot=snapshot.into() />
+            <ThisTab snapshot />
+            <PeerList snapshot />
             <CounterTable
                 title="Messages"
                 testid="message-counters"

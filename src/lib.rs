@@ -4,6 +4,10 @@
 
 pub mod app;
 pub mod components;
+pub mod use_conclave;
 pub mod view_model;
 
 pub use app::App;
+pub use use_conclave::{
+    use_conclave, use_conclave_with_options, UseConclaveOptions, UseConclaveReturn,
+};
