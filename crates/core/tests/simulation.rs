@@ -167,7 +167,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 13] = [
+    let pinned: [(u64, &str); 14] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -215,6 +215,10 @@ fn seeds_that_found_bugs_still_pass() {
         (
             951,
             "agreement: a lease-mode tab back from the cache minted below the stored term",
+        ),
+        (
+            6394,
+            "S1': a grant that waited out a block was used before its theft notice",
         ),
         (
             9394,

@@ -55,8 +55,10 @@ pub(super) struct Lead {
     lock: Lock,
     /// A candidate acts no earlier than this...
     act_at: Millis,
-    /// ...unless the tab it stole the lock from is heard at the new term first.
+    /// ...unless the tab it stole the lock from is heard at the new term first (but never
+    /// before this: a grant that waited out a stall must let a queued theft notice arrive).
     victim: Option<TabId>,
+    act_floor: Millis,
     /// A leader that stalled does not act before it has read the stored term.
     verifying: bool,
     /// A read of the stored term is wanted ([`Engine::poll_read_term`]).
@@ -64,6 +66,9 @@ pub(super) struct Lead {
     /// Lease mode: mint as soon as the stored term is read (so as to mint above it).
     mint_on_read: bool,
     last_input: Millis,
+    /// When this tab last found it had not run for longer than the stall bound (whatever its
+    /// role): a lock grant that waited in its queue meanwhile may already have been stolen.
+    stalled_at: Option<Millis>,
     /// When the leader of `term` was last heard (or the term adopted).
     leader_heard: Millis,
     /// When this follower asked the silent leader whether it is there.
@@ -95,10 +100,12 @@ impl Lead {
             lock: Lock::Idle,
             act_at: now,
             victim: None,
+            act_floor: now,
             verifying: false,
             read_term: false,
             mint_on_read: false,
             last_input: now,
+            stalled_at: None,
             leader_heard: now,
             probe_sent: None,
             leader_gone: None,
@@ -251,6 +258,12 @@ impl Engine {
     }
 
     fn on_granted(&mut self, now: Millis) {
+        // A grant that waited while this tab could not run may have been stolen since: the
+        // notice of the theft is queued right behind it. Act only once it would have come.
+        let settled = self
+            .lead
+            .stalled_at
+            .map_or(now, |at| at.plus(self.config.lock_notice_ms).max(now));
         let previous = self.lead.lock;
         self.lead.lock = Lock::Held;
         if self.lead.role != Role::Follower {
@@ -267,12 +280,13 @@ impl Engine {
                     .filter(|&l| l != self.me)
                     .or(steal.victim);
                 let grace = self.config.steal_grace_ms();
-                self.mint_after_unaware(now, now.plus(grace), victim);
+                self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
             // ever steals without a grace, so nobody else acts on this lock now.
-            Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, now, None),
+            Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, settled, None),
         }
+        self.lead.act_floor = settled;
     }
 
     /// Mints, but acts no earlier than a deposed leader that may not know it yet could act.
@@ -293,6 +307,7 @@ impl Engine {
         self.lead.term = term;
         self.lead.role = Role::Candidate;
         self.lead.act_at = act_at;
+        self.lead.act_floor = now;
         self.lead.victim = victim;
         self.lead.verifying = false;
         self.lead.leader_heard = now;
@@ -326,6 +341,9 @@ impl Engine {
     pub(super) fn stall_guard(&mut self, now: Millis) {
         let stalled = now.since(self.lead.last_input) > self.config.stall_ms;
         self.lead.last_input = now;
+        if stalled {
+            self.lead.stalled_at = Some(now);
+        }
         if stalled && self.lead.role != Role::Follower {
             // Whoever deposed it wrote its term before acting: read it before acting.
             self.lead.verifying = true;
@@ -353,7 +371,7 @@ impl Engine {
         {
             self.lead.unaware = None;
             if self.lead.role == Role::Candidate && self.lead.victim == Some(envelope.from) {
-                self.lead.act_at = now;
+                self.lead.act_at = now.max(self.lead.act_floor);
                 self.lead.victim = None;
             }
         }
@@ -362,7 +380,7 @@ impl Engine {
             && envelope.term >= self.lead.term
         {
             // The tab we stole from has heard of our term, so it has stepped down.
-            self.lead.act_at = now;
+            self.lead.act_at = now.max(self.lead.act_floor);
             self.lead.victim = None;
         }
     }
