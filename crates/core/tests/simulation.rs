@@ -1,6 +1,7 @@
 //! Thousands of seeded multi-tab histories with faults, invariants checked after every step.
 //!
-//! `CONCLAVE_SIM_SEEDS=N` runs N seeds (default 10,000); `CONCLAVE_SIM_SEED=S` replays one seed
+//! `CONCLAVE_SIM_SEEDS=N` runs N seeds (default 10,000), from `CONCLAVE_SIM_FIRST` (default 0,
+//! so another range can be explored); `CONCLAVE_SIM_SEED=S` replays one seed
 //! and prints its trace. Run in release: `cargo test -p conclave-core --release --test simulation
 //! -- --nocapture` prints the figures.
 #![cfg(not(target_arch = "wasm32"))]
@@ -83,6 +84,7 @@ fn every_seed_keeps_every_invariant() {
         return;
     }
     let seeds = env_u64("CONCLAVE_SIM_SEEDS").unwrap_or(10_000);
+    let first = env_u64("CONCLAVE_SIM_FIRST").unwrap_or(0);
     // Allowed here: the wall clock times the test itself, never the protocol.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
@@ -96,7 +98,7 @@ fn every_seed_keeps_every_invariant() {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 scope.spawn(move || {
-                    (0..seeds)
+                    (first..first + seeds)
                         .filter(|seed| seed % workers == w)
                         .map(|seed| (seed, Sim::new(seed).run()))
                         .collect::<Vec<_>>()
