@@ -516,10 +516,12 @@ impl Engine {
                 self.events.push_back(Event::Message { from, data });
                 return;
             }
-            Body::Resign { successor } => return self.on_resign(now, envelope.from, successor),
+            Body::Resign { successor } => {
+                return self.on_resign(now, envelope.from, envelope.term, successor);
+            }
             Body::Bye => {
                 self.tracker.retire(envelope.from, now);
-                self.on_leader_gone(now, envelope.from, true);
+                self.on_leader_gone(now, envelope.from, Some(envelope.term));
                 if self.peers.remove(&envelope.from).is_some() {
                     self.events.push_back(Event::PeerLeft {
                         id: envelope.from,
@@ -603,7 +605,7 @@ impl Engine {
         for id in expired {
             self.peers.remove(&id);
             self.tracker.retire(id, now);
-            self.on_leader_gone(now, id, false);
+            self.on_leader_gone(now, id, None);
             self.events.push_back(Event::PeerLeft {
                 id,
                 reason: LeaveReason::Silent,

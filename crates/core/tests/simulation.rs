@@ -169,7 +169,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 14] = [
+    let pinned: [(u64, &str); 17] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -225,6 +225,18 @@ fn seeds_that_found_bugs_still_pass() {
         (
             9394,
             "S1': a resumed thread counted as acting before it ran an input",
+        ),
+        (
+            14502,
+            "agreement: a late goodbye from the leader's earlier life marked it gone for good",
+        ),
+        (
+            25526,
+            "agreement: a leader heard acting again stayed 'gone' after a clean departure",
+        ),
+        (
+            26996,
+            "agreement: a late goodbye from the leader's earlier life marked it gone for good",
         ),
     ];
     for (seed, bug) in pinned {

@@ -416,6 +416,9 @@ impl Engine {
     pub(super) fn on_leader_acting(&mut self, from: TabId, term: Term) {
         if term == self.lead.term && term.leader() == Some(from) {
             self.lead.unaware = None;
+            // Whatever was heard of its leaving, it leads now.
+            self.lead.leader_gone = None;
+            self.lead.left_cleanly = false;
         }
     }
 
@@ -440,9 +443,18 @@ impl Engine {
         }
     }
 
-    /// The leader `from` resigned (fencing already checked that it leads our term).
-    pub(super) fn on_resign(&mut self, now: Millis, from: TabId, successor: Option<TabId>) {
-        self.on_leader_gone(now, from, true);
+    /// `from` resigned `term` (fencing already checked that it is not below ours).
+    pub(super) fn on_resign(
+        &mut self,
+        now: Millis,
+        from: TabId,
+        term: Term,
+        successor: Option<TabId>,
+    ) {
+        if term != self.lead.term {
+            return;
+        }
+        self.on_leader_gone(now, from, Some(term));
         // With Web Locks the resigner released the lock and the queue hands it on; without,
         // the named successor mints at once and the others wait for it.
         if self.config.mode == Mode::Lease {
@@ -454,9 +466,14 @@ impl Engine {
         }
     }
 
-    /// Peer `id` left, `cleanly` (resigned or said goodbye) or by falling silent: if it led
-    /// our term, the take-over starts.
-    pub(super) fn on_leader_gone(&mut self, now: Millis, id: TabId, cleanly: bool) {
+    /// Peer `id` left: cleanly, by a resignation or goodbye carrying `said_at` (its term
+    /// then), or by falling silent (`None`). If it led our term, the take-over starts. A
+    /// goodbye from an earlier term (a late copy from an earlier life) says nothing of now.
+    pub(super) fn on_leader_gone(&mut self, now: Millis, id: TabId, said_at: Option<Term>) {
+        let cleanly = said_at.is_some();
+        if said_at.is_some_and(|t| t < self.lead.term) {
+            return;
+        }
         if self.lead.term.leader() == Some(id) {
             if self.lead.leader_gone.is_none() {
                 self.lead.leader_gone = Some(now);
