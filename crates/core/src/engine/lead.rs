@@ -561,10 +561,6 @@ impl Engine {
         }
         let stagger = || self.rank().saturating_mul(self.config.stagger_ms);
         let earliest = self.lead.listen_until;
-        if self.lead.lock == Lock::Held {
-            // Holding a grant without leading: lead once the hold is over.
-            return Some(Campaign::TakeOver(earliest));
-        }
         let after_handoff = |at: Millis| {
             let at = match self.lead.handoff {
                 Some((s, until)) if s != self.me => at.max(until),
