@@ -8,7 +8,7 @@
 // MutationObserver on the machine's wall clock, the same clock the kill is timed on.
 //
 //   node tests/bench/failover.mjs [trials]      (after a release build in dist/)
-import { launch, tabId, within } from "../e2e/browser.mjs";
+import { launch, recordRoles, tabId, within } from "../e2e/browser.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const SIZES = [2, 5, 10];
@@ -19,18 +19,11 @@ function stats(values) {
   return `p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms (n=${sorted.length})`;
 }
 
-/** Records, in every page, each change of the role the panel shows, with its wall-clock time. */
-function recordRoles() {
-  window.__roles = [];
+/** Notes, in storage, when a closing page's `pagehide` ran (on the machine's wall clock). */
+function recordPagehide() {
   addEventListener("pagehide", () =>
     localStorage.setItem("bench:pagehide", String(performance.timeOrigin + performance.now())),
   );
-  new MutationObserver(() => {
-    const role = document.querySelector("[data-testid=role]")?.textContent;
-    if (role && window.__roles.at(-1)?.role !== role) {
-      window.__roles.push({ role, at: performance.timeOrigin + performance.now() });
-    }
-  }).observe(document, { subtree: true, childList: true, characterData: true });
 }
 
 async function openTab(context, url) {
@@ -64,6 +57,7 @@ async function leaderIndex(pages) {
 async function configuration(env, mode, n, end) {
   const context = await env.browser.newContext();
   await context.addInitScript(recordRoles);
+  await context.addInitScript(recordPagehide);
   const url = mode === "lease" ? `${env.url}?election=lease` : env.url;
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(context, url));

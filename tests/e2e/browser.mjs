@@ -77,3 +77,22 @@ export async function within(ms, what, check) {
 export function sameSet(a, b) {
   return a.length === b.length && [...a].sort().join() === [...b].sort().join();
 }
+
+/**
+ * An init script: records, in every page from its first moment, each change of the role and
+ * term the panel shows, with its wall-clock time, in `window.__roles`. A MutationObserver sees
+ * every state the page ever rendered; init scripts run through the DevTools protocol, outside
+ * the page's CSP.
+ */
+export function recordRoles() {
+  window.__roles = [];
+  const record = () => {
+    const role = document.querySelector("[data-testid=role]")?.textContent;
+    const term = document.querySelector("[data-testid=term]")?.textContent;
+    const last = window.__roles.at(-1);
+    if (role && (!last || last.role !== role || last.term !== term)) {
+      window.__roles.push({ role, term, at: performance.timeOrigin + performance.now() });
+    }
+  };
+  new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true });
+}

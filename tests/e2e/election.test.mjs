@@ -1,7 +1,7 @@
 // One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, tabId, within } from "./browser.mjs";
+import { launch, openTabs, recordRoles, tabId, within } from "./browser.mjs";
 
 // A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
 // probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
@@ -12,25 +12,8 @@ const SLACK_MS = 1_000;
 let env;
 before(async () => {
   env = await launch();
-  // Record every change of this tab's role as the panel shows it, with the term, from the
-  // first moment of every page (an init script runs through the DevTools protocol, outside
-  // the page's CSP). A MutationObserver sees every state the page ever rendered.
-  await env.context.addInitScript(() => {
-    window.__roles = [];
-    const record = () => {
-      const role = document.querySelector("[data-testid=role]")?.textContent;
-      const term = document.querySelector("[data-testid=term]")?.textContent;
-      const last = window.__roles.at(-1);
-      if (role && (!last || last.role !== role || last.term !== term)) {
-        window.__roles.push({ role, term, at: performance.timeOrigin + performance.now() });
-      }
-    };
-    new MutationObserver(record).observe(document, {
-      subtree: true,
-      childList: true,
-      characterData: true,
-    });
-  });
+  // Every page records each role it ever shows (see recordRoles).
+  await env.context.addInitScript(recordRoles);
 });
 after(async () => {
   await env?.close();
