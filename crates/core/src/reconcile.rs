@@ -216,6 +216,18 @@ impl Op {
             | Op::AddMessage { session, .. } => session,
         }
     }
+
+    /// The title this operation writes, with the writer's clock when it wrote it; `None` for a
+    /// message.
+    #[must_use]
+    pub fn title_write(&self) -> Option<(&str, &VClock)> {
+        match self {
+            Op::CreateSession { title, clock, .. } | Op::RenameSession { title, clock, .. } => {
+                Some((title, clock))
+            }
+            Op::AddMessage { .. } => None,
+        }
+    }
 }
 
 /// One tab's emergency backup: its pending operations, stamped with its clock.
@@ -624,23 +636,13 @@ impl PartialOrd for TitleWrite<'_> {
 fn last_title_writes(backup: &Backup) -> BTreeMap<&str, TitleWrite<'_>> {
     let mut titles = BTreeMap::new();
     for op in &backup.ops {
-        if let Op::CreateSession {
-            session,
-            title,
-            clock,
-        }
-        | Op::RenameSession {
-            session,
-            title,
-            clock,
-        } = op
-        {
+        if let Some((title, clock)) = op.title_write() {
             let write = TitleWrite {
                 title,
                 clock,
                 by: backup.tab,
             };
-            titles.insert(session.as_str(), write);
+            titles.insert(op.session(), write);
         }
     }
     titles

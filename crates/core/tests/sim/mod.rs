@@ -6,8 +6,18 @@
 //! and new tabs (restarts are new page loads, hence new ids); back/forward-cache round trips;
 //! bursts of tabs opened in the same millisecond; with Web Locks (a lock manager with a queue,
 //! steals, and notices that take up to 50 ms) or without (lease mode); terms persisted through
-//! a store whose unconfirmed writes are lost in a crash — and the invariants are checked after
-//! every step. Input queued for a blocked tab runs in a random order when it resumes, its timer
+//! a store whose unconfirmed writes are lost in a crash; the whole machine sleeping for up to two
+//! minutes, each tab's clock either counting the sleep or stopping through it — and the
+//! invariants are checked after every step.
+//!
+//! Clocks: the core only ever reads a tab's monotonic clock (`performance.now()` in the
+//! browser), so a jump of the wall clock (`Date.now()`: a user or NTP setting the time) never
+//! reaches it. What a tab can see is its monotonic clock running on from another tab's: every
+//! tab has its own origin, and a machine sleep leaps some tabs' clocks ahead of others'.
+//!
+//! The app's data rides along (`data.rs`): users write, each tab keeps its emergency backup in
+//! its own key, leaders reconcile the backups into the durable store, and S6 (no acknowledged
+//! write is ever lost) is checked after every change to storage. Input queued for a blocked tab runs in a random order when it resumes, its timer
 //! sometimes first. Every seed ends with a heal phase (faults stop, every tab runs and is
 //! visible) after which presence must have converged and every tab must follow one leader, then
 //! a quiet phase with some tabs hidden in which no election may happen.
@@ -21,12 +31,18 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use conclave_core::reconcile::RawBackup;
 use conclave_core::{
     Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockRequest, Millis, Mode,
     Received, Start, TabId, Term,
 };
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
+
+mod data;
+
+use data::Data;
+pub use data::DataStats;
 
 /// How long faults are injected, in virtual ms.
 const CHAOS_MS: u64 = 15_000;
@@ -82,6 +98,8 @@ pub struct Profile {
     pub fault_every_ms: u64,
     /// Web Locks or lease-only.
     pub mode: Mode,
+    /// Whether the whole machine goes to sleep now and then (drawn apart, see [`Sim::new`]).
+    pub machine_sleeps: bool,
 }
 
 impl Profile {
@@ -112,6 +130,7 @@ impl Profile {
             } else {
                 Mode::Lease
             },
+            machine_sleeps: false,
         }
     }
 }
@@ -147,6 +166,8 @@ struct Tab {
     accepted: Term,
     /// Unpaused by the heal but has not run any input yet: it cannot act before it does.
     fresh: bool,
+    /// Asleep with the machine since then, on a platform whose monotonic clock stops in sleep.
+    clock_stopped_at: Option<u64>,
 }
 
 impl Tab {
@@ -155,6 +176,12 @@ impl Tab {
     }
     fn is_running(&self) -> bool {
         self.state == State::Running
+    }
+    /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped.
+    fn restart_clock(&mut self, now: u64) {
+        if let Some(since) = self.clock_stopped_at.take() {
+            self.origin += now - since;
+        }
     }
     /// When this tab's timer fires, in virtual time, if it is armed and the tab runs.
     fn timer_at(&self) -> Option<u64> {
@@ -202,6 +229,10 @@ pub struct Outcome {
     /// Virtual ms from a silent death (crash) to its absence from every running tab's list.
     pub silent_ms: Vec<u64>,
     pub deliveries: u64,
+    /// What the app's data went through (S6).
+    pub data: DataStats,
+    /// Times the whole machine slept.
+    pub machine_sleeps: u64,
 }
 
 type MessageKey = (TabId, Incarnation, u64);
@@ -215,6 +246,8 @@ enum Input {
     /// A lock notice for the request of this generation.
     Lock(LockChange, u64),
     Persisted(Term),
+    /// A reconciliation of the backups read commits (the app's data, not the engine's).
+    Reconcile(Vec<RawBackup>),
 }
 
 /// The browser's lock manager for the one leadership lock.
@@ -267,13 +300,21 @@ pub struct Sim {
     departures: Vec<(TabId, u64, bool)>,
     hasher: DefaultHasher,
     outcome: Outcome,
+    /// The app's data: backups, the durable store, and S6.
+    data: Data,
+    /// While the machine sleeps, nothing runs and no fault is injected.
+    asleep_until: Option<u64>,
     pub trace: Option<Vec<String>>,
 }
 
 impl Sim {
     pub fn new(seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let profile = Profile::draw(&mut rng);
+        let mut profile = Profile::draw(&mut rng);
+        // Later additions draw from the data model's own source, so that the engines' histories
+        // of seeds without machine sleeps are what they were before these faults existed.
+        let mut data = Data::new(seed);
+        profile.machine_sleeps = data.rng.chance(250);
         let mut sim = Self {
             seed,
             rng,
@@ -299,6 +340,8 @@ impl Sim {
             departures: Vec::new(),
             hasher: DefaultHasher::new(),
             outcome: Outcome::default(),
+            data,
+            asleep_until: None,
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -307,6 +350,12 @@ impl Sim {
 
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// The same seed without machine sleeps: the history it had when it was pinned.
+    pub fn without_machine_sleeps(mut self) -> Self {
+        self.profile.machine_sleeps = false;
+        self
     }
 
     /// Runs the seed and returns its trace as well.
@@ -333,14 +382,19 @@ impl Sim {
             self.open_tab()?;
         }
         self.run_until(CHAOS_MS)?;
+        if let Some(wake) = self.asleep_until {
+            // The heal comes when the machine wakes.
+            self.run_until(wake.max(CHAOS_MS))?;
+        }
         self.heal()?;
+        let healed = self.now;
         // A tab that died while hidden advertised the long hidden time-to-live: outlast it.
         let heal_ms = if self.ever_hidden {
             Config::default().hidden_ttl_ms + 5_000
         } else {
             Config::default().visible_ttl_ms + 2_000
         };
-        self.run_until(CHAOS_MS + heal_ms)?;
+        self.run_until(healed + heal_ms)?;
         self.check_converged()?;
         self.check_one_leader()?;
         self.go_quiet()?;
@@ -350,10 +404,12 @@ impl Sim {
         } else {
             SHORT_QUIET_MS
         };
-        self.run_until(CHAOS_MS + heal_ms + quiet_ms)?;
+        self.run_until(healed + heal_ms + quiet_ms)?;
         self.check_one_leader()?;
+        self.last_reconciliation()?;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
+        self.outcome.data = self.data.stats;
         Ok(std::mem::take(&mut self.outcome))
     }
 
@@ -399,7 +455,9 @@ impl Sim {
             term: self.stored,
             accepted: Term::ZERO,
             fresh: false,
+            clock_stopped_at: None,
         });
+        self.data.open(id);
         let i = self.tabs.len() - 1;
         self.log(|| format!("open tab {i} {}", id.short()));
         self.drain(i)
@@ -604,6 +662,8 @@ impl Sim {
                     self.outcome.quiet_elections += 1;
                 }
                 self.log(|| format!("tab {i} leads {term:?}"));
+                // A new leader reconciles every backup.
+                self.start_reconciliation(i);
                 // S1: at most one leader per term, and only the tab that minted it.
                 if term.leader() != Some(me) {
                     return Err(
@@ -729,7 +789,13 @@ impl Sim {
             self.now = self.now.max(next);
             self.wake_due()?;
             if next_fault == Some(next) && next < CHAOS_MS {
-                self.inject_fault()?;
+                if self.asleep_until.is_some_and(|wake| self.now < wake) {
+                    // Nothing happens while the machine sleeps.
+                } else if self.profile.machine_sleeps && self.data.rng.chance(150) {
+                    self.sleep_machine();
+                } else {
+                    self.inject_fault()?;
+                }
                 self.next_fault = self.now + self.rng.range(1, 2 * self.profile.fault_every_ms);
             } else if next_fault == Some(next) {
                 self.next_fault = u64::MAX;
@@ -755,6 +821,7 @@ impl Sim {
             };
             if let Some(change) = change {
                 self.tabs[i].state = State::Running;
+                self.tabs[i].restart_clock(self.now);
                 // Until it runs an input, a resumed thread cannot act.
                 self.tabs[i].fresh = change.is_none();
                 if change.is_none() && self.rng.chance(500) {
@@ -789,6 +856,10 @@ impl Sim {
                     let Some(input) = self.inputs.remove(&order) else {
                         continue;
                     };
+                    if let Input::Reconcile(read) = input {
+                        self.commit(to, &read)?;
+                        continue;
+                    }
                     let clock = self.tabs[to].clock(self.now);
                     match input {
                         Input::Text(text) => {
@@ -811,23 +882,32 @@ impl Sim {
                             self.stored = self.stored.max(term);
                             self.tabs[to].engine.handle_persisted(clock, term);
                         }
+                        Input::Reconcile(_) => {}
                     }
                     self.drain(to)?;
                 }
                 // A paused page runs its queued tasks when it resumes, in no promised order.
                 State::Paused { until, .. } => {
-                    let shuffle = self.rng.range(1, u64::from(u32::MAX));
+                    let rng = if matches!(self.inputs.get(&order), Some(Input::Reconcile(_))) {
+                        &mut self.data.rng
+                    } else {
+                        &mut self.rng
+                    };
+                    let shuffle = rng.range(1, u64::from(u32::MAX));
                     self.queue.push(Reverse((until, shuffle, order, to)));
                 }
-                State::Cached { .. } => {
-                    // The page is not running; a write it made still lands, a notice is void.
-                    if let Some(Input::Persisted(term)) = self.inputs.remove(&order) {
-                        self.stored = self.stored.max(term);
-                    }
-                }
+                State::Cached { .. } => match self.inputs.remove(&order) {
+                    // The page is not running; a write it made still lands, a notice is void,
+                    // and a transaction it had open is aborted.
+                    Some(Input::Persisted(term)) => self.stored = self.stored.max(term),
+                    Some(Input::Reconcile(_)) => self.data.lost_commit(),
+                    _ => {}
+                },
                 // A crashed page's unconfirmed writes are lost.
                 State::Gone => {
-                    self.inputs.remove(&order);
+                    if let Some(Input::Reconcile(_)) = self.inputs.remove(&order) {
+                        self.data.lost_commit();
+                    }
                 }
             }
         }
@@ -845,6 +925,13 @@ impl Sim {
                     if self.tabs[i].engine.handle_broadcast(clock, &data).is_err() {
                         return Err(self.violation(format!("tab {i} could not broadcast")));
                     }
+                }
+                // The user types now and then; the leader reconciles the backups now and then.
+                if self.data.rng.chance(80) {
+                    self.data.write(i);
+                }
+                if self.tabs[i].engine.is_leader() && self.data.rng.chance(100) {
+                    self.start_reconciliation(i);
                 }
                 self.drain(i)?;
             }
@@ -883,6 +970,7 @@ impl Sim {
             2 => {
                 self.log(|| format!("close tab {i}"));
                 self.note_loss(i, Loss::Close);
+                self.last_words(i);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Closing);
@@ -898,6 +986,7 @@ impl Sim {
                 let until = self.now + self.rng.range(500, 20_000);
                 self.log(|| format!("freeze tab {i} until {until}"));
                 self.note_loss(i, Loss::Freeze);
+                self.last_words(i);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Frozen);
@@ -940,6 +1029,7 @@ impl Sim {
                     .then(|| self.now + self.rng.range(100, 30_000));
                 self.log(|| format!("tab {i} into the back/forward cache until {until:?}"));
                 self.note_loss(i, Loss::Close);
+                self.last_words(i);
                 self.tabs[i]
                     .engine
                     .handle_lifecycle(clock, Lifecycle::Closing);
@@ -970,6 +1060,7 @@ impl Sim {
             .collect();
         self.losses.clear();
         for i in 0..self.tabs.len() {
+            self.tabs[i].restart_clock(self.now);
             let clock = self.tabs[i].clock(self.now);
             match self.tabs[i].state {
                 State::Paused { frozen, .. } => {
@@ -1100,6 +1191,84 @@ impl Sim {
             }
         }
         Ok(())
+    }
+}
+
+impl Sim {
+    /// The user's last keystrokes, saved synchronously as the page hides or freezes.
+    fn last_words(&mut self, i: usize) {
+        if self.data.rng.chance(500) {
+            self.data.write(i);
+        }
+    }
+
+    /// Tab `i`, acting as leader, reads every backup; the reconciliation commits a little later.
+    fn start_reconciliation(&mut self, i: usize) {
+        let read = self.data.read();
+        let at = self.now + self.data.rng.range(0, PERSIST_MS);
+        self.push(at, i, Input::Reconcile(read));
+    }
+
+    /// Tab `i`'s reconciliation commits; running tabs learn the store now and then.
+    fn commit(&mut self, i: usize, read: &[RawBackup]) -> Result<(), Violation> {
+        self.log(|| format!("tab {i} commits a reconciliation of {} keys", read.len()));
+        if let Err(what) = self.data.commit(read) {
+            return Err(self.violation(what));
+        }
+        for j in 0..self.tabs.len() {
+            if self.tabs[j].is_running() && self.data.rng.chance(700) {
+                if let Err(what) = self.data.learn(j) {
+                    return Err(self.violation(what));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the seed: the leader reconciles once more, and then every acknowledged
+    /// write must be in the store.
+    fn last_reconciliation(&mut self) -> Result<(), Violation> {
+        let Some(&leader) = self.acting().first() else {
+            return Ok(());
+        };
+        let read = self.data.read();
+        self.commit(leader, &read)?;
+        self.data
+            .check_all_stored()
+            .map_err(|what| self.violation(what))
+    }
+
+    /// The whole machine sleeps: no page runs, no lock is granted, no message moves until it
+    /// wakes. On some platforms a page's monotonic clock counts the sleep, on others it stops;
+    /// each tab draws one. No page hears `freeze` or `resume`.
+    fn sleep_machine(&mut self) {
+        let wake = self.now + self.data.rng.range(1_000, 120_000);
+        self.log(|| format!("the machine sleeps until {wake}"));
+        self.asleep_until = Some(wake);
+        self.outcome.machine_sleeps += 1;
+        for i in 0..self.tabs.len() {
+            let tab = &mut self.tabs[i];
+            tab.state = match tab.state {
+                State::Running => State::Paused {
+                    until: wake,
+                    frozen: false,
+                },
+                State::Paused { until, frozen } => State::Paused {
+                    until: until.max(wake),
+                    frozen,
+                },
+                State::Cached { until: Some(until) } => State::Cached {
+                    until: Some(until.max(wake)),
+                },
+                other => other,
+            };
+            if matches!(tab.state, State::Paused { .. })
+                && tab.clock_stopped_at.is_none()
+                && self.data.rng.chance(500)
+            {
+                tab.clock_stopped_at = Some(self.now);
+            }
+        }
     }
 }
 
