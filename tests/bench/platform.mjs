@@ -1,6 +1,8 @@
 // The platform's floor, measured in this machine's headless Chromium on the served app's origin:
 // how fast Web Locks hands an exclusive lock to a waiting tab when the holder's tab closes or its
-// renderer crashes, and how many 1 KiB messages a raw BroadcastChannel carries per second.
+// renderer crashes; how soon, after a closing tab's pagehide, the other tabs hear a message it
+// posted there and the first of them is granted a lock it released there (with 2, 5 and 10 tabs
+// of the running app); and how many 1 KiB messages a raw BroadcastChannel carries per second.
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]      (after a release build in dist/)
@@ -49,6 +51,49 @@ async function lockHandover(env, trial, end) {
   return { command: granted - started, pagehide: pagehide ? granted - pagehide : null };
 }
 
+/**
+ * With `n` tabs of the app open: the holder's pagehide posts a message (carrying the time) and
+ * releases a lock the n - 1 others queue for. Returns the ms from that pagehide until the first
+ * tab heard the message, and until the lock was granted.
+ */
+async function pagehideHandover(context, url, pages, trial) {
+  const name = `bench-handover-${trial}`;
+  const holder = pages.shift();
+  await holder.evaluate(
+    (name) =>
+      new Promise((held) =>
+        navigator.locks.request(name, () => {
+          const channel = new BroadcastChannel(name);
+          return new Promise((release) => {
+            addEventListener("pagehide", () => {
+              channel.postMessage(performance.timeOrigin + performance.now());
+              release();
+            });
+            held();
+          });
+        }),
+      ),
+    name,
+  );
+  for (const page of pages) {
+    await page.evaluate((name) => {
+      const channel = new BroadcastChannel(name);
+      window.__heard = new Promise((heard) => {
+        channel.onmessage = (e) => heard({ at: e.data, heard: performance.timeOrigin + performance.now() });
+      });
+      window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
+    }, name);
+  }
+  await holder.close();
+  const heard = await Promise.all(pages.map((p) => p.evaluate(() => window.__heard)));
+  const granted = await Promise.race(pages.map((p) => p.evaluate(() => window.__granted)));
+  const pagehide = heard[0].at;
+  const replacement = await context.newPage();
+  await replacement.goto(url);
+  pages.push(replacement);
+  return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
+}
+
 async function broadcastThroughput(env) {
   const [sender, receiver] = await Promise.all([env.context.newPage(), env.context.newPage()]);
   await Promise.all([sender.goto(env.url), receiver.goto(env.url)]);
@@ -84,6 +129,18 @@ try {
     if (fromPagehide.length) {
       console.log(`raw Web Locks hand-over, from the holder's pagehide, when it ${what}: ${stats(fromPagehide)}`);
     }
+  }
+  for (const n of [2, 5, 10]) {
+    const context = await env.browser.newContext();
+    const pages = [];
+    for (let i = 0; i < n; i++) {
+      pages.push(await context.newPage());
+      await pages.at(-1).goto(env.url);
+    }
+    const samples = [];
+    for (let trial = 0; trial < TRIALS; trial++) samples.push(await pagehideHandover(context, env.url, pages, `${n}-${trial}`));
+    await context.close();
+    console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
   const rates = [];
   for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
