@@ -13,22 +13,33 @@
 //! - **Minting.** A tab mints `(highest known number + 1, itself)`, emits it through
 //!   [`crate::Engine::poll_persist`], and acts only once the driver confirms the write
 //!   ([`crate::Engine::handle_persisted`]): a term is never used before it is durable.
-//! - **Web Locks mode.** Every tab queues for one exclusive lock; a tab mints only when the lock
-//!   is granted, so two tabs never act at once. A crashed leader's lock is released by the
-//!   browser and the next tab in the queue takes over without waiting for any timeout.
+//! - **Web Locks mode.** Two exclusive locks. Every tab queues for the *heir* lock; its holder,
+//!   the heir, is the only tab that queues for (or steals) the *leader* lock, so the leader
+//!   lock has one tab waiting behind its holder. A tab mints only when the leader lock is
+//!   granted (or by hand-off, below), so two tabs never act at once. A crashed leader's lock
+//!   is released by the browser and the heir takes over without waiting for any timeout. A new
+//!   leader lets go of the heir lock once its term is durable, and the next tab in that queue
+//!   becomes the heir.
 //! - **Lease mode** (no Web Locks). A tab mints when the leader is gone, after listening; the
 //!   higher term wins. Message loss can make two tabs lead at once until they hear each other:
 //!   the simulator measures that split-brain time.
 //! - **Resign.** On `pagehide` or `freeze` the leader stops acting, names a successor (a visible
-//!   peer first, then the lowest id) and says so; the successor takes over at once (stealing the
-//!   lock in Web Locks mode, the resigner having promised to stop).
+//!   peer first, then the lowest id), says so, and lets go of its lock. In lease mode the
+//!   successor mints at once. In Web Locks mode the resignation is a *hand-off* to the heir:
+//!   the heir mints and acts as soon as it hears it, before the lock manager hands it the lock,
+//!   which no other tab can be granted meanwhile (only the heir waits for it). A leader that
+//!   stalled within [`crate::Config::steal_grace_ms`] names no successor, and its resignation is
+//!   no hand-off: a thief may be taking its lock. The heir declines too if it stalled itself, or
+//!   if the stored term is past the resigned one.
 //! - **Probe.** A follower that has heard nothing from the leader for
 //!   [`crate::Config::probe_after_ms`] asks "leader, are you there?". An alive leader answers at
 //!   once, even hidden (only timers are throttled, not messages). Without an answer within
 //!   [`crate::Config::probe_timeout_ms`] the followers take over in rank order (visible tabs
 //!   first, then by id), [`crate::Config::stagger_ms`] apart; in Web Locks mode that is a lock
-//!   *steal*, and the thief waits [`crate::Config::steal_grace_ms`] before acting, long enough
-//!   for an alive victim to hear of the theft or to notice it had stalled.
+//!   *steal* (of the heir lock first, unless the thief is the heir, then of the leader lock),
+//!   and the thief waits [`crate::Config::steal_grace_ms`] before acting, long enough for an
+//!   alive victim to hear of the theft or to notice it had stalled, and never less than
+//!   [`crate::Config::lock_notice_ms`] after taking the heir lock, so the heir it robbed knows.
 //! - **Stall guard.** A leader whose previous input is older than [`crate::Config::stall_ms`]
 //!   (its main thread was blocked, or the page frozen without a `freeze` event) does not act on
 //!   this input: it asks its peers for their terms and waits [`crate::Config::verify_ms`] first.
@@ -136,6 +147,38 @@ pub enum Mode {
     WebLocks,
     /// No Web Locks: leadership by term and probing over the channel alone.
     Lease,
+}
+
+/// The two locks of Web Locks mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockName {
+    /// Held by the leader.
+    Leader,
+    /// Held by the one tab that waits for the leader lock.
+    Heir,
+}
+
+impl LockName {
+    /// Both locks.
+    pub const ALL: [Self; 2] = [Self::Leader, Self::Heir];
+
+    /// The position of this lock in [`LockName::ALL`].
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Leader => 0,
+            Self::Heir => 1,
+        }
+    }
+
+    /// The suffix of the lock's name after the channel's: `leader` or `heir`.
+    #[must_use]
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            Self::Leader => "leader",
+            Self::Heir => "heir",
+        }
+    }
 }
 
 /// What the engine asks of the lock manager (Web Locks mode only).

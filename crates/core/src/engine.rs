@@ -352,8 +352,8 @@ impl Engine {
     }
 
     /// A tab that has just started, as [`Engine::new`], that also knows the highest term
-    /// persisted by earlier pages. In [`Mode::WebLocks`] it queues for the lock at once (the
-    /// request is waiting in [`Engine::poll_lock`]).
+    /// persisted by earlier pages. In [`Mode::WebLocks`] it queues for the heir lock at once
+    /// (the request is waiting in [`Engine::poll_lock`]).
     #[must_use]
     pub fn start(config: Config, start: Start) -> Self {
         let Start {
@@ -628,7 +628,7 @@ impl Engine {
             }
             Lifecycle::Frozen | Lifecycle::Closing => {
                 if self.phase == Phase::Running {
-                    self.resign();
+                    self.resign(now);
                     self.send(Body::Bye);
                     self.phase = Phase::Away;
                     self.release_lock();

@@ -65,7 +65,7 @@ pub mod vclock;
 pub mod wire;
 
 pub use auth::Key;
-pub use election::{LockChange, LockRequest, Mode, Role, StepDown, Term};
+pub use election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 pub use engine::{
     Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received, SendError, Start,
 };

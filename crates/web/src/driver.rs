@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use conclave_core::{
-    Config, Engine, Lifecycle, LockChange, LockRequest, Millis, Mode, Received, Start,
+    Config, Engine, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received, Start,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -37,18 +37,20 @@ struct Shared {
     channel_name: String,
     timer: Option<Timeout>,
     on_change: Rc<dyn Fn(Snapshot)>,
-    /// The leadership lock; `None` in lease mode (no Web Locks, or the app asked for leases).
-    locks: Option<Locks>,
+    /// The leader lock and the heir lock, by [`LockName::index`]; `None` in lease mode (no Web
+    /// Locks, or the app asked for leases).
+    locks: Option<[Locks; 2]>,
     /// Lock requests the engine made, run once the engine is no longer borrowed.
-    lock_requests: Vec<LockRequest>,
+    lock_requests: Vec<(LockName, LockRequest)>,
 }
 
 impl Driver {
     /// Draws this tab's id, joins the channel named in `config`, greets the other tabs and
     /// starts listening. `on_change` receives a fresh [`Snapshot`] after every change.
     ///
-    /// With [`Mode::WebLocks`] the tab queues for the leadership lock (named after the
-    /// channel); where the browser has no Web Locks it falls back to [`Mode::Lease`]. The
+    /// With [`Mode::WebLocks`] the tab queues for the heir lock (`<channel>:heir`, then, as the
+    /// heir, for `<channel>:leader`); where the browser has no Web Locks it falls back to
+    /// [`Mode::Lease`]. The
     /// highest term is kept in `localStorage`, so terms only grow across reloads.
     ///
     /// # Errors
@@ -69,7 +71,11 @@ impl Driver {
         let key = platform::shared_key(&window, &channel_name);
         let visible = platform::is_visible(&document);
         let locks = match config.mode {
-            Mode::WebLocks => Locks::new(&window, format!("{channel_name}:leader")),
+            Mode::WebLocks => {
+                let [leader, heir] = LockName::ALL
+                    .map(|name| Locks::new(&window, format!("{channel_name}:{}", name.suffix())));
+                leader.zip(heir).map(<[Locks; 2]>::from)
+            }
             Mode::Lease => None,
         };
         let config = Config {
@@ -176,8 +182,8 @@ impl Drop for Driver {
         shared.lock_requests.clear();
         shared.timer = None;
         shared.channel.close();
-        if let Some(locks) = &mut shared.locks {
-            locks.release();
+        for lock in shared.locks.iter_mut().flatten() {
+            lock.release();
         }
     }
 }
@@ -242,15 +248,16 @@ fn storage_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
     }
 }
 
-/// The lock manager reported on request `generation`.
+/// The lock manager reported on request `generation` for lock `name`.
 fn lock_notice(
     shared: &Rc<RefCell<Shared>>,
+    name: LockName,
     (change, generation): Notice,
     release: Option<js_sys::Function>,
 ) {
     let current = {
         let mut inner = shared.borrow_mut();
-        let Some(locks) = inner.locks.as_mut() else {
+        let Some(locks) = inner.locks.as_mut().map(|l| &mut l[name.index()]) else {
             return;
         };
         let current = locks.is_current(generation);
@@ -266,12 +273,12 @@ fn lock_notice(
     };
     if current {
         feed(shared, |inner, now| {
-            if change == LockChange::Granted {
+            if change == LockChange::Granted && name == LockName::Leader {
                 // Whoever held the lock before wrote its term first: start above it.
                 let term = platform::stored_term(&inner.window, &inner.channel_name);
                 inner.engine.handle_stored_term(now, term);
             }
-            inner.engine.handle_lock(now, change);
+            inner.engine.handle_lock(now, name, change);
         });
     }
 }
@@ -325,20 +332,21 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
     let Some(locks) = inner.locks.as_mut() else {
         return;
     };
-    for request in requests {
+    for (name, request) in requests {
         let weak = Weak::clone(weak);
         let notify = move |notice: Notice, release: Option<js_sys::Function>| {
             if let Some(shared) = weak.upgrade() {
-                lock_notice(&shared, notice, release);
+                lock_notice(&shared, name, notice, release);
             } else if let Some(release) = release {
                 // The driver is gone: let go of the lock at once.
                 let _ = release.call0(&JsValue::UNDEFINED);
             }
         };
+        let lock = &mut locks[name.index()];
         match request {
-            LockRequest::Request => locks.request(false, notify),
-            LockRequest::Steal => locks.request(true, notify),
-            LockRequest::Release => locks.release(),
+            LockRequest::Request => lock.request(false, notify),
+            LockRequest::Steal => lock.request(true, notify),
+            LockRequest::Release => lock.release(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The leadership lock, through the Web Locks API (`navigator.locks`).
+//! The leadership locks (the leader's and the heir's), through the Web Locks API
+//! (`navigator.locks`).
 //!
 //! web-sys binds `LockManager` only behind `--cfg=web_sys_unstable_apis`, a flag that would
 //! have to reach every build (Trunk, wasm-pack, clippy). The two calls needed here are bound by
@@ -35,7 +36,7 @@ extern "C" {
 /// What the lock manager reports, with the generation of the request it concerns.
 pub(crate) type Notice = (LockChange, u64);
 
-/// This tab's side of the leadership lock.
+/// This tab's side of one leadership lock.
 pub(crate) struct Locks {
     manager: LockManager,
     name: String,

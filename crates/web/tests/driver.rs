@@ -189,7 +189,8 @@ async fn two_drivers_elect_one_leader_and_the_survivor_takes_over() {
     };
     let old_term = leader.snapshot().term;
     assert_eq!(follower.snapshot().role, Role::Follower);
-    // The leader closes: it resigns and releases the lock, and the queue hands it on.
+    // The leader closes: it resigns, handing off to the heir (the survivor), and lets go of the
+    // lock, which the heir is the one tab waiting for.
     drop(leader);
     assert!(
         within(1_000, || follower.snapshot().is_leader).await,

@@ -7,11 +7,11 @@
 use std::collections::VecDeque;
 
 use super::{Engine, Event, Phase};
-use crate::election::{LockChange, LockRequest, Mode, Role, StepDown, Term};
+use crate::election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Millis, TabId};
 use crate::wire::{Body, Envelope};
 
-/// Where this tab stands with the lock manager.
+/// Where this tab stands with the lock manager, for one lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lock {
     /// Not holding, not waiting (lease mode, or away).
@@ -52,7 +52,16 @@ pub(super) struct Lead {
     /// The highest term the driver confirmed persisted.
     durable: Term,
     role: Role,
+    /// The leader lock.
     lock: Lock,
+    /// The heir lock: its holder alone waits for (or steals) the leader lock.
+    heir: Lock,
+    /// No acting before this, after stealing the heir lock: the robbed heir knows by then.
+    heir_floor: Millis,
+    /// Minted by hand-off: may lead before the leader lock arrives, while it holds the heir lock.
+    handed: bool,
+    /// A hand-off of this resigned term waits for the stored term to be read.
+    handoff_on_read: Option<Term>,
     /// A candidate acts no earlier than this...
     act_at: Millis,
     /// ...unless the tab it stole the lock from is heard at the new term first (but never
@@ -88,7 +97,7 @@ pub(super) struct Lead {
 
     last_correction: Option<Millis>,
     persist: VecDeque<Term>,
-    locks: VecDeque<LockRequest>,
+    locks: VecDeque<(LockName, LockRequest)>,
 }
 
 impl Lead {
@@ -98,6 +107,10 @@ impl Lead {
             durable: stored,
             role: Role::Follower,
             lock: Lock::Idle,
+            heir: Lock::Idle,
+            heir_floor: now,
+            handed: false,
+            handoff_on_read: None,
             act_at: now,
             victim: None,
             act_floor: now,
@@ -127,8 +140,16 @@ impl Lead {
         self.probe_sent = None;
         self.leader_gone = None;
         self.handoff = None;
+        self.handoff_on_read = None;
         self.verifying = false;
         self.listen_until = now.plus(config.listen_ms);
+    }
+
+    fn lock_mut(&mut self, name: LockName) -> &mut Lock {
+        match name {
+            LockName::Leader => &mut self.lock,
+            LockName::Heir => &mut self.heir,
+        }
     }
 }
 
@@ -169,26 +190,43 @@ impl Engine {
         (self.lead.leader_gone.is_none() && self.peers.contains_key(&leader)).then_some(leader)
     }
 
-    /// Reports what the lock manager did (Web Locks mode).
-    pub fn handle_lock(&mut self, now: Millis, change: LockChange) {
+    /// Reports what the lock manager did with lock `name` (Web Locks mode).
+    pub fn handle_lock(&mut self, now: Millis, name: LockName, change: LockChange) {
         if self.config.mode != Mode::WebLocks {
             return;
         }
         if self.phase == Phase::Away {
             // A grant that raced with closing or freezing: give it straight back.
             if change == LockChange::Granted {
-                self.lead.locks.push_back(LockRequest::Release);
+                self.lead.locks.push_back((name, LockRequest::Release));
             }
-            self.lead.lock = Lock::Idle;
+            *self.lead.lock_mut(name) = Lock::Idle;
             return;
         }
         self.stall_guard(now);
-        match change {
-            LockChange::Granted => self.on_granted(now),
-            LockChange::Lost => {
+        match (name, change) {
+            (LockName::Leader, LockChange::Granted) => self.on_granted(now),
+            (LockName::Leader, LockChange::Lost) => {
                 self.lead.lock = Lock::Idle;
                 if self.lead.role != Role::Follower {
                     self.step_down(StepDown::LockLost);
+                }
+                self.queue_for_lock();
+            }
+            (LockName::Heir, LockChange::Granted) => self.on_heir_granted(now),
+            (LockName::Heir, LockChange::Lost) => {
+                self.lead.heir = Lock::Idle;
+                if self.lead.handed && self.lead.lock != Lock::Held {
+                    // Leading by hand-off is leading as the heir: no longer.
+                    self.step_down(StepDown::LockLost);
+                }
+                if matches!(self.lead.lock, Lock::Queued | Lock::Stealing(_)) {
+                    // The leader lock is the new heir's to wait for: stop waiting (a grant
+                    // that races with this is handed straight back).
+                    self.lead
+                        .locks
+                        .push_back((LockName::Leader, LockRequest::Release));
+                    self.lead.lock = Lock::Idle;
                 }
                 self.queue_for_lock();
             }
@@ -219,6 +257,7 @@ impl Engine {
             return;
         }
         let mint = std::mem::take(&mut self.lead.mint_on_read);
+        let handoff = self.lead.handoff_on_read.take();
         if term > self.lead.term {
             let unseen = term.leader() != self.lead.term.leader();
             self.adopt(now, term);
@@ -234,6 +273,11 @@ impl Engine {
         if mint && self.lead.role == Role::Follower {
             self.mint(now, now, None);
         }
+        if handoff == Some(self.lead.term) && self.may_take_handoff(now) {
+            // Nobody minted past the resigned term: lead it on, as the heir, at once.
+            self.mint(now, now, None);
+            self.lead.handed = true;
+        }
         self.advance(now);
     }
 
@@ -244,9 +288,10 @@ impl Engine {
         std::mem::take(&mut self.lead.read_term)
     }
 
-    /// The next request for the lock manager, if any. Drain until `None` after every input.
+    /// The next request for the lock manager, and the lock it is about, if any. Drain until
+    /// `None` after every input.
     #[must_use]
-    pub fn poll_lock(&mut self) -> Option<LockRequest> {
+    pub fn poll_lock(&mut self) -> Option<(LockName, LockRequest)> {
         self.lead.locks.pop_front()
     }
 
@@ -267,6 +312,9 @@ impl Engine {
         let previous = self.lead.lock;
         self.lead.lock = Lock::Held;
         if self.lead.role != Role::Follower {
+            // Led (or about to) by hand-off: the lock has followed.
+            self.lead.handed = false;
+            self.settle_heir();
             return;
         }
         match previous {
@@ -286,7 +334,62 @@ impl Engine {
             // ever steals without a grace, so nobody else acts on this lock now.
             Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, settled, None),
         }
-        self.lead.act_floor = settled;
+        self.lead.act_floor = settled.max(self.lead.heir_floor);
+    }
+
+    /// The heir lock is ours: wait for the leader lock, or go on stealing it.
+    fn on_heir_granted(&mut self, now: Millis) {
+        let previous = self.lead.heir;
+        self.lead.heir = Lock::Held;
+        if self.lead.lock == Lock::Held || self.lead.role == Role::Leader {
+            // Whoever holds the leader lock is nobody's heir.
+            return self.release_heir();
+        }
+        match previous {
+            Lock::Stealing(steal) if self.lead.role == Role::Follower => {
+                // The heir we took it from hears of it within the notice time: act no earlier.
+                self.lead.heir_floor = now.plus(self.config.lock_notice_ms);
+                self.lead
+                    .locks
+                    .push_back((LockName::Leader, LockRequest::Steal));
+                self.lead.lock = Lock::Stealing(steal);
+            }
+            _ => self.queue_for_lock(),
+        }
+    }
+
+    /// A leader that holds the leader lock and whose term is durable lets the next tab be heir.
+    fn settle_heir(&mut self) {
+        if self.lead.role == Role::Leader && self.lead.lock == Lock::Held {
+            self.release_heir();
+        }
+    }
+
+    fn release_heir(&mut self) {
+        if self.lead.heir != Lock::Idle {
+            self.lead
+                .locks
+                .push_back((LockName::Heir, LockRequest::Release));
+            self.lead.heir = Lock::Idle;
+        }
+    }
+
+    /// Whether this tab may lead by hand-off now: it is the heir, waits for the leader lock,
+    /// follows, and has not stalled lately (a theft of its heir lock may be on its way).
+    fn may_take_handoff(&self, now: Millis) -> bool {
+        self.lead.role == Role::Follower
+            && self.lead.heir == Lock::Held
+            && self.lead.lock == Lock::Queued
+            && !self.stalled_lately(now)
+    }
+
+    /// Whether this tab did not run for longer than the stall bound within the last steal grace.
+    fn stalled_lately(&self, now: Millis) -> bool {
+        now.since(self.lead.last_input) > self.config.stall_ms
+            || self
+                .lead
+                .stalled_at
+                .is_some_and(|at| now.since(at) <= self.config.steal_grace_ms())
     }
 
     /// Mints, but acts no earlier than a deposed leader that may not know it yet could act.
@@ -326,11 +429,14 @@ impl Engine {
         self.lead.role = Role::Follower;
         self.lead.verifying = false;
         self.lead.victim = None;
+        self.lead.handed = false;
         self.events
             .push_back(Event::LostLeadership { term: led, reason });
         if self.lead.lock == Lock::Held && reason != StepDown::Resigned {
             // The lock is (or is about to be) someone else's; queue behind it again.
-            self.lead.locks.push_back(LockRequest::Release);
+            self.lead
+                .locks
+                .push_back((LockName::Leader, LockRequest::Release));
             self.lead.lock = Lock::Idle;
             self.queue_for_lock();
         }
@@ -455,13 +561,20 @@ impl Engine {
             return;
         }
         self.on_leader_gone(now, from, Some(term));
-        // With Web Locks the resigner released the lock and the queue hands it on; without,
-        // the named successor mints at once and the others wait for it.
-        if self.config.mode == Mode::Lease {
-            match successor {
+        match self.config.mode {
+            // The named successor mints at once and the others wait for it.
+            Mode::Lease => match successor {
                 Some(s) if s == self.me => self.campaign(now),
                 Some(s) => self.lead.handoff = Some((s, now.plus(self.config.handoff_ms))),
                 None => {}
+            },
+            // A hand-off to the heir, whoever it is: it leads on once the stored term shows
+            // nobody minted past the resigned one. Otherwise the lock is handed on.
+            Mode::WebLocks => {
+                if successor.is_some() && self.may_take_handoff(now) {
+                    self.lead.handoff_on_read = Some(term);
+                    self.lead.read_term = true;
+                }
             }
         }
     }
@@ -485,34 +598,57 @@ impl Engine {
         }
     }
 
-    /// On `pagehide` or `freeze`: a leader stops acting and names its successor.
-    pub(super) fn resign(&mut self) {
+    /// On `pagehide` or `freeze`: a leader stops acting and names its successor (with Web
+    /// Locks, none if it stalled lately: then its resignation is no hand-off).
+    pub(super) fn resign(&mut self, now: Millis) {
         if self.lead.role == Role::Follower {
             return;
         }
+        let stalled =
+            self.config.mode == Mode::WebLocks && (self.lead.verifying || self.stalled_lately(now));
         let successor = self
             .peers
             .iter()
             .min_by_key(|(&id, beacon)| (!beacon.visible, id))
-            .map(|(&id, _)| id);
+            .map(|(&id, _)| id)
+            .filter(|_| !stalled);
         self.step_down(StepDown::Resigned);
         self.send(Body::Resign { successor });
     }
 
+    /// Queues for the heir lock, or, as the heir, for the leader lock.
     pub(super) fn queue_for_lock(&mut self) {
-        if self.config.mode == Mode::WebLocks
-            && self.lead.lock == Lock::Idle
-            && self.phase == Phase::Running
+        if self.config.mode != Mode::WebLocks
+            || self.lead.lock != Lock::Idle
+            || self.phase != Phase::Running
         {
-            self.lead.locks.push_back(LockRequest::Request);
-            self.lead.lock = Lock::Queued;
+            return;
+        }
+        match self.lead.heir {
+            Lock::Held => {
+                self.lead
+                    .locks
+                    .push_back((LockName::Leader, LockRequest::Request));
+                self.lead.lock = Lock::Queued;
+            }
+            Lock::Idle => {
+                self.lead
+                    .locks
+                    .push_back((LockName::Heir, LockRequest::Request));
+                self.lead.heir = Lock::Queued;
+            }
+            Lock::Queued | Lock::Stealing(_) => {}
         }
     }
 
+    /// Lets go of both locks (or stops waiting for them).
     pub(super) fn release_lock(&mut self) {
-        if self.lead.lock != Lock::Idle {
-            self.lead.locks.push_back(LockRequest::Release);
-            self.lead.lock = Lock::Idle;
+        for name in LockName::ALL {
+            let lock = self.lead.lock_mut(name);
+            if *lock != Lock::Idle {
+                *lock = Lock::Idle;
+                self.lead.locks.push_back((name, LockRequest::Release));
+            }
         }
     }
 
@@ -538,15 +674,27 @@ impl Engine {
                 self.lead.mint_on_read = true;
                 self.lead.read_term = true;
             }
-            Mode::WebLocks => match self.lead.lock {
-                Lock::Held => self.mint_after_unaware(now, now, None),
-                Lock::Stealing(_) => {}
-                Lock::Idle | Lock::Queued => {
-                    let victim = self.lead.term.leader().filter(|&l| l != self.me);
-                    self.lead.locks.push_back(LockRequest::Steal);
-                    self.lead.lock = Lock::Stealing(Steal { victim });
+            Mode::WebLocks => {
+                let victim = self.lead.term.leader().filter(|&l| l != self.me);
+                match (self.lead.lock, self.lead.heir) {
+                    (Lock::Held, _) => self.mint_after_unaware(now, now, None),
+                    (Lock::Stealing(_), _) | (_, Lock::Stealing(_)) => {}
+                    // The heir steals the leader lock...
+                    (_, Lock::Held) => {
+                        self.lead
+                            .locks
+                            .push_back((LockName::Leader, LockRequest::Steal));
+                        self.lead.lock = Lock::Stealing(Steal { victim });
+                    }
+                    // ...anyone else takes the heir lock first.
+                    (_, Lock::Idle | Lock::Queued) => {
+                        self.lead
+                            .locks
+                            .push_back((LockName::Heir, LockRequest::Steal));
+                        self.lead.heir = Lock::Stealing(Steal { victim });
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -555,6 +703,7 @@ impl Engine {
         if self.lead.role != Role::Follower
             || self.phase != Phase::Running
             || matches!(self.lead.lock, Lock::Stealing(_))
+            || matches!(self.lead.heir, Lock::Stealing(_))
             || self.lead.mint_on_read
         {
             return None;
@@ -608,6 +757,7 @@ impl Engine {
             self.events.push_back(Event::BecameLeader {
                 term: self.lead.term,
             });
+            self.settle_heir();
             // Say so at once: followers stop waiting for any leader deposed before.
             self.announce(now, Body::Heartbeat);
         }
@@ -626,7 +776,9 @@ impl Engine {
     fn promotable(&self) -> bool {
         self.lead.role == Role::Candidate
             && self.lead.durable >= self.lead.term
-            && (self.config.mode == Mode::Lease || self.lead.lock == Lock::Held)
+            && (self.config.mode == Mode::Lease
+                || self.lead.lock == Lock::Held
+                || (self.lead.handed && self.lead.heir == Lock::Held))
     }
 
     /// When [`Engine::advance`] next has something to do.

@@ -33,8 +33,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use conclave_core::reconcile::RawBackup;
 use conclave_core::{
-    Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockRequest, Millis, Mode,
-    Received, Start, TabId, Term,
+    Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockName, LockRequest, Millis,
+    Mode, Received, Start, TabId, Term,
 };
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -158,8 +158,8 @@ struct Tab {
     state: State,
     /// Timer granularity while hidden: 1 s, or 60 s after five minutes hidden.
     hidden: Option<u64>,
-    /// The generation of this tab's current lock request: notices for older ones are void.
-    lock_gen: u64,
+    /// Per lock, the generation of this tab's current request: notices for older ones are void.
+    lock_gen: [u64; 2],
     /// The highest term this tab has reported (S2).
     term: Term,
     /// The highest leader-message term this tab has accepted (S3).
@@ -244,13 +244,13 @@ type StreamKey = (usize, TabId, Incarnation);
 enum Input {
     Text(String),
     /// A lock notice for the request of this generation.
-    Lock(LockChange, u64),
+    Lock(LockName, LockChange, u64),
     Persisted(Term),
     /// A reconciliation of the backups read commits (the app's data, not the engine's).
     Reconcile(Vec<RawBackup>),
 }
 
-/// The browser's lock manager for the one leadership lock.
+/// The browser's lock manager, for one lock.
 #[derive(Debug, Default)]
 struct Locks {
     holder: Option<usize>,
@@ -276,7 +276,8 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<(u64, u64, u64, usize)>>,
     inputs: BTreeMap<u64, Input>,
     order: u64,
-    locks: Locks,
+    /// The leader lock and the heir lock, by [`LockName::index`].
+    locks: [Locks; 2],
     /// Per tab: the last lock notice's delivery time, so that notices arrive in order.
     notice_fifo: BTreeMap<usize, u64>,
     /// The durable store's term (the highest confirmed write).
@@ -324,7 +325,7 @@ impl Sim {
             queue: BinaryHeap::new(),
             inputs: BTreeMap::new(),
             order: 0,
-            locks: Locks::default(),
+            locks: Default::default(),
             notice_fifo: BTreeMap::new(),
             stored: Term::ZERO,
             led: BTreeMap::new(),
@@ -451,7 +452,7 @@ impl Sim {
             origin: self.now,
             state: State::Running,
             hidden: None,
-            lock_gen: 0,
+            lock_gen: [0; 2],
             term: self.stored,
             accepted: Term::ZERO,
             fresh: false,
@@ -501,9 +502,9 @@ impl Sim {
             let clock = self.tabs[i].clock(self.now);
             self.tabs[i].engine.handle_stored_term(clock, self.stored);
         }
-        while let Some(request) = self.tabs[i].engine.poll_lock() {
-            self.log(|| format!("tab {i} lock {request:?}"));
-            self.lock_request(i, request);
+        while let Some((name, request)) = self.tabs[i].engine.poll_lock() {
+            self.log(|| format!("tab {i} {name:?} lock {request:?}"));
+            self.lock_request(i, name, request);
         }
         while let Some(event) = self.tabs[i].engine.poll_event() {
             format!("{event:?}").hash(&mut self.hasher);
@@ -521,62 +522,68 @@ impl Sim {
     }
 
     /// Tells tab `to` what the lock manager did, in order, after up to [`LOCK_NOTICE_MS`].
-    fn notice(&mut self, to: usize, change: LockChange) {
+    fn notice(&mut self, to: usize, name: LockName, change: LockChange) {
         let last = self.notice_fifo.entry(to).or_insert(0);
         let at = (self.now + self.rng.range(0, LOCK_NOTICE_MS)).max(*last);
         *last = at;
-        let lock_gen = self.tabs[to].lock_gen;
-        self.push(at, to, Input::Lock(change, lock_gen));
+        let lock_gen = self.tabs[to].lock_gen[name.index()];
+        self.push(at, to, Input::Lock(name, change, lock_gen));
     }
 
-    fn lock_request(&mut self, i: usize, request: LockRequest) {
+    fn lock_request(&mut self, i: usize, name: LockName, request: LockRequest) {
+        let n = name.index();
+        // A new request: notices about earlier ones are void.
+        self.tabs[i].lock_gen[n] += 1;
         match request {
             LockRequest::Request => {
-                // A new request: notices about earlier ones are void.
-                self.tabs[i].lock_gen += 1;
-                if self.locks.holder.is_none() && self.locks.queue.is_empty() {
-                    self.locks.holder = Some(i);
-                    self.notice(i, LockChange::Granted);
-                } else if self.locks.holder != Some(i) && !self.locks.queue.contains(&i) {
-                    self.locks.queue.push_back(i);
+                let lock = &mut self.locks[n];
+                if lock.holder.is_none() && lock.queue.is_empty() {
+                    lock.holder = Some(i);
+                    self.notice(i, name, LockChange::Granted);
+                } else if lock.holder != Some(i) && !lock.queue.contains(&i) {
+                    lock.queue.push_back(i);
                 }
             }
             LockRequest::Steal => {
-                self.tabs[i].lock_gen += 1;
-                self.locks.queue.retain(|&q| q != i);
-                if let Some(h) = self.locks.holder.filter(|&h| h != i) {
-                    self.notice(h, LockChange::Lost);
+                let lock = &mut self.locks[n];
+                lock.queue.retain(|&q| q != i);
+                let victim = lock.holder.filter(|&h| h != i);
+                lock.holder = Some(i);
+                if let Some(h) = victim {
+                    self.notice(h, name, LockChange::Lost);
                 }
-                self.locks.holder = Some(i);
-                self.notice(i, LockChange::Granted);
+                self.notice(i, name, LockChange::Granted);
             }
             LockRequest::Release => {
-                self.tabs[i].lock_gen += 1;
-                self.locks.queue.retain(|&q| q != i);
-                if self.locks.holder == Some(i) {
-                    self.locks.holder = None;
-                    self.grant_next();
+                let lock = &mut self.locks[n];
+                lock.queue.retain(|&q| q != i);
+                if lock.holder == Some(i) {
+                    lock.holder = None;
+                    self.grant_next(name);
                 }
             }
         }
     }
 
-    fn grant_next(&mut self) {
-        while let Some(next) = self.locks.queue.pop_front() {
+    fn grant_next(&mut self, name: LockName) {
+        while let Some(next) = self.locks[name.index()].queue.pop_front() {
             if self.tabs[next].state != State::Gone {
-                self.locks.holder = Some(next);
-                self.notice(next, LockChange::Granted);
+                self.locks[name.index()].holder = Some(next);
+                self.notice(next, name, LockChange::Granted);
                 return;
             }
         }
     }
 
-    /// A page went away for good: the browser drops its lock and its queued request.
+    /// A page went away for good: the browser drops its locks and its queued requests.
     fn drop_locks(&mut self, i: usize) {
-        self.locks.queue.retain(|&q| q != i);
-        if self.locks.holder == Some(i) {
-            self.locks.holder = None;
-            self.grant_next();
+        for name in LockName::ALL {
+            let lock = &mut self.locks[name.index()];
+            lock.queue.retain(|&q| q != i);
+            if lock.holder == Some(i) {
+                lock.holder = None;
+                self.grant_next(name);
+            }
         }
     }
 
@@ -867,16 +874,16 @@ impl Sim {
                                 .engine
                                 .handle_message(clock, Received::Text(&text));
                         }
-                        Input::Lock(change, lock_gen) => {
-                            if lock_gen != self.tabs[to].lock_gen {
+                        Input::Lock(name, change, lock_gen) => {
+                            if lock_gen != self.tabs[to].lock_gen[name.index()] {
                                 continue;
                             }
-                            self.log(|| format!("tab {to} lock {change:?}"));
-                            if change == LockChange::Granted {
+                            self.log(|| format!("tab {to} {name:?} lock {change:?}"));
+                            if change == LockChange::Granted && name == LockName::Leader {
                                 // The driver reads the stored term before taking the lock.
                                 self.tabs[to].engine.handle_stored_term(clock, self.stored);
                             }
-                            self.tabs[to].engine.handle_lock(clock, change);
+                            self.tabs[to].engine.handle_lock(clock, name, change);
                         }
                         Input::Persisted(term) => {
                             self.stored = self.stored.max(term);
