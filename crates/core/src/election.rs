@@ -38,8 +38,8 @@
 //!   first, then by id), [`crate::Config::stagger_ms`] apart; in Web Locks mode that is a lock
 //!   *steal* (of the heir lock first, unless the thief is the heir, then of the leader lock),
 //!   and the thief waits [`crate::Config::steal_grace_ms`] before acting, long enough for an
-//!   alive victim to hear of the theft or to notice it had stalled, and never less than
-//!   [`crate::Config::lock_notice_ms`] after taking the heir lock, so the heir it robbed knows.
+//!   alive victim to hear of the theft or to notice it had stalled — counted from the grant of
+//!   the heir lock too, which an heir leading by hand-off must have heard it lost.
 //! - **Stall guard.** A leader whose previous input is older than [`crate::Config::stall_ms`]
 //!   (its main thread was blocked, or the page frozen without a `freeze` event) does not act on
 //!   this input: it asks its peers for their terms and waits [`crate::Config::verify_ms`] first.

@@ -191,7 +191,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 17] = [
+    let pinned: [(u64, &str); 18] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -247,6 +247,10 @@ fn seeds_that_found_bugs_still_pass() {
         (
             9394,
             "S1': a resumed thread counted as acting before it ran an input",
+        ),
+        (
+            13363,
+            "S1': a thief that stepped down handed its stolen lock to itself and acted at once",
         ),
         (
             14502,

@@ -56,12 +56,17 @@ pub(super) struct Lead {
     lock: Lock,
     /// The heir lock: its holder alone waits for (or steals) the leader lock.
     heir: Lock,
-    /// No acting before this, after stealing the heir lock: the robbed heir knows by then.
+    /// No acting before this, after stealing the heir lock: the robbed heir knows by then (or
+    /// has stalled, and reads the thief's term before it acts again).
     heir_floor: Millis,
     /// Minted by hand-off: may lead before the leader lock arrives, while it holds the heir lock.
     handed: bool,
     /// A hand-off of this resigned term waits for the stored term to be read.
     handoff_on_read: Option<Term>,
+    /// The leader lock was stolen and its victim may not know until then. A thief that steps
+    /// down before keeps the lock (handing it on would let its next holder act at once) and
+    /// leads anew once this has passed.
+    stolen_until: Option<Millis>,
     /// A candidate acts no earlier than this...
     act_at: Millis,
     /// ...unless the tab it stole the lock from is heard at the new term first (but never
@@ -111,6 +116,7 @@ impl Lead {
             heir_floor: now,
             handed: false,
             handoff_on_read: None,
+            stolen_until: None,
             act_at: now,
             victim: None,
             act_floor: now,
@@ -208,6 +214,7 @@ impl Engine {
             (LockName::Leader, LockChange::Granted) => self.on_granted(now),
             (LockName::Leader, LockChange::Lost) => {
                 self.lead.lock = Lock::Idle;
+                self.lead.stolen_until = None;
                 if self.lead.role != Role::Follower {
                     self.step_down(StepDown::LockLost);
                 }
@@ -328,6 +335,7 @@ impl Engine {
                     .filter(|&l| l != self.me)
                     .or(steal.victim);
                 let grace = self.config.steal_grace_ms();
+                self.lead.stolen_until = Some(now.plus(grace).max(settled));
                 self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
@@ -347,8 +355,9 @@ impl Engine {
         }
         match previous {
             Lock::Stealing(steal) if self.lead.role == Role::Follower => {
-                // The heir we took it from hears of it within the notice time: act no earlier.
-                self.lead.heir_floor = now.plus(self.config.lock_notice_ms);
+                // The heir we took it from may have led by hand-off meanwhile: it hears of the
+                // theft within the notice time, or stalls and reads our term. Act no earlier.
+                self.lead.heir_floor = now.plus(self.config.steal_grace_ms());
                 self.lead
                     .locks
                     .push_back((LockName::Leader, LockRequest::Steal));
@@ -432,7 +441,10 @@ impl Engine {
         self.lead.handed = false;
         self.events
             .push_back(Event::LostLeadership { term: led, reason });
-        if self.lead.lock == Lock::Held && reason != StepDown::Resigned {
+        if self.lead.lock == Lock::Held
+            && reason != StepDown::Resigned
+            && self.lead.stolen_until.is_none()
+        {
             // The lock is (or is about to be) someone else's; queue behind it again.
             self.lead
                 .locks
@@ -643,6 +655,7 @@ impl Engine {
 
     /// Lets go of both locks (or stops waiting for them).
     pub(super) fn release_lock(&mut self) {
+        self.lead.stolen_until = None;
         for name in LockName::ALL {
             let lock = self.lead.lock_mut(name);
             if *lock != Lock::Idle {
@@ -752,6 +765,13 @@ impl Engine {
         if self.phase != Phase::Running {
             return;
         }
+        if self.lead.stolen_until.is_some_and(|until| now >= until) {
+            self.lead.stolen_until = None;
+            if self.lead.role == Role::Follower && self.lead.lock == Lock::Held {
+                // A thief that stepped down kept the lock until its victim knew: lead anew.
+                self.mint_after_unaware(now, now, None);
+            }
+        }
         if self.promotable() && !self.lead.verifying && now >= self.lead.act_at {
             self.lead.role = Role::Leader;
             self.events.push_back(Event::BecameLeader {
@@ -784,10 +804,14 @@ impl Engine {
     /// When [`Engine::advance`] next has something to do.
     pub(super) fn lead_deadline(&self) -> Option<Millis> {
         let act = (self.promotable() && !self.lead.verifying).then_some(self.lead.act_at);
+        let kept = self
+            .lead
+            .stolen_until
+            .filter(|_| self.lead.role == Role::Follower && self.lead.lock == Lock::Held);
         let campaign = self.campaign_at().map(|c| match c {
             Campaign::Probe(at) | Campaign::TakeOver(at) => at,
         });
-        [act, campaign].into_iter().flatten().min()
+        [act, campaign, kept].into_iter().flatten().min()
     }
 }
 

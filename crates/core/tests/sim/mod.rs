@@ -684,6 +684,9 @@ impl Sim {
                     )));
                 }
             }
+            Event::LostLeadership { term, reason } => {
+                self.log(|| format!("tab {i} stops leading {term:?}: {reason:?}"));
+            }
             Event::Delivered {
                 from,
                 incarnation,
