@@ -67,6 +67,9 @@ pub(super) struct Lead {
     /// down before keeps the lock (handing it on would let its next holder act at once) and
     /// leads anew once this has passed.
     stolen_until: Option<Millis>,
+    /// The heir lock was lost while a steal of the leader lock was on its way: a steal cannot be
+    /// withdrawn, so what it takes is kept until its victim knows, then handed on.
+    abandon_steal: bool,
     /// A candidate acts no earlier than this...
     act_at: Millis,
     /// ...unless the tab it stole the lock from is heard at the new term first (but never
@@ -117,6 +120,7 @@ impl Lead {
             handed: false,
             handoff_on_read: None,
             stolen_until: None,
+            abandon_steal: false,
             act_at: now,
             victim: None,
             act_floor: now,
@@ -215,6 +219,7 @@ impl Engine {
             (LockName::Leader, LockChange::Lost) => {
                 self.lead.lock = Lock::Idle;
                 self.lead.stolen_until = None;
+                self.lead.abandon_steal = false;
                 if self.lead.role != Role::Follower {
                     self.step_down(StepDown::LockLost);
                 }
@@ -227,13 +232,24 @@ impl Engine {
                     // Leading by hand-off is leading as the heir: no longer.
                     self.step_down(StepDown::LockLost);
                 }
-                if matches!(self.lead.lock, Lock::Queued | Lock::Stealing(_)) {
-                    // The leader lock is the new heir's to wait for: stop waiting (a grant
-                    // that races with this is handed straight back).
-                    self.lead
-                        .locks
-                        .push_back((LockName::Leader, LockRequest::Release));
-                    self.lead.lock = Lock::Idle;
+                match self.lead.lock {
+                    Lock::Queued => {
+                        // The leader lock is the new heir's to wait for: stop waiting (a
+                        // grant that races with this is handed straight back).
+                        self.lead
+                            .locks
+                            .push_back((LockName::Leader, LockRequest::Release));
+                        self.lead.lock = Lock::Idle;
+                    }
+                    // Handing a stolen lock on at once would let the new heir act while the
+                    // victim may still think it holds it: keep it until the victim knows.
+                    Lock::Stealing(_) => self.lead.abandon_steal = true,
+                    Lock::Held if self.lead.stolen_until.is_some() => {
+                        if self.lead.role != Role::Follower {
+                            self.step_down(StepDown::LockLost);
+                        }
+                    }
+                    Lock::Held | Lock::Idle => {}
                 }
                 self.queue_for_lock();
             }
@@ -336,6 +352,10 @@ impl Engine {
                     .or(steal.victim);
                 let grace = self.config.steal_grace_ms();
                 self.lead.stolen_until = Some(now.plus(grace).max(settled));
+                if std::mem::take(&mut self.lead.abandon_steal) {
+                    // No longer the heir: keep the lock until the victim knows, then let go.
+                    return;
+                }
                 self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
@@ -656,6 +676,7 @@ impl Engine {
     /// Lets go of both locks (or stops waiting for them).
     pub(super) fn release_lock(&mut self) {
         self.lead.stolen_until = None;
+        self.lead.abandon_steal = false;
         for name in LockName::ALL {
             let lock = self.lead.lock_mut(name);
             if *lock != Lock::Idle {
@@ -768,8 +789,17 @@ impl Engine {
         if self.lead.stolen_until.is_some_and(|until| now >= until) {
             self.lead.stolen_until = None;
             if self.lead.role == Role::Follower && self.lead.lock == Lock::Held {
-                // A thief that stepped down kept the lock until its victim knew: lead anew.
-                self.mint_after_unaware(now, now, None);
+                if self.lead.heir == Lock::Held {
+                    // A thief that stepped down kept the lock until its victim knew: lead anew.
+                    self.mint_after_unaware(now, now, None);
+                } else {
+                    // It is no longer the heir: the lock is the heir's now.
+                    self.lead
+                        .locks
+                        .push_back((LockName::Leader, LockRequest::Release));
+                    self.lead.lock = Lock::Idle;
+                    self.queue_for_lock();
+                }
             }
         }
         if self.promotable() && !self.lead.verifying && now >= self.lead.act_at {
