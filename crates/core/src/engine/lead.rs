@@ -161,6 +161,15 @@ impl Lead {
             LockName::Heir => &mut self.heir,
         }
     }
+
+    /// Gives lock `name` back, or stops waiting for it (nothing if neither).
+    fn let_go(&mut self, name: LockName) {
+        let lock = self.lock_mut(name);
+        if *lock != Lock::Idle {
+            *lock = Lock::Idle;
+            self.locks.push_back((name, LockRequest::Release));
+        }
+    }
 }
 
 impl Engine {
@@ -236,10 +245,7 @@ impl Engine {
                     Lock::Queued => {
                         // The leader lock is the new heir's to wait for: stop waiting (a
                         // grant that races with this is handed straight back).
-                        self.lead
-                            .locks
-                            .push_back((LockName::Leader, LockRequest::Release));
-                        self.lead.lock = Lock::Idle;
+                        self.lead.let_go(LockName::Leader);
                     }
                     // Handing a stolen lock on at once would let the new heir act while the
                     // victim may still think it holds it: keep it until the victim knows.
@@ -371,7 +377,7 @@ impl Engine {
         self.lead.heir = Lock::Held;
         if self.lead.lock == Lock::Held || self.lead.role == Role::Leader {
             // Whoever holds the leader lock is nobody's heir.
-            return self.release_heir();
+            return self.lead.let_go(LockName::Heir);
         }
         match previous {
             Lock::Stealing(steal) if self.lead.role == Role::Follower => {
@@ -390,16 +396,7 @@ impl Engine {
     /// A leader that holds the leader lock and whose term is durable lets the next tab be heir.
     fn settle_heir(&mut self) {
         if self.lead.role == Role::Leader && self.lead.lock == Lock::Held {
-            self.release_heir();
-        }
-    }
-
-    fn release_heir(&mut self) {
-        if self.lead.heir != Lock::Idle {
-            self.lead
-                .locks
-                .push_back((LockName::Heir, LockRequest::Release));
-            self.lead.heir = Lock::Idle;
+            self.lead.let_go(LockName::Heir);
         }
     }
 
@@ -466,10 +463,7 @@ impl Engine {
             && self.lead.stolen_until.is_none()
         {
             // The lock is (or is about to be) someone else's; queue behind it again.
-            self.lead
-                .locks
-                .push_back((LockName::Leader, LockRequest::Release));
-            self.lead.lock = Lock::Idle;
+            self.lead.let_go(LockName::Leader);
             self.queue_for_lock();
         }
     }
@@ -678,11 +672,7 @@ impl Engine {
         self.lead.stolen_until = None;
         self.lead.abandon_steal = false;
         for name in LockName::ALL {
-            let lock = self.lead.lock_mut(name);
-            if *lock != Lock::Idle {
-                *lock = Lock::Idle;
-                self.lead.locks.push_back((name, LockRequest::Release));
-            }
+            self.lead.let_go(name);
         }
     }
 
@@ -794,10 +784,7 @@ impl Engine {
                     self.mint_after_unaware(now, now, None);
                 } else {
                     // It is no longer the heir: the lock is the heir's now.
-                    self.lead
-                        .locks
-                        .push_back((LockName::Leader, LockRequest::Release));
-                    self.lead.lock = Lock::Idle;
+                    self.lead.let_go(LockName::Leader);
                     self.queue_for_lock();
                 }
             }
