@@ -191,7 +191,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 19] = [
+    let pinned: [(u64, &str); 20] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -255,6 +255,10 @@ fn seeds_that_found_bugs_still_pass() {
         (
             15003,
             "S1': a thief that lost the heir lock handed its just-stolen lock to the new heir",
+        ),
+        (
+            32020,
+            "S1': a thief that stalled led anew on its kept lock before the theft of it was heard",
         ),
         (
             14502,

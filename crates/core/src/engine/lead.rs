@@ -334,10 +334,7 @@ impl Engine {
     fn on_granted(&mut self, now: Millis) {
         // A grant that waited while this tab could not run may have been stolen since: the
         // notice of the theft is queued right behind it. Act only once it would have come.
-        let settled = self
-            .lead
-            .stalled_at
-            .map_or(now, |at| at.plus(self.config.lock_notice_ms).max(now));
+        let settled = self.settled(now);
         let previous = self.lead.lock;
         self.lead.lock = Lock::Held;
         if self.lead.role != Role::Follower {
@@ -369,6 +366,14 @@ impl Engine {
             Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, settled, None),
         }
         self.lead.act_floor = settled.max(self.lead.heir_floor);
+    }
+
+    /// The earliest a lock this tab holds may be used: after a stall, not before a theft
+    /// notice queued behind the tab's other input would have come.
+    fn settled(&self, now: Millis) -> Millis {
+        self.lead
+            .stalled_at
+            .map_or(now, |at| at.plus(self.config.lock_notice_ms).max(now))
     }
 
     /// The heir lock is ours: wait for the leader lock, or go on stealing it.
@@ -780,8 +785,12 @@ impl Engine {
             self.lead.stolen_until = None;
             if self.lead.role == Role::Follower && self.lead.lock == Lock::Held {
                 if self.lead.heir == Lock::Held {
-                    // A thief that stepped down kept the lock until its victim knew: lead anew.
-                    self.mint_after_unaware(now, now, None);
+                    // A thief that stepped down kept the lock until its victim knew: lead anew
+                    // (but if it stalled meanwhile, only once a queued theft notice would
+                    // have come: the lock may have been taken from it in turn).
+                    let settled = self.settled(now);
+                    self.mint_after_unaware(now, settled, None);
+                    self.lead.act_floor = settled;
                 } else {
                     // It is no longer the heir: the lock is the heir's now.
                     self.lead.let_go(LockName::Leader);
