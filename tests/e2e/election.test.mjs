@@ -63,7 +63,7 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   const ids = await Promise.all(pages.map(tabId));
   const first = await agreedLeader(pages, ids, 10_000, "a first leader");
 
-  // Close: pagehide resigns and releases the lock; the next tab in the queue leads.
+  // Close: pagehide resigns (a hand-off to the heir, which leads at once) and releases the lock.
   const closed = pages[first.index];
   let rest = pages.filter((p) => p !== closed);
   let restIds = ids.filter((_, i) => i !== first.index);

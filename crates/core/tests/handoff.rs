@@ -96,6 +96,13 @@ impl Pair {
         let _ = self.drain(0);
     }
 
+    /// The leader's tab (tab 0) closes: `pagehide`, then whatever follows; returns its lock
+    /// requests.
+    fn close_leader(&mut self) -> Vec<(LockName, LockRequest)> {
+        self.tabs[0].handle_lifecycle(self.now, Lifecycle::Closing);
+        self.drain(0)
+    }
+
     /// Tab `i`'s main thread is blocked for `ms` while the other runs on.
     fn block(&mut self, i: usize, ms: u64) {
         self.blocked[i] = true;
@@ -137,8 +144,7 @@ impl Pair {
 fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follows() {
     let mut pair = Pair::leader_and_heir();
     let resigned = pair.tabs[0].term();
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let released = pair.drain(0);
+    let released = pair.close_leader();
     assert!(released.contains(&(LockName::Leader, LockRequest::Release)));
     assert!(!pair.tabs[0].is_leader());
 
@@ -160,8 +166,7 @@ fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follow
 #[test]
 fn losing_the_heir_lock_ends_a_hand_off_before_the_lock_arrives() {
     let mut pair = Pair::leader_and_heir();
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let _ = pair.drain(0);
+    let _ = pair.close_leader();
     assert!(pair.tabs[1].is_leader());
     pair.tabs[1].handle_lock(pair.now, LockName::Heir, LockChange::Lost);
     let requests = pair.drain(1);
@@ -181,8 +186,7 @@ fn an_heir_that_stalled_lately_waits_for_the_lock() {
     // The heir's main thread was blocked for 2 s; the leader ran on. The resignation is the
     // heir's first input after the block.
     pair.block(1, 2_000);
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let _ = pair.drain(0);
+    let _ = pair.close_leader();
     assert!(
         !pair.tabs[1].is_leader(),
         "a theft of its heir lock may be on its way: no hand-off"
@@ -206,8 +210,7 @@ fn a_leader_that_stalled_lately_hands_nothing_off() {
     pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Visible);
     let _ = pair.drain(0);
     pair.block(0, 1_300);
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let _ = pair.drain(0);
+    let _ = pair.close_leader();
     assert!(
         !pair.tabs[1].is_leader(),
         "its lock may have been stolen meanwhile: no hand-off"
@@ -221,8 +224,7 @@ fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
     // A thief minted and stored a higher term that neither tab has heard yet.
     let thief = Term::new(resigned.number() + 1, TabId::from_bytes([9; 16]));
     pair.stored = thief;
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let _ = pair.drain(0);
+    let _ = pair.close_leader();
     assert!(!pair.tabs[1].is_leader());
     assert_eq!(
         pair.tabs[1].term(),

@@ -752,7 +752,8 @@ impl Engine {
             .filter(|_| self.config.mode == Mode::Lease)
         {
             // Without a lock, a departed leader is replaced in rank order. (With Web Locks
-            // the queue hands the lock on; only a silent leader is probed and stolen from.)
+            // the heir takes over, by hand-off or lock; only a silent leader is probed and stolen
+            // from.)
             return Some(Campaign::TakeOver(after_handoff(gone.plus(stagger()))));
         }
         if self.lead.term == Term::ZERO {

@@ -866,10 +866,6 @@ impl Sim {
                     let Some(input) = self.inputs.remove(&order) else {
                         continue;
                     };
-                    if let Input::Reconcile(read) = input {
-                        self.commit(to, &read)?;
-                        continue;
-                    }
                     let clock = self.tabs[to].clock(self.now);
                     match input {
                         Input::Text(text) => {
@@ -892,7 +888,11 @@ impl Sim {
                             self.stored = self.stored.max(term);
                             self.tabs[to].engine.handle_persisted(clock, term);
                         }
-                        Input::Reconcile(_) => {}
+                        // The app's data, not the engine's: nothing to drain.
+                        Input::Reconcile(read) => {
+                            self.commit(to, &read)?;
+                            continue;
+                        }
                     }
                     self.drain(to)?;
                 }
