@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use conclave_core::{
-    Config, Engine, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received, Start,
+    Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
+    Start,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -315,13 +316,30 @@ impl Shared {
                 busy = true;
                 self.lock_requests.push(request);
             }
-            while self.engine.poll_event().is_some() {}
+            while let Some(event) = self.engine.poll_event() {
+                self.mark(&event);
+            }
             if !busy {
                 break;
             }
         }
         if self.locks.is_none() {
             self.lock_requests.clear();
+        }
+    }
+
+    /// Marks a change of leadership on the page's User Timing timeline (`conclave:became-leader`,
+    /// `conclave:lost-leadership`), where DevTools and `performance.getEntriesByName` find it:
+    /// the moment the tab may act, before the app renders anything. Other events leave no mark.
+    fn mark(&self, event: &Event) {
+        let name = match event {
+            Event::BecameLeader { .. } => "conclave:became-leader",
+            Event::LostLeadership { .. } => "conclave:lost-leadership",
+            _ => return,
+        };
+        if let Some(performance) = self.window.performance() {
+            // A mark fails only for a name the platform reserves; these are not.
+            let _ = performance.mark(name);
         }
     }
 }

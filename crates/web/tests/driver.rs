@@ -202,10 +202,19 @@ async fn two_drivers_elect_one_leader_and_the_survivor_takes_over() {
 
 #[wasm_bindgen_test]
 async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
+    let (became, lost) = (
+        marks("conclave:became-leader"),
+        marks("conclave:lost-leadership"),
+    );
     let a = Driver::start(config("steal"), |_| {}).expect("driver starts");
     assert!(
         eventually(|| a.snapshot().is_leader).await,
         "alone, it leads"
+    );
+    assert_eq!(
+        marks("conclave:became-leader"),
+        became + 1,
+        "marked on the timeline"
     );
     let first = a.snapshot().term;
 
@@ -216,6 +225,11 @@ async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
         "the victim steps down when its lock is stolen"
     );
     assert_eq!(a.snapshot().role, Role::Follower);
+    assert_eq!(
+        marks("conclave:lost-leadership"),
+        lost + 1,
+        "marked on the timeline"
+    );
 
     // The thief lets go: the victim, queued again, is granted the lock and leads anew.
     release.call0(&JsValue::UNDEFINED).expect("releasing works");
@@ -225,6 +239,14 @@ async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
         a.snapshot()
     );
     assert!(a.snapshot().term > first, "at a higher term");
+}
+
+/// How many User Timing marks named `name` the page holds.
+fn marks(name: &str) -> u32 {
+    let performance = web_sys::window()
+        .and_then(|w| w.performance())
+        .expect("performance");
+    performance.get_entries_by_name(name).length()
 }
 
 /// Takes the lock `name` with `steal: true` and returns the function that releases it.
