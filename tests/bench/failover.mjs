@@ -1,24 +1,34 @@
 // Failover of the served app in this machine's headless Chromium: how long after the leader's
 // tab closes (page.close) or its renderer crashes (CDP Page.crash) another tab leads, with 2, 5
-// and 10 tabs open, with Web Locks and in lease-only mode (?election=lease).
+// and 10 tabs open, with Web Locks and in lease-only mode (?election=lease). The same harness,
+// in the same run, measures the reference: npm `broadcast-channel`'s leader election (see
+// reference/page.mjs), with Web Locks and in its message-based mode.
 //
 // Each configuration runs in its own browser context (its own storage, channel and locks) with
 // n tabs; each trial removes the leader, measures, and opens a fresh tab in its place. A trial
-// starts from a settled group: the fresh tab has run for 1.5 s, every tab lists every other and
-// agrees on the leader, and (with Web Locks) the leader lock is held, the heir lock is held and
-// the heir's request waits on the leader lock. "Leads"
-// is the successor's "became leader": the driver's `conclave:became-leader` User Timing mark, set
-// the moment the engine lets the tab act. The moment its panel first shows "leader" (seen by a
-// MutationObserver) is printed beside it. All times are on the machine's wall clock
-// (performance.timeOrigin + the mark), the clock the kill is timed on.
+// starts from a settled group: the fresh tab has run for 1.5 s, one tab leads and every tab
+// knows it, and, with Web Locks, the locks are as a settled group holds them (for Conclave the
+// leader lock held with the heir's request waiting on it and the heir lock held; for the
+// reference its lock held with every other tab waiting on it).
 //
-// After a clean close the time from the closing tab's pagehide is split in two: until the
-// successor heard the first message on the app's channel after it (the resignation), and from
-// there until it became leader (its own work: verify, decide, store the term).
+// "Leads" is the successor's "became leader", a User Timing mark set the moment it may act:
+// Conclave's driver marks `conclave:became-leader`, the reference page marks
+// `reference:became-leader` when the library grants leadership. For Conclave the moment its
+// panel first shows "leader" (seen by a MutationObserver) is printed beside it, and, after a
+// clean close, the time from the closing tab's pagehide is split in two: until the successor
+// heard the first message on the app's channel after it (the resignation), and from there
+// until it became leader (its own work). All times are on the machine's wall clock
+// (performance.timeOrigin + the page's clock), the clock the kill is timed on.
 //
 //   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
 // `only` runs one configuration: locks-close, locks-crash, lease-close or lease-crash.
+import { mkdtemp, copyFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { launch, recordRoles, tabId, within } from "../e2e/browser.mjs";
+import { serve } from "../e2e/server.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const ONLY = process.argv[3];
@@ -32,9 +42,9 @@ function stats(values) {
 }
 
 /**
- * An init script: notes, in storage, when a closing page's `pagehide` ran, and keeps in
- * `window.__heard` when the page last heard messages on the app's channel (its own listener on
- * "conclave", alongside the app's). All on the machine's wall clock.
+ * An init script for Conclave's pages: notes, in storage, when a closing page's `pagehide` ran,
+ * and keeps in `window.__heard` when the page last heard messages on the app's channel (its own
+ * listener on "conclave", alongside the app's). All on the machine's wall clock.
  */
 function recordTimes() {
   const now = () => performance.timeOrigin + performance.now();
@@ -47,33 +57,28 @@ function recordTimes() {
 }
 
 /** In a page: the first became-leader mark, panel change and channel message after `t`. */
-function firstsAfter({ t, since }) {
+function firstsAfter({ mark, t, since }) {
   const origin = performance.timeOrigin;
   const became = performance
-    .getEntriesByName("conclave:became-leader")
+    .getEntriesByName(mark)
     .map((e) => origin + e.startTime)
     .find((at) => at > t);
-  const shown = window.__roles.find((r) => r.role === "leader" && r.at > t)?.at;
-  const heard = window.__heard.find((at) => at > since);
+  const shown = window.__roles?.find((r) => r.role === "leader" && r.at > t)?.at;
+  const heard = window.__heard?.find((at) => at > since);
   return { became: became ?? null, shown: shown ?? null, heard: heard ?? null };
 }
 
-async function openTab(context, url) {
-  const page = await context.newPage();
-  await page.goto(url);
-  await tabId(page);
-  return page;
-}
+const count = (list, name) => list.filter((l) => l.name === name).length;
 
-/**
- * The index of the one page whose panel says "leader", once the group has settled: all agree on
- * it, every tab lists every other, and, with Web Locks, the leader lock is held with one request
- * (the heir's) waiting on it and the heir lock held. A failover is measured from a settled
- * group, not from one whose newest tab is still joining.
- */
-async function leaderIndex(pages, mode) {
-  let index = -1;
-  await within(15_000, "one agreed leader", async () => {
+/** Conclave, the served app. */
+const CONCLAVE = {
+  name: "Conclave",
+  mark: "conclave:became-leader",
+  initScripts: [recordRoles, recordTimes],
+  url: (env, mode) => (mode === "lease" ? `${env.url}?election=lease` : env.url),
+  ready: (page) => tabId(page),
+  /** The index of the one page whose panel says "leader", if the group has settled. */
+  async settled(pages, mode) {
     const views = await Promise.all(
       pages.map((p) =>
         p.evaluate(() => ({
@@ -85,31 +90,83 @@ async function leaderIndex(pages, mode) {
       ),
     );
     const leaders = views.filter((v) => v.role === "leader");
-    if (leaders.length !== 1) return false;
-    index = views.indexOf(leaders[0]);
-    if (!views.every((v) => v.leader === leaders[0].id && v.peers === pages.length - 1)) return false;
-    if (mode !== "locks") return true;
-    const { held, pending } = await pages[0].evaluate(() => navigator.locks.query());
-    const count = (list, name) => list.filter((l) => l.name === name).length;
-    return (
-      count(held, "conclave:leader") === 1 &&
-      count(pending, "conclave:leader") === 1 &&
-      count(held, "conclave:heir") === 1
-    );
+    if (leaders.length !== 1) return -1;
+    if (!views.every((v) => v.leader === leaders[0].id && v.peers === pages.length - 1)) return -1;
+    if (mode === "locks") {
+      const { held, pending } = await pages[0].evaluate(() => navigator.locks.query());
+      const locksSettled =
+        count(held, "conclave:leader") === 1 &&
+        count(pending, "conclave:leader") === 1 &&
+        count(held, "conclave:heir") === 1;
+      if (!locksSettled) return -1;
+    }
+    return views.indexOf(leaders[0]);
+  },
+};
+
+/** The reference: npm `broadcast-channel`, on its own origin (its own server). */
+const REFERENCE = {
+  name: "broadcast-channel (reference)",
+  mark: "reference:became-leader",
+  initScripts: [],
+  url: (env, mode) => (mode === "lease" ? `${env.referenceUrl}?election=lease` : env.referenceUrl),
+  ready: (page) => page.waitForFunction(() => window.__reference !== undefined),
+  async settled(pages, mode) {
+    const views = await Promise.all(pages.map((p) => p.evaluate(() => window.__reference.view())));
+    const leaders = views.filter((v) => v.leads);
+    if (leaders.length !== 1 || !views.every((v) => v.knowsLeader)) return -1;
+    if (mode === "locks") {
+      const { held, pending, name } = await pages[0].evaluate(async () => ({
+        ...(await navigator.locks.query()),
+        name: window.__reference.lockName,
+      }));
+      if (count(held, name) !== 1 || count(pending, name) !== pages.length - 1) return -1;
+    }
+    return views.indexOf(leaders[0]);
+  },
+};
+
+/** Bundles the reference page with esbuild and serves it; resolves to { url, close }. */
+async function serveReference() {
+  const dir = await mkdtemp(join(tmpdir(), "conclave-reference-"));
+  const source = (file) => fileURLToPath(new URL(`reference/${file}`, import.meta.url));
+  await build({
+    entryPoints: [source("page.mjs")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    outfile: join(dir, "page.js"),
+    logLevel: "warning",
   });
-  return index;
+  await copyFile(source("index.html"), join(dir, "index.html"));
+  const server = await serve(dir);
+  return {
+    url: server.url,
+    async close() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function configuration(env, mode, n, end) {
+async function openTab(subject, context, url) {
+  const page = await context.newPage();
+  await page.goto(url);
+  await subject.ready(page);
+  return page;
+}
+
+async function configuration(env, subject, mode, n, end) {
   const context = await env.browser.newContext();
-  await context.addInitScript(recordRoles);
-  await context.addInitScript(recordTimes);
-  const url = mode === "lease" ? `${env.url}?election=lease` : env.url;
+  for (const script of subject.initScripts) await context.addInitScript(script);
+  const url = subject.url(env, mode);
   const pages = [];
-  for (let i = 0; i < n; i++) pages.push(await openTab(context, url));
+  for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
   const samples = { became: [], shown: [], fromPagehide: [], heard: [], work: [] };
+  const mark = subject.mark;
   for (let trial = 0; trial < TRIALS; trial++) {
-    const i = await leaderIndex(pages, mode);
+    let i = -1;
+    await within(15_000, `a settled group of ${subject.name}`, async () => (i = await subject.settled(pages, mode)) >= 0);
     const [victim] = pages.splice(i, 1);
     const killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
     if (end === "close") {
@@ -121,29 +178,30 @@ async function configuration(env, mode, n, end) {
     let led;
     let successor;
     await within(10_000, "a new leader", async () => {
-      const views = await Promise.all(pages.map((p) => p.evaluate(firstsAfter, { t: killedAt, since: killedAt })));
-      const leaders = views.filter((v) => v.became !== null && v.shown !== null);
+      const views = await Promise.all(pages.map((p) => p.evaluate(firstsAfter, { mark, t: killedAt, since: killedAt })));
+      const leaders = views.filter((v) => v.became !== null);
       if (!leaders.length) return false;
       led = leaders.reduce((a, b) => (b.became < a.became ? b : a));
       successor = views.indexOf(led);
-      return true;
+      // Conclave's successor also renders it: wait for that too.
+      return subject !== CONCLAVE || led.shown !== null;
     });
     samples.became.push(led.became - killedAt);
-    samples.shown.push(led.shown - killedAt);
-    if (end === "close") {
+    if (led.shown !== null) samples.shown.push(led.shown - killedAt);
+    if (end === "close" && subject === CONCLAVE) {
       const pagehide = Number(await pages[0].evaluate(() => localStorage.getItem("bench:pagehide")));
       if (pagehide > killedAt) {
-        const { heard } = await pages[successor].evaluate(firstsAfter, { t: killedAt, since: pagehide });
+        const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
         samples.fromPagehide.push(led.became - pagehide);
         if (heard !== null && heard <= led.became) {
           samples.heard.push(heard - pagehide);
           samples.work.push(led.became - heard);
         }
       }
-    } else {
+    } else if (end === "crash") {
       await victim.close().catch(() => {});
     }
-    pages.push(await openTab(context, url));
+    pages.push(await openTab(subject, context, url));
     // A tab that has just opened is still compiling and starting (its CPU load would be on
     // the next trial's clock); the next trial starts once it has run for a while.
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -153,26 +211,36 @@ async function configuration(env, mode, n, end) {
 }
 
 const env = await launch();
+const reference = await serveReference();
+env.referenceUrl = reference.url;
 try {
   for (const mode of ["locks", "lease"]) {
     for (const end of ["close", "crash"]) {
       if (ONLY && ONLY !== `${mode}-${end}`) continue;
       for (const n of SIZES) {
-        const samples = await configuration(env, mode, n, end);
-        const how = mode === "locks" ? "Web Locks" : "lease-only";
-        const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
-        const line = `failover, ${how}, ${n} tabs, the leader's tab ${what}`;
-        console.log(`${line}: ${stats(samples.became)} from the command to "became leader"`);
-        console.log(`${line}: ${stats(samples.shown)} from the command until its panel shows it`);
-        if (samples.fromPagehide.length) {
-          console.log(`${line}: ${stats(samples.fromPagehide)} from its pagehide to "became leader"`);
-        }
-        if (samples.heard.length) {
-          console.log(`${line}: the successor heard the channel ${stats(samples.heard)} after that pagehide, and led ${stats(samples.work)} after hearing it`);
+        for (const subject of [CONCLAVE, REFERENCE]) {
+          const samples = await configuration(env, subject, mode, n, end);
+          const how =
+            subject === CONCLAVE
+              ? mode === "locks" ? "Web Locks" : "lease-only"
+              : mode === "locks" ? "Web Locks" : "message-based (no Web Locks)";
+          const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
+          const line = `failover, ${subject.name}, ${how}, ${n} tabs, the leader's tab ${what}`;
+          console.log(`${line}: ${stats(samples.became)} from the command to "became leader"`);
+          if (samples.shown.length) {
+            console.log(`${line}: ${stats(samples.shown)} from the command until its panel shows it`);
+          }
+          if (samples.fromPagehide.length) {
+            console.log(`${line}: ${stats(samples.fromPagehide)} from its pagehide to "became leader"`);
+          }
+          if (samples.heard.length) {
+            console.log(`${line}: the successor heard the channel ${stats(samples.heard)} after that pagehide, and led ${stats(samples.work)} after hearing it`);
+          }
         }
       }
     }
   }
 } finally {
+  await reference.close();
   await env.close();
 }
