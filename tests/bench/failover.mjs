@@ -14,10 +14,10 @@
 // "Leads" is the successor's "became leader", a User Timing mark set the moment it may act:
 // Conclave's driver marks `conclave:became-leader`, the reference page marks
 // `reference:became-leader` when the library grants leadership. For Conclave the moment its
-// panel first shows "leader" (seen by a MutationObserver) is printed beside it, and, after a
-// clean close, the time from the closing tab's pagehide is split in two: until the successor
-// heard the first message on the app's channel after it (the resignation), and from there
-// until it became leader (its own work). All times are on the machine's wall clock
+// panel first shows "leader" (seen by a MutationObserver) is printed beside it. After a clean
+// close the time from the closing tab's pagehide is printed for both, and for Conclave it is
+// split in two: until the successor heard the first message on the app's channel after it (the
+// resignation), and from there until it became leader (its own work). All times are on the machine's wall clock
 // (performance.timeOrigin + the page's clock), the clock the kill is timed on.
 //
 //   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
@@ -41,14 +41,20 @@ function stats(values) {
   return `p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms (n=${sorted.length})`;
 }
 
+/** An init script: notes, in storage, when a closing page's `pagehide` ran (wall clock). */
+function recordPagehide() {
+  addEventListener("pagehide", () =>
+    localStorage.setItem("bench:pagehide", String(performance.timeOrigin + performance.now())),
+  );
+}
+
 /**
- * An init script for Conclave's pages: notes, in storage, when a closing page's `pagehide` ran,
- * and keeps in `window.__heard` when the page last heard messages on the app's channel (its own
- * listener on "conclave", alongside the app's). All on the machine's wall clock.
+ * An init script for Conclave's pages: keeps in `window.__heard` when the page last heard
+ * messages on the app's channel (its own listener on "conclave", alongside the app's), on the
+ * machine's wall clock.
  */
-function recordTimes() {
+function recordHeard() {
   const now = () => performance.timeOrigin + performance.now();
-  addEventListener("pagehide", () => localStorage.setItem("bench:pagehide", String(now())));
   window.__heard = [];
   new BroadcastChannel("conclave").onmessage = () => {
     window.__heard.push(now());
@@ -74,7 +80,7 @@ const count = (list, name) => list.filter((l) => l.name === name).length;
 const CONCLAVE = {
   name: "Conclave",
   mark: "conclave:became-leader",
-  initScripts: [recordRoles, recordTimes],
+  initScripts: [recordRoles, recordPagehide, recordHeard],
   url: (env, mode) => (mode === "lease" ? `${env.url}?election=lease` : env.url),
   ready: (page) => tabId(page),
   /** The index of the one page whose panel says "leader", if the group has settled. */
@@ -108,7 +114,7 @@ const CONCLAVE = {
 const REFERENCE = {
   name: "broadcast-channel (reference)",
   mark: "reference:became-leader",
-  initScripts: [],
+  initScripts: [recordPagehide],
   url: (env, mode) => (mode === "lease" ? `${env.referenceUrl}?election=lease` : env.referenceUrl),
   ready: (page) => page.waitForFunction(() => window.__reference !== undefined),
   async settled(pages, mode) {
@@ -188,7 +194,7 @@ async function configuration(env, subject, mode, n, end) {
     });
     samples.became.push(led.became - killedAt);
     if (led.shown !== null) samples.shown.push(led.shown - killedAt);
-    if (end === "close" && subject === CONCLAVE) {
+    if (end === "close") {
       const pagehide = Number(await pages[0].evaluate(() => localStorage.getItem("bench:pagehide")));
       if (pagehide > killedAt) {
         const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
