@@ -3,8 +3,14 @@
 //! struct). Signals carry plain data only — ids, terms, peers, counters — never a `web_sys`
 //! object, so they can be cloned, compared and read anywhere.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use conclave_web::{Config, Counters, Driver, Mode, Peer, Snapshot, TabId, Term};
+use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
+
+use crate::view_model;
 
 /// How [`use_conclave_with_options`] joins the other tabs.
 #[derive(Clone, Debug)]
@@ -13,6 +19,10 @@ pub struct UseConclaveOptions {
     pub channel: String,
     /// Web Locks where the browser has them, or lease-only.
     pub mode: Mode,
+    /// How often, at most, the signals refresh for changes that only move counters, sequence
+    /// numbers or ages (every message moves them): 250 ms by default, 0 for every change. A
+    /// change of leader, term, role or the listed tabs always shows at once.
+    pub refresh_ms: u32,
 }
 
 impl Default for UseConclaveOptions {
@@ -21,6 +31,7 @@ impl Default for UseConclaveOptions {
         Self {
             channel: config.channel,
             mode: config.mode,
+            refresh_ms: 250,
         }
     }
 }
@@ -39,6 +50,12 @@ impl UseConclaveOptions {
     #[must_use]
     pub fn mode(self, mode: Mode) -> Self {
         Self { mode, ..self }
+    }
+
+    /// The same options with another refresh bound for counters, sequence numbers and ages.
+    #[must_use]
+    pub fn refresh_ms(self, refresh_ms: u32) -> Self {
+        Self { refresh_ms, ..self }
     }
 }
 
@@ -75,7 +92,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         mode: options.mode,
         ..Config::default()
     };
-    let error = match Driver::start(config, move |s| snapshot.set(Some(s))) {
+    let refresh = Refresh::new(snapshot, options.refresh_ms);
+    let error = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
             // `new_local`: the driver holds JavaScript objects, which never leave this thread.
             // The stored value is disposed of, and the driver dropped, with the owner.
@@ -99,5 +117,59 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         }),
         snapshot: snapshot.into(),
         error: error.into(),
+    }
+}
+
+/// Hands the driver's snapshots to the signal: at once when they change what must show at once
+/// ([`view_model::shows_at_once`]), otherwise the latest of them at most every `refresh_ms`.
+#[derive(Clone)]
+struct Refresh {
+    signal: RwSignal<Option<Snapshot>>,
+    refresh_ms: u32,
+    /// The latest snapshot not yet shown, and the timer that will show it.
+    waiting: Rc<RefCell<(Option<Snapshot>, Option<Timeout>)>>,
+}
+
+impl Refresh {
+    fn new(signal: RwSignal<Option<Snapshot>>, refresh_ms: u32) -> Self {
+        Self {
+            signal,
+            refresh_ms,
+            waiting: Rc::default(),
+        }
+    }
+
+    fn offer(&self, next: Snapshot) {
+        let at_once = self.refresh_ms == 0
+            || self
+                .signal
+                .try_with_untracked(|shown| {
+                    shown
+                        .as_ref()
+                        .is_none_or(|shown| view_model::shows_at_once(shown, &next))
+                })
+                .unwrap_or(true);
+        if at_once {
+            // Anything waiting is older than this: drop it with its timer.
+            *self.waiting.borrow_mut() = (None, None);
+            self.show(next);
+            return;
+        }
+        let mut waiting = self.waiting.borrow_mut();
+        waiting.0 = Some(next);
+        if waiting.1.is_none() {
+            let this = self.clone();
+            waiting.1 = Some(Timeout::new(self.refresh_ms, move || {
+                let latest = std::mem::take(&mut *this.waiting.borrow_mut()).0;
+                if let Some(latest) = latest {
+                    this.show(latest);
+                }
+            }));
+        }
+    }
+
+    fn show(&self, snapshot: Snapshot) {
+        // The owner (and with it the signal) may be gone by the time a timer fires.
+        let _ = self.signal.try_set(Some(snapshot));
     }
 }

@@ -37,6 +37,34 @@ pub fn peer_rows(snapshot: &Snapshot) -> Vec<PeerRow> {
         .collect()
 }
 
+/// Whether `next` changes what must be shown at once: who leads, at which term, this tab's role,
+/// mode, key or visibility, or which tabs are listed (and their incarnations and visibility).
+/// Counters, sequence numbers and ages alone may wait for the next refresh.
+#[must_use]
+pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
+    let essentials = |s: &Snapshot| {
+        (
+            s.id,
+            s.incarnation,
+            s.visible,
+            s.keyed,
+            s.bootstrap_open,
+            s.mode,
+            s.term,
+            s.role,
+            s.is_leader,
+            s.leader,
+        )
+    };
+    let listed = |s: &Snapshot| {
+        s.peers
+            .iter()
+            .map(|p| (p.id, p.incarnation, p.visible))
+            .collect::<Vec<_>>()
+    };
+    essentials(shown) != essentials(next) || listed(shown) != listed(next)
+}
+
 /// A human reading of an age in milliseconds.
 #[must_use]
 pub fn format_age(ms: u64) -> String {
@@ -220,6 +248,50 @@ mod tests {
             ..snapshot()
         };
         assert_eq!(mode_label(&lease), "lease-only (no Web Locks)");
+    }
+
+    #[test]
+    fn leadership_and_membership_show_at_once_counters_and_ages_may_wait() {
+        let peer = Peer {
+            id: TabId::from_bytes([0xcd; 16]),
+            incarnation: Incarnation(1),
+            seq: conclave_web::Seq(3),
+            last_heard: Millis(1_000),
+            visible: true,
+        };
+        let shown = Snapshot {
+            peers: vec![peer],
+            ..snapshot()
+        };
+        let mut later = shown.clone();
+        later.now = Millis(9_000);
+        later.counters.sent += 5;
+        later.peers[0].seq = conclave_web::Seq(9);
+        later.peers[0].last_heard = Millis(8_000);
+        assert!(
+            !shows_at_once(&shown, &later),
+            "only counters and ages moved"
+        );
+
+        let leading = Snapshot {
+            role: Role::Leader,
+            is_leader: true,
+            term: Term::ZERO.next(shown.id),
+            leader: Some(shown.id),
+            ..later.clone()
+        };
+        assert!(shows_at_once(&shown, &leading));
+        let joined = Snapshot {
+            peers: Vec::new(),
+            ..later.clone()
+        };
+        assert!(shows_at_once(&shown, &joined), "a tab left the list");
+        let mut hidden = later;
+        hidden.peers[0].visible = false;
+        assert!(
+            shows_at_once(&shown, &hidden),
+            "a peer's visibility changed"
+        );
     }
 
     #[test]

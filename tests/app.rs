@@ -70,6 +70,54 @@ async fn use_conclave_gives_signals_that_follow_the_election() {
     assert!(second.term.get_untracked() > term);
 }
 
+#[wasm_bindgen_test]
+async fn counters_refresh_at_most_every_refresh_ms_and_nothing_is_lost() {
+    // Every change shown (refresh 0), then at most one refresh per 400 ms: garbage posted every
+    // 40 ms for 1.2 s moves only counters.
+    assert!(distinct_counts_seen("refresh-every", 0).await >= 20);
+    assert!(distinct_counts_seen("refresh-bounded", 400).await <= 5);
+}
+
+/// Posts 30 malformed messages on `channel`, 40 ms apart, to a tab refreshing at most every
+/// `refresh_ms`; returns how many distinct malformed counts its signal showed. Checks that the
+/// last refresh shows all 30.
+async fn distinct_counts_seen(channel: &str, refresh_ms: u32) -> usize {
+    use conclave::{use_conclave_with_options, UseConclaveOptions};
+    use conclave_web::Rejection;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let tab = use_conclave_with_options(
+        UseConclaveOptions::default()
+            .channel(channel)
+            .refresh_ms(refresh_ms),
+    );
+    let malformed = move || tab.counters.get_untracked().rejected(Rejection::Malformed);
+    let garbage = web_sys::BroadcastChannel::new(channel).expect("a channel");
+    let mut seen = vec![malformed()];
+    for _ in 0..30 {
+        garbage
+            .post_message(&"not json".into())
+            .expect("posting works");
+        for _ in 0..4 {
+            TimeoutFuture::new(10).await;
+            if seen.last() != Some(&malformed()) {
+                seen.push(malformed());
+            }
+        }
+    }
+    TimeoutFuture::new(refresh_ms + 100).await;
+    assert_eq!(
+        malformed(),
+        30,
+        "every message counted and shown in the end"
+    );
+    garbage.close();
+    owner.cleanup();
+    seen.len()
+}
+
 /// Whether the tab behind `conclave` leads within 3 s (checked every 10 ms).
 async fn leads_soon(conclave: &conclave::UseConclaveReturn) -> bool {
     use leptos::prelude::GetUntracked as _;

@@ -10,8 +10,11 @@ use crate::view_model::{self, PeerRow};
 /// Props: `snapshot`, the driver's latest snapshot.
 #[component]
 pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
-    let rows = move || snapshot.with(|s| s.as_ref().map(view_model::peer_rows).unwrap_or_default());
-    let count = move || snapshot.with(|s| s.as_ref().map_or(0, |s| s.peers.len()));
+    // A memo: a snapshot that changes nothing the table shows notifies nobody.
+    let rows = Memo::new(move |_| {
+        snapshot.with(|s| s.as_ref().map(view_model::peer_rows).unwrap_or_default())
+    });
+    let count = move || rows.with(Vec::len);
     view! {
         <section class="card wide" aria-labelledby="peers-title">
             <h2 id="peers-title">
@@ -28,9 +31,10 @@ pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    // Keyed by the whole row, so a row whose values changed is drawn afresh.
-                    <For each=rows key=|row: &PeerRow| row.clone() let:row>
-                        <PeerLine row />
+                    // Keyed by the tab: a row is drawn once while the tab is listed, and only
+                    // the cells whose values change are updated, as every message arrives.
+                    <For each=move || rows.get() key=|row: &PeerRow| row.id.clone() let:row>
+                        <PeerLine rows id=row.id short=row.short />
                     </For>
                 </tbody>
             </table>
@@ -39,17 +43,29 @@ pub fn PeerList(snapshot: Signal<Option<Snapshot>>) -> impl IntoView {
     }
 }
 
-/// One peer's row.
+/// The row of peer `id` (shown as `short`), kept up to date from `rows`.
 #[component]
-fn PeerLine(row: PeerRow) -> impl IntoView {
+fn PeerLine(rows: Memo<Vec<PeerRow>>, id: String, short: String) -> impl IntoView {
+    let row = {
+        let id = id.clone();
+        Memo::new(move |_| rows.with(|rows| rows.iter().find(|r| r.id == id).cloned()))
+    };
+    let cell = move |read: fn(&PeerRow) -> String| {
+        move || row.with(|r| r.as_ref().map(read).unwrap_or_default())
+    };
+    let title = id.clone();
     view! {
-        <tr data-testid="peer-row" data-peer-id=row.id.clone() data-incarnation=row.incarnation>
+        <tr
+            data-testid="peer-row"
+            data-peer-id=id
+            data-incarnation=cell(|r| r.incarnation.to_string())
+        >
             // `data-label` names each cell where narrow screens stack a row into a card.
-            <td data-label="Tab"><code title=row.id.clone()>{row.short}</code></td>
-            <td data-label="Incarnation">{row.incarnation}</td>
-            <td data-label="Seq">{row.seq}</td>
-            <td data-label="Visible">{if row.visible { "yes" } else { "no" }}</td>
-            <td data-label="Last heard">{row.heard}</td>
+            <td data-label="Tab"><code title=title>{short}</code></td>
+            <td data-label="Incarnation">{cell(|r| r.incarnation.to_string())}</td>
+            <td data-label="Seq">{cell(|r| r.seq.to_string())}</td>
+            <td data-label="Visible">{cell(|r| if r.visible { "yes" } else { "no" }.to_owned())}</td>
+            <td data-label="Last heard">{cell(|r| r.heard.clone())}</td>
         </tr>
     }
 }
