@@ -190,15 +190,8 @@ mod tests {
 
     #[test]
     fn peer_rows_measure_age_on_this_tabs_clock() {
-        let peer = Peer {
-            id: TabId::from_bytes([0xcd; 16]),
-            incarnation: Incarnation(2),
-            seq: conclave_web::Seq(17),
-            last_heard: Millis(1_000),
-            visible: false,
-        };
         let snapshot = Snapshot {
-            peers: vec![peer],
+            peers: vec![peer(2, 17, false)],
             ..snapshot()
         };
         let rows = peer_rows(&snapshot);
@@ -209,6 +202,17 @@ mod tests {
             (rows[0].incarnation, rows[0].seq, rows[0].visible),
             (2, 17, false)
         );
+    }
+
+    /// Tab cdcd…, last heard at 1 s.
+    fn peer(incarnation: u32, seq: u64, visible: bool) -> Peer {
+        Peer {
+            id: TabId::from_bytes([0xcd; 16]),
+            incarnation: Incarnation(incarnation),
+            seq: conclave_web::Seq(seq),
+            last_heard: Millis(1_000),
+            visible,
+        }
     }
 
     fn snapshot() -> Snapshot {
@@ -252,15 +256,8 @@ mod tests {
 
     #[test]
     fn leadership_and_membership_show_at_once_counters_and_ages_may_wait() {
-        let peer = Peer {
-            id: TabId::from_bytes([0xcd; 16]),
-            incarnation: Incarnation(1),
-            seq: conclave_web::Seq(3),
-            last_heard: Millis(1_000),
-            visible: true,
-        };
         let shown = Snapshot {
-            peers: vec![peer],
+            peers: vec![peer(1, 3, true)],
             ..snapshot()
         };
         let mut later = shown.clone();
