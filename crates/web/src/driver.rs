@@ -286,25 +286,21 @@ fn lock_notice(
 
 impl Shared {
     /// Carries out everything the engine asked for — terms to store, the stored term to read,
-    /// texts to post — and drops its events (the snapshot carries their effect). Lock requests
-    /// are collected for [`run_lock_requests`].
+    /// texts to post — and drops its events (the snapshot carries their effect), marking
+    /// leadership changes on the timeline. Lock requests are collected for [`run_lock_requests`].
+    ///
+    /// Storage goes first, until the engine asks for nothing more of it; then events, then
+    /// messages. A term is durable before any message about it leaves (as the engine allows
+    /// but does not need), and a tab that has just come to lead is marked before it posts:
+    /// every post wakes another process, and on a busy machine may give its core away.
     fn flush(&mut self) {
         loop {
             let mut busy = false;
-            while let Some(term) = self.engine.poll_persist() {
+            while self.storage_step() {
                 busy = true;
-                // localStorage writes synchronously; when it refuses (full, or disabled), the
-                // term is not durable and is never confirmed, so this tab will not lead.
-                if platform::store_term(&self.window, &self.channel_name, term) {
-                    let now = self.clock.now();
-                    self.engine.handle_persisted(now, term);
-                }
             }
-            if self.engine.poll_read_term() {
-                busy = true;
-                let term = platform::stored_term(&self.window, &self.channel_name);
-                let now = self.clock.now();
-                self.engine.handle_stored_term(now, term);
+            while let Some(event) = self.engine.poll_event() {
+                self.mark(&event);
             }
             while let Some(text) = self.engine.poll_transmit() {
                 busy = true;
@@ -316,9 +312,6 @@ impl Shared {
                 busy = true;
                 self.lock_requests.push(request);
             }
-            while let Some(event) = self.engine.poll_event() {
-                self.mark(&event);
-            }
             if !busy {
                 break;
             }
@@ -326,6 +319,28 @@ impl Shared {
         if self.locks.is_none() {
             self.lock_requests.clear();
         }
+    }
+
+    /// Stores the terms the engine asked to store, then reads the stored term if it asked;
+    /// whether there was anything to do.
+    fn storage_step(&mut self) -> bool {
+        let mut busy = false;
+        while let Some(term) = self.engine.poll_persist() {
+            busy = true;
+            // localStorage writes synchronously; when it refuses (full, or disabled), the term
+            // is not durable and is never confirmed, so this tab will not lead.
+            if platform::store_term(&self.window, &self.channel_name, term) {
+                let now = self.clock.now();
+                self.engine.handle_persisted(now, term);
+            }
+        }
+        if self.engine.poll_read_term() {
+            busy = true;
+            let term = platform::stored_term(&self.window, &self.channel_name);
+            let now = self.clock.now();
+            self.engine.handle_stored_term(now, term);
+        }
+        busy
     }
 
     /// Marks a change of leadership on the page's User Timing timeline (`conclave:became-leader`,
