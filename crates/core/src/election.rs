@@ -24,10 +24,11 @@
 //!   higher term wins. Message loss can make two tabs lead at once until they hear each other:
 //!   the simulator measures that split-brain time.
 //! - **Resign.** On `pagehide` or `freeze` the leader stops acting, names a successor (a visible
-//!   peer first, then the lowest id), says so, and lets go of its lock. In lease mode the
-//!   successor mints at once. In Web Locks mode the resignation is a *hand-off* to the heir:
-//!   the heir mints and acts as soon as it hears it, before the lock manager hands it the lock,
-//!   which no other tab can be granted meanwhile (only the heir waits for it). A leader that
+//!   peer first, then the lowest id), says so (one message, which is also its goodbye), and
+//!   lets go of its lock. In lease mode the successor mints at once. In Web Locks mode the
+//!   resignation is a *hand-off* to the heir: the heir mints and acts as soon as it hears it,
+//!   before the lock manager hands it the lock, which no other tab can be granted meanwhile
+//!   (only the heir waits for it). A leader that
 //!   stalled within [`crate::Config::steal_grace_ms`] names no successor, and its resignation is
 //!   no hand-off: a thief may be taking its lock. The heir declines too if it stalled itself, or
 //!   if the stored term is past the resigned one.

@@ -517,19 +517,11 @@ impl Engine {
                 return;
             }
             Body::Resign { successor } => {
-                return self.on_resign(now, envelope.from, envelope.term, successor);
+                self.on_resign(now, envelope.from, envelope.term, successor);
+                // A leader resigns only as it goes away: the resignation is its goodbye too.
+                return self.on_bye(now, envelope.from, envelope.term);
             }
-            Body::Bye => {
-                self.tracker.retire(envelope.from, now);
-                self.on_leader_gone(now, envelope.from, Some(envelope.term));
-                if self.peers.remove(&envelope.from).is_some() {
-                    self.events.push_back(Event::PeerLeft {
-                        id: envelope.from,
-                        reason: LeaveReason::Goodbye,
-                    });
-                }
-                return;
-            }
+            Body::Bye => return self.on_bye(now, envelope.from, envelope.term),
             Body::Hello(beacon) => {
                 // Answer a newcomer at once, so it lists us without waiting for a heartbeat.
                 self.send(Body::Welcome(self.beacon()));
@@ -614,6 +606,18 @@ impl Engine {
         self.advance(now);
     }
 
+    /// Peer `from` said goodbye at `term`: forget it now.
+    fn on_bye(&mut self, now: Millis, from: TabId, term: Term) {
+        self.tracker.retire(from, now);
+        self.on_leader_gone(now, from, Some(term));
+        if self.peers.remove(&from).is_some() {
+            self.events.push_back(Event::PeerLeft {
+                id: from,
+                reason: LeaveReason::Goodbye,
+            });
+        }
+    }
+
     /// Handles a page lifecycle change at `now`.
     pub fn handle_lifecycle(&mut self, now: Millis, change: Lifecycle) {
         match change {
@@ -628,8 +632,11 @@ impl Engine {
             }
             Lifecycle::Frozen | Lifecycle::Closing => {
                 if self.phase == Phase::Running {
-                    self.resign(now);
-                    self.send(Body::Bye);
+                    // A leader's resignation is its goodbye; anyone else just says goodbye.
+                    // One message, not two, wakes every other tab while the heir takes over.
+                    if !self.resign(now) {
+                        self.send(Body::Bye);
+                    }
                     self.phase = Phase::Away;
                     self.release_lock();
                 }

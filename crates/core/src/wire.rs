@@ -75,7 +75,8 @@ pub enum Body {
     Probe,
     /// The answer to a [`Body::Probe`], carrying the answerer's term.
     Alive,
-    /// The leader stops leading its term (closing or freezing) and names who should take over.
+    /// The leader stops leading its term (closing or freezing) and names who should take over;
+    /// it is also the leader's goodbye (a resigning tab sends no [`Body::Bye`]).
     Resign {
         /// The peer that should take over at once, if the leader knows one.
         successor: Option<TabId>,

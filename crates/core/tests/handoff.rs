@@ -7,8 +7,8 @@
 //! lately hands nothing off.
 
 use conclave_core::{
-    Config, Engine, Key, Lifecycle, LockChange, LockName, LockRequest, Millis, Received, Start,
-    TabId, Term,
+    Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
+    Received, Start, TabId, Term,
 };
 
 struct Pair {
@@ -231,4 +231,58 @@ fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
         thief,
         "it follows the stored term instead"
     );
+}
+
+#[test]
+fn a_closing_leaders_resignation_is_its_only_message_and_its_goodbye() {
+    let mut pair = Pair::leader_and_heir();
+    let leader = pair.tabs[0].id();
+    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
+    let mut posted = Vec::new();
+    while let Some(text) = pair.tabs[0].poll_transmit() {
+        posted.push(text);
+    }
+    // One message wakes every other tab once, not twice, while the heir takes over.
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    while pair.tabs[1].poll_event().is_some() {}
+    pair.tabs[1].handle_message(pair.now, Received::Text(&posted[0]));
+    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[1].poll_event()).collect();
+    assert!(
+        events.contains(&Event::PeerLeft {
+            id: leader,
+            reason: LeaveReason::Goodbye
+        }),
+        "{events:?}"
+    );
+    assert_eq!(
+        pair.tabs[1].peers().count(),
+        0,
+        "the leader is forgotten at once"
+    );
+    let _ = pair.drain(1);
+    assert!(pair.tabs[1].is_leader(), "and the heir leads by hand-off");
+}
+
+#[test]
+fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
+    let mut pair = Pair::leader_and_heir();
+    // After a stall, the heir's queued notices run in no promised order: it lost the heir lock
+    // (so it stopped waiting for the leader lock), then hears of a leader lock grant that the
+    // lock manager already took back.
+    pair.tabs[1].handle_lock(pair.now, LockName::Heir, LockChange::Lost);
+    let requests = pair.drain(1);
+    assert!(
+        requests.contains(&(LockName::Leader, LockRequest::Release)),
+        "{requests:?}"
+    );
+    pair.tabs[1].handle_lock(pair.now, LockName::Leader, LockChange::Lost);
+    let _ = pair.drain(1);
+    let requests = pair.grant(1, LockName::Leader);
+    assert_eq!(requests, [(LockName::Leader, LockRequest::Release)]);
+    pair.tick(Config::default().lock_notice_ms + Config::default().steal_grace_ms());
+    assert!(
+        !pair.tabs[1].is_leader(),
+        "a lock it does not hold makes nobody lead"
+    );
+    assert!(pair.tabs[0].is_leader());
 }

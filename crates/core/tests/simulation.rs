@@ -191,7 +191,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 20] = [
+    let pinned: [(u64, &str); 21] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -243,6 +243,10 @@ fn seeds_that_found_bugs_still_pass() {
         (
             6394,
             "S1': a grant that waited out a block was used before its theft notice",
+        ),
+        (
+            6498,
+            "S1': a stale leader-lock grant, shuffled after its loss, was taken for a free lock",
         ),
         (
             9394,

@@ -264,6 +264,7 @@ fn lock_notice(
         let current = locks.is_current(generation);
         match (current, change, release) {
             (true, LockChange::Granted, Some(release)) => locks.granted(release),
+            (true, LockChange::Lost, _) => locks.lost(),
             // A grant for a request this tab has since given up: hand the lock straight back.
             (false, LockChange::Granted, Some(release)) => {
                 let _ = release.call0(&JsValue::UNDEFINED);

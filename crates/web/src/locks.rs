@@ -74,6 +74,14 @@ impl Locks {
         self.release = Some(release);
     }
 
+    /// The current request ended in a loss (the lock was stolen): a grant reported for it
+    /// later (the two may arrive in either order) is handed straight back.
+    pub(crate) fn lost(&mut self) {
+        self.generation += 1;
+        self.release = None;
+        self.pending = None;
+    }
+
     /// Gives the lock back, or withdraws from the queue; reports about the old request are
     /// ignored from now on.
     pub(crate) fn release(&mut self) {

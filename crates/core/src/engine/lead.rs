@@ -224,6 +224,12 @@ impl Engine {
         }
         self.stall_guard(now);
         match (name, change) {
+            // A grant while this tab is not waiting answers a request that already ended
+            // (its loss was reported first: the two may arrive in either order after a
+            // stall). The lock manager no longer gives it to us: hand it back, use nothing.
+            (name, LockChange::Granted) if *self.lead.lock_mut(name) == Lock::Idle => {
+                self.lead.locks.push_back((name, LockRequest::Release));
+            }
             (LockName::Leader, LockChange::Granted) => self.on_granted(now),
             (LockName::Leader, LockChange::Lost) => {
                 self.lead.lock = Lock::Idle;
@@ -630,10 +636,11 @@ impl Engine {
     }
 
     /// On `pagehide` or `freeze`: a leader stops acting and names its successor (with Web
-    /// Locks, none if it stalled lately: then its resignation is no hand-off).
-    pub(super) fn resign(&mut self, now: Millis) {
+    /// Locks, none if it stalled lately: then its resignation is no hand-off). Whether it
+    /// resigned (a follower has nothing to resign).
+    pub(super) fn resign(&mut self, now: Millis) -> bool {
         if self.lead.role == Role::Follower {
-            return;
+            return false;
         }
         let stalled =
             self.config.mode == Mode::WebLocks && (self.lead.verifying || self.stalled_lately(now));
@@ -645,6 +652,7 @@ impl Engine {
             .filter(|_| !stalled);
         self.step_down(StepDown::Resigned);
         self.send(Body::Resign { successor });
+        true
     }
 
     /// Queues for the heir lock, or, as the heir, for the leader lock.
