@@ -3,7 +3,7 @@
 use conclave_web::Mode;
 use leptos::prelude::*;
 
-use crate::components::{CounterTable, PeerList, SafeModeBanner, ThisTab};
+use crate::components::{CounterTable, MessageBoard, PeerList, SafeModeBanner, ThisTab};
 use crate::use_conclave::{use_conclave_with_options, UseConclaveOptions};
 use crate::view_model;
 
@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
         <main class="panel">
             <ThisTab snapshot />
             <PeerList snapshot />
+            <MessageBoard messages=conclave.messages broadcast=conclave.broadcast />
             <CounterTable
                 title="Messages"
                 testid="message-counters"

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use conclave_web::{Config, Counters, Driver, Mode, Peer, Snapshot, TabId, Term};
+use conclave_web::{Config, Counters, Driver, Mode, Peer, SendError, Snapshot, TabId, Term};
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
@@ -23,6 +23,9 @@ pub struct UseConclaveOptions {
     /// numbers or ages (every message moves them): 250 ms by default, 0 for every change. A
     /// change of leader, term, role or the listed tabs always shows at once.
     pub refresh_ms: u32,
+    /// How many of the latest app messages from other tabs [`UseConclaveReturn::messages`]
+    /// keeps (50 by default; the oldest go first).
+    pub keep_messages: usize,
 }
 
 impl Default for UseConclaveOptions {
@@ -32,6 +35,7 @@ impl Default for UseConclaveOptions {
             channel: config.channel,
             mode: config.mode,
             refresh_ms: 250,
+            keep_messages: 50,
         }
     }
 }
@@ -57,6 +61,15 @@ impl UseConclaveOptions {
     pub fn refresh_ms(self, refresh_ms: u32) -> Self {
         Self { refresh_ms, ..self }
     }
+
+    /// The same options keeping another number of app messages.
+    #[must_use]
+    pub fn keep_messages(self, keep_messages: usize) -> Self {
+        Self {
+            keep_messages,
+            ..self
+        }
+    }
 }
 
 /// What [`use_conclave`] returns: read-only signals that change as the tabs do.
@@ -76,6 +89,22 @@ pub struct UseConclaveReturn {
     pub snapshot: Signal<Option<Snapshot>>,
     /// Why the tab runs alone (safe mode), if it does.
     pub error: Signal<Option<String>>,
+    /// The latest app messages other tabs broadcast, oldest first, at most
+    /// [`UseConclaveOptions::keep_messages`] of them. Each is appended as it is delivered, so a
+    /// burst is kept whole even when it arrives between two renders.
+    pub messages: Signal<Vec<AppMessage>>,
+    /// Broadcasts the given text to every other tab's app, signed and sequenced
+    /// ([`Driver::broadcast`]); [`SendError::Away`] also in safe mode, where the tab runs alone.
+    pub broadcast: Callback<String, Result<(), SendError>>,
+}
+
+/// An app message from another tab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppMessage {
+    /// The tab that broadcast it.
+    pub from: TabId,
+    /// What its app sent.
+    pub data: String,
 }
 
 /// [`use_conclave_with_options`] with the default options.
@@ -92,17 +121,31 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         mode: options.mode,
         ..Config::default()
     };
+    let messages = RwSignal::new(Vec::<AppMessage>::new());
+    let keep = options.keep_messages;
     let refresh = Refresh::new(snapshot, options.refresh_ms);
-    let error = match Driver::start(config, move |s| refresh.offer(s)) {
+    let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
+            driver.on_message(move |from, data| {
+                // The owner (and with it the signal) may be gone while a message is handled.
+                messages.try_update(|log| {
+                    log.push(AppMessage { from, data });
+                    let excess = log.len().saturating_sub(keep);
+                    log.drain(..excess);
+                });
+            });
             // `new_local`: the driver holds JavaScript objects, which never leave this thread.
             // The stored value is disposed of, and the driver dropped, with the owner.
-            let _keep = StoredValue::new_local(driver);
-            None
+            (Some(StoredValue::new_local(driver)), None)
         }
-        Err(error) => Some(error.to_string()),
+        Err(error) => (None, Some(error.to_string())),
     };
     let error = RwSignal::new(error);
+    let broadcast = Callback::new(move |data: String| {
+        driver
+            .and_then(|d| d.try_with_value(|d| d.broadcast(&data)))
+            .unwrap_or(Err(SendError::Away))
+    });
     UseConclaveReturn {
         is_leader: Signal::derive(move || {
             snapshot.with(|s| s.as_ref().is_some_and(|s| s.is_leader))
@@ -117,6 +160,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         }),
         snapshot: snapshot.into(),
         error: error.into(),
+        messages: messages.into(),
+        broadcast,
     }
 }
 

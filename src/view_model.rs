@@ -1,7 +1,9 @@
 //! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
 //! it is tested without a page.
 
-use conclave_web::{Counters, Mode, Rejection, Role, Snapshot};
+use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
+
+use crate::use_conclave::AppMessage;
 
 /// One row of the peer table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +65,43 @@ pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
             .collect::<Vec<_>>()
     };
     essentials(shown) != essentials(next) || listed(shown) != listed(next)
+}
+
+/// One received app message, as the message board shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    /// The sender's full id (the row's `data-from`).
+    pub from: String,
+    /// The sender's first 8 hex digits, for display.
+    pub short: String,
+    /// What its app sent.
+    pub data: String,
+}
+
+/// The message board's rows, newest first.
+#[must_use]
+pub fn message_rows(messages: &[AppMessage]) -> Vec<MessageRow> {
+    messages
+        .iter()
+        .rev()
+        .map(|m| MessageRow {
+            from: m.from.to_string(),
+            short: m.from.short(),
+            data: m.data.clone(),
+        })
+        .collect()
+}
+
+/// What the message board says after a send.
+#[must_use]
+pub fn send_status(result: &Result<(), SendError>) -> String {
+    match result {
+        Ok(()) => "Sent to every other tab.".to_owned(),
+        Err(SendError::Away) => {
+            "Not sent: this tab runs alone (frozen, closing or in safe mode).".to_owned()
+        }
+        Err(error) => format!("Not sent: {error}."),
+    }
 }
 
 /// A human reading of an age in milliseconds.
@@ -288,6 +327,33 @@ mod tests {
         assert!(
             shows_at_once(&shown, &hidden),
             "a peer's visibility changed"
+        );
+    }
+
+    #[test]
+    fn the_board_shows_messages_newest_first_and_says_why_a_send_failed() {
+        let from = |b: u8| TabId::from_bytes([b; 16]);
+        let message = |b: u8, data: &str| AppMessage {
+            from: from(b),
+            data: data.to_owned(),
+        };
+        let rows = message_rows(&[message(1, "first"), message(2, "second")]);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.short.as_str(), r.data.as_str()))
+                .collect::<Vec<_>>(),
+            [("02020202", "second"), ("01010101", "first")]
+        );
+        assert_eq!(rows[0].from, from(2).to_string());
+        assert_eq!(send_status(&Ok(())), "Sent to every other tab.");
+        assert!(send_status(&Err(SendError::Away)).contains("runs alone"));
+        let too_large = send_status(&Err(SendError::TooLarge {
+            size: 70_000,
+            max: 65_536,
+        }));
+        assert_eq!(
+            too_large,
+            "Not sent: the message would be 70000 bytes; at most 65536 are accepted."
         );
     }
 

@@ -71,6 +71,55 @@ async fn use_conclave_gives_signals_that_follow_the_election() {
 }
 
 #[wasm_bindgen_test]
+async fn app_messages_reach_the_other_tabs_message_signal() {
+    use conclave::{use_conclave_with_options, AppMessage, UseConclaveOptions};
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let options = UseConclaveOptions::default()
+        .channel("app-messages-signal")
+        .keep_messages(2);
+    let (a, b) = (
+        use_conclave_with_options(options.clone()),
+        use_conclave_with_options(options),
+    );
+    let listed = || a.peers.get_untracked().len() == 1 && b.peers.get_untracked().len() == 1;
+    for _ in 0..300 {
+        if listed() {
+            break;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    assert!(listed(), "the two tabs hear each other");
+    // Three in one task: none may replace another before anything renders, and only the
+    // latest two are kept.
+    for data in ["one", "two", "three"] {
+        a.broadcast.run(data.to_owned()).expect("a broadcasts");
+    }
+    let from = a.snapshot.get_untracked().map(|s| s.id).expect("a runs");
+    let expected: Vec<_> = ["two", "three"]
+        .map(|data| AppMessage {
+            from,
+            data: data.to_owned(),
+        })
+        .to_vec();
+    for _ in 0..100 {
+        if b.messages.get_untracked() == expected {
+            break;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    assert_eq!(
+        b.messages.get_untracked(),
+        expected,
+        "the latest two, in order"
+    );
+    assert_eq!(a.messages.get_untracked(), vec![], "not to itself");
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
 async fn counters_refresh_at_most_every_refresh_ms_and_nothing_is_lost() {
     // Every change shown (refresh 0), then at most one refresh per 400 ms: garbage posted every
     // 40 ms for 1.2 s moves only counters.

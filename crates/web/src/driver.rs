@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
-    Start,
+    SendError, Start, TabId,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -38,6 +38,10 @@ struct Shared {
     channel_name: String,
     timer: Option<Timeout>,
     on_change: Rc<dyn Fn(Snapshot)>,
+    /// The app's handler for other tabs' app messages, if it set one.
+    on_message: Option<Rc<dyn Fn(TabId, String)>>,
+    /// App messages delivered by the engine, handed to `on_message` once nothing is borrowed.
+    inbox: Vec<(TabId, String)>,
     /// The leader lock and the heir lock, by [`LockName::index`]; `None` in lease mode (no Web
     /// Locks, or the app asked for leases).
     locks: Option<[Locks; 2]>,
@@ -104,6 +108,8 @@ impl Driver {
             channel_name,
             timer: None,
             on_change: Rc::new(on_change),
+            on_message: None,
+            inbox: Vec::new(),
             locks,
             lock_requests: Vec::new(),
         }));
@@ -166,6 +172,28 @@ impl Driver {
         })
     }
 
+    /// Broadcasts `data` from this tab's app to every other tab's app: signed and sequenced
+    /// like every message, and handed at most once, in order, to the [`Driver::on_message`]
+    /// handler of each tab that verifies it. A deposed leader's messages are refused by every
+    /// tab that knows the higher term.
+    ///
+    /// # Errors
+    /// [`SendError::Away`] while the page is frozen or closing; [`SendError::TooLarge`] when the
+    /// signed message would exceed [`Config::max_message_bytes`] (the receivers would refuse it).
+    pub fn broadcast(&self, data: &str) -> Result<(), SendError> {
+        feed_result(&self.shared, |inner, now| {
+            inner.engine.handle_broadcast(now, data)
+        })
+    }
+
+    /// Hands every app message another tab broadcasts from now on to `handler`, with its
+    /// sender; it replaces any earlier handler. Messages that arrived before it was set are
+    /// not kept. Called after the input that delivered them, with nothing borrowed, so the
+    /// handler may use the driver (to answer, say).
+    pub fn on_message(&self, handler: impl Fn(TabId, String) + 'static) {
+        self.shared.borrow_mut().on_message = Some(Rc::new(handler));
+    }
+
     /// The current state, read now (between inputs it equals what `on_change` last received,
     /// but for [`Snapshot::now`]).
     pub fn snapshot(&self) -> Snapshot {
@@ -191,12 +219,18 @@ impl Drop for Driver {
 
 /// Feeds one input to the engine at the current time, then drains it with [`pump`].
 fn feed(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis)) {
-    {
+    feed_result(shared, input);
+}
+
+/// [`feed`], for an input that answers.
+fn feed_result<T>(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis) -> T) -> T {
+    let answer = {
         let mut inner = shared.borrow_mut();
         let now = inner.clock.now();
-        input(&mut inner, now);
-    }
+        input(&mut inner, now)
+    };
     pump(shared);
+    answer
 }
 
 /// A message from the channel, whatever it is.
@@ -287,8 +321,9 @@ fn lock_notice(
 
 impl Shared {
     /// Carries out everything the engine asked for — terms to store, the stored term to read,
-    /// texts to post — and drops its events (the snapshot carries their effect), marking
-    /// leadership changes on the timeline. Lock requests are collected for [`run_lock_requests`].
+    /// texts to post — and takes its events: app messages go to the inbox (when the app
+    /// listens), leadership changes are marked on the timeline, and the rest are dropped (the
+    /// snapshot carries their effect). Lock requests are collected for [`run_lock_requests`].
     ///
     /// Storage goes first, until the engine asks for nothing more of it; then events, then
     /// messages. A term is durable before any message about it leaves (as the engine allows
@@ -302,6 +337,11 @@ impl Shared {
             }
             while let Some(event) = self.engine.poll_event() {
                 self.mark(&event);
+                if let Event::Message { from, data } = event {
+                    if self.on_message.is_some() {
+                        self.inbox.push((from, data));
+                    }
+                }
             }
             while let Some(text) = self.engine.poll_transmit() {
                 busy = true;
@@ -387,7 +427,7 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
 
 /// Drains the engine after an input, re-arms the timer, and tells the app.
 fn pump(shared: &Rc<RefCell<Shared>>) {
-    let (snapshot, on_change) = {
+    let (snapshot, on_change, messages, on_message) = {
         let mut inner = shared.borrow_mut();
         inner.flush();
         // The lock manager calls back asynchronously, never from inside `request`.
@@ -405,10 +445,17 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         (
             Snapshot::of(&inner.engine, now),
             Rc::clone(&inner.on_change),
+            std::mem::take(&mut inner.inbox),
+            inner.on_message.clone(),
         )
     };
-    // Called with no borrow held, so the app may read the driver from inside its callback.
+    // Called with no borrow held, so the app may use the driver from inside its callbacks.
     on_change(snapshot);
+    if let Some(on_message) = on_message {
+        for (from, data) in messages {
+            on_message(from, data);
+        }
+    }
 }
 
 /// Listens for `event` on `target`, handing it to the driver while the driver lives.

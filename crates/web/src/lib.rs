@@ -31,7 +31,8 @@ mod platform;
 mod snapshot;
 
 pub use conclave_core::{
-    Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, Seq, TabId, Term,
+    Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,
+    Term,
 };
 pub use driver::Driver;
 pub use error::StartError;

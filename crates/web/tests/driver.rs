@@ -45,6 +45,68 @@ async fn two_drivers_in_one_page_list_each_other_and_part_on_drop() {
 }
 
 #[wasm_bindgen_test]
+async fn app_messages_reach_every_other_tab_once_in_order_and_the_handler_may_answer() {
+    type Inbox = Rc<std::cell::RefCell<Vec<(conclave_web::TabId, String)>>>;
+    let a = Rc::new(Driver::start(config("app-messages"), |_| {}).expect("driver a starts"));
+    let b = Driver::start(config("app-messages"), |_| {}).expect("driver b starts");
+    let c = Driver::start(config("app-messages"), |_| {}).expect("driver c starts");
+    assert!(eventually(|| [&b, &c].iter().all(|d| d.snapshot().peers.len() == 2)).await);
+    let (a_id, b_id) = (a.snapshot().id, b.snapshot().id);
+    let (got_a, got_b, got_c): (Inbox, Inbox, Inbox) = Default::default();
+    // `a` answers every message it hears, from inside its handler.
+    let answerer = Rc::downgrade(&a);
+    let heard = Rc::clone(&got_a);
+    a.on_message(move |from, data| {
+        heard.borrow_mut().push((from, data.clone()));
+        if let Some(a) = answerer.upgrade() {
+            a.broadcast(&format!("re: {data}")).expect("a answers");
+        }
+    });
+    for (driver, inbox) in [(&b, &got_b), (&c, &got_c)] {
+        let inbox = Rc::clone(inbox);
+        driver.on_message(move |from, data| inbox.borrow_mut().push((from, data)));
+    }
+
+    for text in ["one", "two", "three"] {
+        b.broadcast(text).expect("b broadcasts");
+    }
+    let expected_a: Vec<_> = ["one", "two", "three"]
+        .map(|t| (b_id, t.to_owned()))
+        .to_vec();
+    assert!(
+        eventually(|| got_c.borrow().len() >= 6).await,
+        "{:?}",
+        got_c.borrow()
+    );
+    TimeoutFuture::new(100).await;
+    assert_eq!(
+        *got_a.borrow(),
+        expected_a,
+        "once each, in order, not its own answers"
+    );
+    let answers: Vec<_> = ["one", "two", "three"]
+        .map(|t| (a_id, format!("re: {t}")))
+        .to_vec();
+    assert_eq!(
+        *got_b.borrow(),
+        answers,
+        "the sender hears the answers, not itself"
+    );
+    let mut all_c = expected_a.clone();
+    all_c.extend(answers);
+    all_c.sort();
+    let mut seen_c = got_c.borrow().clone();
+    seen_c.sort();
+    assert_eq!(seen_c, all_c, "a third tab hears both, once each");
+
+    let too_large = "x".repeat(70_000);
+    assert!(matches!(
+        b.broadcast(&too_large),
+        Err(conclave_web::SendError::TooLarge { .. })
+    ));
+}
+
+#[wasm_bindgen_test]
 async fn the_app_is_told_of_every_change() {
     let changes = Rc::new(Cell::new(0u32));
     let seen = Rc::clone(&changes);
