@@ -467,6 +467,12 @@ impl Sim {
     /// Posts what tab `i` sent and checks what it reported.
     fn drain(&mut self, i: usize) -> Result<(), Violation> {
         self.tabs[i].fresh = false;
+        if self.tabs[i].engine.poll_read_term() {
+            // localStorage is read synchronously, before any other input, and first, as the
+            // driver does: what the answer makes the engine post or store goes out with the rest.
+            let clock = self.tabs[i].clock(self.now);
+            self.tabs[i].engine.handle_stored_term(clock, self.stored);
+        }
         while let Some(text) = self.tabs[i].engine.poll_transmit() {
             text.hash(&mut self.hasher);
             self.record_sent(i, &text)?;
@@ -496,11 +502,6 @@ impl Sim {
         while let Some(term) = self.tabs[i].engine.poll_persist() {
             let at = self.now + self.rng.range(0, PERSIST_MS);
             self.push(at, i, Input::Persisted(term));
-        }
-        if self.tabs[i].engine.poll_read_term() {
-            // localStorage is read synchronously, before any other input.
-            let clock = self.tabs[i].clock(self.now);
-            self.tabs[i].engine.handle_stored_term(clock, self.stored);
         }
         while let Some((name, request)) = self.tabs[i].engine.poll_lock() {
             self.log(|| format!("tab {i} {name:?} lock {request:?}"));
