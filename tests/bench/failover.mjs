@@ -17,7 +17,9 @@
 // panel first shows "leader" (seen by a MutationObserver) is printed beside it. After a clean
 // close the time from the closing tab's pagehide is printed for both, and for Conclave it is
 // split in two: until the successor heard the first message on the app's channel after it (the
-// resignation), and from there until it became leader (its own work). All times are on the machine's wall clock
+// resignation), and from there until it became leader (its own work); after a crash it is
+// split at the successor's `conclave:leader-lock-granted` mark, which the driver sets when the
+// lock manager's grant reaches the page. All times are on the machine's wall clock
 // (performance.timeOrigin + the page's clock), the clock the kill is timed on.
 //
 //   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
@@ -69,16 +71,22 @@ function recordHeard() {
   };
 }
 
-/** In a page: the first became-leader mark, panel change and channel message after `t`. */
+/**
+ * In a page: the first became-leader mark, leader-lock grant mark (Conclave's), panel change and
+ * channel message after `t`.
+ */
 function firstsAfter({ mark, t, since }) {
   const origin = performance.timeOrigin;
-  const became = performance
-    .getEntriesByName(mark)
-    .map((e) => origin + e.startTime)
-    .find((at) => at > t);
+  const first = (name) =>
+    performance
+      .getEntriesByName(name)
+      .map((e) => origin + e.startTime)
+      .find((at) => at > t);
+  const became = first(mark);
+  const granted = first("conclave:leader-lock-granted");
   const shown = window.__roles?.find((r) => r.role === "leader" && r.at > t)?.at;
   const heard = window.__heard?.find((at) => at > since);
-  return { became: became ?? null, shown: shown ?? null, heard: heard ?? null };
+  return { became: became ?? null, granted: granted ?? null, shown: shown ?? null, heard: heard ?? null };
 }
 
 const count = (list, name) => list.filter((l) => l.name === name).length;
@@ -177,7 +185,7 @@ async function configuration(env, subject, mode, n, end) {
   const url = subject.url(env, mode);
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
-  const samples = { became: [], shown: [], fromPagehide: [], heard: [], work: [] };
+  const samples = { became: [], shown: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
   const mark = subject.mark;
   for (let trial = 0; trial < TRIALS; trial++) {
     let i = -1;
@@ -215,6 +223,12 @@ async function configuration(env, subject, mode, n, end) {
         }
       }
     } else if (end === "crash") {
+      // After a crash Conclave's heir leads once the browser grants it the leader lock: split
+      // the time into the lock manager's part and the tab's own.
+      if (led.granted !== null && led.granted <= led.became) {
+        samples.granted.push(led.granted - killedAt);
+        samples.afterGrant.push(led.became - led.granted);
+      }
       await victim.close().catch(() => {});
     }
     pages.push(await openTab(subject, context, url));
@@ -248,6 +262,9 @@ try {
           }
           if (samples.fromPagehide.length) {
             console.log(`${line}: ${stats(samples.fromPagehide)} from its pagehide to "became leader"`);
+          }
+          if (samples.granted.length) {
+            console.log(`${line}: the successor was granted the leader lock ${stats(samples.granted)} after the command, and led ${stats(samples.afterGrant)} after the grant`);
           }
           if (samples.heard.length) {
             console.log(`${line}: the successor heard the channel ${stats(samples.heard)} after that pagehide, and led ${stats(samples.work)} after hearing it`);

@@ -310,6 +310,9 @@ fn lock_notice(
     if current {
         feed(shared, |inner, now| {
             if change == LockChange::Granted && name == LockName::Leader {
+                // On the timeline, so that a failover can be split into the lock manager's
+                // part and this tab's.
+                inner.mark_now("conclave:leader-lock-granted");
                 // Whoever held the lock before wrote its term first: start above it.
                 let term = platform::stored_term(&inner.window, &inner.channel_name);
                 inner.engine.handle_stored_term(now, term);
@@ -393,8 +396,13 @@ impl Shared {
             Event::LostLeadership { .. } => "conclave:lost-leadership",
             _ => return,
         };
+        self.mark_now(name);
+    }
+
+    /// Marks `name` on the page's User Timing timeline now.
+    fn mark_now(&self, name: &str) {
         if let Some(performance) = self.window.performance() {
-            // A mark fails only for a name the platform reserves; these are not.
+            // A mark fails only for a name the platform reserves; ours are not.
             let _ = performance.mark(name);
         }
     }
