@@ -35,7 +35,7 @@ pub fn MessageBoard(
         if result.is_ok() {
             text.set(String::new());
         }
-        status.set(Some(result.map(|()| said.clone()).map_err(|_| said)));
+        status.set(Some(if result.is_ok() { Ok(said) } else { Err(said) }));
     };
     let rows = Memo::new(move |_| messages.with(|m| view_model::message_rows(m)));
     view! {

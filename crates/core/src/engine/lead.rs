@@ -368,7 +368,8 @@ impl Engine {
                 self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
-            // ever steals without a grace, so nobody else acts on this lock now.
+            // ever steals without a grace, so nobody else acts on this lock now. (A grant while
+            // `Idle` never comes here: `handle_lock` hands it back unused.)
             Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, settled, None),
         }
         self.lead.act_floor = settled.max(self.lead.heir_floor);
