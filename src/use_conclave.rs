@@ -20,7 +20,7 @@ pub struct UseConclaveOptions {
     /// Web Locks where the browser has them, or lease-only.
     pub mode: Mode,
     /// How often, at most, the signals refresh for changes that only move counters, sequence
-    /// numbers or ages (every message moves them): 250 ms by default, 0 for every change. A
+    /// numbers or ages (every message moves them): 1,000 ms by default, 0 for every change. A
     /// change of leader, term, role or the listed tabs always shows at once.
     pub refresh_ms: u32,
     /// How many of the latest app messages from other tabs [`UseConclaveReturn::messages`]
@@ -34,7 +34,7 @@ impl Default for UseConclaveOptions {
         Self {
             channel: config.channel,
             mode: config.mode,
-            refresh_ms: 250,
+            refresh_ms: 1_000,
             keep_messages: 50,
         }
     }
