@@ -36,7 +36,9 @@ struct Shared {
     max_message_bytes: usize,
     window: web_sys::Window,
     channel_name: String,
-    timer: Option<Timeout>,
+    /// The engine's next deadline and the timer set for it. Kept while the deadline stays the
+    /// same: most inputs do not move it, and re-arming costs a timer and a closure each time.
+    timer: Option<(Millis, Timeout)>,
     on_change: Rc<dyn Fn(Snapshot)>,
     /// The app's handler for other tabs' app messages, if it set one.
     on_message: Option<Rc<dyn Fn(TabId, String)>>,
@@ -441,15 +443,21 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         // The lock manager calls back asynchronously, never from inside `request`.
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
         let now = inner.clock.now();
-        inner.timer = inner.engine.poll_timeout().map(|deadline| {
-            let delay = u32::try_from(deadline.since(now)).unwrap_or(u32::MAX);
-            let weak = Rc::downgrade(shared);
-            Timeout::new(delay, move || {
-                if let Some(shared) = weak.upgrade() {
-                    feed(&shared, |inner, now| inner.engine.handle_timeout(now));
-                }
-            })
-        });
+        let deadline = inner.engine.poll_timeout();
+        if inner.timer.as_ref().map(|(at, _)| *at) != deadline {
+            inner.timer = deadline.map(|deadline| {
+                let delay = u32::try_from(deadline.since(now)).unwrap_or(u32::MAX);
+                let weak = Rc::downgrade(shared);
+                let timeout = Timeout::new(delay, move || {
+                    if let Some(shared) = weak.upgrade() {
+                        // Spent: whatever deadline the engine names next gets a new timer.
+                        drop(shared.borrow_mut().timer.take());
+                        feed(&shared, |inner, now| inner.engine.handle_timeout(now));
+                    }
+                });
+                (deadline, timeout)
+            });
+        }
         (
             Snapshot::of(&inner.engine, now),
             Rc::clone(&inner.on_change),

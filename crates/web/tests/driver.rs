@@ -373,3 +373,32 @@ async fn a_replayed_message_is_dropped_as_a_duplicate_on_the_real_channel() {
     );
     assert_eq!(b.snapshot().counters.rejected_total(), 0);
 }
+
+#[wasm_bindgen_test]
+async fn heartbeats_keep_their_period_while_other_inputs_arrive_between_them() {
+    // The timer is kept across inputs that leave the deadline alone: a tab hearing a message
+    // every 20 ms must still send its own heartbeat every 100 ms.
+    let quick = || Config {
+        heartbeat_ms: 100,
+        ..config("heartbeat-period")
+    };
+    let a = Driver::start(quick(), |_| {}).expect("driver a starts");
+    let b = Driver::start(quick(), |_| {}).expect("driver b starts");
+    let a_id = a.snapshot().id;
+    let seq_of_a = || {
+        b.snapshot()
+            .peers
+            .iter()
+            .find(|p| p.id == a_id)
+            .map(|p| p.seq.0)
+    };
+    assert!(eventually(|| seq_of_a().is_some()).await, "b lists a");
+    let before = seq_of_a().unwrap_or_default();
+    for i in 0..50 {
+        b.broadcast(&i.to_string()).expect("b broadcasts");
+        TimeoutFuture::new(20).await;
+    }
+    // About 10 heartbeats in those 1,000 ms or more; at least half of them, however busy.
+    let sent = seq_of_a().unwrap_or_default().saturating_sub(before);
+    assert!(sent >= 5, "a sent {sent} heartbeats in a second");
+}
