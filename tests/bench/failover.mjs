@@ -24,7 +24,8 @@
 //
 //   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
 // `only` runs one configuration: locks-close, locks-crash, lease-close or lease-crash.
-// FAILOVER_TABS=10 (or 2,5) runs only those group sizes.
+// FAILOVER_TABS=10 (or 2,5) runs only those group sizes; SETTLE_MS=5000 lets each fresh tab run
+// longer than 1.5 s before the next trial.
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
 import { mkdtemp, copyFile, rm } from "node:fs/promises";
@@ -38,7 +39,7 @@ import { serve } from "../e2e/server.mjs";
 const TRIALS = Number(process.argv[2] ?? 30);
 const ONLY = process.argv[3];
 const SPLIT = process.env.FAILOVER_SPLIT === "1";
-const SETTLE_MS = 1_500;
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1_500);
 const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
 
 function stats(values) {
