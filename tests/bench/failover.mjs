@@ -25,7 +25,9 @@
 //   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
 // `only` runs one configuration: locks-close, locks-crash, lease-close or lease-crash.
 // FAILOVER_TABS=10 (or 2,5) runs only those group sizes; SETTLE_MS=5000 lets each fresh tab run
-// longer than 1.5 s before the next trial.
+// longer than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
+// successor's User Timing marks around it (ms after the closing tab's pagehide, or after the
+// crash command), to tell a slow hand-off from a slow grant.
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
 import { mkdtemp, copyFile, rm } from "node:fs/promises";
@@ -39,6 +41,7 @@ import { serve } from "../e2e/server.mjs";
 const TRIALS = Number(process.argv[2] ?? 30);
 const ONLY = process.argv[3];
 const SPLIT = process.env.FAILOVER_SPLIT === "1";
+const TRACE = process.env.FAILOVER_TRACE === "1";
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1_500);
 const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
 
@@ -212,6 +215,20 @@ async function configuration(env, subject, mode, n, end) {
       return subject !== CONCLAVE || led.shown !== null;
     });
     samples.became.push(led.became - killedAt);
+    if (TRACE) {
+      const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
+      const from = end === "close" ? Number(cookie?.value ?? killedAt) : killedAt;
+      const marks = await pages[successor].evaluate(
+        (from) =>
+          performance
+            .getEntriesByType("mark")
+            .map((m) => [m.name, performance.timeOrigin + m.startTime - from])
+            .filter(([, at]) => at > -1_000),
+        from,
+      );
+      const shown = marks.map(([name, at]) => `${name} ${at.toFixed(1)}`).join(", ");
+      console.log(`${subject.name}, ${mode}, ${n} tabs, ${end}, trial ${trial}: ${shown}`);
+    }
     if (led.shown !== null) samples.shown.push(led.shown - killedAt);
     if (end === "close") {
       const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
