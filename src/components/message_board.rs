@@ -32,10 +32,13 @@ pub fn MessageBoard(
         }
         let result = broadcast.run(data);
         let said = view_model::send_status(&result);
-        if result.is_ok() {
-            text.set(String::new());
-        }
-        status.set(Some(if result.is_ok() { Ok(said) } else { Err(said) }));
+        status.set(Some(match result {
+            Ok(()) => {
+                text.set(String::new());
+                Ok(said)
+            }
+            Err(_) => Err(said),
+        }));
     };
     let rows = Memo::new(move |_| messages.with(|m| view_model::message_rows(m)));
     view! {
