@@ -215,9 +215,15 @@ async function configuration(env, subject, mode, n, end) {
       return subject !== CONCLAVE || led.shown !== null;
     });
     samples.became.push(led.became - killedAt);
-    if (TRACE) {
+    // After a close, when the closing tab's pagehide ran (null if this trial recorded none).
+    let pagehide = null;
+    if (end === "close") {
       const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
-      const from = end === "close" ? Number(cookie?.value ?? killedAt) : killedAt;
+      const at = Number(cookie?.value ?? 0);
+      if (at > killedAt) pagehide = at;
+    }
+    if (TRACE) {
+      const from = pagehide ?? killedAt;
       const marks = await pages[successor].evaluate(
         (from) =>
           performance
@@ -231,9 +237,7 @@ async function configuration(env, subject, mode, n, end) {
     }
     if (led.shown !== null) samples.shown.push(led.shown - killedAt);
     if (end === "close") {
-      const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
-      const pagehide = Number(cookie?.value ?? 0);
-      if (pagehide > killedAt) {
+      if (pagehide !== null) {
         const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
         samples.fromPagehide.push(led.became - pagehide);
         if (heard !== null && heard <= led.became) {
