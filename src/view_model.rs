@@ -163,6 +163,7 @@ pub fn class_rows(counters: &Counters) -> Vec<CounterRow> {
     let row = |key, label, value| CounterRow { key, label, value };
     vec![
         row("sent", "sent", counters.sent),
+        row("relayed", "passed on as heir", counters.relayed),
         row("first", "first from a tab", counters.first),
         row("next", "in order", counters.next),
         row("gap", "after a gap", counters.gap),

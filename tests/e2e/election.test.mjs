@@ -1,7 +1,7 @@
 // One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, recordRoles, tabId, within } from "./browser.mjs";
+import { launch, openTabs, peerIds, recordRoles, tabId, within } from "./browser.mjs";
 
 // A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
 // probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
@@ -72,6 +72,19 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   const second = await agreedLeader(rest, restIds, 3_000, "a new leader after the close");
   console.log(`# after closing the leader: new leader agreed in ${(performance.now() - t0).toFixed(0)} ms (page.close to agreement, polled every 25 ms)`);
   assert.ok(second.term > first.term, `term grew: ${first.term} -> ${second.term}`);
+  // The resignation went to the heir alone, on the heir's channel, and the heir passed it on:
+  // every other tab forgot the closed one long before a silent tab would leave (3 s), and
+  // exactly one tab counts the resignation it passed on (counters refresh once a second).
+  const closedId = ids[first.index];
+  const forgotten = await within(1_500, "every tab forgot the closed leader", async () =>
+    (await Promise.all(rest.map(peerIds))).every((list) => !list.includes(closedId)),
+  );
+  const relays = async () =>
+    (await Promise.all(rest.map((p) => p.getByTestId("count-relayed").textContent()))).map(Number);
+  await within(2_000, "one tab passed the resignation on", async () =>
+    (await relays()).reduce((a, b) => a + b) === 1,
+  );
+  console.log(`# the closed leader left every list ${forgotten.toFixed(0)} ms after the new leader was agreed; passed on by: ${await relays()}`);
 
   // Crash: the renderer dies without a goodbye; the browser releases its lock.
   const crashed = rest[second.index];

@@ -208,6 +208,8 @@ pub struct Peer {
 pub struct Counters {
     /// Messages this tab posted.
     pub sent: u64,
+    /// Messages for the heir that this tab, holding the heir lock, passed on to every tab.
+    pub relayed: u64,
     /// First message from a sender (or its new incarnation).
     pub first: u64,
     /// In order.
@@ -325,6 +327,8 @@ pub struct Engine {
     counters: Counters,
     next_heartbeat: Millis,
     transmit: VecDeque<String>,
+    /// Texts for the heir's channel ([`Engine::poll_transmit_to_heir`]).
+    to_heir: VecDeque<String>,
     events: VecDeque<Event>,
     lead: lead::Lead,
 }
@@ -381,6 +385,7 @@ impl Engine {
             counters: Counters::default(),
             next_heartbeat: now,
             transmit: VecDeque::new(),
+            to_heir: VecDeque::new(),
             events: VecDeque::new(),
             lead,
         };
@@ -441,47 +446,68 @@ impl Engine {
 
     /// Handles one message received from the channel at `now`.
     pub fn handle_message(&mut self, now: Millis, received: Received<'_>) {
+        self.receive(now, received);
+    }
+
+    /// Handles one message received at `now` on the *heir's channel*, which the driver listens
+    /// to while this tab holds the heir lock (from the grant until it loses or releases it):
+    /// as [`Engine::handle_message`], and if it is delivered (signed, new, not fenced), its text
+    /// is passed on unchanged to every tab, next in [`Engine::poll_transmit`].
+    ///
+    /// A leader's resignation goes to the heir alone ([`Engine::poll_transmit_to_heir`]), so
+    /// that the one tab that takes over is the only one woken while it does; the others hear
+    /// the resignation from it, after it leads.
+    pub fn handle_message_to_heir(&mut self, now: Millis, received: Received<'_>) {
+        if let (true, Received::Text(text)) = (self.receive(now, received), received) {
+            self.transmit.push_back(text.to_owned());
+            self.counters.relayed = self.counters.relayed.saturating_add(1);
+        }
+    }
+
+    /// [`Engine::handle_message`]; whether the message was signed and delivered.
+    fn receive(&mut self, now: Millis, received: Received<'_>) -> bool {
         if self.phase == Phase::Away {
-            return;
+            return false;
         }
         self.stall_guard(now);
         let text = match received {
             Received::Text(text) => text,
-            Received::NotText => return self.counters.reject(Rejection::NotText),
-            Received::Oversized => return self.counters.reject(Rejection::Oversized),
+            Received::NotText => return self.reject(Rejection::NotText),
+            Received::Oversized => return self.reject(Rejection::Oversized),
         };
         if text.len() > self.codec.max_bytes() {
-            return self.counters.reject(Rejection::Oversized);
+            return self.reject(Rejection::Oversized);
         }
         let (payload, signed) = match auth::open(text, self.key.as_ref()) {
             Ok(Opened::Signed(payload)) => (payload, true),
             Ok(Opened::Unsigned(payload)) => (payload, false),
-            Err(reason) => return self.counters.reject(reason),
+            Err(reason) => return self.reject(reason),
         };
         let envelope = match self.codec.decode(payload) {
             Ok(envelope) => envelope,
-            Err(reason) => return self.counters.reject(reason),
+            Err(reason) => return self.reject(reason),
         };
         if !signed {
             if !self.bootstrap_open(now) {
-                return self.counters.reject(Rejection::Unsigned);
+                return self.reject(Rejection::Unsigned);
             }
             // Only a greeting joins unsigned: presence claims and, later, leadership and state
             // never do.
             if !matches!(envelope.body, Body::Hello(_)) {
-                return self.counters.reject(Rejection::UnsignedKind);
+                return self.reject(Rejection::UnsignedKind);
             }
         }
         if envelope.from == self.me {
-            return self.counters.reject(Rejection::OwnId);
+            return self.reject(Rejection::OwnId);
         }
         if envelope.from_leader() && envelope.term < self.lead.term {
-            // A deposed leader that has not heard yet: tell it. Its actions are fenced
-            // (before sequencing, so that they leave no trace in its window).
-            self.correct(now);
+            // A deposed leader that has not heard yet: tell it (unless it is leaving). Its
+            // actions are fenced (before sequencing, so that they leave no trace in its window).
+            if !matches!(envelope.body, Body::Resign { .. }) {
+                self.correct(now);
+            }
             if envelope.is_leader_action() {
-                self.counters.reject(Rejection::StaleTerm);
-                return;
+                return self.reject(Rejection::StaleTerm);
             }
         }
         let class =
@@ -490,14 +516,21 @@ impl Engine {
                 .observe(envelope.from, envelope.incarnation, envelope.seq, now)
             {
                 Ok(class) => class,
-                Err(_) => return self.counters.reject(Rejection::StaleIncarnation),
+                Err(_) => return self.reject(Rejection::StaleIncarnation),
             };
         self.counters.count(class);
         if !class.is_delivered() {
-            return;
+            return false;
         }
         self.deliver(now, envelope);
         self.advance(now);
+        signed
+    }
+
+    /// Counts a message rejected for `reason`: it was not delivered.
+    fn reject(&mut self, reason: Rejection) -> bool {
+        self.counters.reject(reason);
+        false
     }
 
     fn deliver(&mut self, now: Millis, envelope: Envelope) {
@@ -663,6 +696,14 @@ impl Engine {
         self.transmit.pop_front()
     }
 
+    /// The next text to post on the heir's channel (`<channel>:heir`), if any: only the
+    /// holder of the heir lock listens there (see [`Engine::handle_message_to_heir`]). Drain
+    /// until `None` after every input.
+    #[must_use]
+    pub fn poll_transmit_to_heir(&mut self) -> Option<String> {
+        self.to_heir.pop_front()
+    }
+
     /// The next event for the app, if any. Drain until `None` after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -726,10 +767,21 @@ impl Engine {
     }
 
     fn send(&mut self, body: Body) {
+        let text = self.seal(body);
+        self.transmit.push_back(text);
+    }
+
+    /// Sends `body` on the heir's channel only.
+    fn send_to_heir(&mut self, body: Body) {
+        let text = self.seal(body);
+        self.to_heir.push_back(text);
+    }
+
+    /// `body`, signed and sequenced as this tab's next message.
+    fn seal(&mut self, body: Body) -> String {
         let envelope = self.envelope(body);
         self.next_seq = self.next_seq.saturating_add(1);
-        let text = auth::seal(self.codec.encode(&envelope), self.key.as_ref());
-        self.transmit.push_back(text);
         self.counters.sent = self.counters.sent.saturating_add(1);
+        auth::seal(self.codec.encode(&envelope), self.key.as_ref())
     }
 }

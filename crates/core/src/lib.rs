@@ -9,10 +9,12 @@
 //! ## Model and run loop
 //! Each tab owns one [`Engine`]. The driver:
 //! 1. feeds every input through a `handle_*` method — a received message
-//!    ([`Engine::handle_message`]), the passing of time ([`Engine::handle_timeout`]), a page
-//!    lifecycle change ([`Engine::handle_lifecycle`]);
+//!    ([`Engine::handle_message`], or [`Engine::handle_message_to_heir`] from the heir's
+//!    channel), the passing of time ([`Engine::handle_timeout`]), a page lifecycle change
+//!    ([`Engine::handle_lifecycle`]);
 //! 2. then drains every output until empty — [`Engine::poll_transmit`] (texts to post on the
-//!    channel) and [`Engine::poll_event`] (news for the app);
+//!    channel), [`Engine::poll_transmit_to_heir`] (a leader's hand-off, for the heir alone)
+//!    and [`Engine::poll_event`] (news for the app);
 //! 3. and arms one timer for [`Engine::poll_timeout`].
 //!
 //! ## Time

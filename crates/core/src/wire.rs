@@ -49,12 +49,13 @@ impl Envelope {
         self.term.leader() == Some(self.from)
     }
 
-    /// Whether this is a *leader action*, fenced by its term: a resignation, or an app
-    /// message sent by a tab that claims to lead. (Presence, probes and answers from a deposed
-    /// leader are still heard; they carry no authority.)
+    /// Whether this is a *leader action*, fenced by its term: an app message sent by a tab
+    /// that claims to lead. (Presence, probes and answers from a deposed leader are still
+    /// heard; they carry no authority. Nor does a resignation below the receiver's term: it
+    /// hands nothing on, and is heard as the goodbye it also is.)
     #[must_use]
     pub fn is_leader_action(&self) -> bool {
-        self.from_leader() && matches!(self.body, Body::Resign { .. } | Body::App(_))
+        self.from_leader() && matches!(self.body, Body::App(_))
     }
 }
 

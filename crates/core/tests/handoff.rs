@@ -1,29 +1,34 @@
-//! Web Locks hand-off scenarios through the public API: two tabs, one in-memory channel, one
-//! virtual clock, and the lock manager played by hand, step by step.
+//! Web Locks hand-off scenarios through the public API: two or three tabs, one in-memory
+//! channel and the heir's channel, one virtual clock, and the lock manager played by hand, step
+//! by step.
 //!
 //! The rules under test: the heir (holder of the heir lock, the one tab waiting for the leader
 //! lock) leads on a resignation at once, before the leader lock arrives; it declines when it
 //! stalled lately or when the stored term is past the resigned one; and a leader that stalled
-//! lately hands nothing off.
+//! lately hands nothing off. A hand-off goes to the heir alone, which passes it on to every tab.
 
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
     Received, Start, TabId, Term,
 };
 
-struct Pair {
+/// Tabs on one in-memory channel (and the heir's channel), one virtual clock.
+struct Group {
     now: Millis,
-    tabs: [Engine; 2],
+    tabs: Vec<Engine>,
     /// The durable term, as `localStorage` would hold it.
     stored: Term,
     /// Per tab, the lock requests made and not yet looked at.
-    requests: [Vec<(LockName, LockRequest)>; 2],
+    requests: Vec<Vec<(LockName, LockRequest)>>,
     /// A tab whose main thread is blocked: it runs nothing, and what is posted to it is dropped.
-    blocked: [bool; 2],
+    blocked: Vec<bool>,
+    /// Per tab, whether it listens on the heir's channel: from a heir lock grant until it lets
+    /// go of the lock, as the driver does.
+    heir_box: Vec<bool>,
 }
 
-impl Pair {
-    fn new() -> Self {
+impl Group {
+    fn of(n: u8) -> Self {
         let start = |byte: u8| {
             Engine::start(
                 Config::default(),
@@ -36,21 +41,24 @@ impl Pair {
                 },
             )
         };
+        let n = usize::from(n);
         Self {
             now: Millis(0),
-            tabs: [start(1), start(2)],
+            tabs: (1..=n).map(|i| start(i as u8)).collect(),
             stored: Term::ZERO,
-            requests: [Vec::new(), Vec::new()],
-            blocked: [false; 2],
+            requests: vec![Vec::new(); n],
+            blocked: vec![false; n],
+            heir_box: vec![false; n],
         }
     }
 
-    /// Runs both tabs' outputs the way the driver does (storage answers at once, posts reach
-    /// the other tab), until both are quiet; returns tab `i`'s lock requests.
+    /// Runs every tab's outputs the way the driver does (storage answers at once, posts reach
+    /// the other tabs, posts to the heir the tabs listening there), until all are quiet;
+    /// returns tab `i`'s lock requests.
     fn drain(&mut self, i: usize) -> Vec<(LockName, LockRequest)> {
         loop {
             let mut busy = false;
-            for t in 0..2 {
+            for t in 0..self.tabs.len() {
                 while let Some(term) = self.tabs[t].poll_persist() {
                     busy = true;
                     self.stored = self.stored.max(term);
@@ -62,12 +70,25 @@ impl Pair {
                 }
                 while let Some(request) = self.tabs[t].poll_lock() {
                     busy = true;
+                    if request == (LockName::Heir, LockRequest::Release) {
+                        self.heir_box[t] = false;
+                    }
                     self.requests[t].push(request);
+                }
+                while let Some(text) = self.tabs[t].poll_transmit_to_heir() {
+                    busy = true;
+                    for u in self
+                        .others(t)
+                        .filter(|&u| self.heir_box[u])
+                        .collect::<Vec<_>>()
+                    {
+                        self.tabs[u].handle_message_to_heir(self.now, Received::Text(&text));
+                    }
                 }
                 while let Some(text) = self.tabs[t].poll_transmit() {
                     busy = true;
-                    if !self.blocked[1 - t] {
-                        self.tabs[1 - t].handle_message(self.now, Received::Text(&text));
+                    for u in self.others(t).collect::<Vec<_>>() {
+                        self.tabs[u].handle_message(self.now, Received::Text(&text));
                     }
                 }
                 while self.tabs[t].poll_event().is_some() {}
@@ -78,9 +99,15 @@ impl Pair {
         }
     }
 
+    /// The tabs other than `t` that run.
+    fn others(&self, t: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.tabs.len()).filter(move |&u| u != t && !self.blocked[u])
+    }
+
     fn grant(&mut self, i: usize, name: LockName) -> Vec<(LockName, LockRequest)> {
-        if name == LockName::Leader {
-            self.tabs[i].handle_stored_term(self.now, self.stored);
+        match name {
+            LockName::Leader => self.tabs[i].handle_stored_term(self.now, self.stored),
+            LockName::Heir => self.heir_box[i] = true,
         }
         self.tabs[i].handle_lock(self.now, name, LockChange::Granted);
         self.drain(i)
@@ -88,7 +115,7 @@ impl Pair {
 
     fn tick(&mut self, ms: u64) {
         self.now = self.now.plus(ms);
-        for i in 0..2 {
+        for i in 0..self.tabs.len() {
             if !self.blocked[i] {
                 self.tabs[i].handle_timeout(self.now);
             }
@@ -112,15 +139,17 @@ impl Pair {
         self.blocked[i] = false;
     }
 
-    /// Tab 0 leads (it took both locks, heir first), tab 1 is the heir, queued for the leader
-    /// lock.
-    fn leader_and_heir() -> Self {
-        let mut pair = Self::new();
+    /// Of `n` tabs, tab 0 leads (it took both locks, heir first), tab 1 is the heir, queued for
+    /// the leader lock, and the others wait for the heir lock.
+    fn leader_and_heir(n: u8) -> Self {
+        let mut pair = Self::of(n);
         assert_eq!(pair.drain(0), [(LockName::Heir, LockRequest::Request)]);
-        assert_eq!(
-            pair.requests[1].split_off(0),
-            [(LockName::Heir, LockRequest::Request)]
-        );
+        for t in 1..pair.tabs.len() {
+            assert_eq!(
+                pair.requests[t].split_off(0),
+                [(LockName::Heir, LockRequest::Request)]
+            );
+        }
         assert_eq!(
             pair.grant(0, LockName::Heir),
             [(LockName::Leader, LockRequest::Request)]
@@ -142,7 +171,7 @@ impl Pair {
 
 #[test]
 fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follows() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     let resigned = pair.tabs[0].term();
     let released = pair.close_leader();
     assert!(released.contains(&(LockName::Leader, LockRequest::Release)));
@@ -165,7 +194,7 @@ fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follow
 
 #[test]
 fn losing_the_heir_lock_ends_a_hand_off_before_the_lock_arrives() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     let _ = pair.close_leader();
     assert!(pair.tabs[1].is_leader());
     pair.tabs[1].handle_lock(pair.now, LockName::Heir, LockChange::Lost);
@@ -182,7 +211,7 @@ fn losing_the_heir_lock_ends_a_hand_off_before_the_lock_arrives() {
 
 #[test]
 fn an_heir_that_stalled_lately_waits_for_the_lock() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     // The heir's main thread was blocked for 2 s; the leader ran on. The resignation is the
     // heir's first input after the block.
     pair.block(1, 2_000);
@@ -203,14 +232,23 @@ fn an_heir_that_stalled_lately_waits_for_the_lock() {
 
 #[test]
 fn a_leader_that_stalled_lately_hands_nothing_off() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     // The leader says it is there, then its thread is blocked for 1.3 s (past the stall bound,
     // short of the heir's probe timing out) while the heir runs on; its first input after is
     // `pagehide`.
     pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Visible);
     let _ = pair.drain(0);
     pair.block(0, 1_300);
-    let _ = pair.close_leader();
+    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
+    assert_eq!(
+        pair.tabs[0].poll_transmit_to_heir(),
+        None,
+        "a resignation that is no hand-off goes to every tab"
+    );
+    let resignation = pair.tabs[0].poll_transmit().unwrap_or_default();
+    pair.tabs[1].handle_message(pair.now, Received::Text(&resignation));
+    let _ = pair.drain(1);
+    assert_eq!(pair.tabs[1].peers().count(), 0);
     assert!(
         !pair.tabs[1].is_leader(),
         "its lock may have been stolen meanwhile: no hand-off"
@@ -219,7 +257,7 @@ fn a_leader_that_stalled_lately_hands_nothing_off() {
 
 #[test]
 fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     let resigned = pair.tabs[0].term();
     // A thief minted and stored a higher term that neither tab has heard yet.
     let thief = Term::new(resigned.number() + 1, TabId::from_bytes([9; 16]));
@@ -234,38 +272,104 @@ fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
 }
 
 #[test]
-fn a_closing_leaders_resignation_is_its_only_message_and_its_goodbye() {
-    let mut pair = Pair::leader_and_heir();
+fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone() {
+    let mut pair = Group::leader_and_heir(3);
     let leader = pair.tabs[0].id();
     pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let mut posted = Vec::new();
-    while let Some(text) = pair.tabs[0].poll_transmit() {
-        posted.push(text);
-    }
-    // One message wakes every other tab once, not twice, while the heir takes over.
-    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(
+        pair.tabs[0].poll_transmit(),
+        None,
+        "nothing wakes every tab"
+    );
+    let to_heir: Vec<_> = std::iter::from_fn(|| pair.tabs[0].poll_transmit_to_heir()).collect();
+    assert_eq!(to_heir.len(), 1, "{to_heir:?}");
+
+    // The heir hears it, forgets the leader, and passes it on to every tab, unchanged and first.
     while pair.tabs[1].poll_event().is_some() {}
-    pair.tabs[1].handle_message(pair.now, Received::Text(&posted[0]));
+    pair.tabs[1].handle_message_to_heir(pair.now, Received::Text(&to_heir[0]));
     let events: Vec<_> = std::iter::from_fn(|| pair.tabs[1].poll_event()).collect();
+    let goodbye = Event::PeerLeft {
+        id: leader,
+        reason: LeaveReason::Goodbye,
+    };
+    assert!(events.contains(&goodbye), "{events:?}");
+    assert_eq!(pair.tabs[1].peers().filter(|p| p.id == leader).count(), 0);
+    let relayed = pair.tabs[1].poll_transmit();
+    assert_eq!(relayed.as_deref(), Some(to_heir[0].as_str()));
+    assert_eq!(pair.tabs[1].counters().relayed, 1);
+
+    // The third tab hears the resignation from the heir, then the heir's new term.
+    while pair.tabs[2].poll_event().is_some() {}
+    pair.tabs[2].handle_message(pair.now, Received::Text(&to_heir[0]));
+    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[2].poll_event()).collect();
+    assert!(events.contains(&goodbye), "{events:?}");
+    let _ = pair.drain(1);
+    assert!(pair.tabs[1].is_leader(), "the heir leads by hand-off");
+    assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
+    assert_eq!(pair.tabs[2].peers().count(), 1, "only the heir is left");
+    assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
+}
+
+#[test]
+fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corrected() {
+    let mut pair = Group::leader_and_heir(3);
+    let leader = pair.tabs[0].id();
+    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
+    let resignation = pair.tabs[0].poll_transmit_to_heir().unwrap_or_default();
+    pair.tabs[1].handle_message_to_heir(pair.now, Received::Text(&resignation));
+    let relayed = pair.tabs[1].poll_transmit().unwrap_or_default();
+    // The heir takes over while the third tab is busy: the storage event of its term write
+    // reaches that tab before the resignation it passed on.
+    pair.blocked[2] = true;
+    let _ = pair.drain(1);
+    pair.blocked[2] = false;
+    assert!(pair.tabs[1].is_leader());
+    pair.tabs[2].handle_stored_term(pair.now, pair.stored);
+    assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
+    while pair.tabs[2].poll_transmit().is_some() {}
+    while pair.tabs[2].poll_event().is_some() {}
+
+    pair.tabs[2].handle_message(pair.now, Received::Text(&relayed));
+    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[2].poll_event()).collect();
     assert!(
         events.contains(&Event::PeerLeft {
             id: leader,
             reason: LeaveReason::Goodbye
         }),
-        "{events:?}"
+        "a resignation below its term is still a goodbye: {events:?}"
     );
     assert_eq!(
-        pair.tabs[1].peers().count(),
-        0,
-        "the leader is forgotten at once"
+        pair.tabs[2].poll_transmit(),
+        None,
+        "a tab that is leaving is not told of the new term"
     );
-    let _ = pair.drain(1);
-    assert!(pair.tabs[1].is_leader(), "and the heir leads by hand-off");
+    assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
+    assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
+}
+
+#[test]
+fn a_leader_that_still_holds_the_heir_lock_resigns_to_every_tab() {
+    let mut pair = Group::leader_and_heir(3);
+    let _ = pair.close_leader();
+    assert!(
+        pair.tabs[1].is_leader(),
+        "it leads by hand-off, before the leader lock"
+    );
+    assert!(pair.heir_box[1], "and it is still the heir");
+    pair.tabs[1].handle_lifecycle(pair.now, Lifecycle::Closing);
+    assert_eq!(
+        pair.tabs[1].poll_transmit_to_heir(),
+        None,
+        "nobody else listens there"
+    );
+    let resignation = pair.tabs[1].poll_transmit().unwrap_or_default();
+    pair.tabs[2].handle_message(pair.now, Received::Text(&resignation));
+    assert_eq!(pair.tabs[2].peers().count(), 0, "the third tab heard it");
 }
 
 #[test]
 fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
-    let mut pair = Pair::leader_and_heir();
+    let mut pair = Group::leader_and_heir(2);
     // After a stall, the heir's queued notices run in no promised order: it lost the heir lock
     // (so it stopped waiting for the leader lock), then hears of a leader lock grant that the
     // lock manager already took back.

@@ -286,21 +286,30 @@ fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
         answer.contains("\"alive\"") && answer.contains("\"term\":5"),
         "{answer}"
     );
-    // ...while its actions (a resignation, an app message) are rejected.
-    for body in [
-        r#"{"resign":{"successor":null}}"#,
-        r#"{"app":"do the leader's work"}"#,
-    ] {
-        let mut tab = receiver();
-        let text = with_term(4, SENDER).replacen(
+    // ...while its actions (app messages) are rejected.
+    let with_body = |body: &str| {
+        resign_signed(&with_term(4, SENDER).replacen(
             r#"{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}"#,
             body,
             1,
-        );
-        let text = resign_signed(&text);
-        tab.handle_message(Millis(10), Received::Text(&text));
-        assert_eq!(tab.counters().rejected(Rejection::StaleTerm), 1, "{text}");
-    }
+        ))
+    };
+    let mut tab = receiver();
+    let text = with_body(r#"{"app":"do the leader's work"}"#);
+    tab.handle_message(Millis(10), Received::Text(&text));
+    assert_eq!(tab.counters().rejected(Rejection::StaleTerm), 1, "{text}");
+    // Its resignation hands nothing on at term 5; it is heard as the goodbye it also is, and a
+    // tab that is leaving is not told of the new term.
+    let mut tab = receiver();
+    tab.handle_message(Millis(10), Received::Text(&with_term(4, SENDER)));
+    while tab.poll_transmit().is_some() {}
+    let resignation =
+        with_body(r#"{"resign":{"successor":null}}"#).replacen("\"seq\":1,", "\"seq\":2,", 1);
+    tab.handle_message(Millis(20), Received::Text(&resign_signed(&resignation)));
+    assert_eq!(tab.counters().rejected_total(), 0);
+    assert_eq!(tab.peers().count(), 0, "it left");
+    assert_eq!(tab.poll_transmit(), None);
+    assert_eq!(tab.term(), known);
     // A follower still at term 4 (led by another tab) is merely behind: delivered.
     let mut tab = receiver();
     tab.handle_message(Millis(10), Received::Text(&with_term(4, &"0c".repeat(16))));

@@ -49,6 +49,9 @@ struct Shared {
     locks: Option<[Locks; 2]>,
     /// Lock requests the engine made, run once the engine is no longer borrowed.
     lock_requests: Vec<(LockName, LockRequest)>,
+    /// The heir's channel and its listener, while this tab holds the heir lock: only the heir
+    /// listens there, so that a leader's hand-off wakes no other tab.
+    heir_channel: Option<(BroadcastChannel, EventListener)>,
 }
 
 impl Driver {
@@ -114,20 +117,18 @@ impl Driver {
             inbox: Vec::new(),
             locks,
             lock_requests: Vec::new(),
+            heir_channel: None,
         }));
 
         let weak = Rc::downgrade(&shared);
         let channel = shared.borrow().channel.clone();
         let listeners = [
             listen(&channel, "message", &weak, |shared, event| {
-                let data = event
-                    .dyn_ref::<MessageEvent>()
-                    .map_or(JsValue::UNDEFINED, MessageEvent::data);
-                receive(shared, &data);
+                receive(shared, event, Engine::handle_message);
             }),
             // A message the browser could not deserialise for this page.
             listen(&channel, "messageerror", &weak, |shared, _| {
-                receive(shared, &JsValue::UNDEFINED);
+                receive(shared, &JsValue::UNDEFINED, Engine::handle_message);
             }),
             listen(&window, "pagehide", &weak, |shared, _| {
                 lifecycle(shared, Lifecycle::Closing);
@@ -212,6 +213,7 @@ impl Drop for Driver {
         shared.flush();
         shared.lock_requests.clear();
         shared.timer = None;
+        shared.stop_listening_as_heir();
         shared.channel.close();
         for lock in shared.locks.iter_mut().flatten() {
             lock.release();
@@ -235,20 +237,28 @@ fn feed_result<T>(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, 
     answer
 }
 
-/// A message from the channel, whatever it is.
-fn receive(shared: &Rc<RefCell<Shared>>, data: &JsValue) {
+/// A message event (or, for `messageerror`, `undefined`) from the channel or the heir's
+/// channel, whatever it carries, handed to the engine by `handle`.
+fn receive(
+    shared: &Rc<RefCell<Shared>>,
+    event: &JsValue,
+    handle: fn(&mut Engine, Millis, Received<'_>),
+) {
+    let data = event
+        .dyn_ref::<MessageEvent>()
+        .map_or(JsValue::UNDEFINED, MessageEvent::data);
     feed(shared, |inner, now| {
         match data.dyn_ref::<js_sys::JsString>() {
             // A string's UTF-8 form is at least as long as its UTF-16 length, so a string over the
             // limit in UTF-16 units is too long in bytes: refuse it before copying.
             Some(text) if text.length() as usize > inner.max_message_bytes => {
-                inner.engine.handle_message(now, Received::Oversized);
+                handle(&mut inner.engine, now, Received::Oversized);
             }
             Some(text) => {
                 let text = String::from(text);
-                inner.engine.handle_message(now, Received::Text(&text));
+                handle(&mut inner.engine, now, Received::Text(&text));
             }
-            None => inner.engine.handle_message(now, Received::NotText),
+            None => handle(&mut inner.engine, now, Received::NotText),
         }
     });
 }
@@ -307,6 +317,13 @@ fn lock_notice(
             }
             _ => {}
         }
+        // The heir listens on the heir's channel from the grant (before the engine hears of
+        // it) until the lock is lost or let go.
+        match (current && name == LockName::Heir, change) {
+            (true, LockChange::Granted) => inner.listen_as_heir(&Rc::downgrade(shared)),
+            (true, LockChange::Lost) => inner.stop_listening_as_heir(),
+            (false, _) => {}
+        }
         current
     };
     if current {
@@ -347,6 +364,10 @@ impl Shared {
                         self.inbox.push((from, data));
                     }
                 }
+            }
+            while let Some(text) = self.engine.poll_transmit_to_heir() {
+                busy = true;
+                self.post_to_heir(&text);
             }
             while let Some(text) = self.engine.poll_transmit() {
                 busy = true;
@@ -401,6 +422,46 @@ impl Shared {
         self.mark_now(name);
     }
 
+    /// Listens on the heir's channel (this tab was granted the heir lock). What arrives there
+    /// is handed to [`Engine::handle_message_to_heir`], which passes it on to every tab.
+    fn listen_as_heir(&mut self, weak: &Weak<RefCell<Shared>>) {
+        if self.heir_channel.is_some() {
+            return;
+        }
+        // Without it (the browser refused a second channel) the heir still takes over when
+        // the leader lock comes, and hears the resignation that follows it on the channel.
+        if let Ok(channel) = BroadcastChannel::new(&heir_channel_name(&self.channel_name)) {
+            let listener = listen(&channel, "message", weak, |shared, event| {
+                receive(shared, event, Engine::handle_message_to_heir);
+            });
+            self.heir_channel = Some((channel, listener));
+        }
+    }
+
+    /// Stops listening on the heir's channel (this tab lost or let go of the heir lock).
+    fn stop_listening_as_heir(&mut self) {
+        if let Some((channel, listener)) = self.heir_channel.take() {
+            drop(listener);
+            channel.close();
+        }
+    }
+
+    /// Posts `text` on the heir's channel, from a channel object opened for the purpose (one
+    /// kept open would receive everything posted there, waking this tab), or on the channel
+    /// if the browser refuses to open one.
+    fn post_to_heir(&self, text: &str) {
+        let text = JsValue::from_str(text);
+        match BroadcastChannel::new(&heir_channel_name(&self.channel_name)) {
+            Ok(channel) => {
+                let _ = channel.post_message(&text);
+                channel.close();
+            }
+            Err(_) => {
+                let _ = self.channel.post_message(&text);
+            }
+        }
+    }
+
     /// Marks `name` on the page's User Timing timeline now.
     fn mark_now(&self, name: &str) {
         if let Some(performance) = self.window.performance() {
@@ -416,6 +477,7 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
     let Some(locks) = inner.locks.as_mut() else {
         return;
     };
+    let mut heir_released = false;
     for (name, request) in requests {
         let weak = Weak::clone(weak);
         let notify = move |notice: Notice, release: Option<js_sys::Function>| {
@@ -430,8 +492,14 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
         match request {
             LockRequest::Request => lock.request(false, notify),
             LockRequest::Steal => lock.request(true, notify),
-            LockRequest::Release => lock.release(),
+            LockRequest::Release => {
+                lock.release();
+                heir_released |= name == LockName::Heir;
+            }
         }
+    }
+    if heir_released {
+        inner.stop_listening_as_heir();
     }
 }
 
@@ -472,6 +540,11 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
             on_message(from, data);
         }
     }
+}
+
+/// The channel a leader's hand-off goes to: only the holder of the heir lock listens there.
+fn heir_channel_name(channel: &str) -> String {
+    format!("{channel}:heir")
 }
 
 /// Listens for `event` on `target`, handing it to the driver while the driver lives.

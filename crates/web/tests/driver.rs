@@ -263,6 +263,52 @@ async fn two_drivers_elect_one_leader_and_the_survivor_takes_over() {
 }
 
 #[wasm_bindgen_test]
+async fn a_resignation_goes_to_the_heir_alone_which_passes_it_on_to_every_tab() {
+    let drivers: Vec<Driver> = (0..3)
+        .map(|_| Driver::start(config("heir-channel"), |_| {}).expect("a driver starts"))
+        .collect();
+    let settled = eventually(|| {
+        let snapshots: Vec<_> = drivers.iter().map(Driver::snapshot).collect();
+        snapshots.iter().filter(|s| s.is_leader).count() == 1
+            && snapshots.iter().all(|s| s.peers.len() == 2)
+            && snapshots
+                .iter()
+                .all(|s| s.leader.is_some() && s.leader == snapshots[0].leader)
+    })
+    .await;
+    assert!(settled, "one leader among three");
+    // Let the heir lock settle on one of the followers.
+    TimeoutFuture::new(300).await;
+    let mut drivers = drivers;
+    let at = drivers.iter().position(|d| d.snapshot().is_leader);
+    let leader = drivers.remove(at.unwrap_or_default());
+    let (leader_id, old_term) = (leader.snapshot().id, leader.snapshot().term);
+    drop(leader);
+
+    // Within a second (a visible peer falls silent only after 3 s), both survivors have
+    // forgotten the leader, one of them leads at a higher term, and exactly one heard the
+    // resignation on the heir's channel and passed it on; nothing was refused.
+    let done = within(1_000, || {
+        let s: Vec<_> = drivers.iter().map(Driver::snapshot).collect();
+        s.iter().all(|s| s.peers.iter().all(|p| p.id != leader_id))
+            && s.iter()
+                .filter(|s| s.is_leader && s.term > old_term)
+                .count()
+                == 1
+    })
+    .await;
+    let s: Vec<_> = drivers.iter().map(Driver::snapshot).collect();
+    assert!(done, "{s:?}");
+    let relayed: Vec<u64> = s.iter().map(|s| s.counters.relayed).collect();
+    assert_eq!(relayed.iter().sum::<u64>(), 1, "{relayed:?}");
+    assert!(
+        s.iter()
+            .all(|s| s.counters.rejected_total() == 0 && s.counters.duplicate == 0),
+        "{s:?}"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
     let (became, lost) = (
         marks("conclave:became-leader"),

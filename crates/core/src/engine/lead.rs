@@ -639,6 +639,13 @@ impl Engine {
     /// On `pagehide` or `freeze`: a leader stops acting and names its successor (with Web
     /// Locks, none if it stalled lately: then its resignation is no hand-off). Whether it
     /// resigned (a follower has nothing to resign).
+    ///
+    /// With Web Locks a hand-off goes to the heir alone, on the heir's channel: it takes over
+    /// without the other tabs waking at the same moment on its two cores' worth of CPU, and
+    /// passes the resignation on to them once it leads. A leader that still holds the heir
+    /// lock itself (it leads by hand-off, the leader lock not yet granted) has no heir
+    /// listening, and a resignation that hands nothing off need not go first to anyone: both
+    /// go to every tab.
     pub(super) fn resign(&mut self, now: Millis) -> bool {
         if self.lead.role == Role::Follower {
             return false;
@@ -652,7 +659,14 @@ impl Engine {
             .map(|(&id, _)| id)
             .filter(|_| !stalled);
         self.step_down(StepDown::Resigned);
-        self.send(Body::Resign { successor });
+        let to_heir = self.config.mode == Mode::WebLocks
+            && successor.is_some()
+            && self.lead.heir != Lock::Held;
+        if to_heir {
+            self.send_to_heir(Body::Resign { successor });
+        } else {
+            self.send(Body::Resign { successor });
+        }
         true
     }
 

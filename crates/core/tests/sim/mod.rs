@@ -166,6 +166,9 @@ struct Tab {
     accepted: Term,
     /// Unpaused by the heal but has not run any input yet: it cannot act before it does.
     fresh: bool,
+    /// Listens on the heir's channel, as the driver does from a heir lock grant until the
+    /// lock is lost or released.
+    heir_box: bool,
     /// Asleep with the machine since then, on a platform whose monotonic clock stops in sleep.
     clock_stopped_at: Option<u64>,
 }
@@ -243,6 +246,8 @@ type StreamKey = (usize, TabId, Incarnation);
 #[derive(Clone, Debug)]
 enum Input {
     Text(String),
+    /// A text posted on the heir's channel.
+    ToHeir(String),
     /// A lock notice for the request of this generation.
     Lock(LockName, LockChange, u64),
     Persisted(Term),
@@ -456,6 +461,7 @@ impl Sim {
             term: self.stored,
             accepted: Term::ZERO,
             fresh: false,
+            heir_box: false,
             clock_stopped_at: None,
         });
         self.data.open(id);
@@ -473,31 +479,17 @@ impl Sim {
             let clock = self.tabs[i].clock(self.now);
             self.tabs[i].engine.handle_stored_term(clock, self.stored);
         }
-        while let Some(text) = self.tabs[i].engine.poll_transmit() {
+        loop {
+            let (text, to_heir) = match self.tabs[i].engine.poll_transmit_to_heir() {
+                Some(text) => (text, true),
+                None => match self.tabs[i].engine.poll_transmit() {
+                    Some(text) => (text, false),
+                    None => break,
+                },
+            };
             text.hash(&mut self.hasher);
             self.record_sent(i, &text)?;
-            for j in 0..self.tabs.len() {
-                if j == i || self.tabs[j].state == State::Gone {
-                    continue;
-                }
-                if !self.healing && self.rng.chance(self.profile.loss_per_mille) {
-                    continue;
-                }
-                let copies = if !self.healing && self.rng.chance(self.profile.dup_per_mille) {
-                    2
-                } else {
-                    1
-                };
-                for _ in 0..copies {
-                    let mut at = self.now + self.rng.range(0, self.profile.max_delay_ms);
-                    if !self.profile.reorder {
-                        let last = self.fifo.entry((i, j)).or_insert(0);
-                        at = at.max(*last);
-                        *last = at;
-                    }
-                    self.push(at, j, Input::Text(text.clone()));
-                }
-            }
+            self.post(i, &text, to_heir);
         }
         while let Some(term) = self.tabs[i].engine.poll_persist() {
             let at = self.now + self.rng.range(0, PERSIST_MS);
@@ -514,6 +506,39 @@ impl Sim {
         self.check_memory(i)?;
         self.check_terms(i)?;
         self.check_acting()
+    }
+
+    /// Posts tab `i`'s `text` on the channel, or on the heir's channel, whose listeners are
+    /// the tabs listening there now (not the sender's own page).
+    fn post(&mut self, i: usize, text: &str, to_heir: bool) {
+        for j in 0..self.tabs.len() {
+            if j == i || self.tabs[j].state == State::Gone || (to_heir && !self.tabs[j].heir_box) {
+                continue;
+            }
+            if !self.healing && self.rng.chance(self.profile.loss_per_mille) {
+                continue;
+            }
+            let copies = if !self.healing && self.rng.chance(self.profile.dup_per_mille) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let mut at = self.now + self.rng.range(0, self.profile.max_delay_ms);
+                if !self.profile.reorder {
+                    let last = self.fifo.entry((i, j)).or_insert(0);
+                    at = at.max(*last);
+                    *last = at;
+                }
+                let text = text.to_owned();
+                let input = if to_heir {
+                    Input::ToHeir(text)
+                } else {
+                    Input::Text(text)
+                };
+                self.push(at, j, input);
+            }
+        }
     }
 
     fn push(&mut self, at: u64, to: usize, input: Input) {
@@ -556,6 +581,10 @@ impl Sim {
                 self.notice(i, name, LockChange::Granted);
             }
             LockRequest::Release => {
+                if name == LockName::Heir {
+                    // The driver stops listening on the heir's channel.
+                    self.tabs[i].heir_box = false;
+                }
                 let lock = &mut self.locks[n];
                 lock.queue.retain(|&q| q != i);
                 if lock.holder == Some(i) {
@@ -648,13 +677,24 @@ impl Sim {
         let payload = text.rsplit_once('#').map_or(text, |(payload, _)| payload);
         let value: serde_json::Value = serde_json::from_str(payload)
             .map_err(|e| self.violation(format!("tab {i} sent unparsable text {text}: {e}")))?;
+        let me = self.tabs[i].engine.id();
+        let from = value["from"].as_str().and_then(|f| f.parse::<TabId>().ok());
         let key = (
-            self.tabs[i].engine.id(),
+            from.unwrap_or(me),
             Incarnation(value["inc"].as_u64().unwrap_or(u64::MAX) as u32),
             value["seq"].as_u64().unwrap_or(0),
         );
-        let leader_action = value["lead"].as_str() == Some(&key.0.to_string())
-            && (value["msg"].get("resign").is_some() || value["msg"].get("app").is_some());
+        // An app message from the leader of its term (a resignation carries no authority:
+        // below the receiver's term it is heard as a goodbye).
+        let leader_action =
+            value["lead"].as_str() == Some(&key.0.to_string()) && value["msg"].get("app").is_some();
+        if key.0 != me {
+            // Passed on from the heir's channel: only what was sent, unchanged.
+            if self.sent.get(&key) != Some(&leader_action) {
+                return Err(self.violation(format!("tab {i} passed on {text}, never sent")));
+            }
+            return Ok(());
+        }
         if self.sent.insert(key, leader_action).is_some() {
             return Err(self.violation(format!("tab {i} reused (incarnation, seq) {key:?}")));
         }
@@ -874,11 +914,22 @@ impl Sim {
                                 .engine
                                 .handle_message(clock, Received::Text(&text));
                         }
+                        // Posted while it listened; not dispatched once it stopped.
+                        Input::ToHeir(text) if self.tabs[to].heir_box => {
+                            self.log(|| format!("tab {to} hears on the heir's channel"));
+                            self.tabs[to]
+                                .engine
+                                .handle_message_to_heir(clock, Received::Text(&text));
+                        }
+                        Input::ToHeir(_) => continue,
                         Input::Lock(name, change, lock_gen) => {
                             if lock_gen != self.tabs[to].lock_gen[name.index()] {
                                 continue;
                             }
                             self.log(|| format!("tab {to} {name:?} lock {change:?}"));
+                            if name == LockName::Heir {
+                                self.tabs[to].heir_box = change == LockChange::Granted;
+                            }
                             if change == LockChange::Granted && name == LockName::Leader {
                                 // The driver reads the stored term before taking the lock.
                                 self.tabs[to].engine.handle_stored_term(clock, self.stored);
