@@ -15,7 +15,8 @@
 // Conclave's driver marks `conclave:became-leader`, the reference page marks
 // `reference:became-leader` when the library grants leadership. For Conclave the moment its
 // panel first shows "leader" (seen by a MutationObserver) is printed beside it. After a clean
-// close the time from the closing tab's pagehide is printed for both, and for Conclave it is
+// close the time from the closing tab's pagehide is printed for both (with how long after the
+// command that pagehide ran), and for Conclave it is
 // split in two: until the successor heard the first message on the app's channel after it (the
 // resignation), and from there until it became leader (its own work); after a crash it is
 // split at the successor's `conclave:leader-lock-granted` mark, which the driver sets when the
@@ -190,7 +191,7 @@ async function configuration(env, subject, mode, n, end) {
   const url = subject.url(env, mode);
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
-  const samples = { became: [], shown: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
+  const samples = { became: [], shown: [], toPagehide: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
   const mark = subject.mark;
   for (let trial = 0; trial < TRIALS; trial++) {
     let i = -1;
@@ -239,6 +240,7 @@ async function configuration(env, subject, mode, n, end) {
     if (end === "close") {
       if (pagehide !== null) {
         const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
+        samples.toPagehide.push(pagehide - killedAt);
         samples.fromPagehide.push(led.became - pagehide);
         if (heard !== null && heard <= led.became) {
           samples.heard.push(heard - pagehide);
@@ -284,7 +286,7 @@ try {
             console.log(`${line}: ${stats(samples.shown)} from the command until its panel shows it`);
           }
           if (samples.fromPagehide.length) {
-            console.log(`${line}: ${stats(samples.fromPagehide)} from its pagehide to "became leader"`);
+            console.log(`${line}: ${stats(samples.fromPagehide)} from its pagehide to "became leader" (its pagehide ran ${stats(samples.toPagehide)} after the command)`);
           }
           if (samples.granted.length) {
             console.log(`${line}: the successor was granted the leader lock ${stats(samples.granted)} after the command, and led ${stats(samples.afterGrant)} after the grant`);
