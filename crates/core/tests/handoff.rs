@@ -9,7 +9,7 @@
 
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Received, Start, TabId, Term,
+    Received, Role, Start, TabId, Term,
 };
 
 /// Tabs on one in-memory channel (and the heir's channel), one virtual clock.
@@ -22,8 +22,8 @@ struct Group {
     requests: Vec<Vec<(LockName, LockRequest)>>,
     /// A tab whose main thread is blocked: it runs nothing, and what is posted to it is dropped.
     blocked: Vec<bool>,
-    /// Per tab, whether it listens on the heir's channel: from a heir lock grant until it lets
-    /// go of the lock, as the driver does.
+    /// Per tab, whether it holds the heir lock: from the grant until it lets go of the lock.
+    /// The driver listens on the heir's channel while it does, or while the tab does not follow.
     heir_box: Vec<bool>,
 }
 
@@ -79,7 +79,7 @@ impl Group {
                     busy = true;
                     for u in self
                         .others(t)
-                        .filter(|&u| self.heir_box[u])
+                        .filter(|&u| self.heir_box[u] || self.tabs[u].role() != Role::Follower)
                         .collect::<Vec<_>>()
                     {
                         self.tabs[u].handle_message_to_heir(self.now, Received::Text(&text));
@@ -389,4 +389,28 @@ fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
         "a lock it does not hold makes nobody lead"
     );
     assert!(pair.tabs[0].is_leader());
+}
+
+#[test]
+fn a_new_leader_that_had_the_lock_first_still_passes_the_resignation_on() {
+    let mut pair = Group::leader_and_heir(3);
+    let leader = pair.tabs[0].id();
+    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
+    let resignation = pair.tabs[0].poll_transmit_to_heir().unwrap_or_default();
+    let _ = pair.drain(0);
+    // The lock manager's grant reaches the heir before the resignation does: it leads on the
+    // lock, and lets go of the heir lock.
+    let after = pair.grant(1, LockName::Leader);
+    assert!(pair.tabs[1].is_leader());
+    assert!(after.contains(&(LockName::Heir, LockRequest::Release)));
+    // A leader still listens on the heir's channel; the resignation, below its new term,
+    // hands nothing on, but it is passed on to every tab, whose lists it clears.
+    let term = pair.tabs[1].term();
+    pair.tabs[1].handle_message_to_heir(pair.now, Received::Text(&resignation));
+    assert_eq!(pair.tabs[1].counters().relayed, 1);
+    assert_eq!(pair.tabs[1].term(), term);
+    assert!(pair.tabs[1].is_leader());
+    let _ = pair.drain(1);
+    assert!(pair.tabs[2].peers().all(|p| p.id != leader));
+    assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
 }

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
-    SendError, Start, TabId,
+    Role, SendError, Start, TabId,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -49,8 +49,12 @@ struct Shared {
     locks: Option<[Locks; 2]>,
     /// Lock requests the engine made, run once the engine is no longer borrowed.
     lock_requests: Vec<(LockName, LockRequest)>,
-    /// The heir's channel and its listener, while this tab holds the heir lock: only the heir
-    /// listens there, so that a leader's hand-off wakes no other tab.
+    /// Whether this tab holds the heir lock (granted, and not lost or let go since).
+    heir: bool,
+    /// The heir's channel and its listener, while this tab holds the heir lock or leads (or is
+    /// about to): only they listen there, so that a leader's hand-off wakes no other tab. A
+    /// new leader keeps listening after it lets go of the heir lock: when the lock manager's
+    /// grant came first, the resignation it led on may still be on its way, to be passed on.
     heir_channel: Option<(BroadcastChannel, EventListener)>,
 }
 
@@ -117,6 +121,7 @@ impl Driver {
             inbox: Vec::new(),
             locks,
             lock_requests: Vec::new(),
+            heir: false,
             heir_channel: None,
         }));
 
@@ -317,12 +322,8 @@ fn lock_notice(
             }
             _ => {}
         }
-        // The heir listens on the heir's channel from the grant (before the engine hears of
-        // it) until the lock is lost or let go.
-        match (current && name == LockName::Heir, change) {
-            (true, LockChange::Granted) => inner.listen_as_heir(&Rc::downgrade(shared)),
-            (true, LockChange::Lost) => inner.stop_listening_as_heir(),
-            (false, _) => {}
+        if current && name == LockName::Heir {
+            inner.heir = change == LockChange::Granted;
         }
         current
     };
@@ -422,10 +423,15 @@ impl Shared {
         self.mark_now(name);
     }
 
-    /// Listens on the heir's channel (this tab was granted the heir lock). What arrives there
-    /// is handed to [`Engine::handle_message_to_heir`], which passes it on to every tab.
-    fn listen_as_heir(&mut self, weak: &Weak<RefCell<Shared>>) {
-        if self.heir_channel.is_some() {
+    /// Listens on the heir's channel while this tab holds the heir lock or does not follow;
+    /// stops otherwise. What arrives there is handed to [`Engine::handle_message_to_heir`],
+    /// which passes it on to every tab.
+    fn tune_heir_channel(&mut self, weak: &Weak<RefCell<Shared>>) {
+        let wanted = self.heir || self.engine.role() != Role::Follower;
+        if !wanted {
+            self.stop_listening_as_heir();
+        }
+        if !wanted || self.heir_channel.is_some() {
             return;
         }
         // Without it (the browser refused a second channel) the heir still takes over when
@@ -438,7 +444,7 @@ impl Shared {
         }
     }
 
-    /// Stops listening on the heir's channel (this tab lost or let go of the heir lock).
+    /// Stops listening on the heir's channel.
     fn stop_listening_as_heir(&mut self) {
         if let Some((channel, listener)) = self.heir_channel.take() {
             drop(listener);
@@ -477,7 +483,6 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
     let Some(locks) = inner.locks.as_mut() else {
         return;
     };
-    let mut heir_released = false;
     for (name, request) in requests {
         let weak = Weak::clone(weak);
         let notify = move |notice: Notice, release: Option<js_sys::Function>| {
@@ -494,12 +499,11 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
             LockRequest::Steal => lock.request(true, notify),
             LockRequest::Release => {
                 lock.release();
-                heir_released |= name == LockName::Heir;
+                if name == LockName::Heir {
+                    inner.heir = false;
+                }
             }
         }
-    }
-    if heir_released {
-        inner.stop_listening_as_heir();
     }
 }
 
@@ -510,6 +514,7 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         inner.flush();
         // The lock manager calls back asynchronously, never from inside `request`.
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
+        inner.tune_heir_channel(&Rc::downgrade(shared));
         let now = inner.clock.now();
         let deadline = inner.engine.poll_timeout();
         if inner.timer.as_ref().map(|(at, _)| *at) != deadline {

@@ -34,7 +34,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use conclave_core::reconcile::RawBackup;
 use conclave_core::{
     Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Mode, Received, Start, TabId, Term,
+    Mode, Received, Role, Start, TabId, Term,
 };
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -166,8 +166,8 @@ struct Tab {
     accepted: Term,
     /// Unpaused by the heal but has not run any input yet: it cannot act before it does.
     fresh: bool,
-    /// Listens on the heir's channel, as the driver does from a heir lock grant until the
-    /// lock is lost or released.
+    /// Holds the heir lock, as far as the driver knows (from the grant until the lock is lost
+    /// or released).
     heir_box: bool,
     /// Asleep with the machine since then, on a platform whose monotonic clock stops in sleep.
     clock_stopped_at: Option<u64>,
@@ -179,6 +179,11 @@ impl Tab {
     }
     fn is_running(&self) -> bool {
         self.state == State::Running
+    }
+    /// Whether the driver listens on the heir's channel: while it holds the heir lock, or
+    /// does not follow (a new leader keeps listening for a resignation still on its way).
+    fn listens_as_heir(&self) -> bool {
+        self.heir_box || self.engine.role() != Role::Follower
     }
     /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped.
     fn restart_clock(&mut self, now: u64) {
@@ -512,7 +517,10 @@ impl Sim {
     /// the tabs listening there now (not the sender's own page).
     fn post(&mut self, i: usize, text: &str, to_heir: bool) {
         for j in 0..self.tabs.len() {
-            if j == i || self.tabs[j].state == State::Gone || (to_heir && !self.tabs[j].heir_box) {
+            if j == i
+                || self.tabs[j].state == State::Gone
+                || (to_heir && !self.tabs[j].listens_as_heir())
+            {
                 continue;
             }
             if !self.healing && self.rng.chance(self.profile.loss_per_mille) {
@@ -915,7 +923,7 @@ impl Sim {
                                 .handle_message(clock, Received::Text(&text));
                         }
                         // Posted while it listened; not dispatched once it stopped.
-                        Input::ToHeir(text) if self.tabs[to].heir_box => {
+                        Input::ToHeir(text) if self.tabs[to].listens_as_heir() => {
                             self.log(|| format!("tab {to} hears on the heir's channel"));
                             self.tabs[to]
                                 .engine
