@@ -423,11 +423,11 @@ impl Shared {
         self.mark_now(name);
     }
 
-    /// Listens on the heir's channel while this tab holds the heir lock or does not follow;
-    /// stops otherwise. What arrives there is handed to [`Engine::handle_message_to_heir`],
-    /// which passes it on to every tab.
+    /// With Web Locks, listens on the heir's channel while this tab holds the heir lock or
+    /// does not follow; stops otherwise (and in lease mode nobody posts there). What arrives
+    /// there is handed to [`Engine::handle_message_to_heir`], which passes it on to every tab.
     fn tune_heir_channel(&mut self, weak: &Weak<RefCell<Shared>>) {
-        let wanted = self.heir || self.engine.role() != Role::Follower;
+        let wanted = self.locks.is_some() && (self.heir || self.engine.role() != Role::Follower);
         if !wanted {
             self.stop_listening_as_heir();
         }
@@ -547,7 +547,8 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
     }
 }
 
-/// The channel a leader's hand-off goes to: only the holder of the heir lock listens there.
+/// The channel a leader's hand-off goes to: only the holder of the heir lock (and a leader,
+/// for a resignation overtaken by its lock grant) listens there.
 fn heir_channel_name(channel: &str) -> String {
     format!("{channel}:heir")
 }
