@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the release app, and prints, in this machine's headless
-# Chromium: the app's failover (leader's tab closed or crashed; 2, 5 and 10 tabs; Web Locks and
-# lease-only) beside the reference library's in the same harness; what the app costs a tab in
-# steady state with 10 tabs open; then the platform's floor in the same run: raw Web Locks hand-over (tab close,
-# renderer crash) and raw BroadcastChannel throughput; then, in wasm, the cost of one
-# authenticated sequenced 1 KiB message and the throughput of such messages against raw
-# BroadcastChannel side by side. A benchmark, not a test: it prints figures and judges nothing.
+# Chromium: first, in wasm, the cost of one authenticated sequenced 1 KiB message and the
+# throughput of such messages against raw BroadcastChannel side by side (on a machine no
+# earlier step has left busy); then the app's failover (leader's tab closed or crashed; 2, 5
+# and 10 tabs; Web Locks and lease-only) beside the reference library's in the same harness;
+# what the app costs a tab in steady state with 10 tabs open; then the platform's floor in the
+# same run: raw Web Locks hand-over (tab close, renderer crash) and raw BroadcastChannel
+# throughput. A benchmark, not a test: it prints figures and judges nothing.
 #   bash scripts/bench.sh [trials]      (default 30 trials per configuration)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup test
 cd "$ROOT"
 trunk build --release >/dev/null
-node tests/bench/failover.mjs "${1:-30}"
-node tests/bench/steady.mjs
-node tests/bench/platform.mjs "${1:-30}"
 # The message benchmarks are wasm-bindgen tests marked #[ignore], so the test run skips them.
 (cd crates/web && wasm-pack test --release --headless --chrome --test message_cost -- --include-ignored --nocapture) 2>&1 \
   | grep -E "^(one authenticated|throughput of)"
+node tests/bench/failover.mjs "${1:-30}"
+node tests/bench/steady.mjs
+node tests/bench/platform.mjs "${1:-30}"
