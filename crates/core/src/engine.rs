@@ -208,7 +208,7 @@ pub struct Peer {
 pub struct Counters {
     /// Messages this tab posted.
     pub sent: u64,
-    /// Messages for the heir that this tab, holding the heir lock, passed on to every tab.
+    /// Messages received on the heir's channel that this tab passed on to every tab.
     pub relayed: u64,
     /// First message from a sender (or its new incarnation).
     pub first: u64,
@@ -450,7 +450,8 @@ impl Engine {
     }
 
     /// Handles one message received at `now` on the *heir's channel*, which the driver listens
-    /// to while this tab holds the heir lock (from the grant until it loses or releases it):
+    /// to while this tab holds the heir lock (from the grant until it loses or releases it) or
+    /// does not follow (a resignation overtaken by the lock grant may still be on its way):
     /// as [`Engine::handle_message`], and if it is delivered (signed, new, not fenced), its text
     /// is passed on unchanged to every tab, next in [`Engine::poll_transmit`].
     ///
@@ -697,8 +698,8 @@ impl Engine {
     }
 
     /// The next text to post on the heir's channel (`<channel>:heir`), if any: only the
-    /// holder of the heir lock listens there (see [`Engine::handle_message_to_heir`]). Drain
-    /// until `None` after every input.
+    /// holder of the heir lock, and a leader, listen there (see
+    /// [`Engine::handle_message_to_heir`]). Drain until `None` after every input.
     #[must_use]
     pub fn poll_transmit_to_heir(&mut self) -> Option<String> {
         self.to_heir.pop_front()

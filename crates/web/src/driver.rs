@@ -435,7 +435,8 @@ impl Shared {
             return;
         }
         // Without it (the browser refused a second channel) the heir still takes over when
-        // the leader lock comes, and hears the resignation that follows it on the channel.
+        // the leader lock comes; the resignation is then lost, and the other tabs drop the
+        // departed leader once it has been silent for its time-to-live.
         if let Ok(channel) = BroadcastChannel::new(&heir_channel_name(&self.channel_name)) {
             let listener = listen(&channel, "message", weak, |shared, event| {
                 receive(shared, event, Engine::handle_message_to_heir);
