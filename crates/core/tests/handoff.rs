@@ -24,7 +24,7 @@ struct Group {
     blocked: Vec<bool>,
     /// Per tab, whether it holds the heir lock: from the grant until it lets go of the lock.
     /// The driver listens on the heir's channel while it does, or while the tab does not follow.
-    heir_box: Vec<bool>,
+    holds_heir: Vec<bool>,
 }
 
 impl Group {
@@ -48,7 +48,7 @@ impl Group {
             stored: Term::ZERO,
             requests: vec![Vec::new(); n],
             blocked: vec![false; n],
-            heir_box: vec![false; n],
+            holds_heir: vec![false; n],
         }
     }
 
@@ -71,7 +71,7 @@ impl Group {
                 while let Some(request) = self.tabs[t].poll_lock() {
                     busy = true;
                     if request == (LockName::Heir, LockRequest::Release) {
-                        self.heir_box[t] = false;
+                        self.holds_heir[t] = false;
                     }
                     self.requests[t].push(request);
                 }
@@ -79,7 +79,7 @@ impl Group {
                     busy = true;
                     for u in self
                         .others(t)
-                        .filter(|&u| self.heir_box[u] || self.tabs[u].role() != Role::Follower)
+                        .filter(|&u| self.holds_heir[u] || self.tabs[u].role() != Role::Follower)
                         .collect::<Vec<_>>()
                     {
                         self.tabs[u].handle_message_to_heir(self.now, Received::Text(&text));
@@ -107,7 +107,7 @@ impl Group {
     fn grant(&mut self, i: usize, name: LockName) -> Vec<(LockName, LockRequest)> {
         match name {
             LockName::Leader => self.tabs[i].handle_stored_term(self.now, self.stored),
-            LockName::Heir => self.heir_box[i] = true,
+            LockName::Heir => self.holds_heir[i] = true,
         }
         self.tabs[i].handle_lock(self.now, name, LockChange::Granted);
         self.drain(i)
@@ -128,6 +128,15 @@ impl Group {
     fn close_leader(&mut self) -> Vec<(LockName, LockRequest)> {
         self.tabs[0].handle_lifecycle(self.now, Lifecycle::Closing);
         self.drain(0)
+    }
+
+    /// Tab `i`'s page closes (`pagehide`): what it posted, not yet delivered, to every tab and
+    /// to the heir's channel.
+    fn closing_posts(&mut self, i: usize) -> (Vec<String>, Vec<String>) {
+        self.tabs[i].handle_lifecycle(self.now, Lifecycle::Closing);
+        let to_all = std::iter::from_fn(|| self.tabs[i].poll_transmit()).collect();
+        let to_heir = std::iter::from_fn(|| self.tabs[i].poll_transmit_to_heir()).collect();
+        (to_all, to_heir)
     }
 
     /// Tab `i`'s main thread is blocked for `ms` while the other runs on.
@@ -239,14 +248,16 @@ fn a_leader_that_stalled_lately_hands_nothing_off() {
     pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Visible);
     let _ = pair.drain(0);
     pair.block(0, 1_300);
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
+    let (to_all, to_heir) = pair.closing_posts(0);
     assert_eq!(
-        pair.tabs[0].poll_transmit_to_heir(),
-        None,
+        to_heir,
+        Vec::<String>::new(),
         "a resignation that is no hand-off goes to every tab"
     );
-    let resignation = pair.tabs[0].poll_transmit().unwrap_or_default();
-    pair.tabs[1].handle_message(pair.now, Received::Text(&resignation));
+    pair.tabs[1].handle_message(
+        pair.now,
+        Received::Text(to_all.first().map_or("", String::as_str)),
+    );
     let _ = pair.drain(1);
     assert_eq!(pair.tabs[1].peers().count(), 0);
     assert!(
@@ -275,13 +286,8 @@ fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
 fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone() {
     let mut pair = Group::leader_and_heir(3);
     let leader = pair.tabs[0].id();
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    assert_eq!(
-        pair.tabs[0].poll_transmit(),
-        None,
-        "nothing wakes every tab"
-    );
-    let to_heir: Vec<_> = std::iter::from_fn(|| pair.tabs[0].poll_transmit_to_heir()).collect();
+    let (to_all, to_heir) = pair.closing_posts(0);
+    assert_eq!(to_all, Vec::<String>::new(), "nothing wakes every tab");
     assert_eq!(to_heir.len(), 1, "{to_heir:?}");
 
     // The heir hears it, forgets the leader, and passes it on to every tab, unchanged and first.
@@ -314,9 +320,11 @@ fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone(
 fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corrected() {
     let mut pair = Group::leader_and_heir(3);
     let leader = pair.tabs[0].id();
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let resignation = pair.tabs[0].poll_transmit_to_heir().unwrap_or_default();
-    pair.tabs[1].handle_message_to_heir(pair.now, Received::Text(&resignation));
+    let (_, to_heir) = pair.closing_posts(0);
+    pair.tabs[1].handle_message_to_heir(
+        pair.now,
+        Received::Text(to_heir.first().map_or("", String::as_str)),
+    );
     let relayed = pair.tabs[1].poll_transmit().unwrap_or_default();
     // The heir takes over while the third tab is busy: the storage event of its term write
     // reaches that tab before the resignation it passed on.
@@ -355,15 +363,13 @@ fn a_leader_that_still_holds_the_heir_lock_resigns_to_every_tab() {
         pair.tabs[1].is_leader(),
         "it leads by hand-off, before the leader lock"
     );
-    assert!(pair.heir_box[1], "and it is still the heir");
-    pair.tabs[1].handle_lifecycle(pair.now, Lifecycle::Closing);
-    assert_eq!(
-        pair.tabs[1].poll_transmit_to_heir(),
-        None,
-        "nobody else listens there"
+    assert!(pair.holds_heir[1], "and it is still the heir");
+    let (to_all, to_heir) = pair.closing_posts(1);
+    assert_eq!(to_heir, Vec::<String>::new(), "nobody else listens there");
+    pair.tabs[2].handle_message(
+        pair.now,
+        Received::Text(to_all.first().map_or("", String::as_str)),
     );
-    let resignation = pair.tabs[1].poll_transmit().unwrap_or_default();
-    pair.tabs[2].handle_message(pair.now, Received::Text(&resignation));
     assert_eq!(pair.tabs[2].peers().count(), 0, "the third tab heard it");
 }
 
@@ -395,8 +401,8 @@ fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
 fn a_new_leader_that_had_the_lock_first_still_passes_the_resignation_on() {
     let mut pair = Group::leader_and_heir(3);
     let leader = pair.tabs[0].id();
-    pair.tabs[0].handle_lifecycle(pair.now, Lifecycle::Closing);
-    let resignation = pair.tabs[0].poll_transmit_to_heir().unwrap_or_default();
+    let (_, to_heir) = pair.closing_posts(0);
+    let resignation = to_heir.first().cloned().unwrap_or_default();
     let _ = pair.drain(0);
     // The lock manager's grant reaches the heir before the resignation does: it leads on the
     // lock, and lets go of the heir lock.

@@ -168,7 +168,7 @@ struct Tab {
     fresh: bool,
     /// Holds the heir lock, as far as the driver knows (from the grant until the lock is lost
     /// or released).
-    heir_box: bool,
+    holds_heir: bool,
     /// Asleep with the machine since then, on a platform whose monotonic clock stops in sleep.
     clock_stopped_at: Option<u64>,
 }
@@ -183,7 +183,7 @@ impl Tab {
     /// Whether the driver listens on the heir's channel: while it holds the heir lock, or
     /// does not follow (a new leader keeps listening for a resignation still on its way).
     fn listens_as_heir(&self) -> bool {
-        self.heir_box || self.engine.role() != Role::Follower
+        self.holds_heir || self.engine.role() != Role::Follower
     }
     /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped.
     fn restart_clock(&mut self, now: u64) {
@@ -466,7 +466,7 @@ impl Sim {
             term: self.stored,
             accepted: Term::ZERO,
             fresh: false,
-            heir_box: false,
+            holds_heir: false,
             clock_stopped_at: None,
         });
         self.data.open(id);
@@ -591,7 +591,7 @@ impl Sim {
             LockRequest::Release => {
                 if name == LockName::Heir {
                     // The driver stops listening on the heir's channel.
-                    self.tabs[i].heir_box = false;
+                    self.tabs[i].holds_heir = false;
                 }
                 let lock = &mut self.locks[n];
                 lock.queue.retain(|&q| q != i);
@@ -936,7 +936,7 @@ impl Sim {
                             }
                             self.log(|| format!("tab {to} {name:?} lock {change:?}"));
                             if name == LockName::Heir {
-                                self.tabs[to].heir_box = change == LockChange::Granted;
+                                self.tabs[to].holds_heir = change == LockChange::Granted;
                             }
                             if change == LockChange::Granted && name == LockName::Leader {
                                 // The driver reads the stored term before taking the lock.
