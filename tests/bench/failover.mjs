@@ -29,6 +29,12 @@
 // longer than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
 // successor's User Timing marks around it (ms after the closing tab's pagehide, or after the
 // crash command), to tell a slow hand-off from a slow grant.
+// FAILOVER_BACKGROUND=10 keeps that many settled Conclave tabs open in a browser context of
+// their own (their own channel, locks and storage) throughout, as a load beside every
+// configuration: to tell what ten Conclave tabs cost a group of the other library.
+// FAILOVER_PROBE=1 has the leader's tab also hold a plain lock that another tab of the group
+// waits for, and prints when that lock was granted: the lock manager's own time to let go of a
+// closed or crashed tab's locks, in the same trial, for either library.
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
 import { mkdtemp, copyFile, rm } from "node:fs/promises";
@@ -45,6 +51,8 @@ const SPLIT = process.env.FAILOVER_SPLIT === "1";
 const TRACE = process.env.FAILOVER_TRACE === "1";
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1_500);
 const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
+const BACKGROUND = Number(process.env.FAILOVER_BACKGROUND ?? 0);
+const PROBE = process.env.FAILOVER_PROBE === "1";
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -93,6 +101,16 @@ function firstsAfter({ mark, t, since }) {
   const shown = window.__roles?.find((r) => r.role === "leader" && r.at > t)?.at;
   const heard = window.__heard?.find((at) => at > since);
   return { became: became ?? null, granted: granted ?? null, shown: shown ?? null, heard: heard ?? null };
+}
+
+/** In the victim's page: takes lock `name` and holds it for as long as the page lives. */
+function holdProbe(name) {
+  return new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {}))));
+}
+
+/** In another page: waits for lock `name`; `window.__probe` resolves to when it was granted. */
+function awaitProbe(name) {
+  window.__probe = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
 }
 
 const count = (list, name) => list.filter((l) => l.name === name).length;
@@ -191,17 +209,28 @@ async function configuration(env, subject, mode, n, end) {
   const url = subject.url(env, mode);
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
-  const samples = { became: [], shown: [], toPagehide: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
+  const samples = { probe: [], became: [], shown: [], toPagehide: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
   const mark = subject.mark;
   for (let trial = 0; trial < TRIALS; trial++) {
     let i = -1;
     await within(15_000, `a settled group of ${subject.name}`, async () => (i = await subject.settled(pages, mode)) >= 0);
     const [victim] = pages.splice(i, 1);
+    let observer = null;
+    if (PROBE) {
+      // The victim holds a plain lock another tab waits for: its grant is when the lock
+      // manager let go of whatever the victim held, whatever the library does.
+      observer = pages[trial % pages.length];
+      await victim.evaluate(holdProbe, `bench-probe-${trial}`);
+      await observer.evaluate(awaitProbe, `bench-probe-${trial}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Attaching a DevTools session takes the victim's main thread a few ms, more for a larger
+    // page: done before the clock starts, which times the crash command alone.
+    const cdp = end === "crash" ? await context.newCDPSession(victim) : null;
     const killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
     if (end === "close") {
       await victim.close();
     } else {
-      const cdp = await context.newCDPSession(victim);
       cdp.send("Page.crash").catch(() => {});
     }
     let led;
@@ -216,6 +245,7 @@ async function configuration(env, subject, mode, n, end) {
       return subject !== CONCLAVE || led.shown !== null;
     });
     samples.became.push(led.became - killedAt);
+    if (observer) samples.probe.push((await observer.evaluate(() => window.__probe)) - killedAt);
     // After a close, when the closing tab's pagehide ran (null if this trial recorded none).
     let pagehide = null;
     if (end === "close") {
@@ -269,6 +299,11 @@ const env = await launch();
 const reference = await serveReference();
 env.referenceUrl = reference.url;
 try {
+  if (BACKGROUND > 0) {
+    const background = await env.browser.newContext();
+    for (let i = 0; i < BACKGROUND; i++) await openTab(CONCLAVE, background, env.url);
+    console.log(`${BACKGROUND} Conclave tabs open in a context of their own throughout`);
+  }
   for (const mode of ["locks", "lease"]) {
     for (const end of ["close", "crash"]) {
       if (ONLY && ONLY !== `${mode}-${end}`) continue;
@@ -282,6 +317,9 @@ try {
           const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
           const line = `failover, ${subject.name}, ${how}, ${n} tabs, the leader's tab ${what}`;
           console.log(`${line}: ${stats(samples.became)} from the command to "became leader"`);
+          if (samples.probe.length) {
+            console.log(`${line}: a plain lock the victim held was granted to another tab ${stats(samples.probe)} after the command`);
+          }
           if (samples.shown.length) {
             console.log(`${line}: ${stats(samples.shown)} from the command until its panel shows it`);
           }

@@ -34,12 +34,13 @@ async function lockHandover(env, trial, end) {
   await waiter.evaluate((name) => {
     window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
   }, name);
+  // Attached before the clock starts, which times the crash command alone.
+  const cdp = end === "crash" ? await env.context.newCDPSession(holder) : null;
   const started = await holder.evaluate(epoch);
   // The waiter's clock and the holder's share the machine's wall clock.
   if (end === "close") {
     await holder.close();
   } else {
-    const cdp = await env.context.newCDPSession(holder);
     cdp.send("Page.crash").catch(() => {});
   }
   const granted = await waiter.evaluate(() => window.__granted);
