@@ -2,7 +2,9 @@
 // how fast Web Locks hands an exclusive lock to a waiting tab when the holder's tab closes or its
 // renderer crashes; how soon, after a closing tab's pagehide, the other tabs hear a message it
 // posted there and the first of them is granted a lock it released there (with 2, 5 and 10 tabs
-// of the running app); and how many 1 KiB messages a raw BroadcastChannel carries per second.
+// of the running app); how soon the browser lets go of a crashed tab's lock, for a blank page
+// and for a page of the app, among 10 tabs of the app; and how many 1 KiB messages a raw
+// BroadcastChannel carries per second.
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]      (after a release build in dist/)
@@ -95,6 +97,52 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
+/**
+ * With 10 tabs of the app open: a victim tab holds a lock another of them waits for, and its
+ * renderer is crashed. The victim is, in turn, a blank page of the app's origin and a page of
+ * the app, each opened fresh and run for 3 s. Returns the ms from the crash command until the
+ * lock was granted, by kind of victim: what the browser takes to let go of a crashed page's
+ * locks depends on the page.
+ */
+async function crashRelease(env, trials) {
+  const context = await env.browser.newContext();
+  const blank = `${env.url}bench-blank`;
+  await context.route(blank, (route) =>
+    route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
+  );
+  const pages = [];
+  for (let i = 0; i < 10; i++) {
+    pages.push(await context.newPage());
+    await pages.at(-1).goto(env.url);
+  }
+  const samples = { blank: [], app: [] };
+  for (let trial = 0; trial < trials; trial++) {
+    for (const kind of ["blank", "app"]) {
+      const name = `bench-crash-${kind}-${trial}`;
+      const victim = await context.newPage();
+      await victim.goto(kind === "blank" ? blank : env.url);
+      await new Promise((r) => setTimeout(r, 3_000));
+      const waiter = pages[trial % pages.length];
+      await victim.evaluate(
+        (name) => new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {})))),
+        name,
+      );
+      await waiter.evaluate((name) => {
+        window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
+      }, name);
+      await new Promise((r) => setTimeout(r, 200));
+      // Attached before the clock starts, which times the crash command alone.
+      const cdp = await context.newCDPSession(victim);
+      const started = await victim.evaluate(epoch);
+      cdp.send("Page.crash").catch(() => {});
+      samples[kind].push((await waiter.evaluate(() => window.__granted)) - started);
+      await victim.close().catch(() => {});
+    }
+  }
+  await context.close();
+  return samples;
+}
+
 async function broadcastThroughput(env) {
   const [sender, receiver] = await Promise.all([env.context.newPage(), env.context.newPage()]);
   await Promise.all([sender.goto(env.url), receiver.goto(env.url)]);
@@ -143,6 +191,8 @@ try {
     await context.close();
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
+  const released = await crashRelease(env, TRIALS);
+  console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab ${stats(released.blank)} after the command when the crashed tab is a blank page of the origin, ${stats(released.app)} when it is a page of the app`);
   const rates = [];
   for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
   rates.sort((a, b) => a - b);
