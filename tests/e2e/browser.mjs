@@ -2,6 +2,9 @@
 // downloaded one), one browser context (so all tabs share BroadcastChannel, Web Locks and
 // storage, as tabs of one profile do), and the served app.
 import { chromium } from "playwright-core";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "./server.mjs";
 
@@ -17,6 +20,21 @@ const ARGS = [
   "--no-first-run",
 ];
 
+/**
+ * With CHROMIUM_NO_CRASHPAD=1, Chromium runs without its crash reporter: Debian's build starts
+ * `chrome_crashpad_handler` whatever the flags, and it writes a minidump of every crashed renderer
+ * before the renderer dies (and the browser lets go of its locks). Its database lives under
+ * `$XDG_CONFIG_HOME/chromium/Crash Reports`; where that is a file, the reporter cannot start.
+ * For benchmarks that want the time of a crash without the dump.
+ */
+async function browserEnv() {
+  if (process.env.CHROMIUM_NO_CRASHPAD !== "1") return process.env;
+  const config = await mkdtemp(join(tmpdir(), "conclave-no-crashpad-"));
+  await mkdir(join(config, "chromium"));
+  await writeFile(join(config, "chromium", "Crash Reports"), "");
+  return { ...process.env, XDG_CONFIG_HOME: config };
+}
+
 /** Starts the server and the browser; returns { url, browser, context, close }. */
 export async function launch() {
   const server = await serve(DIST);
@@ -24,6 +42,7 @@ export async function launch() {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     args: ARGS,
+    env: await browserEnv(),
   });
   const context = await browser.newContext();
   // Record every CSP violation from the first moment of every page. Init scripts run through
