@@ -43,6 +43,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { launch, recordRoles, tabId, within } from "../e2e/browser.mjs";
+import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { serve } from "../e2e/server.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
@@ -101,16 +102,6 @@ function firstsAfter({ mark, t, since }) {
   const shown = window.__roles?.find((r) => r.role === "leader" && r.at > t)?.at;
   const heard = window.__heard?.find((at) => at > since);
   return { became: became ?? null, granted: granted ?? null, shown: shown ?? null, heard: heard ?? null };
-}
-
-/** In the victim's page: takes lock `name` and holds it for as long as the page lives. */
-function holdProbe(name) {
-  return new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {}))));
-}
-
-/** In another page: waits for lock `name`; `window.__probe` resolves to when it was granted. */
-function awaitProbe(name) {
-  window.__probe = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
 }
 
 const count = (list, name) => list.filter((l) => l.name === name).length;
@@ -220,18 +211,16 @@ async function configuration(env, subject, mode, n, end) {
       // The victim holds a plain lock another tab waits for: its grant is when the lock
       // manager let go of whatever the victim held, whatever the library does.
       observer = pages[trial % pages.length];
-      await victim.evaluate(holdProbe, `bench-probe-${trial}`);
-      await observer.evaluate(awaitProbe, `bench-probe-${trial}`);
+      await victim.evaluate(holdLock, `bench-probe-${trial}`);
+      await observer.evaluate(awaitLock, `bench-probe-${trial}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    // Attaching a DevTools session takes the victim's main thread a few ms, more for a larger
-    // page: done before the clock starts, which times the crash command alone.
-    const cdp = end === "crash" ? await context.newCDPSession(victim) : null;
-    const killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
+    let killedAt;
     if (end === "close") {
+      killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
       await victim.close();
     } else {
-      cdp.send("Page.crash").catch(() => {});
+      killedAt = await crash(context, victim);
     }
     let led;
     let successor;
@@ -245,7 +234,7 @@ async function configuration(env, subject, mode, n, end) {
       return subject !== CONCLAVE || led.shown !== null;
     });
     samples.became.push(led.became - killedAt);
-    if (observer) samples.probe.push((await observer.evaluate(() => window.__probe)) - killedAt);
+    if (observer) samples.probe.push((await observer.evaluate(() => window.__granted)) - killedAt);
     // After a close, when the closing tab's pagehide ran (null if this trial recorded none).
     let pagehide = null;
     if (end === "close") {

@@ -9,6 +9,7 @@
 //
 //   node tests/bench/platform.mjs [trials]      (after a release build in dist/)
 import { launch } from "../e2e/browser.mjs";
+import { awaitLock, crash, holdLock } from "./locks.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
@@ -31,19 +32,16 @@ async function lockHandover(env, trial, end) {
     addEventListener("pagehide", () =>
       localStorage.setItem(`${name}:pagehide`, String(performance.timeOrigin + performance.now())),
     );
-    return new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {}))));
   }, name);
-  await waiter.evaluate((name) => {
-    window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
-  }, name);
-  // Attached before the clock starts, which times the crash command alone.
-  const cdp = end === "crash" ? await env.context.newCDPSession(holder) : null;
-  const started = await holder.evaluate(epoch);
+  await holder.evaluate(holdLock, name);
+  await waiter.evaluate(awaitLock, name);
   // The waiter's clock and the holder's share the machine's wall clock.
+  let started;
   if (end === "close") {
+    started = await holder.evaluate(epoch);
     await holder.close();
   } else {
-    cdp.send("Page.crash").catch(() => {});
+    started = await crash(env.context, holder);
   }
   const granted = await waiter.evaluate(() => window.__granted);
   const pagehide = Number(await waiter.evaluate((name) => localStorage.getItem(`${name}:pagehide`), name));
@@ -123,18 +121,10 @@ async function crashRelease(env, trials) {
       await victim.goto(kind === "blank" ? blank : env.url);
       await new Promise((r) => setTimeout(r, 3_000));
       const waiter = pages[trial % pages.length];
-      await victim.evaluate(
-        (name) => new Promise((held) => navigator.locks.request(name, () => (held(), new Promise(() => {})))),
-        name,
-      );
-      await waiter.evaluate((name) => {
-        window.__granted = navigator.locks.request(name, () => performance.timeOrigin + performance.now());
-      }, name);
+      await victim.evaluate(holdLock, name);
+      await waiter.evaluate(awaitLock, name);
       await new Promise((r) => setTimeout(r, 200));
-      // Attached before the clock starts, which times the crash command alone.
-      const cdp = await context.newCDPSession(victim);
-      const started = await victim.evaluate(epoch);
-      cdp.send("Page.crash").catch(() => {});
+      const started = await crash(context, victim);
       samples[kind].push((await waiter.evaluate(() => window.__granted)) - started);
       await victim.close().catch(() => {});
     }
