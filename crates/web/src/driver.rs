@@ -49,8 +49,6 @@ struct Shared {
     locks: Option<[Locks; 2]>,
     /// Lock requests the engine made, run once the engine is no longer borrowed.
     lock_requests: Vec<(LockName, LockRequest)>,
-    /// Whether this tab holds the heir lock (granted, and not lost or let go since).
-    heir: bool,
     /// The heir's channel and its listener, while this tab holds the heir lock or leads (or is
     /// about to): only they listen there, so that a leader's hand-off wakes no other tab. A
     /// new leader keeps listening after it lets go of the heir lock: when the lock manager's
@@ -121,7 +119,6 @@ impl Driver {
             inbox: Vec::new(),
             locks,
             lock_requests: Vec::new(),
-            heir: false,
             heir_channel: None,
         }));
 
@@ -322,9 +319,6 @@ fn lock_notice(
             }
             _ => {}
         }
-        if current && name == LockName::Heir {
-            inner.heir = change == LockChange::Granted;
-        }
         current
     };
     if current {
@@ -427,7 +421,11 @@ impl Shared {
     /// does not follow; stops otherwise (and in lease mode nobody posts there). What arrives
     /// there is handed to [`Engine::handle_message_to_heir`], which passes it on to every tab.
     fn tune_heir_channel(&mut self, weak: &Weak<RefCell<Shared>>) {
-        let wanted = self.locks.is_some() && (self.heir || self.engine.role() != Role::Follower);
+        let Some(locks) = &self.locks else {
+            return;
+        };
+        let holds_heir = locks[LockName::Heir.index()].is_held();
+        let wanted = holds_heir || self.engine.role() != Role::Follower;
         if !wanted {
             self.stop_listening_as_heir();
         }
@@ -500,9 +498,6 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
             LockRequest::Steal => lock.request(true, notify),
             LockRequest::Release => {
                 lock.release();
-                if name == LockName::Heir {
-                    inner.heir = false;
-                }
             }
         }
     }

@@ -68,6 +68,11 @@ impl Locks {
         generation == self.generation
     }
 
+    /// Whether this tab holds the lock: granted, and not lost or given back since.
+    pub(crate) fn is_held(&self) -> bool {
+        self.release.is_some()
+    }
+
     /// The lock was granted to the current request: keep the function that releases it.
     pub(crate) fn granted(&mut self, release: js_sys::Function) {
         self.pending = None;
