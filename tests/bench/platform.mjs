@@ -2,8 +2,10 @@
 // how fast Web Locks hands an exclusive lock to a waiting tab when the holder's tab closes or its
 // renderer crashes; how soon, after a closing tab's pagehide, the other tabs hear a message it
 // posted there and the first of them is granted a lock it released there (with 2, 5 and 10 tabs
-// of the running app); how soon the browser lets go of a crashed tab's lock, for a blank page
-// and for a page of the app, among 10 tabs of the app; and how many 1 KiB messages a raw
+// of the running app); how soon the browser lets go of a crashed tab's lock, among 10 tabs of
+// the app, for a blank page, for a blank page that has written to 40 MiB of memory, and for a
+// page of the app (a dying renderer frees its memory before its connections to the browser close,
+// so the heavier the page, the later its locks go); and how many 1 KiB messages a raw
 // BroadcastChannel carries per second.
 // Every later failover and throughput figure is read against these.
 //
@@ -13,6 +15,8 @@ import { awaitLock, crash, holdLock } from "./locks.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
+/** The memory a "heavy" blank page writes to before it is crashed. */
+const HEAVY_MB = 40;
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -102,6 +106,12 @@ async function pagehideHandover(context, url, pages, trial) {
  * lock was granted, by kind of victim: what the browser takes to let go of a crashed page's
  * locks depends on the page.
  */
+/** In a page: keeps `mb` MiB of memory the page has written to (every 4 KiB page of it). */
+function touch(mb) {
+  window.__ballast = new Uint8Array(mb * 1_048_576);
+  for (let i = 0; i < window.__ballast.length; i += 4_096) window.__ballast[i] = 1;
+}
+
 async function crashRelease(env, trials) {
   const context = await env.browser.newContext();
   const blank = `${env.url}bench-blank`;
@@ -113,12 +123,13 @@ async function crashRelease(env, trials) {
     pages.push(await context.newPage());
     await pages.at(-1).goto(env.url);
   }
-  const samples = { blank: [], app: [] };
+  const samples = { blank: [], heavy: [], app: [] };
   for (let trial = 0; trial < trials; trial++) {
-    for (const kind of ["blank", "app"]) {
+    for (const kind of Object.keys(samples)) {
       const name = `bench-crash-${kind}-${trial}`;
       const victim = await context.newPage();
-      await victim.goto(kind === "blank" ? blank : env.url);
+      await victim.goto(kind === "app" ? env.url : blank);
+      if (kind === "heavy") await victim.evaluate(touch, HEAVY_MB);
       await new Promise((r) => setTimeout(r, 3_000));
       const waiter = pages[trial % pages.length];
       await victim.evaluate(holdLock, name);
@@ -182,7 +193,7 @@ try {
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
   const released = await crashRelease(env, TRIALS);
-  console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab ${stats(released.blank)} after the command when the crashed tab is a blank page of the origin, ${stats(released.app)} when it is a page of the app`);
+  console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab ${stats(released.blank)} after the command when the crashed tab is a blank page of the origin, ${stats(released.heavy)} when it is a blank page that has written to ${HEAVY_MB} MiB of memory, ${stats(released.app)} when it is a page of the app`);
   const rates = [];
   for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
   rates.sort((a, b) => a - b);
