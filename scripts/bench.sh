@@ -3,7 +3,8 @@
 # Chromium: first, in wasm, the cost of one authenticated sequenced 1 KiB message and the
 # throughput of such messages against raw BroadcastChannel side by side (on a machine no
 # earlier step has left busy); then the app's failover (leader's tab closed or crashed; 2, 5
-# and 10 tabs; Web Locks and lease-only) beside the reference library's in the same harness;
+# and 10 tabs; Web Locks and lease-only) beside the driver alone on a bare page and the
+# reference library's, in the same harness;
 # what the app costs a tab in steady state with 10 tabs open; then the platform's floor in the
 # same run: raw Web Locks hand-over (tab close, renderer crash) and raw BroadcastChannel
 # throughput. A benchmark, not a test: it prints figures and judges nothing.
@@ -13,6 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup test
 cd "$ROOT"
 trunk build --release >/dev/null
+# The failover benchmark also runs Conclave's driver alone, on a page as bare as the reference's.
+trunk build tests/bench/bare/index.html --release true --dist target/bench-bare >/dev/null
 # The message benchmarks are wasm-bindgen tests marked #[ignore], so the test run skips them.
 (cd crates/web && wasm-pack test --release --headless --chrome --test message_cost -- --include-ignored --nocapture) 2>&1 \
   | grep -E "^(one authenticated|throughput of)"

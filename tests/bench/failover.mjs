@@ -1,18 +1,23 @@
 // Failover of the served app in this machine's headless Chromium: how long after the leader's
 // tab closes (page.close) or its renderer crashes (CDP Page.crash) another tab leads, with 2, 5
 // and 10 tabs open, with Web Locks and in lease-only mode (?election=lease). The same harness,
-// in the same run, measures the reference: npm `broadcast-channel`'s leader election (see
-// reference/page.mjs), with Web Locks and in its message-based mode.
+// in the same run, measures Conclave's driver alone on a page that shows nothing (bare/, its
+// own origin) and the reference: npm `broadcast-channel`'s leader election (see
+// reference/page.mjs, a page as bare), with Web Locks and in its message-based mode. The bare
+// page compares the libraries on pages of like weight: after a crash the browser lets go of a
+// heavier page's locks later (tests/bench/platform.mjs measures how much).
 //
-// Each configuration runs in its own browser context (its own storage, channel and locks) with
-// n tabs; each trial removes the leader, measures, and opens a fresh tab in its place. A trial
+// Each subject's group of n tabs runs in its own browser context (its own storage, channel and
+// locks); the groups of one configuration are open side by side and take turns, trial by trial,
+// in an order that rotates, so that the machine's drift over a run falls on all alike. Each
+// trial removes the group's leader, measures, and opens a fresh tab in its place. A trial
 // starts from a settled group: the fresh tab has run for 1.5 s, one tab leads and every tab
 // knows it, and, with Web Locks, the locks are as a settled group holds them (for Conclave the
 // leader lock held with the heir's request waiting on it and the heir lock held; for the
 // reference its lock held with every other tab waiting on it).
 //
 // "Leads" is the successor's "became leader", a User Timing mark set the moment it may act:
-// Conclave's driver marks `conclave:became-leader`, the reference page marks
+// Conclave's driver marks `conclave:became-leader` (on either page), the reference page marks
 // `reference:became-leader` when the library grants leadership. For Conclave the moment its
 // panel first shows "leader" (seen by a MutationObserver) is printed beside it. After a clean
 // close the time from the closing tab's pagehide is printed for both (with how long after the
@@ -23,9 +28,12 @@
 // lock manager's grant reaches the page. All times are on the machine's wall clock
 // (performance.timeOrigin + the page's clock), the clock the kill is timed on.
 //
-//   node tests/bench/failover.mjs [trials] [only]      (after a release build in dist/)
+//   node tests/bench/failover.mjs [trials] [only]
+// after release builds of the app in dist/ and of the bare page in target/bench-bare
+// (`trunk build tests/bench/bare/index.html --release true --dist target/bench-bare`).
 // `only` runs one configuration: locks-close, locks-crash, lease-close or lease-crash.
-// FAILOVER_TABS=10 (or 2,5) runs only those group sizes; SETTLE_MS=5000 lets each fresh tab run
+// FAILOVER_TABS=10 (or 2,5) runs only those group sizes; FAILOVER_SUBJECTS=bare,reference
+// only those subjects (of app, bare and reference, in that order); SETTLE_MS=5000 lets each fresh tab run
 // longer than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
 // successor's User Timing marks around it (ms after the closing tab's pagehide, or after the
 // crash command), to tell a slow hand-off from a slow grant.
@@ -37,6 +45,7 @@
 // closed or crashed tab's locks, in the same trial, for either library.
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
+import { existsSync } from "node:fs";
 import { mkdtemp, copyFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +62,7 @@ const TRACE = process.env.FAILOVER_TRACE === "1";
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1_500);
 const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
 const BACKGROUND = Number(process.env.FAILOVER_BACKGROUND ?? 0);
+const SUBJECTS = (process.env.FAILOVER_SUBJECTS ?? "app,bare,reference").split(",");
 const PROBE = process.env.FAILOVER_PROBE === "1";
 
 function stats(values) {
@@ -116,31 +126,53 @@ const CONCLAVE = {
   url: (env, mode) => (mode === "lease" ? `${env.url}?election=lease` : env.url),
   ready: (page) => tabId(page),
   /** The index of the one page whose panel says "leader", if the group has settled. */
-  async settled(pages, mode) {
-    const views = await Promise.all(
-      pages.map((p) =>
-        p.evaluate(() => ({
-          role: document.querySelector("[data-testid=role]")?.textContent,
-          id: document.querySelector("[data-testid=tab-id]")?.textContent,
-          leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId,
-          peers: document.querySelectorAll("[data-testid=peer-row]").length,
-        })),
-      ),
-    );
-    const leaders = views.filter((v) => v.role === "leader");
-    if (leaders.length !== 1) return -1;
-    if (!views.every((v) => v.leader === leaders[0].id && v.peers === pages.length - 1)) return -1;
-    if (mode === "locks") {
-      const { held, pending } = await pages[0].evaluate(() => navigator.locks.query());
-      const locksSettled =
-        count(held, "conclave:leader") === 1 &&
-        count(pending, "conclave:leader") === 1 &&
-        count(held, "conclave:heir") === 1;
-      if (!locksSettled) return -1;
-    }
-    return views.indexOf(leaders[0]);
-  },
+  settled: (pages, mode) =>
+    conclaveSettled(pages, mode, () => ({
+      role: document.querySelector("[data-testid=role]")?.textContent,
+      id: document.querySelector("[data-testid=tab-id]")?.textContent,
+      leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId,
+      peers: document.querySelectorAll("[data-testid=peer-row]").length,
+    })),
 };
+
+/**
+ * Conclave's driver alone on a page that shows nothing (tests/bench/bare), on its own origin:
+ * the library on a page as bare as the reference's, which tells the libraries apart from the
+ * weight of the app's page (a crashed renderer is let go of later the more memory it holds).
+ */
+const BARE = {
+  name: "Conclave, driver alone on a bare page",
+  mark: "conclave:became-leader",
+  initScripts: [recordPagehide],
+  url: (env, mode) => (mode === "lease" ? `${env.bareUrl}?election=lease` : env.bareUrl),
+  ready: (page) => page.waitForFunction(() => /^[0-9a-f]{32}$/.test(document.documentElement.dataset.tabId ?? "")),
+  settled: (pages, mode) =>
+    conclaveSettled(pages, mode, () => {
+      const { tabId, role, leader, peers } = document.documentElement.dataset;
+      return { role, id: tabId, leader, peers: Number(peers) };
+    }),
+};
+
+/**
+ * The index of the one Conclave page that leads, if the group has settled: every page follows
+ * it and lists all the others, and with Web Locks the locks are as a settled group holds them.
+ * `view` reads a page's { role, id, leader, peers }.
+ */
+async function conclaveSettled(pages, mode, view) {
+  const views = await Promise.all(pages.map((p) => p.evaluate(view)));
+  const leaders = views.filter((v) => v.role === "leader");
+  if (leaders.length !== 1) return -1;
+  if (!views.every((v) => v.leader === leaders[0].id && v.peers === pages.length - 1)) return -1;
+  if (mode === "locks") {
+    const { held, pending } = await pages[0].evaluate(() => navigator.locks.query());
+    const locksSettled =
+      count(held, "conclave:leader") === 1 &&
+      count(pending, "conclave:leader") === 1 &&
+      count(held, "conclave:heir") === 1;
+    if (!locksSettled) return -1;
+  }
+  return views.indexOf(leaders[0]);
+}
 
 /** The reference: npm `broadcast-channel`, on its own origin (its own server). */
 const REFERENCE = {
@@ -194,99 +226,113 @@ async function openTab(subject, context, url) {
   return page;
 }
 
-async function configuration(env, subject, mode, n, end) {
+/** One subject's group of `n` tabs in a browser context of its own, and its samples so far. */
+async function openGroup(env, subject, mode, n) {
   const context = await env.browser.newContext();
   for (const script of subject.initScripts) await context.addInitScript(script);
   const url = subject.url(env, mode);
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
   const samples = { probe: [], became: [], shown: [], toPagehide: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
+  return { subject, mode, context, url, pages, samples };
+}
+
+/** One trial on `group`: removes its leader's tab, measures, and opens a tab in its place. */
+async function runTrial(group, end, trial) {
+  const { subject, mode, context, url, pages, samples } = group;
   const mark = subject.mark;
-  for (let trial = 0; trial < TRIALS; trial++) {
-    let i = -1;
-    await within(15_000, `a settled group of ${subject.name}`, async () => (i = await subject.settled(pages, mode)) >= 0);
-    const [victim] = pages.splice(i, 1);
-    let observer = null;
-    if (PROBE) {
-      // The victim holds a plain lock another tab waits for: its grant is when the lock
-      // manager let go of whatever the victim held, whatever the library does.
-      observer = pages[trial % pages.length];
-      await victim.evaluate(holdLock, `bench-probe-${trial}`);
-      await observer.evaluate(awaitLock, `bench-probe-${trial}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    let killedAt;
-    if (end === "close") {
-      killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
-      await victim.close();
-    } else {
-      killedAt = await crash(context, victim);
-    }
-    let led;
-    let successor;
-    await within(10_000, "a new leader", async () => {
-      const views = await Promise.all(pages.map((p) => p.evaluate(firstsAfter, { mark, t: killedAt, since: killedAt })));
-      const leaders = views.filter((v) => v.became !== null);
-      if (!leaders.length) return false;
-      led = leaders.reduce((a, b) => (b.became < a.became ? b : a));
-      successor = views.indexOf(led);
-      // Conclave's successor also renders it: wait for that too.
-      return subject !== CONCLAVE || led.shown !== null;
-    });
-    samples.became.push(led.became - killedAt);
-    if (observer) samples.probe.push((await observer.evaluate(() => window.__granted)) - killedAt);
-    // After a close, when the closing tab's pagehide ran (null if this trial recorded none).
-    let pagehide = null;
-    if (end === "close") {
-      const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
-      const at = Number(cookie?.value ?? 0);
-      if (at > killedAt) pagehide = at;
-    }
-    if (TRACE) {
-      const from = pagehide ?? killedAt;
-      const marks = await pages[successor].evaluate(
-        (from) =>
-          performance
-            .getEntriesByType("mark")
-            .map((m) => [m.name, performance.timeOrigin + m.startTime - from])
-            .filter(([, at]) => at > -1_000),
-        from,
-      );
-      const shown = marks.map(([name, at]) => `${name} ${at.toFixed(1)}`).join(", ");
-      console.log(`${subject.name}, ${mode}, ${n} tabs, ${end}, trial ${trial}: ${shown}`);
-    }
-    if (led.shown !== null) samples.shown.push(led.shown - killedAt);
-    if (end === "close") {
-      if (pagehide !== null) {
-        const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
-        samples.toPagehide.push(pagehide - killedAt);
-        samples.fromPagehide.push(led.became - pagehide);
-        if (heard !== null && heard <= led.became) {
-          samples.heard.push(heard - pagehide);
-          samples.work.push(led.became - heard);
-        }
-      }
-    } else if (end === "crash") {
-      // After a crash Conclave's heir leads once the browser grants it the leader lock: split
-      // the time into the lock manager's part and the tab's own.
-      if (led.granted !== null && led.granted <= led.became) {
-        samples.granted.push(led.granted - killedAt);
-        samples.afterGrant.push(led.became - led.granted);
-      }
-      await victim.close().catch(() => {});
-    }
-    pages.push(await openTab(subject, context, url));
-    // A tab that has just opened is still compiling and starting (its CPU load would be on
-    // the next trial's clock); the next trial starts once it has run for a while.
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
+  let i = -1;
+  await within(15_000, `a settled group of ${subject.name}`, async () => (i = await subject.settled(pages, mode)) >= 0);
+  const [victim] = pages.splice(i, 1);
+  let observer = null;
+  if (PROBE) {
+    // The victim holds a plain lock another tab waits for: its grant is when the lock
+    // manager let go of whatever the victim held, whatever the library does.
+    observer = pages[trial % pages.length];
+    await victim.evaluate(holdLock, `bench-probe-${trial}`);
+    await observer.evaluate(awaitLock, `bench-probe-${trial}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
-  await context.close();
-  return samples;
+  let killedAt;
+  if (end === "close") {
+    killedAt = await victim.evaluate(() => performance.timeOrigin + performance.now());
+    await victim.close();
+  } else {
+    killedAt = await crash(context, victim);
+  }
+  let led;
+  let successor;
+  await within(10_000, "a new leader", async () => {
+    const views = await Promise.all(pages.map((p) => p.evaluate(firstsAfter, { mark, t: killedAt, since: killedAt })));
+    const leaders = views.filter((v) => v.became !== null);
+    if (!leaders.length) return false;
+    led = leaders.reduce((a, b) => (b.became < a.became ? b : a));
+    successor = views.indexOf(led);
+    // Conclave's successor also renders it: wait for that too.
+    return subject !== CONCLAVE || led.shown !== null;
+  });
+  samples.became.push(led.became - killedAt);
+  if (observer) samples.probe.push((await observer.evaluate(() => window.__granted)) - killedAt);
+  // After a close, when the closing tab's pagehide ran (null if this trial recorded none).
+  let pagehide = null;
+  if (end === "close") {
+    const cookie = (await context.cookies()).find((c) => c.name === "bench-pagehide");
+    const at = Number(cookie?.value ?? 0);
+    if (at > killedAt) pagehide = at;
+  }
+  if (TRACE) {
+    const from = pagehide ?? killedAt;
+    const marks = await pages[successor].evaluate(
+      (from) =>
+        performance
+          .getEntriesByType("mark")
+          .map((m) => [m.name, performance.timeOrigin + m.startTime - from])
+          .filter(([, at]) => at > -1_000),
+      from,
+    );
+    const shown = marks.map(([name, at]) => `${name} ${at.toFixed(1)}`).join(", ");
+    console.log(`${subject.name}, ${mode}, ${n} tabs, ${end}, trial ${trial}: ${shown}`);
+  }
+  if (led.shown !== null) samples.shown.push(led.shown - killedAt);
+  if (end === "close") {
+    if (pagehide !== null) {
+      const { heard } = await pages[successor].evaluate(firstsAfter, { mark, t: killedAt, since: pagehide });
+      samples.toPagehide.push(pagehide - killedAt);
+      samples.fromPagehide.push(led.became - pagehide);
+      if (heard !== null && heard <= led.became) {
+        samples.heard.push(heard - pagehide);
+        samples.work.push(led.became - heard);
+      }
+    }
+  } else if (end === "crash") {
+    // After a crash Conclave's heir leads once the browser grants it the leader lock: split
+    // the time into the lock manager's part and the tab's own.
+    if (led.granted !== null && led.granted <= led.became) {
+      samples.granted.push(led.granted - killedAt);
+      samples.afterGrant.push(led.became - led.granted);
+    }
+    await victim.close().catch(() => {});
+  }
+  pages.push(await openTab(subject, context, url));
+  // A tab that has just opened is still compiling and starting (its CPU load would be on
+  // the next trial's clock); the next trial starts once it has run for a while.
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+}
+
+/** Serves the bare page's release build (scripts/bench.sh builds it into target/bench-bare). */
+async function serveBare() {
+  const dir = fileURLToPath(new URL("../../target/bench-bare", import.meta.url));
+  if (!existsSync(join(dir, "index.html"))) {
+    throw new Error(`no build of the bare page in ${dir}: trunk build tests/bench/bare/index.html --release true --dist target/bench-bare`);
+  }
+  return serve(dir);
 }
 
 const env = await launch();
 const reference = await serveReference();
 env.referenceUrl = reference.url;
+const bare = await serveBare();
+env.bareUrl = bare.url;
 try {
   if (BACKGROUND > 0) {
     const background = await env.browser.newContext();
@@ -297,10 +343,21 @@ try {
     for (const end of ["close", "crash"]) {
       if (ONLY && ONLY !== `${mode}-${end}`) continue;
       for (const n of SIZES) {
-        for (const subject of [CONCLAVE, REFERENCE]) {
-          const samples = await configuration(env, subject, mode, n, end);
+        // The subjects' groups are open side by side and take turns, trial by trial, each round
+        // in another order: the machine's drift over a run, and whatever a removed tab leaves
+        // the browser to do, fall on every subject alike.
+        const subjects = { app: CONCLAVE, bare: BARE, reference: REFERENCE };
+        const groups = [];
+        for (const name of SUBJECTS) groups.push(await openGroup(env, subjects[name], mode, n));
+        for (let trial = 0; trial < TRIALS; trial++) {
+          for (let turn = 0; turn < groups.length; turn++) {
+            await runTrial(groups[(trial + turn) % groups.length], end, trial);
+          }
+        }
+        for (const { subject, context, samples } of groups) {
+          await context.close();
           const how =
-            subject === CONCLAVE
+            subject !== REFERENCE
               ? mode === "locks" ? "Web Locks" : "lease-only"
               : mode === "locks" ? "Web Locks" : "message-based (no Web Locks)";
           const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
@@ -326,6 +383,7 @@ try {
     }
   }
 } finally {
+  await bare.close();
   await reference.close();
   await env.close();
 }
