@@ -45,15 +45,9 @@
 // closed or crashed tab's locks, in the same trial, for either library.
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
-import { existsSync } from "node:fs";
-import { mkdtemp, copyFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { launch, recordRoles, tabId, within } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
-import { serve } from "../e2e/server.mjs";
+import { serveBare, serveReference } from "./pages.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const ONLY = process.argv[3];
@@ -196,29 +190,6 @@ const REFERENCE = {
   },
 };
 
-/** Bundles the reference page with esbuild and serves it; resolves to { url, close }. */
-async function serveReference() {
-  const dir = await mkdtemp(join(tmpdir(), "conclave-reference-"));
-  const source = (file) => fileURLToPath(new URL(`reference/${file}`, import.meta.url));
-  await build({
-    entryPoints: [source("page.mjs")],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    outfile: join(dir, "page.js"),
-    logLevel: "warning",
-  });
-  await copyFile(source("index.html"), join(dir, "index.html"));
-  const server = await serve(dir);
-  return {
-    url: server.url,
-    async close() {
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 async function openTab(subject, context, url) {
   const page = await context.newPage();
   await page.goto(url);
@@ -317,15 +288,6 @@ async function runTrial(group, end, trial) {
   // A tab that has just opened is still compiling and starting (its CPU load would be on
   // the next trial's clock); the next trial starts once it has run for a while.
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-}
-
-/** Serves the bare page's release build (scripts/bench.sh builds it into target/bench-bare). */
-async function serveBare() {
-  const dir = fileURLToPath(new URL("../../target/bench-bare", import.meta.url));
-  if (!existsSync(join(dir, "index.html"))) {
-    throw new Error(`no build of the bare page in ${dir}: trunk build tests/bench/bare/index.html --release true --dist target/bench-bare`);
-  }
-  return serve(dir);
 }
 
 const env = await launch();

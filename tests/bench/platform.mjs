@@ -3,15 +3,19 @@
 // renderer crashes; how soon, after a closing tab's pagehide, the other tabs hear a message it
 // posted there and the first of them is granted a lock it released there (with 2, 5 and 10 tabs
 // of the running app); how soon the browser lets go of a crashed tab's lock, among 10 tabs of
-// the app, for a blank page, for a blank page that has written to 40 MiB of memory, and for a
-// page of the app (a dying renderer frees its memory before its connections to the browser close,
-// so the heavier the page, the later its locks go); and how many 1 KiB messages a raw
+// the app, for a blank page, for a blank page that has written to 40 MiB of memory, for the
+// failover benchmark's other pages (the reference's, Conclave's driver alone on a bare page) and
+// for a page of the app (a dying renderer frees its memory before its connections to the browser
+// close, so the heavier the page, the later its locks go); and how many 1 KiB messages a raw
 // BroadcastChannel carries per second.
 // Every later failover and throughput figure is read against these.
 //
-//   node tests/bench/platform.mjs [trials]      (after a release build in dist/)
+//   node tests/bench/platform.mjs [trials]
+// after release builds of the app in dist/ and of the bare page in target/bench-bare (see
+// failover.mjs).
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
+import { serveBare, serveReference } from "./pages.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
@@ -99,44 +103,54 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
-/**
- * With 10 tabs of the app open: a victim tab holds a lock another of them waits for, and its
- * renderer is crashed. The victim is, in turn, a blank page of the app's origin and a page of
- * the app, each opened fresh and run for 3 s. Returns the ms from the crash command until the
- * lock was granted, by kind of victim: what the browser takes to let go of a crashed page's
- * locks depends on the page.
- */
 /** In a page: keeps `mb` MiB of memory the page has written to (every 4 KiB page of it). */
 function touch(mb) {
   window.__ballast = new Uint8Array(mb * 1_048_576);
   for (let i = 0; i < window.__ballast.length; i += 4_096) window.__ballast[i] = 1;
 }
 
+/**
+ * With 10 tabs of the app open: a victim tab holds a lock a blank page of its origin waits for,
+ * and its renderer is crashed. The victim is, in turn, a blank page of the app's origin, the same
+ * after it has written to HEAVY_MB MiB of memory, the reference library's page (a group of one),
+ * Conclave's driver alone on its bare page (a group of one) and a page of the app (a follower of
+ * the 10), each opened fresh and run for 3 s. Returns the ms from the crash command until the
+ * lock was granted, by kind of victim: what the browser takes to let go of a crashed page's locks
+ * depends on the page.
+ */
 async function crashRelease(env, trials) {
   const context = await env.browser.newContext();
-  const blank = `${env.url}bench-blank`;
-  await context.route(blank, (route) =>
-    route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
-  );
-  const pages = [];
-  for (let i = 0; i < 10; i++) {
-    pages.push(await context.newPage());
-    await pages.at(-1).goto(env.url);
+  const victims = {
+    blank: env.url,
+    heavy: env.url,
+    reference: env.referenceUrl,
+    bare: env.bareUrl,
+    app: env.url,
+  };
+  const blankOf = (origin) => `${origin}bench-blank`;
+  const waiters = {};
+  for (const [kind, origin] of Object.entries(victims)) {
+    if (kind === "blank" || kind === "heavy") victims[kind] = blankOf(origin);
+    await context.route(blankOf(origin), (route) =>
+      route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
+    );
+    waiters[kind] = await context.newPage();
+    await waiters[kind].goto(blankOf(origin));
   }
-  const samples = { blank: [], heavy: [], app: [] };
+  for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);
+  const samples = Object.fromEntries(Object.keys(victims).map((kind) => [kind, []]));
   for (let trial = 0; trial < trials; trial++) {
-    for (const kind of Object.keys(samples)) {
+    for (const [kind, url] of Object.entries(victims)) {
       const name = `bench-crash-${kind}-${trial}`;
       const victim = await context.newPage();
-      await victim.goto(kind === "app" ? env.url : blank);
+      await victim.goto(url);
       if (kind === "heavy") await victim.evaluate(touch, HEAVY_MB);
       await new Promise((r) => setTimeout(r, 3_000));
-      const waiter = pages[trial % pages.length];
       await victim.evaluate(holdLock, name);
-      await waiter.evaluate(awaitLock, name);
+      await waiters[kind].evaluate(awaitLock, name);
       await new Promise((r) => setTimeout(r, 200));
       const started = await crash(context, victim);
-      samples[kind].push((await waiter.evaluate(() => window.__granted)) - started);
+      samples[kind].push((await waiters[kind].evaluate(() => window.__granted)) - started);
       await victim.close().catch(() => {});
     }
   }
@@ -169,6 +183,10 @@ async function broadcastThroughput(env) {
 }
 
 const env = await launch();
+const reference = await serveReference();
+env.referenceUrl = reference.url;
+const bare = await serveBare();
+env.bareUrl = bare.url;
 try {
   for (const end of ["close", "crash"]) {
     const samples = [];
@@ -193,11 +211,22 @@ try {
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
   const released = await crashRelease(env, TRIALS);
-  console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab ${stats(released.blank)} after the command when the crashed tab is a blank page of the origin, ${stats(released.heavy)} when it is a blank page that has written to ${HEAVY_MB} MiB of memory, ${stats(released.app)} when it is a page of the app`);
+  const victims = {
+    blank: "a blank page of the origin",
+    heavy: `a blank page that has written to ${HEAVY_MB} MiB of memory`,
+    reference: "the reference library's page",
+    bare: "Conclave's driver alone on its bare page",
+    app: "a page of the app",
+  };
+  for (const [kind, what] of Object.entries(victims)) {
+    console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
+  }
   const rates = [];
   for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
   rates.sort((a, b) => a - b);
   console.log(`raw BroadcastChannel, 1 KiB strings, ${MESSAGES} per run: median ${Math.round(rates[2])} messages/s (5 runs, min ${Math.round(rates[0])}, max ${Math.round(rates[4])})`);
 } finally {
+  await bare.close();
+  await reference.close();
   await env.close();
 }
