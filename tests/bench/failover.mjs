@@ -32,9 +32,9 @@
 // after release builds of the app in dist/ and of the bare page in target/bench-bare
 // (`trunk build tests/bench/bare/index.html --release true --dist target/bench-bare`).
 // `only` runs one configuration: locks-close, locks-crash, lease-close or lease-crash.
-// FAILOVER_TABS=10 (or 2,5) runs only those group sizes; FAILOVER_SUBJECTS=bare,reference
-// only those subjects (of app, bare and reference, in that order); SETTLE_MS=5000 lets each fresh tab run
-// longer than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
+// FAILOVER_TABS=10 (or 2,5) runs only those group sizes; FAILOVER_SUBJECTS=bare,reference only
+// those subjects (of app, bare and reference); SETTLE_MS=5000 lets each fresh tab run longer
+// than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
 // successor's User Timing marks around it (ms after the closing tab's pagehide, or after the
 // crash command), to tell a slow hand-off from a slow grant.
 // FAILOVER_BACKGROUND=10 keeps that many settled Conclave tabs open in a browser context of
