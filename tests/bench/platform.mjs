@@ -128,12 +128,14 @@ async function crashRelease(env, trials) {
     app: env.url,
   };
   const blankOf = (origin) => `${origin}bench-blank`;
-  const waiters = {};
-  for (const [kind, origin] of Object.entries(victims)) {
-    if (kind === "blank" || kind === "heavy") victims[kind] = blankOf(origin);
+  for (const origin of new Set(Object.values(victims))) {
     await context.route(blankOf(origin), (route) =>
       route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
     );
+  }
+  const waiters = {};
+  for (const [kind, origin] of Object.entries(victims)) {
+    if (kind === "blank" || kind === "heavy") victims[kind] = blankOf(origin);
     waiters[kind] = await context.newPage();
     await waiters[kind].goto(blankOf(origin));
   }
