@@ -205,12 +205,12 @@ async function openGroup(env, subject, mode, n) {
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openTab(subject, context, url));
   const samples = { probe: [], became: [], shown: [], toPagehide: [], fromPagehide: [], heard: [], work: [], granted: [], afterGrant: [] };
-  return { subject, mode, context, url, pages, samples };
+  return { subject, mode, n, context, url, pages, samples };
 }
 
 /** One trial on `group`: removes its leader's tab, measures, and opens a tab in its place. */
 async function runTrial(group, end, trial) {
-  const { subject, mode, context, url, pages, samples } = group;
+  const { subject, mode, n, context, url, pages, samples } = group;
   const mark = subject.mark;
   let i = -1;
   await within(15_000, `a settled group of ${subject.name}`, async () => (i = await subject.settled(pages, mode)) >= 0);
@@ -290,6 +290,10 @@ async function runTrial(group, end, trial) {
   await new Promise((r) => setTimeout(r, SETTLE_MS));
 }
 
+const BY_NAME = { app: CONCLAVE, bare: BARE, reference: REFERENCE };
+const unknown = SUBJECTS.filter((name) => !(name in BY_NAME));
+if (unknown.length) throw new Error(`FAILOVER_SUBJECTS: no subject ${unknown.join(", ")} (app, bare, reference)`);
+
 const env = await launch();
 const reference = await serveReference();
 env.referenceUrl = reference.url;
@@ -308,9 +312,8 @@ try {
         // The subjects' groups are open side by side and take turns, trial by trial, each round
         // in another order: the machine's drift over a run, and whatever a removed tab leaves
         // the browser to do, fall on every subject alike.
-        const subjects = { app: CONCLAVE, bare: BARE, reference: REFERENCE };
         const groups = [];
-        for (const name of SUBJECTS) groups.push(await openGroup(env, subjects[name], mode, n));
+        for (const name of SUBJECTS) groups.push(await openGroup(env, BY_NAME[name], mode, n));
         for (let trial = 0; trial < TRIALS; trial++) {
           for (let turn = 0; turn < groups.length; turn++) {
             await runTrial(groups[(trial + turn) % groups.length], end, trial);

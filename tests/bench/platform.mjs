@@ -109,40 +109,42 @@ function touch(mb) {
   for (let i = 0; i < window.__ballast.length; i += 4_096) window.__ballast[i] = 1;
 }
 
+const blankOf = (origin) => `${origin}bench-blank`;
+
+/** The pages crashRelease crashes, by kind: what each is, and where it is opened. */
+const VICTIMS = {
+  blank: { what: "a blank page of the origin", url: (env) => blankOf(env.url) },
+  heavy: { what: `a blank page that has written to ${HEAVY_MB} MiB of memory`, url: (env) => blankOf(env.url) },
+  reference: { what: "the reference library's page", url: (env) => env.referenceUrl },
+  bare: { what: "Conclave's driver alone on its bare page", url: (env) => env.bareUrl },
+  app: { what: "a page of the app", url: (env) => env.url },
+};
+
 /**
  * With 10 tabs of the app open: a victim tab holds a lock a blank page of its origin waits for,
- * and its renderer is crashed. The victim is, in turn, a blank page of the app's origin, the same
- * after it has written to HEAVY_MB MiB of memory, the reference library's page (a group of one),
- * Conclave's driver alone on its bare page (a group of one) and a page of the app (a follower of
- * the 10), each opened fresh and run for 3 s. Returns the ms from the crash command until the
- * lock was granted, by kind of victim: what the browser takes to let go of a crashed page's locks
- * depends on the page.
+ * and its renderer is crashed. The victim is, in turn, each of VICTIMS (the reference's page and
+ * the bare page each a group of one, the app's page a follower of the 10), opened fresh and run
+ * for 3 s. Returns the ms from the crash command until the lock was granted, by kind of victim:
+ * what the browser takes to let go of a crashed page's locks depends on the page.
  */
 async function crashRelease(env, trials) {
   const context = await env.browser.newContext();
-  const victims = {
-    blank: env.url,
-    heavy: env.url,
-    reference: env.referenceUrl,
-    bare: env.bareUrl,
-    app: env.url,
-  };
-  const blankOf = (origin) => `${origin}bench-blank`;
-  for (const origin of new Set(Object.values(victims))) {
+  const originOf = (url) => `${new URL(url).origin}/`;
+  const urls = Object.fromEntries(Object.entries(VICTIMS).map(([kind, v]) => [kind, v.url(env)]));
+  for (const origin of new Set(Object.values(urls).map(originOf))) {
     await context.route(blankOf(origin), (route) =>
       route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
     );
   }
   const waiters = {};
-  for (const [kind, origin] of Object.entries(victims)) {
-    if (kind === "blank" || kind === "heavy") victims[kind] = blankOf(origin);
+  for (const [kind, url] of Object.entries(urls)) {
     waiters[kind] = await context.newPage();
-    await waiters[kind].goto(blankOf(origin));
+    await waiters[kind].goto(blankOf(originOf(url)));
   }
   for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);
-  const samples = Object.fromEntries(Object.keys(victims).map((kind) => [kind, []]));
+  const samples = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   for (let trial = 0; trial < trials; trial++) {
-    for (const [kind, url] of Object.entries(victims)) {
+    for (const [kind, url] of Object.entries(urls)) {
       const name = `bench-crash-${kind}-${trial}`;
       const victim = await context.newPage();
       await victim.goto(url);
@@ -213,14 +215,7 @@ try {
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
   const released = await crashRelease(env, TRIALS);
-  const victims = {
-    blank: "a blank page of the origin",
-    heavy: `a blank page that has written to ${HEAVY_MB} MiB of memory`,
-    reference: "the reference library's page",
-    bare: "Conclave's driver alone on its bare page",
-    app: "a page of the app",
-  };
-  for (const [kind, what] of Object.entries(victims)) {
+  for (const [kind, { what }] of Object.entries(VICTIMS)) {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
   }
   const rates = [];
