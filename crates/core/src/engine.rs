@@ -261,6 +261,15 @@ impl Counters {
     }
 }
 
+/// The presence messages a tab announces itself with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presence {
+    /// A greeting: sent at once.
+    Hello,
+    /// A heartbeat: owed until the driver takes it.
+    Heartbeat,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Running,
@@ -326,6 +335,12 @@ pub struct Engine {
     tracker: Tracker,
     counters: Counters,
     next_heartbeat: Millis,
+    /// A heartbeat owed but not yet sealed: it is sealed, with this tab's term and beacon as
+    /// they are then, when the driver next takes a text, or before any later message (so the
+    /// order holds). Another heartbeat before then is the same one: a candidate whose term
+    /// becomes durable before the driver posts (storage that answers at once) says "leader"
+    /// once instead of "candidate" and "leader" back to back, each waking every tab.
+    owed_heartbeat: bool,
     transmit: VecDeque<String>,
     /// Texts for the heir's channel ([`Engine::poll_transmit_to_heir`]).
     to_heir: VecDeque<String>,
@@ -384,12 +399,13 @@ impl Engine {
             tracker,
             counters: Counters::default(),
             next_heartbeat: now,
+            owed_heartbeat: false,
             transmit: VecDeque::new(),
             to_heir: VecDeque::new(),
             events: VecDeque::new(),
             lead,
         };
-        engine.announce(now, Body::Hello);
+        engine.announce(now, Presence::Hello);
         engine.queue_for_lock();
         engine
     }
@@ -460,6 +476,7 @@ impl Engine {
     /// the resignation from it, after it leads.
     pub fn handle_message_to_heir(&mut self, now: Millis, received: Received<'_>) {
         if let (true, Received::Text(text)) = (self.receive(now, received), received) {
+            self.seal_owed();
             self.transmit.push_back(text.to_owned());
             self.counters.relayed = self.counters.relayed.saturating_add(1);
         }
@@ -608,7 +625,7 @@ impl Engine {
         }
         self.key = Some(key);
         if self.phase == Phase::Running {
-            self.announce(now, Body::Hello);
+            self.announce(now, Presence::Hello);
         }
     }
 
@@ -619,7 +636,7 @@ impl Engine {
         }
         self.stall_guard(now);
         if now >= self.next_heartbeat {
-            self.announce(now, Body::Heartbeat);
+            self.announce(now, Presence::Heartbeat);
         }
         let expired: Vec<TabId> = self
             .peers
@@ -660,7 +677,7 @@ impl Engine {
                 if self.phase == Phase::Running {
                     self.stall_guard(now);
                     // Tell peers the new time-to-live before timers start being throttled.
-                    self.announce(now, Body::Heartbeat);
+                    self.announce(now, Presence::Heartbeat);
                     self.advance(now);
                 }
             }
@@ -684,7 +701,7 @@ impl Engine {
                     // rather than dropping them all before their answers arrive.
                     self.tracker.refresh(now);
                     self.lead.wake(&self.config, now);
-                    self.announce(now, Body::Hello);
+                    self.announce(now, Presence::Hello);
                     self.queue_for_lock();
                 }
             }
@@ -694,6 +711,7 @@ impl Engine {
     /// The next text to post on the channel, if any. Drain until `None` after every input.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<String> {
+        self.seal_owed();
         self.transmit.pop_front()
     }
 
@@ -750,10 +768,23 @@ impl Engine {
         }
     }
 
-    /// Sends a presence message and restarts the heartbeat period.
-    fn announce(&mut self, now: Millis, body: fn(Beacon) -> Body) {
-        self.send(body(self.beacon()));
+    /// Sends a presence message and restarts the heartbeat period. A heartbeat is owed, and
+    /// sealed only when the driver takes it or something is sent after it (see
+    /// `owed_heartbeat`); a greeting goes at once.
+    fn announce(&mut self, now: Millis, presence: Presence) {
+        match presence {
+            Presence::Hello => self.send(Body::Hello(self.beacon())),
+            Presence::Heartbeat => self.owed_heartbeat = true,
+        }
         self.next_heartbeat = now.plus(self.config.heartbeat_ms);
+    }
+
+    /// Seals the owed heartbeat, if any, behind what is already queued.
+    fn seal_owed(&mut self) {
+        if std::mem::take(&mut self.owed_heartbeat) {
+            let text = self.seal(Body::Heartbeat(self.beacon()));
+            self.transmit.push_back(text);
+        }
     }
 
     /// The envelope `body` would be sent in now.
@@ -768,6 +799,7 @@ impl Engine {
     }
 
     fn send(&mut self, body: Body) {
+        self.seal_owed();
         let text = self.seal(body);
         self.transmit.push_back(text);
     }

@@ -420,3 +420,45 @@ fn a_new_leader_that_had_the_lock_first_still_passes_the_resignation_on() {
     assert!(pair.tabs[2].peers().all(|p| p.id != leader));
     assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
 }
+
+#[test]
+fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
+    let mut pair = Group::leader_and_heir(3);
+    let (_, to_heir) = pair.closing_posts(0);
+    pair.tabs[1].handle_message_to_heir(
+        pair.now,
+        Received::Text(to_heir.first().map_or("", String::as_str)),
+    );
+    // The driver answers storage first (localStorage answers at once), and only then posts.
+    loop {
+        let mut busy = false;
+        while let Some(term) = pair.tabs[1].poll_persist() {
+            busy = true;
+            pair.stored = pair.stored.max(term);
+            pair.tabs[1].handle_persisted(pair.now, term);
+        }
+        if pair.tabs[1].poll_read_term() {
+            busy = true;
+            pair.tabs[1].handle_stored_term(pair.now, pair.stored);
+        }
+        if !busy {
+            break;
+        }
+    }
+    assert!(pair.tabs[1].is_leader(), "the heir leads by hand-off");
+    let posts: Vec<String> = std::iter::from_fn(|| pair.tabs[1].poll_transmit()).collect();
+    assert_eq!(
+        posts.len(),
+        2,
+        "the resignation passed on, then one heartbeat as leader (not one as candidate too)"
+    );
+    assert_eq!(posts.first(), to_heir.first(), "the resignation goes first");
+
+    // The third tab knows from those two alone that the heir leads.
+    for text in &posts {
+        pair.tabs[2].handle_message(pair.now, Received::Text(text));
+    }
+    assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
+    assert_eq!(pair.tabs[2].leader(), Some(pair.tabs[1].id()));
+    assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
+}

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Engine, Event, Phase};
+use super::{Engine, Event, Phase, Presence};
 use crate::election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Millis, TabId};
 use crate::wire::{Body, Envelope};
@@ -459,7 +459,7 @@ impl Engine {
         self.lead.persist.push_back(term);
         self.events.push_back(Event::LeaderChanged { term });
         // Announce the new term at once, so that other followers stop campaigning.
-        self.announce(now, Body::Heartbeat);
+        self.announce(now, Presence::Heartbeat);
     }
 
     fn step_down(&mut self, reason: StepDown) {
@@ -829,7 +829,7 @@ impl Engine {
             });
             self.settle_heir();
             // Say so at once: followers stop waiting for any leader deposed before.
-            self.announce(now, Body::Heartbeat);
+            self.announce(now, Presence::Heartbeat);
         }
         match self.campaign_at() {
             Some(Campaign::Probe(at)) if at <= now => {
