@@ -59,15 +59,7 @@ impl Group {
         loop {
             let mut busy = false;
             for t in 0..self.tabs.len() {
-                while let Some(term) = self.tabs[t].poll_persist() {
-                    busy = true;
-                    self.stored = self.stored.max(term);
-                    self.tabs[t].handle_persisted(self.now, term);
-                }
-                if self.tabs[t].poll_read_term() {
-                    busy = true;
-                    self.tabs[t].handle_stored_term(self.now, self.stored);
-                }
+                busy |= self.answer_storage(t);
                 while let Some(request) = self.tabs[t].poll_lock() {
                     busy = true;
                     if request == (LockName::Heir, LockRequest::Release) {
@@ -96,6 +88,28 @@ impl Group {
             if !busy {
                 return std::mem::take(&mut self.requests[i]);
             }
+        }
+    }
+
+    /// Answers tab `t`'s storage requests as `localStorage` does, at once, until it asks for
+    /// nothing more; whether it asked for anything.
+    fn answer_storage(&mut self, t: usize) -> bool {
+        let mut asked = false;
+        loop {
+            let mut busy = false;
+            while let Some(term) = self.tabs[t].poll_persist() {
+                busy = true;
+                self.stored = self.stored.max(term);
+                self.tabs[t].handle_persisted(self.now, term);
+            }
+            if self.tabs[t].poll_read_term() {
+                busy = true;
+                self.tabs[t].handle_stored_term(self.now, self.stored);
+            }
+            if !busy {
+                return asked;
+            }
+            asked = true;
         }
     }
 
@@ -430,21 +444,7 @@ fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
         Received::Text(to_heir.first().map_or("", String::as_str)),
     );
     // The driver answers storage first (localStorage answers at once), and only then posts.
-    loop {
-        let mut busy = false;
-        while let Some(term) = pair.tabs[1].poll_persist() {
-            busy = true;
-            pair.stored = pair.stored.max(term);
-            pair.tabs[1].handle_persisted(pair.now, term);
-        }
-        if pair.tabs[1].poll_read_term() {
-            busy = true;
-            pair.tabs[1].handle_stored_term(pair.now, pair.stored);
-        }
-        if !busy {
-            break;
-        }
-    }
+    pair.answer_storage(1);
     assert!(pair.tabs[1].is_leader(), "the heir leads by hand-off");
     let posts: Vec<String> = std::iter::from_fn(|| pair.tabs[1].poll_transmit()).collect();
     assert_eq!(
