@@ -40,7 +40,10 @@
 //!   *steal* (of the heir lock first, unless the thief is the heir, then of the leader lock),
 //!   and the thief waits [`crate::Config::steal_grace_ms`] before acting, long enough for an
 //!   alive victim to hear of the theft or to notice it had stalled — counted from the grant of
-//!   the heir lock too, which an heir leading by hand-off must have heard it lost.
+//!   the heir lock too, which an heir leading by hand-off must have heard it lost. Before it
+//!   steals the leader lock the thief records in storage whose lock it takes (the term it
+//!   knows); if it dies before it mints, the lock's next holder finds that record with no term
+//!   past it and waits for the victim just as the thief would have.
 //! - **Stall guard.** A leader whose previous input is older than [`crate::Config::stall_ms`]
 //!   (its main thread was blocked, or the page frozen without a `freeze` event) does not act on
 //!   this input: it asks its peers for their terms and waits [`crate::Config::verify_ms`] first.

@@ -6,6 +6,8 @@
 //! lock) leads on a resignation at once, before the leader lock arrives; it declines when it
 //! stalled lately or when the stored term is past the resigned one; and a leader that stalled
 //! lately hands nothing off. A hand-off goes to the heir alone, which passes it on to every tab.
+//! And one theft: a thief that dies before it uses the lock it stole leaves a record that makes
+//! the lock's next holder wait for the robbed leader.
 
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
@@ -18,6 +20,8 @@ struct Group {
     tabs: Vec<Engine>,
     /// The durable term, as `localStorage` would hold it.
     stored: Term,
+    /// The highest theft record, as `localStorage` would hold it.
+    stored_theft: Term,
     /// Per tab, the lock requests made and not yet looked at.
     requests: Vec<Vec<(LockName, LockRequest)>>,
     /// A tab whose main thread is blocked: it runs nothing, and what is posted to it is dropped.
@@ -46,6 +50,7 @@ impl Group {
             now: Millis(0),
             tabs: (1..=n).map(|i| start(i as u8)).collect(),
             stored: Term::ZERO,
+            stored_theft: Term::ZERO,
             requests: vec![Vec::new(); n],
             blocked: vec![false; n],
             holds_heir: vec![false; n],
@@ -106,6 +111,10 @@ impl Group {
                 busy = true;
                 self.tabs[t].handle_stored_term(self.now, self.stored);
             }
+            if let Some(term) = self.tabs[t].poll_record_theft() {
+                busy = true;
+                self.stored_theft = self.stored_theft.max(term);
+            }
             if !busy {
                 return asked;
             }
@@ -120,7 +129,10 @@ impl Group {
 
     fn grant(&mut self, i: usize, name: LockName) -> Vec<(LockName, LockRequest)> {
         match name {
-            LockName::Leader => self.tabs[i].handle_stored_term(self.now, self.stored),
+            LockName::Leader => {
+                self.tabs[i].handle_stored_term(self.now, self.stored);
+                self.tabs[i].handle_stored_theft(self.stored_theft);
+            }
             LockName::Heir => self.holds_heir[i] = true,
         }
         self.tabs[i].handle_lock(self.now, name, LockChange::Granted);
@@ -461,4 +473,64 @@ fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
     assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
     assert_eq!(pair.tabs[2].leader(), Some(pair.tabs[1].id()));
     assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
+}
+
+#[test]
+fn the_next_holder_of_a_lock_whose_thief_died_waits_for_the_robbed_leader() {
+    let mut group = Group::leader_and_heir(3);
+    let robbed = group.tabs[0].term();
+    // The leader's main thread is blocked: the heir probes, hears nothing, and steals the
+    // leader lock, having first recorded whose lock it takes.
+    group.blocked[0] = true;
+    let mut waited = 0;
+    while !group.requests[1].contains(&(LockName::Leader, LockRequest::Steal)) {
+        assert!(waited < 3_000, "the heir never stole the lock");
+        group.tick(10);
+        waited += 10;
+    }
+    assert_eq!(
+        group.stored_theft, robbed,
+        "recorded before the steal went out"
+    );
+
+    // The lock manager hands the lock to the thief, which dies before the grant reaches it.
+    // The leader runs again first, before the notice of the theft: it reads the stored term,
+    // finds nothing past its own, and goes on leading.
+    group.blocked[1] = true;
+    group.blocked[0] = false;
+    let now = group.now;
+    group.tabs[0].handle_timeout(now);
+    let _ = group.drain(0);
+    assert!(group.tabs[0].is_leader(), "it cannot know yet");
+
+    // The thief's locks pass on: the heir lock to the third tab, then the leader lock, free.
+    // What the third tab posts is still on its way to the leader.
+    group.blocked[0] = true;
+    assert_eq!(
+        group.grant(2, LockName::Heir),
+        [(LockName::Leader, LockRequest::Request)]
+    );
+    let _ = group.grant(2, LockName::Leader);
+    assert!(group.tabs[2].term() > robbed, "it mints at once");
+    assert!(
+        !group.tabs[2].is_leader(),
+        "the robbed leader still acts: it must not yet"
+    );
+
+    // The notice of the theft reaches the leader, which steps down and hears the new term; the
+    // third tab leads once it hears the robbed leader at its term, within the steal grace.
+    group.blocked[0] = false;
+    group.tabs[0].handle_lock(group.now, LockName::Leader, LockChange::Lost);
+    let _ = group.drain(0);
+    assert!(!group.tabs[0].is_leader());
+    let mut waited = 0;
+    while !group.tabs[2].is_leader() {
+        assert!(
+            waited <= Config::default().steal_grace_ms(),
+            "the third tab never led"
+        );
+        group.tick(100);
+        waited += 100;
+        assert!(!group.tabs[0].is_leader(), "two leaders at once");
+    }
 }

@@ -191,7 +191,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 21] = [
+    let pinned: [(u64, &str); 23] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -251,6 +251,14 @@ fn seeds_that_found_bugs_still_pass() {
         (
             9394,
             "S1': a resumed thread counted as acting before it ran an input",
+        ),
+        (
+            9323,
+            "S1': a thief died before its steal's grant; the next holder led while its victim did",
+        ),
+        (
+            9790,
+            "S1': a thief died before its steal's grant; the next holder led while its victim did",
         ),
         (
             13363,

@@ -103,7 +103,7 @@ impl Driver {
             now: clock.now(),
             visible,
             key,
-            term: platform::stored_term(&window, &channel_name),
+            term: platform::stored_term(&window, &platform::term_item(&channel_name)),
         };
         let engine = Engine::start(config, start);
         let shared = Rc::new(RefCell::new(Shared {
@@ -291,7 +291,8 @@ fn storage_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
         }
     } else if item == Some(term_item.as_str()) {
         feed(shared, |inner, now| {
-            let term = platform::stored_term(&inner.window, &inner.channel_name);
+            let term =
+                platform::stored_term(&inner.window, &platform::term_item(&inner.channel_name));
             inner.engine.handle_stored_term(now, term);
         });
     }
@@ -328,8 +329,15 @@ fn lock_notice(
                 // part and this tab's.
                 inner.mark_now("conclave:leader-lock-granted");
                 // Whoever held the lock before wrote its term first: start above it.
-                let term = platform::stored_term(&inner.window, &inner.channel_name);
+                let term =
+                    platform::stored_term(&inner.window, &platform::term_item(&inner.channel_name));
                 inner.engine.handle_stored_term(now, term);
+                // ...and whether it was a thief that died before it used the lock.
+                let robbed = platform::stored_term(
+                    &inner.window,
+                    &platform::theft_item(&inner.channel_name),
+                );
+                inner.engine.handle_stored_theft(robbed);
             }
             inner.engine.handle_lock(now, name, change);
         });
@@ -383,22 +391,30 @@ impl Shared {
         }
     }
 
-    /// Stores the terms the engine asked to store, then reads the stored term if it asked;
-    /// whether there was anything to do.
+    /// Stores the terms the engine asked to store and the theft it is about to commit, then
+    /// reads the stored term if it asked; whether there was anything to do.
     fn storage_step(&mut self) -> bool {
         let mut busy = false;
         while let Some(term) = self.engine.poll_persist() {
             busy = true;
             // localStorage writes synchronously; when it refuses (full, or disabled), the term
             // is not durable and is never confirmed, so this tab will not lead.
-            if platform::store_term(&self.window, &self.channel_name, term) {
+            if platform::store_term(&self.window, &platform::term_item(&self.channel_name), term) {
                 let now = self.clock.now();
                 self.engine.handle_persisted(now, term);
             }
         }
+        if let Some(robbed) = self.engine.poll_record_theft() {
+            busy = true;
+            // Before the steal goes out (lock requests run after the flush). If storage
+            // refuses, the steal goes ahead unrecorded.
+            let item = platform::theft_item(&self.channel_name);
+            let _ = platform::store_term(&self.window, &item, robbed);
+        }
         if self.engine.poll_read_term() {
             busy = true;
-            let term = platform::stored_term(&self.window, &self.channel_name);
+            let term =
+                platform::stored_term(&self.window, &platform::term_item(&self.channel_name));
             let now = self.clock.now();
             self.engine.handle_stored_term(now, term);
         }

@@ -81,21 +81,27 @@ pub(crate) fn term_item(channel: &str) -> String {
     format!("{channel}:term:v1")
 }
 
-/// The highest term stored, as `<number>:<leader hex>`; [`Term::ZERO`] when there is none, it
-/// cannot be read, or it is not a term.
-pub(crate) fn stored_term(window: &Window, channel: &str) -> Term {
+/// The `localStorage` item that holds the highest term whose leader a thief stole the leader
+/// lock from, on `channel`.
+pub(crate) fn theft_item(channel: &str) -> String {
+    format!("{channel}:theft:v1")
+}
+
+/// The highest term stored in `item`, as `<number>:<leader hex>`; [`Term::ZERO`] when there is
+/// none, it cannot be read, or it is not a term.
+pub(crate) fn stored_term(window: &Window, item: &str) -> Term {
     let read = || {
         let storage = window.local_storage().ok()??;
-        let text = storage.get_item(&term_item(channel)).ok()??;
+        let text = storage.get_item(item).ok()??;
         let (number, leader) = text.split_once(':')?;
         Some(Term::new(number.parse().ok()?, leader.parse().ok()?))
     };
     read().unwrap_or(Term::ZERO)
 }
 
-/// Writes `term` unless a higher one is stored already. `false` when storage refused.
-pub(crate) fn store_term(window: &Window, channel: &str, term: Term) -> bool {
-    if stored_term(window, channel) >= term {
+/// Writes `term` to `item` unless a higher one is stored already. `false` when storage refused.
+pub(crate) fn store_term(window: &Window, item: &str, term: Term) -> bool {
+    if stored_term(window, item) >= term {
         return true;
     }
     let Some(storage) = window.local_storage().ok().flatten() else {
@@ -103,7 +109,7 @@ pub(crate) fn store_term(window: &Window, channel: &str, term: Term) -> bool {
     };
     let leader = term.leader().unwrap_or(Term::ZERO_LEADER);
     let text = format!("{}:{leader}", term.number());
-    storage.set_item(&term_item(channel), &text).is_ok()
+    storage.set_item(item, &text).is_ok()
 }
 
 pub(crate) fn is_visible(document: &Document) -> bool {

@@ -105,6 +105,11 @@ pub(super) struct Lead {
 
     last_correction: Option<Millis>,
     persist: VecDeque<Term>,
+    /// A theft of the leader lock from the leader of this term, to record in storage before
+    /// the steal goes out ([`Engine::poll_record_theft`]).
+    theft: Option<Term>,
+    /// The theft record read with the stored term on the last leader-lock grant.
+    robbed: Term,
     locks: VecDeque<(LockName, LockRequest)>,
 }
 
@@ -139,6 +144,8 @@ impl Lead {
 
             last_correction: None,
             persist: VecDeque::new(),
+            theft: None,
+            robbed: Term::ZERO,
             locks: VecDeque::new(),
         }
     }
@@ -323,6 +330,23 @@ impl Engine {
         std::mem::take(&mut self.lead.read_term)
     }
 
+    /// The term whose leader this tab is about to steal the leader lock from, if any: write it
+    /// to durable storage (keep the highest ever written) before carrying out any lock request
+    /// drained after it, so that if this tab dies before it uses the lock, the lock's next
+    /// holder learns that the leader it robbed may not know yet. A write that fails is no
+    /// worse than none. Drain after every input, before [`Engine::poll_lock`].
+    #[must_use]
+    pub fn poll_record_theft(&mut self) -> Option<Term> {
+        self.lead.theft.take()
+    }
+
+    /// Reports the highest theft record in durable storage (see
+    /// [`Engine::poll_record_theft`]; [`Term::ZERO`] if none): read it with the stored term when
+    /// the leader lock is granted, before [`Engine::handle_lock`].
+    pub fn handle_stored_theft(&mut self, robbed: Term) {
+        self.lead.robbed = robbed;
+    }
+
     /// The next request for the lock manager, and the lock it is about, if any. Drain until
     /// `None` after every input.
     #[must_use]
@@ -338,6 +362,7 @@ impl Engine {
     }
 
     fn on_granted(&mut self, now: Millis) {
+        let robbed = std::mem::replace(&mut self.lead.robbed, Term::ZERO);
         // A grant that waited while this tab could not run may have been stolen since: the
         // notice of the theft is queued right behind it. Act only once it would have come.
         let settled = self.settled(now);
@@ -368,11 +393,38 @@ impl Engine {
                 self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
-            // ever steals without a grace, so nobody else acts on this lock now. (A grant while
-            // `Idle` never comes here: `handle_lock` hands it back unused.)
-            Lock::Idle | Lock::Queued | Lock::Held => self.mint_after_unaware(now, settled, None),
+            // ever steals without a grace, so nobody else acts on this lock now, unless the
+            // holder was a thief that died before it used the lock. (A grant while `Idle` never
+            // comes here: `handle_lock` hands it back unused.)
+            Lock::Idle | Lock::Queued | Lock::Held => {
+                self.wait_for_robbed(now, robbed);
+                self.mint_after_unaware(now, settled, None);
+            }
         }
         self.lead.act_floor = settled.max(self.lead.heir_floor);
+    }
+
+    /// A theft of the leader lock from the leader of `robbed` was recorded, and no term past it
+    /// is known: the thief died before it used the lock, and its victim may not know yet that
+    /// it lost it. Wait for the victim as the thief would have (until it is heard at our new
+    /// term, or for the steal grace).
+    fn wait_for_robbed(&mut self, now: Millis, robbed: Term) {
+        if robbed < self.lead.term.max(self.lead.durable) {
+            return;
+        }
+        let Some(victim) = robbed.leader().filter(|&l| l != self.me) else {
+            return;
+        };
+        // One deposed leader may be awaited by name; with two, wait the whole grace for both.
+        let id = match self.lead.unaware {
+            Some(u) if u.id != Some(victim) => None,
+            _ => Some(victim),
+        };
+        self.lead.unaware = Some(Unaware {
+            id,
+            since: now,
+            until_heard_at: self.lead.term.max(self.lead.durable).next(self.me),
+        });
     }
 
     /// The earliest a lock this tab holds may be used: after a stall, not before a theft
@@ -396,10 +448,7 @@ impl Engine {
                 // The heir we took it from may have led by hand-off meanwhile: it hears of the
                 // theft within the notice time, or stalls and reads our term. Act no earlier.
                 self.lead.heir_floor = now.plus(self.config.steal_grace_ms());
-                self.lead
-                    .locks
-                    .push_back((LockName::Leader, LockRequest::Steal));
-                self.lead.lock = Lock::Stealing(steal);
+                self.steal_leader_lock(steal);
             }
             _ => self.queue_for_lock(),
         }
@@ -732,12 +781,7 @@ impl Engine {
                     (Lock::Held, _) => self.mint_after_unaware(now, now, None),
                     (Lock::Stealing(_), _) | (_, Lock::Stealing(_)) => {}
                     // The heir steals the leader lock...
-                    (_, Lock::Held) => {
-                        self.lead
-                            .locks
-                            .push_back((LockName::Leader, LockRequest::Steal));
-                        self.lead.lock = Lock::Stealing(Steal { victim });
-                    }
+                    (_, Lock::Held) => self.steal_leader_lock(Steal { victim }),
                     // ...anyone else takes the heir lock first.
                     (_, Lock::Idle | Lock::Queued) => {
                         self.lead
@@ -748,6 +792,15 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Steals the leader lock, having first asked for the theft to be recorded.
+    fn steal_leader_lock(&mut self, steal: Steal) {
+        self.lead.theft = Some(self.lead.term);
+        self.lead
+            .locks
+            .push_back((LockName::Leader, LockRequest::Steal));
+        self.lead.lock = Lock::Stealing(steal);
     }
 
     /// When a follower should next probe or take over, if it should.

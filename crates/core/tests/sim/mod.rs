@@ -5,7 +5,8 @@
 //! fire at 1 s and at 60 s granularity; frozen windows; main threads blocked for 5 s; crashes
 //! and new tabs (restarts are new page loads, hence new ids); back/forward-cache round trips;
 //! bursts of tabs opened in the same millisecond; with Web Locks (a lock manager with a queue,
-//! steals, and notices that take up to 50 ms) or without (lease mode); terms persisted through
+//! steals, notices that take up to 50 ms, and thieves that now and then die before their
+//! steal's grant reaches them) or without (lease mode); terms persisted through
 //! a store whose unconfirmed writes are lost in a crash; the whole machine sleeping for up to two
 //! minutes, each tab's clock either counting the sleep or stopping through it — and the
 //! invariants are checked after every step.
@@ -52,6 +53,8 @@ const MAX_TABS: usize = 16;
 const LOCK_NOTICE_MS: u64 = 50;
 /// The longest a storage write takes to be confirmed, in virtual ms.
 const PERSIST_MS: u64 = 20;
+/// Per mille of the leader lock's steals whose thief dies before the grant reaches it.
+const THIEF_DIES_PER_MILLE: u64 = 100;
 /// How long the quiet phase after the heal lasts, in virtual ms: a minute and more, so that
 /// hidden tabs' one-minute timers fire in it...
 const QUIET_MS: u64 = 65_000;
@@ -256,6 +259,8 @@ enum Input {
     /// A lock notice for the request of this generation.
     Lock(LockName, LockChange, u64),
     Persisted(Term),
+    /// The page crashes (a thief that dies before its steal's grant reaches it).
+    Crash,
     /// A reconciliation of the backups read commits (the app's data, not the engine's).
     Reconcile(Vec<RawBackup>),
 }
@@ -292,6 +297,8 @@ pub struct Sim {
     notice_fifo: BTreeMap<usize, u64>,
     /// The durable store's term (the highest confirmed write).
     stored: Term,
+    /// The highest theft record in storage (written synchronously, before the steal).
+    stored_theft: Term,
     /// S1: who led each term.
     led: BTreeMap<Term, TabId>,
     /// Leaders lost and not yet replaced: (how, since, their term).
@@ -338,6 +345,7 @@ impl Sim {
             locks: Default::default(),
             notice_fifo: BTreeMap::new(),
             stored: Term::ZERO,
+            stored_theft: Term::ZERO,
             led: BTreeMap::new(),
             losses: Vec::new(),
             quiet: false,
@@ -500,6 +508,11 @@ impl Sim {
             let at = self.now + self.rng.range(0, PERSIST_MS);
             self.push(at, i, Input::Persisted(term));
         }
+        // localStorage writes synchronously: the record is there before the steal goes out.
+        if let Some(term) = self.tabs[i].engine.poll_record_theft() {
+            self.log(|| format!("tab {i} records a theft from {term:?}"));
+            self.stored_theft = self.stored_theft.max(term);
+        }
         while let Some((name, request)) = self.tabs[i].engine.poll_lock() {
             self.log(|| format!("tab {i} {name:?} lock {request:?}"));
             self.lock_request(i, name, request);
@@ -587,6 +600,16 @@ impl Sim {
                     self.notice(h, name, LockChange::Lost);
                 }
                 self.notice(i, name, LockChange::Granted);
+                if name == LockName::Leader
+                    && !self.healing
+                    && self.rng.chance(THIEF_DIES_PER_MILLE)
+                {
+                    // The thief dies before the grant reaches it: the lock passes on, and its
+                    // victim may still think it leads.
+                    let at = self.now + self.rng.range(0, LOCK_NOTICE_MS);
+                    self.log(|| format!("tab {i} will die at {at}, before its steal's grant"));
+                    self.push(at, i, Input::Crash);
+                }
             }
             LockRequest::Release => {
                 if name == LockName::Heir {
@@ -939,14 +962,20 @@ impl Sim {
                                 self.tabs[to].holds_heir = change == LockChange::Granted;
                             }
                             if change == LockChange::Granted && name == LockName::Leader {
-                                // The driver reads the stored term before taking the lock.
+                                // The driver reads the stored term and theft record before
+                                // taking the lock.
                                 self.tabs[to].engine.handle_stored_term(clock, self.stored);
+                                self.tabs[to].engine.handle_stored_theft(self.stored_theft);
                             }
                             self.tabs[to].engine.handle_lock(clock, name, change);
                         }
                         Input::Persisted(term) => {
                             self.stored = self.stored.max(term);
                             self.tabs[to].engine.handle_persisted(clock, term);
+                        }
+                        Input::Crash => {
+                            self.crash(to);
+                            continue;
                         }
                         // The app's data, not the engine's: nothing to drain.
                         Input::Reconcile(read) => {
@@ -955,6 +984,11 @@ impl Sim {
                         }
                     }
                     self.drain(to)?;
+                }
+                // A crash does not wait for the page to run.
+                State::Paused { .. } if matches!(self.inputs.get(&order), Some(Input::Crash)) => {
+                    self.inputs.remove(&order);
+                    self.crash(to);
                 }
                 // A paused page runs its queued tasks when it resumes, in no promised order.
                 State::Paused { until, .. } => {
@@ -1030,13 +1064,7 @@ impl Sim {
         let clock = self.tabs[i].clock(self.now);
         let id = self.tabs[i].engine.id();
         match kind {
-            1 => {
-                self.log(|| format!("crash tab {i}"));
-                self.note_loss(i, Loss::Crash);
-                self.tabs[i].state = State::Gone;
-                self.drop_locks(i);
-                self.departures.push((id, self.now, true));
-            }
+            1 => self.crash(i),
             2 => {
                 self.log(|| format!("close tab {i}"));
                 self.note_loss(i, Loss::Close);
@@ -1108,6 +1136,16 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// Tab `i`'s page crashes: no last words, its locks and queued requests are dropped.
+    fn crash(&mut self, i: usize) {
+        self.log(|| format!("crash tab {i}"));
+        self.note_loss(i, Loss::Crash);
+        self.tabs[i].state = State::Gone;
+        self.drop_locks(i);
+        let id = self.tabs[i].engine.id();
+        self.departures.push((id, self.now, true));
     }
 
     /// Faults stop: every paused or cached tab comes back, every tab is visible, the network
