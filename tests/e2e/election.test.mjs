@@ -118,6 +118,10 @@ test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on r
   console.log(`# a visible tab took over ${tookOver} ms after the leader's thread was blocked (bound ${FREEZE_BOUND_MS} ms)`);
   assert.ok(tookOver <= FREEZE_BOUND_MS + SLACK_MS);
   assert.ok(next.term > first.term);
+  // The thief recorded whose lock it took before it stole it: had it died before using the
+  // lock, the lock's next holder would have found the record and waited for the blocked leader.
+  const record = await others[0].evaluate(() => localStorage.getItem("conclave:theft:v1"));
+  assert.equal(record, `${first.term}:${ids[first.index]}`, "the theft record names the robbed term");
   const stillBlocked = 5_000 - (Date.now() - blockedAt);
   if (stillBlocked > 0) await new Promise((r) => setTimeout(r, stillBlocked));
   const resumedAt = Date.now();

@@ -349,6 +349,36 @@ async fn a_stolen_lock_deposes_the_leader_and_it_leads_again_once_free() {
     assert!(a.snapshot().term > first, "at a higher term");
 }
 
+#[wasm_bindgen_test]
+async fn the_next_holder_of_a_lock_whose_thief_died_waits_before_it_leads() {
+    // Storage as a thief leaves it that recorded its theft from the leader of term 7 (a tab
+    // that is not here) and died before it minted: the term and the record are the same.
+    let robbed = "7:0123456789abcdef0123456789abcdef";
+    let storage = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage");
+    for item in ["robbed:term:v1", "robbed:theft:v1"] {
+        storage.set_item(item, robbed).expect("storage takes it");
+    }
+    let tab = Driver::start(config("robbed"), |_| {}).expect("driver starts");
+    // Granted the free lock at once, it mints above the robbed term, but waits the steal grace
+    // (1.3 s) for the robbed leader, which it never hears, before it acts.
+    assert!(
+        within(1_000, || tab.snapshot().role == Role::Candidate).await,
+        "{:?}",
+        tab.snapshot()
+    );
+    assert_eq!(tab.snapshot().term.number(), 8);
+    TimeoutFuture::new(800).await;
+    assert!(!tab.snapshot().is_leader, "{:?}", tab.snapshot());
+    assert!(
+        eventually(|| tab.snapshot().is_leader).await,
+        "{:?}",
+        tab.snapshot()
+    );
+    assert_eq!(tab.snapshot().term.number(), 8);
+}
+
 /// How many User Timing marks named `name` the page holds.
 fn marks(name: &str) -> u32 {
     let performance = web_sys::window()
