@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
-    Role, SendError, Start, TabId,
+    Role, SendError, Start, TabId, Term,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -291,8 +291,7 @@ fn storage_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
         }
     } else if item == Some(term_item.as_str()) {
         feed(shared, |inner, now| {
-            let term =
-                platform::stored_term(&inner.window, &platform::term_item(&inner.channel_name));
+            let term = inner.stored(platform::term_item);
             inner.engine.handle_stored_term(now, term);
         });
     }
@@ -329,14 +328,10 @@ fn lock_notice(
                 // part and this tab's.
                 inner.mark_now("conclave:leader-lock-granted");
                 // Whoever held the lock before wrote its term first: start above it.
-                let term =
-                    platform::stored_term(&inner.window, &platform::term_item(&inner.channel_name));
+                let term = inner.stored(platform::term_item);
                 inner.engine.handle_stored_term(now, term);
                 // ...and whether it was a thief that died before it used the lock.
-                let robbed = platform::stored_term(
-                    &inner.window,
-                    &platform::theft_item(&inner.channel_name),
-                );
+                let robbed = inner.stored(platform::theft_item);
                 inner.engine.handle_stored_theft(robbed);
             }
             inner.engine.handle_lock(now, name, change);
@@ -399,7 +394,7 @@ impl Shared {
             busy = true;
             // localStorage writes synchronously; when it refuses (full, or disabled), the term
             // is not durable and is never confirmed, so this tab will not lead.
-            if platform::store_term(&self.window, &platform::term_item(&self.channel_name), term) {
+            if self.store(platform::term_item, term) {
                 let now = self.clock.now();
                 self.engine.handle_persisted(now, term);
             }
@@ -408,17 +403,27 @@ impl Shared {
             busy = true;
             // Before the steal goes out (lock requests run after the flush). If storage
             // refuses, the steal goes ahead unrecorded.
-            let item = platform::theft_item(&self.channel_name);
-            let _ = platform::store_term(&self.window, &item, robbed);
+            let _ = self.store(platform::theft_item, robbed);
         }
         if self.engine.poll_read_term() {
             busy = true;
-            let term =
-                platform::stored_term(&self.window, &platform::term_item(&self.channel_name));
+            let term = self.stored(platform::term_item);
             let now = self.clock.now();
             self.engine.handle_stored_term(now, term);
         }
         busy
+    }
+
+    /// The term stored in this channel's `item` ([`platform::term_item`] or
+    /// [`platform::theft_item`]).
+    fn stored(&self, item: fn(&str) -> String) -> Term {
+        platform::stored_term(&self.window, &item(&self.channel_name))
+    }
+
+    /// Writes `term` to this channel's `item` unless a higher one is there; `false` when
+    /// storage refused.
+    fn store(&self, item: fn(&str) -> String, term: Term) -> bool {
+        platform::store_term(&self.window, &item(&self.channel_name), term)
     }
 
     /// Marks a change of leadership on the page's User Timing timeline (`conclave:became-leader`,
