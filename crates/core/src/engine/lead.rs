@@ -423,7 +423,8 @@ impl Engine {
         self.lead.unaware = Some(Unaware {
             id,
             since: now,
-            until_heard_at: self.lead.term.max(self.lead.durable).next(self.me),
+            // The term `mint_after_unaware` will mint: the victim heard at it knows.
+            until_heard_at: self.next_term(),
         });
     }
 
@@ -493,7 +494,7 @@ impl Engine {
     /// Mints the next term: leads it once it is durable and `act_at` has come (or `victim` is
     /// heard at the new term).
     fn mint(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
-        let term = self.lead.term.max(self.lead.durable).next(self.me);
+        let term = self.next_term();
         self.lead.term = term;
         self.lead.role = Role::Candidate;
         self.lead.act_at = act_at;
@@ -509,6 +510,11 @@ impl Engine {
         self.events.push_back(Event::LeaderChanged { term });
         // Announce the new term at once, so that other followers stop campaigning.
         self.announce(now, Presence::Heartbeat);
+    }
+
+    /// The term this tab would mint now: the next above every term it knows or found stored.
+    fn next_term(&self) -> Term {
+        self.lead.term.max(self.lead.durable).next(self.me)
     }
 
     fn step_down(&mut self, reason: StepDown) {
