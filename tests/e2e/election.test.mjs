@@ -1,7 +1,7 @@
 // One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, peerIds, recordRoles, tabId, within } from "./browser.mjs";
+import { launch, openTabs, peerIds, recordRoles, sameSet, tabId, within } from "./browser.mjs";
 
 // A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
 // probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
@@ -98,6 +98,77 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   assert.ok(third.term > second.term, `term grew: ${second.term} -> ${third.term}`);
   await Promise.all(rest.map((page) => page.close()));
   await crashed.close().catch(() => {});
+});
+
+/**
+ * The index of the page that holds the heir lock, or -1. The lock manager names holders by
+ * client id only, so each page first holds a lock named after itself to learn its own.
+ */
+async function heirIndex(pages) {
+  const clients = await Promise.all(
+    pages.map((page, i) =>
+      page.evaluate(async (name) => {
+        let release;
+        const held = new Promise((r) => (release = r));
+        await new Promise((granted) => navigator.locks.request(name, () => (granted(), held)));
+        const { held: locks } = await navigator.locks.query();
+        release();
+        return locks.find((l) => l.name === name)?.clientId;
+      }, `e2e-whoami-${i}`),
+    ),
+  );
+  const { held } = await pages[0].evaluate(() => navigator.locks.query());
+  const heir = held.find((l) => l.name === "conclave:heir");
+  return heir ? clients.indexOf(heir.clientId) : -1;
+}
+
+test("a hidden leader closing with its heir, its hand-off heard by nobody, leaves every list within a heartbeat of the next term", async () => {
+  const pages = await openTabs(env.context, env.url, 4);
+  const ids = await Promise.all(pages.map(tabId));
+  const first = await agreedLeader(pages, ids, 10_000, "a first leader");
+  let heir = -1;
+  await within(3_000, "one tab holds the heir lock", async () => (heir = await heirIndex(pages)) >= 0);
+  assert.notEqual(heir, first.index, "the leader is nobody's heir");
+  const leader = pages[first.index];
+  const others = pages.filter((_, i) => i !== first.index && i !== heir);
+  const otherIds = ids.filter((_, i) => i !== first.index && i !== heir);
+
+  // The leader's page is hidden (a background tab): the others keep it listed for 75 s without
+  // a word from it.
+  await leader.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await within(3_000, "the others see the leader hidden", async () =>
+    (
+      await Promise.all(
+        others.map((p) =>
+          p.$eval(`[data-peer-id="${ids[first.index]}"] [data-label=Visible]`, (c) => c.textContent),
+        ),
+      )
+    ).every((v) => v === "no"),
+  );
+
+  // The two other tabs are stopped while the heir's page closes, then the leader's: the next
+  // heir cannot be listening on the heir's channel when the resignation goes there.
+  const sessions = await Promise.all(others.map((p) => env.context.newCDPSession(p)));
+  await Promise.all(sessions.map((cdp) => cdp.send("Debugger.enable")));
+  await Promise.all(sessions.map((cdp) => cdp.send("Debugger.pause")));
+  await pages[heir].close();
+  await leader.close();
+  await Promise.all(sessions.map((cdp) => cdp.send("Debugger.resume")));
+  const t0 = performance.now();
+
+  const next = await agreedLeader(others, otherIds, 3_000, "a new leader");
+  assert.ok(next.term > first.term, `term grew: ${first.term} -> ${next.term}`);
+  const relayed = await Promise.all(others.map((p) => p.getByTestId("count-relayed").textContent()));
+  assert.deepEqual(relayed.map(Number), [0, 0], "nobody heard the resignation to pass it on");
+  const gone = await within(1_000 + SLACK_MS, "the closed leader and heir left every list", async () =>
+    (await Promise.all(others.map(peerIds))).every((list, i) => sameSet(list, otherIds.filter((_, j) => j !== i))),
+  );
+  console.log(`# new leader agreed ${(performance.now() - t0 - gone).toFixed(0)} ms after the tabs ran again; the hidden leader, whose resignation nobody heard, left every list ${gone.toFixed(0)} ms later (its time-to-live: 75 s)`);
+  await Promise.all(others.map((page) => page.close()));
 });
 
 test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on resuming steps down without acting", async () => {

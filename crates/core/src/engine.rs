@@ -295,6 +295,17 @@ pub struct Start {
 /// How many departed senders' windows are kept to recognise their late messages.
 const MAX_RETIRED_SENDERS: usize = 1_024;
 
+/// A listed peer that led (or minted) a term this tab has since left behind for a later one:
+/// it stays listed only if heard at the later term within a heartbeat (a running tab that
+/// hears of a later term than the one it led says so at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Deposed {
+    /// It has heard of the later term once heard at this term or higher.
+    term: Term,
+    /// Until when it may take to be heard so.
+    until: Millis,
+}
+
 /// One tab's protocol state.
 ///
 /// # Run loop
@@ -332,6 +343,8 @@ pub struct Engine {
     /// What each listed peer last said of itself. Its incarnation, highest seq and when it was
     /// last heard live in its sequence window in `tracker`, which every listed peer has.
     peers: BTreeMap<TabId, Beacon>,
+    /// Listed peers deposed by a later term and not yet heard at it.
+    deposed: BTreeMap<TabId, Deposed>,
     tracker: Tracker,
     counters: Counters,
     next_heartbeat: Millis,
@@ -396,6 +409,7 @@ impl Engine {
             visible,
             phase: Phase::Running,
             peers: BTreeMap::new(),
+            deposed: BTreeMap::new(),
             tracker,
             counters: Counters::default(),
             next_heartbeat: now,
@@ -559,6 +573,13 @@ impl Engine {
             term: envelope.term,
         });
         self.observe_term(now, &envelope);
+        if self
+            .deposed
+            .get(&envelope.from)
+            .is_some_and(|d| envelope.term >= d.term)
+        {
+            self.deposed.remove(&envelope.from);
+        }
         let beacon = match envelope.body {
             Body::Probe => return self.answer_probe(&envelope),
             Body::Alive => return,
@@ -647,6 +668,7 @@ impl Engine {
         self.tracker.prune(now);
         for id in expired {
             self.peers.remove(&id);
+            self.deposed.remove(&id);
             self.tracker.retire(id, now);
             self.on_leader_gone(now, id, None);
             self.events.push_back(Event::PeerLeft {
@@ -660,6 +682,7 @@ impl Engine {
     /// Peer `from` said goodbye at `term`: forget it now.
     fn on_bye(&mut self, now: Millis, from: TabId, term: Term) {
         self.tracker.retire(from, now);
+        self.deposed.remove(&from);
         self.on_leader_gone(now, from, Some(term));
         if self.peers.remove(&from).is_some() {
             self.events.push_back(Event::PeerLeft {
@@ -700,6 +723,7 @@ impl Engine {
                     // Time passed while away; give peers one time-to-live to be heard again
                     // rather than dropping them all before their answers arrive.
                     self.tracker.refresh(now);
+                    self.deposed.clear();
                     self.lead.wake(&self.config, now);
                     self.announce(now, Presence::Hello);
                     self.queue_for_lock();
@@ -751,9 +775,31 @@ impl Engine {
             .ttl_ms
             .clamp(floor, self.config.max_ttl_ms.max(floor));
         // Every listed peer has a live window; without one it is due now.
-        self.tracker
+        let silent = self
+            .tracker
             .window(id)
-            .map_or(Millis(0), |window| window.last_heard().plus(ttl))
+            .map_or(Millis(0), |window| window.last_heard().plus(ttl));
+        self.deposed
+            .get(&id)
+            .map_or(silent, |deposed| deposed.until.min(silent))
+    }
+
+    /// This tab has just left term `old` behind for the later `new`: the peer that led `old`,
+    /// if it is listed and does not lead `new`, must be heard at `new` within a heartbeat. A
+    /// running tab hears of the later term as this one did, and says so at once (see
+    /// `adopt`); one that is not heard is gone without a word that reached us (its goodbye
+    /// went to an heir that left too, it crashed) or cannot run, and leaves the list.
+    fn expect_heard_at(&mut self, now: Millis, old: Term, new: Term) {
+        let Some(id) = old
+            .leader()
+            .filter(|&l| l != self.me && Some(l) != new.leader())
+        else {
+            return;
+        };
+        if self.peers.contains_key(&id) {
+            let until = now.plus(self.config.heartbeat_ms);
+            self.deposed.insert(id, Deposed { term: new, until });
+        }
     }
 
     fn beacon(&self) -> Beacon {

@@ -7,7 +7,9 @@
 //! stalled lately or when the stored term is past the resigned one; and a leader that stalled
 //! lately hands nothing off. A hand-off goes to the heir alone, which passes it on to every tab.
 //! And one theft: a thief that dies before it uses the lock it stole leaves a record that makes
-//! the lock's next holder wait for the robbed leader.
+//! the lock's next holder wait for the robbed leader. And the lists: a leader left behind by a
+//! later term must be heard at it within a heartbeat, so one whose hand-off nobody heard (its
+//! heir closed too) leaves every list then, while a deposed leader that runs says so at once.
 
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
@@ -172,6 +174,18 @@ impl Group {
             self.tick(100);
         }
         self.blocked[i] = false;
+    }
+
+    /// The leader's (tab 0's) main thread is blocked: the heir probes, hears nothing, and
+    /// steals the leader lock. Tab 0 stays blocked.
+    fn block_leader_until_the_heir_steals(&mut self) {
+        self.blocked[0] = true;
+        let mut waited = 0;
+        while !self.requests[1].contains(&(LockName::Leader, LockRequest::Steal)) {
+            assert!(waited < 3_000, "the heir never stole the lock");
+            self.tick(10);
+            waited += 10;
+        }
     }
 
     /// Of `n` tabs, tab 0 leads (it took both locks, heir first), tab 1 is the heir, queued for
@@ -481,13 +495,7 @@ fn the_next_holder_of_a_lock_whose_thief_died_waits_for_the_robbed_leader() {
     let robbed = group.tabs[0].term();
     // The leader's main thread is blocked: the heir probes, hears nothing, and steals the
     // leader lock, having first recorded whose lock it takes.
-    group.blocked[0] = true;
-    let mut waited = 0;
-    while !group.requests[1].contains(&(LockName::Leader, LockRequest::Steal)) {
-        assert!(waited < 3_000, "the heir never stole the lock");
-        group.tick(10);
-        waited += 10;
-    }
+    group.block_leader_until_the_heir_steals();
     assert_eq!(
         group.stored_theft, robbed,
         "recorded before the steal went out"
@@ -532,5 +540,104 @@ fn the_next_holder_of_a_lock_whose_thief_died_waits_for_the_robbed_leader() {
         group.tick(100);
         waited += 100;
         assert!(!group.tabs[0].is_leader(), "two leaders at once");
+    }
+}
+
+#[test]
+fn a_leader_closing_with_its_heir_leaves_every_list_within_a_heartbeat_of_the_next_term() {
+    let mut group = Group::leader_and_heir(4);
+    let leader = group.tabs[0].id();
+    let heir = group.tabs[1].id();
+    // The heir's page closes first: its goodbye reaches every tab and it lets go of the heir
+    // lock. Then the leader's closes: its resignation goes to the heir's channel, where nobody
+    // listens any more, and it lets go of the leader lock.
+    let (goodbye, _) = group.closing_posts(1);
+    group.blocked[1] = true;
+    for t in [0, 2, 3] {
+        for text in &goodbye {
+            group.tabs[t].handle_message(group.now, Received::Text(text));
+        }
+    }
+    let _ = group.drain(1);
+    assert!(group.tabs[0].peers().all(|p| p.id != heir));
+    let (to_all, _) = group.closing_posts(0);
+    assert_eq!(
+        to_all,
+        Vec::<String>::new(),
+        "the resignation went to the heir alone"
+    );
+    group.blocked[0] = true;
+    let _ = group.drain(0);
+    assert!(
+        group.tabs[2].peers().any(|p| p.id == leader),
+        "nobody heard it"
+    );
+
+    // The third tab is heir next, finds the leader lock free and leads the next term.
+    assert_eq!(
+        group.grant(2, LockName::Heir),
+        [(LockName::Leader, LockRequest::Request)]
+    );
+    let _ = group.grant(2, LockName::Leader);
+    assert!(group.tabs[2].is_leader());
+    assert_eq!(group.tabs[3].leader(), Some(group.tabs[2].id()));
+
+    // The resigned leader cannot say it heard the new term: it leaves every list within a
+    // heartbeat, long before its time-to-live would run out.
+    let heartbeat = Config::default().heartbeat_ms;
+    let mut waited = 0;
+    while [2, 3]
+        .iter()
+        .any(|&t| group.tabs[t].peers().any(|p| p.id == leader))
+    {
+        assert!(
+            waited < heartbeat,
+            "the resigned leader is still listed {waited} ms after the next term"
+        );
+        group.tick(10);
+        waited += 10;
+    }
+    for t in [2, 3] {
+        let listed: Vec<TabId> = group.tabs[t].peers().map(|p| p.id).collect();
+        assert!(!listed.contains(&heir), "the heir said goodbye");
+        assert_eq!(listed.len(), 1, "tab {t} lists only the other running tab");
+    }
+}
+
+#[test]
+fn a_deposed_leader_that_runs_says_at_once_that_it_heard_and_stays_listed() {
+    let mut group = Group::leader_and_heir(3);
+    let deposed = group.tabs[0].id();
+    // The leader's main thread is blocked: the heir probes, hears nothing, and steals.
+    group.block_leader_until_the_heir_steals();
+    // The leader runs again, a little before the lock manager grants the steal.
+    group.blocked[0] = false;
+    group.tick(50);
+    // The grant comes 20 ms after the leader's last input.
+    group.now = group.now.plus(20);
+    let _ = group.grant(1, LockName::Leader);
+    let term = group.tabs[1].term();
+    assert_eq!(
+        group.tabs[0].term(),
+        term,
+        "the deposed leader heard the new term"
+    );
+    assert!(!group.tabs[0].is_leader());
+    let heard = group.tabs[2]
+        .peers()
+        .find(|p| p.id == deposed)
+        .map(|p| p.last_heard);
+    assert_eq!(heard, Some(group.now), "and said so at once");
+
+    // So it stays listed everywhere, as the running tab it is.
+    for _ in 0..30 {
+        group.tick(100);
+        for t in [1, 2] {
+            assert!(
+                group.tabs[t].peers().any(|p| p.id == deposed),
+                "tab {t} dropped the running deposed leader at {:?}",
+                group.now
+            );
+        }
     }
 }

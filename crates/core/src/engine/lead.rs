@@ -495,7 +495,8 @@ impl Engine {
     /// heard at the new term).
     fn mint(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
         let term = self.next_term();
-        self.lead.term = term;
+        let old = std::mem::replace(&mut self.lead.term, term);
+        self.expect_heard_at(now, old, term);
         self.lead.role = Role::Candidate;
         self.lead.act_at = act_at;
         self.lead.act_floor = now;
@@ -598,7 +599,12 @@ impl Engine {
             }
         }
         self.lead.left_cleanly = false;
-        self.lead.term = term;
+        let old = std::mem::replace(&mut self.lead.term, term);
+        self.expect_heard_at(now, old, term);
+        if old.leader() == Some(self.me) {
+            // Its followers now wait to hear that it knows of the later term: say so at once.
+            self.announce(now, Presence::Heartbeat);
+        }
         self.lead.persist.push_back(term);
         self.lead.leader_heard = now;
         self.lead.probe_sent = None;
