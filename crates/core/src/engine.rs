@@ -300,6 +300,7 @@ const MAX_RETIRED_SENDERS: usize = 1_024;
 /// hears of a later term than the one it led says so at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Deposed {
+    id: TabId,
     /// It has heard of the later term once heard at this term or higher.
     term: Term,
     /// Until when it may take to be heard so.
@@ -343,8 +344,8 @@ pub struct Engine {
     /// What each listed peer last said of itself. Its incarnation, highest seq and when it was
     /// last heard live in its sequence window in `tracker`, which every listed peer has.
     peers: BTreeMap<TabId, Beacon>,
-    /// Listed peers deposed by a later term and not yet heard at it.
-    deposed: BTreeMap<TabId, Deposed>,
+    /// Listed peers deposed by a later term and not yet heard at it (rarely more than one).
+    deposed: Vec<Deposed>,
     tracker: Tracker,
     counters: Counters,
     next_heartbeat: Millis,
@@ -409,7 +410,7 @@ impl Engine {
             visible,
             phase: Phase::Running,
             peers: BTreeMap::new(),
-            deposed: BTreeMap::new(),
+            deposed: Vec::new(),
             tracker,
             counters: Counters::default(),
             next_heartbeat: now,
@@ -573,13 +574,8 @@ impl Engine {
             term: envelope.term,
         });
         self.observe_term(now, &envelope);
-        if self
-            .deposed
-            .get(&envelope.from)
-            .is_some_and(|d| envelope.term >= d.term)
-        {
-            self.deposed.remove(&envelope.from);
-        }
+        self.deposed
+            .retain(|d| d.id != envelope.from || envelope.term < d.term);
         let beacon = match envelope.body {
             Body::Probe => return self.answer_probe(&envelope),
             Body::Alive => return,
@@ -668,7 +664,7 @@ impl Engine {
         self.tracker.prune(now);
         for id in expired {
             self.peers.remove(&id);
-            self.deposed.remove(&id);
+            self.deposed.retain(|d| d.id != id);
             self.tracker.retire(id, now);
             self.on_leader_gone(now, id, None);
             self.events.push_back(Event::PeerLeft {
@@ -682,7 +678,7 @@ impl Engine {
     /// Peer `from` said goodbye at `term`: forget it now.
     fn on_bye(&mut self, now: Millis, from: TabId, term: Term) {
         self.tracker.retire(from, now);
-        self.deposed.remove(&from);
+        self.deposed.retain(|d| d.id != from);
         self.on_leader_gone(now, from, Some(term));
         if self.peers.remove(&from).is_some() {
             self.events.push_back(Event::PeerLeft {
@@ -780,8 +776,9 @@ impl Engine {
             .window(id)
             .map_or(Millis(0), |window| window.last_heard().plus(ttl));
         self.deposed
-            .get(&id)
-            .map_or(silent, |deposed| deposed.until.min(silent))
+            .iter()
+            .filter(|d| d.id == id)
+            .fold(silent, |due, d| due.min(d.until))
     }
 
     /// This tab has just left term `old` behind for the later `new`: the peer that led `old`,
@@ -798,7 +795,12 @@ impl Engine {
         };
         if self.peers.contains_key(&id) {
             let until = now.plus(self.config.heartbeat_ms);
-            self.deposed.insert(id, Deposed { term: new, until });
+            self.deposed.retain(|d| d.id != id);
+            self.deposed.push(Deposed {
+                id,
+                term: new,
+                until,
+            });
         }
     }
 
