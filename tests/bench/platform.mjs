@@ -6,11 +6,14 @@
 // the app, for a blank page, for a blank page that has written to 40 MiB of memory, for the
 // failover benchmark's other pages (the reference's, Conclave's driver alone on a bare page) and
 // for a page of the app (a dying renderer frees its memory before its connections to the browser
-// close, so the heavier the page, the later its locks go); and how many 1 KiB messages a raw
-// BroadcastChannel carries per second.
+// close, so the heavier the page, the later its locks go), and for two halves of a page of the
+// app: its DOM as drawn, without its scripts (a static copy), and the running app with its body
+// not painted (`visibility: hidden`); and how many 1 KiB messages a raw BroadcastChannel carries
+// per second.
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]
+// PLATFORM_ONLY=weight runs only the crashed-page step.
 // after release builds of the app in dist/ and of the bare page in target/bench-bare (see
 // failover.mjs).
 import { launch } from "../e2e/browser.mjs";
@@ -19,6 +22,7 @@ import { serveBare, serveReference } from "./pages.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
+const WEIGHT_ONLY = process.env.PLATFORM_ONLY === "weight";
 /** The memory a "heavy" blank page writes to before it is crashed. */
 const HEAVY_MB = 40;
 
@@ -110,6 +114,7 @@ function touch(mb) {
 }
 
 const blankOf = (origin) => `${origin}bench-blank`;
+const staticOf = (origin) => `${origin}bench-static`;
 
 /** The pages crashRelease crashes, by kind: what each is, and where it is opened. */
 const VICTIMS = {
@@ -118,6 +123,12 @@ const VICTIMS = {
   reference: { what: "the reference library's page", url: (env) => env.referenceUrl },
   bare: { what: "Conclave's driver alone on its bare page", url: (env) => env.bareUrl },
   app: { what: "a page of the app", url: (env) => env.url },
+  static: { what: "a static copy of a page of the app as drawn (its DOM and styles, no scripts)", url: (env) => staticOf(env.url) },
+  unpainted: {
+    what: "a page of the app whose body is not painted (visibility: hidden)",
+    url: (env) => env.url,
+    prepare: (page) => page.evaluate(() => (document.body.style.visibility = "hidden")),
+  },
 };
 
 /**
@@ -142,6 +153,12 @@ async function crashRelease(env, trials) {
     await waiters[kind].goto(blankOf(originOf(url)));
   }
   for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);
+  // The static copy: the last of the 10 as drawn once it has settled, without its scripts.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const drawn = (await context.pages().at(-1).content())
+    .replace(/<script\b[^>]*>[\s\S]*?<\/script>/g, "")
+    .replace(/<link\b[^>]*(modulepreload|preload)[^>]*>/g, "");
+  await context.route(staticOf(originOf(env.url)), (route) => route.fulfill({ contentType: "text/html", body: drawn }));
   const samples = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   for (let trial = 0; trial < trials; trial++) {
     for (const [kind, url] of Object.entries(urls)) {
@@ -149,6 +166,7 @@ async function crashRelease(env, trials) {
       const victim = await context.newPage();
       await victim.goto(url);
       if (kind === "heavy") await victim.evaluate(touch, HEAVY_MB);
+      await VICTIMS[kind].prepare?.(victim);
       await new Promise((r) => setTimeout(r, 3_000));
       await victim.evaluate(holdLock, name);
       await waiters[kind].evaluate(awaitLock, name);
@@ -192,7 +210,7 @@ env.referenceUrl = reference.url;
 const bare = await serveBare();
 env.bareUrl = bare.url;
 try {
-  for (const end of ["close", "crash"]) {
+  for (const end of WEIGHT_ONLY ? [] : ["close", "crash"]) {
     const samples = [];
     for (let trial = 0; trial < TRIALS; trial++) samples.push(await lockHandover(env, `${end}-${trial}`, end));
     const what = end === "close" ? "closes (page.close)" : "crashes (CDP Page.crash)";
@@ -202,7 +220,7 @@ try {
       console.log(`raw Web Locks hand-over, from the holder's pagehide, when it ${what}: ${stats(fromPagehide)}`);
     }
   }
-  for (const n of [2, 5, 10]) {
+  for (const n of WEIGHT_ONLY ? [] : [2, 5, 10]) {
     const context = await env.browser.newContext();
     const pages = [];
     for (let i = 0; i < n; i++) {
@@ -218,10 +236,12 @@ try {
   for (const [kind, { what }] of Object.entries(VICTIMS)) {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
   }
-  const rates = [];
-  for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
-  rates.sort((a, b) => a - b);
-  console.log(`raw BroadcastChannel, 1 KiB strings, ${MESSAGES} per run: median ${Math.round(rates[2])} messages/s (5 runs, min ${Math.round(rates[0])}, max ${Math.round(rates[4])})`);
+  if (!WEIGHT_ONLY) {
+    const rates = [];
+    for (let run = 0; run < 5; run++) rates.push(await broadcastThroughput(env));
+    rates.sort((a, b) => a - b);
+    console.log(`raw BroadcastChannel, 1 KiB strings, ${MESSAGES} per run: median ${Math.round(rates[2])} messages/s (5 runs, min ${Math.round(rates[0])}, max ${Math.round(rates[4])})`);
+  }
 } finally {
   await bare.close();
   await reference.close();
