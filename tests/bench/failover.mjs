@@ -37,6 +37,8 @@
 // than 1.5 s before the next trial; FAILOVER_TRACE=1 prints, for every trial, the
 // successor's User Timing marks around it (ms after the closing tab's pagehide, or after the
 // crash command), to tell a slow hand-off from a slow grant.
+// Each crash comes after a random wait of up to one heartbeat period (1 s), so that it lands at
+// a random phase of the leader's heartbeats, as a real crash does.
 // FAILOVER_BACKGROUND=10 keeps that many settled Conclave tabs open in a browser context of
 // their own (their own channel, locks and storage) throughout, as a load beside every
 // configuration: to tell what ten Conclave tabs cost a group of the other library.
@@ -58,6 +60,8 @@ const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
 const BACKGROUND = Number(process.env.FAILOVER_BACKGROUND ?? 0);
 const SUBJECTS = (process.env.FAILOVER_SUBJECTS ?? "app,bare,reference").split(",");
 const PROBE = process.env.FAILOVER_PROBE === "1";
+/** Conclave's heartbeat period (conclave-core's Config::default): a crash lands anywhere in it. */
+const HEARTBEAT_MS = 1_000;
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -223,6 +227,12 @@ async function runTrial(group, end, trial) {
     await victim.evaluate(holdLock, `bench-probe-${trial}`);
     await observer.evaluate(awaitLock, `bench-probe-${trial}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+  if (end === "crash") {
+    // A crash comes at any moment of the leader's heartbeat period, and without Web Locks the
+    // take-over waits for the silence to show: crash at a uniformly random point of one period
+    // rather than at whatever phase the harness's own timing would fix.
+    await new Promise((r) => setTimeout(r, Math.random() * HEARTBEAT_MS));
   }
   let killedAt;
   if (end === "close") {
