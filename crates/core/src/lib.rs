@@ -29,7 +29,10 @@
 //!   every [`Config::heartbeat_ms`], and says goodbye on `pagehide`/`freeze`. A peer that falls
 //!   silent leaves the list [`Config::visible_ttl_ms`] after it was last heard (visible peers,
 //!   3 s by default) or [`Config::hidden_ttl_ms`] (hidden peers, whose timers the browser
-//!   throttles to once a minute: 75 s by default).
+//!   throttles to once a minute: 75 s by default). A leader left behind by a later term leaves
+//!   it sooner, [`Config::heartbeat_ms`] after this tab learned the later term, unless heard
+//!   at it meanwhile (a running tab that hears of a later term than the one it led says so at
+//!   once): its resignation may have reached nobody, when its heir closed at the same moment.
 //! - **Sequencing**: every message carries (sender, incarnation, seq); each is classified as
 //!   first, next, gap, late, duplicate or old, and none is delivered twice. State per sender is
 //!   a fixed-size [`seq::Window`]: memory is O(live senders), whatever the input.
