@@ -124,6 +124,15 @@ async function heirIndex(pages) {
 
 test("a hidden leader closing with its heir, its hand-off heard by nobody, leaves every list within a heartbeat of the next term", async () => {
   const pages = await openTabs(env.context, env.url, 4);
+  // Tabs left open would join the next test's group: close them whatever happens here.
+  try {
+    await leaderAndHeirClose(pages);
+  } finally {
+    await Promise.all(pages.map((page) => page.close().catch(() => {})));
+  }
+});
+
+async function leaderAndHeirClose(pages) {
   const ids = await Promise.all(pages.map(tabId));
   const first = await agreedLeader(pages, ids, 10_000, "a first leader");
   let heir = -1;
@@ -164,12 +173,18 @@ test("a hidden leader closing with its heir, its hand-off heard by nobody, leave
   assert.ok(next.term > first.term, `term grew: ${first.term} -> ${next.term}`);
   const relayed = await Promise.all(others.map((p) => p.getByTestId("count-relayed").textContent()));
   assert.deepEqual(relayed.map(Number), [0, 0], "nobody heard the resignation to pass it on");
-  const gone = await within(1_000 + SLACK_MS, "the closed leader and heir left every list", async () =>
+  const agreed = performance.now() - t0;
+  const gone = await within(1_000 + SLACK_MS, "the closed leader left every list", async () =>
+    (await Promise.all(others.map(peerIds))).every((list) => !list.includes(ids[first.index])),
+  );
+  console.log(`# new leader agreed ${agreed.toFixed(0)} ms after the tabs ran again; the hidden leader, whose resignation nobody heard, left every list ${gone.toFixed(0)} ms later (its time-to-live: 75 s)`);
+  // The heir said goodbye; it is gone from every list at once, or, should a stopped tab have
+  // missed that goodbye, once the 3 s a silent visible tab is kept run out.
+  const heirGone = await within(3_000 + SLACK_MS, "the closed heir left every list", async () =>
     (await Promise.all(others.map(peerIds))).every((list, i) => sameSet(list, otherIds.filter((_, j) => j !== i))),
   );
-  console.log(`# new leader agreed ${(performance.now() - t0 - gone).toFixed(0)} ms after the tabs ran again; the hidden leader, whose resignation nobody heard, left every list ${gone.toFixed(0)} ms later (its time-to-live: 75 s)`);
-  await Promise.all(others.map((page) => page.close()));
-});
+  console.log(`# the closed heir was gone from every list ${heirGone.toFixed(0)} ms after that`);
+}
 
 test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on resuming steps down without acting", async () => {
   const pages = await openTabs(env.context, env.url, 3);
