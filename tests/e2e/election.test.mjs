@@ -184,6 +184,15 @@ async function leaderAndHeirClose(pages) {
     (await Promise.all(others.map(peerIds))).every((list, i) => sameSet(list, otherIds.filter((_, j) => j !== i))),
   );
   console.log(`# the closed heir was gone from every list ${heirGone.toFixed(0)} ms after that`);
+  if (heirGone > 500) {
+    // A goodbye missed: say what each stopped tab counted, to find where it went.
+    for (const p of others) {
+      const counted = await Promise.all(
+        ["message-counters", "rejection-counters"].map((t) => p.getByTestId(t).innerText()),
+      );
+      console.log(`# ${await tabId(p)}: ${counted.join(" | ").replace(/\s+/g, " ")}`);
+    }
+  }
 }
 
 test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on resuming steps down without acting", async () => {
