@@ -576,7 +576,11 @@ impl Engine {
         self.observe_term(now, &envelope);
         self.deposed
             .retain(|d| d.id != envelope.from || envelope.term < d.term);
+        // A message it sent before leaving, heard after its goodbye (the tracker keeps it
+        // retired): its data is delivered, but it is no sign of life.
+        let departed = self.tracker.window(envelope.from).is_none();
         let beacon = match envelope.body {
+            Body::Probe if departed => return,
             Body::Probe => return self.answer_probe(&envelope),
             Body::Alive => return,
             Body::App(data) => {
@@ -590,6 +594,7 @@ impl Engine {
                 return self.on_bye(now, envelope.from, envelope.term);
             }
             Body::Bye => return self.on_bye(now, envelope.from, envelope.term),
+            Body::Hello(_) | Body::Welcome(_) | Body::Heartbeat(_) if departed => return,
             Body::Hello(beacon) => {
                 // Answer a newcomer at once, so it lists us without waiting for a heartbeat.
                 self.send(Body::Welcome(self.beacon()));

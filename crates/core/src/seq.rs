@@ -12,7 +12,9 @@
 //!
 //! A [`Tracker`] holds the windows of every sender. When a sender leaves, its window is
 //! *retired*, not dropped: a late copy of one of its old messages is still recognised, so no
-//! message is delivered twice after pruning either. Retired windows are forgotten after
+//! message is delivered twice after pruning either. A message it sent before it left that
+//! arrives only now is delivered, once, but leaves the sender retired: only a message newer
+//! than any heard before it left (or of a later incarnation) makes it live again. Retired windows are forgotten after
 //! [`Tracker::new`]'s `retain_ms` on the receiver's own clock, and there are at most
 //! `max_retired` of them: memory stays O(live senders + a constant).
 
@@ -196,10 +198,21 @@ impl Tracker {
         };
         let mut window = retired.window;
         let class = window.observe(incarnation, seq, now)?;
-        if class.is_delivered() {
-            // The sender is back: its window is live again, with all its history.
-            self.retired.remove(&from);
-            self.live.insert(from, window);
+        match class {
+            // Sent before it left, and overtaken by its goodbye (or its silence): delivered
+            // once, but no sign of life; it stays retired.
+            Class::Late => {
+                if let Some(retired) = self.retired.get_mut(&from) {
+                    retired.window = window;
+                }
+            }
+            // Newer than anything heard before it left: the sender is back, its window live
+            // again with all its history.
+            _ if class.is_delivered() => {
+                self.retired.remove(&from);
+                self.live.insert(from, window);
+            }
+            _ => {}
         }
         Ok(class)
     }
@@ -315,6 +328,31 @@ mod tests {
             "a dropped message does not revive the sender"
         );
         assert_eq!(tracker.observe(a, INC, Seq(7), Millis(4)), Ok(Class::Next));
+        assert_eq!(tracker.counts(), (1, 0));
+    }
+
+    #[test]
+    fn a_message_from_before_a_sender_left_is_delivered_once_and_keeps_it_retired() {
+        // Found by the simulator (seed 44): a heartbeat overtaken by its sender's goodbye
+        // revived the sender's window, and the receiver listed it again for a whole TTL.
+        let a = TabId::from_bytes([1; 16]);
+        let mut tracker = Tracker::new(300_000, 4);
+        assert_eq!(tracker.observe(a, INC, Seq(1), Millis(0)), Ok(Class::First));
+        assert_eq!(
+            tracker.observe(a, INC, Seq(3), Millis(1)),
+            Ok(Class::Gap { missing: 1 })
+        );
+        tracker.retire(a, Millis(2));
+        assert_eq!(tracker.observe(a, INC, Seq(2), Millis(3)), Ok(Class::Late));
+        assert_eq!(tracker.counts(), (0, 1), "still retired");
+        assert_eq!(tracker.window(a), None);
+        assert_eq!(
+            tracker.observe(a, INC, Seq(2), Millis(4)),
+            Ok(Class::Duplicate),
+            "delivered once"
+        );
+        // A message newer than any before it left: it is back.
+        assert_eq!(tracker.observe(a, INC, Seq(4), Millis(5)), Ok(Class::Next));
         assert_eq!(tracker.counts(), (1, 0));
     }
 

@@ -127,6 +127,48 @@ fn goodbye_removes_a_tab_at_once() {
 }
 
 #[test]
+fn messages_sent_before_a_goodbye_and_heard_after_it_do_not_bring_the_tab_back() {
+    let mut tabs = Tabs::open(2);
+    let leaving = tabs.tabs[1].id();
+    // Its last heartbeat and a last message, overtaken on the way by its goodbye.
+    tabs.tabs[1].handle_timeout(Millis(1_000));
+    let heartbeat = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    let _ = tabs.tabs[1].handle_broadcast(Millis(1_000), "last words");
+    let words = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    tabs.tabs[1].handle_lifecycle(Millis(1_000), Lifecycle::Closing);
+    let bye = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    assert_eq!(tabs.tabs[1].poll_transmit(), None);
+    for text in [&bye, &heartbeat, &words, &words] {
+        tabs.tabs[0].handle_message(Millis(1_010), Received::Text(text));
+    }
+    assert!(
+        tabs.peer_ids(0).is_empty(),
+        "listed again after its goodbye"
+    );
+    let mut heard = Vec::new();
+    while let Some(event) = tabs.tabs[0].poll_event() {
+        heard.push(event);
+    }
+    assert!(!heard.contains(&Event::PeerJoined(leaving)));
+    let messages: Vec<&Event> = heard
+        .iter()
+        .filter(|e| matches!(e, Event::Message { .. }))
+        .collect();
+    assert_eq!(
+        messages,
+        [&Event::Message {
+            from: leaving,
+            data: "last words".to_owned()
+        }],
+        "its last message is delivered, once"
+    );
+    assert_eq!(tabs.tabs[0].counters().duplicate, 1);
+    // Nothing of it lingers: no timer is owed to it.
+    tabs.run_until(100_000);
+    assert!(tabs.peer_ids(0).is_empty());
+}
+
+#[test]
 fn a_silent_tab_leaves_within_its_time_to_live() {
     let mut tabs = Tabs::open(3);
     tabs.run_until(10_000);
