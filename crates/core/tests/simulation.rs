@@ -88,7 +88,7 @@ fn every_seed_keeps_every_invariant() {
     // Allowed here: the wall clock times the test itself, never the protocol.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
-    let (mut goodbye, mut silent) = (Vec::new(), Vec::new());
+    let (mut goodbye, mut silent, mut farewell) = (Vec::new(), Vec::new(), Vec::new());
     let mut deliveries = 0;
     let mut data = sim::DataStats::default();
     let mut sleeps = (0, 0);
@@ -124,6 +124,7 @@ fn every_seed_keeps_every_invariant() {
                 }
                 goodbye.extend(outcome.goodbye_ms);
                 silent.extend(outcome.silent_ms);
+                farewell.extend(outcome.farewell_ms);
                 deliveries += outcome.deliveries;
                 data.add(&outcome.data);
                 sleeps.0 += u64::from(outcome.machine_sleeps > 0);
@@ -134,6 +135,7 @@ fn every_seed_keeps_every_invariant() {
     }
     let (g50, g99, gmax) = percentiles(&mut goodbye);
     let (s50, s99, smax) = percentiles(&mut silent);
+    let (f50, f99, fmax) = percentiles(&mut farewell);
     println!(
         "{seeds} seeds in {:.1} s, {deliveries} deliveries, {} violations",
         started.elapsed().as_secs_f64(),
@@ -141,6 +143,7 @@ fn every_seed_keeps_every_invariant() {
     );
     println!("goodbye -> gone from every list: p50 {g50} ms, p99 {g99} ms, max {gmax} ms ({} departures, virtual time)", goodbye.len());
     println!("silent death -> gone from every list: p50 {s50} ms, p99 {s99} ms, max {smax} ms ({} departures, virtual time)", silent.len());
+    println!("farewell (no faults; the leader, often with its heir) -> gone from every visible tab's list: p50 {f50} ms, p99 {f99} ms, max {fmax} ms ({} departures, virtual time)", farewell.len());
     println!(
         "S6: {} acknowledged writes, none lost; {} reconciliations committed ({} lost to a crash or the cache before committing): backups applied {}, merged {}, dropped {}, recovered {}; {} title conflicts; {} keys deleted; {} unreadable keys skipped, never deleted",
         data.acknowledged,
@@ -191,7 +194,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
-    let pinned: [(u64, &str); 23] = [
+    let pinned: [(u64, &str); 24] = [
         (
             0,
             "livelock: a candidate's deadline passed while it verified after a stall",
@@ -283,6 +286,10 @@ fn seeds_that_found_bugs_still_pass() {
         (
             26996,
             "agreement: a late goodbye from the leader's earlier life marked it gone for good",
+        ),
+        (
+            44,
+            "promptness: a heartbeat overtaken by its sender's resignation listed it again",
         ),
     ];
     for (seed, bug) in pinned {

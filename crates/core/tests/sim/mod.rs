@@ -21,7 +21,10 @@
 //! write is ever lost) is checked after every change to storage. Input queued for a blocked tab runs in a random order when it resumes, its timer
 //! sometimes first. Every seed ends with a heal phase (faults stop, every tab runs and is
 //! visible) after which presence must have converged and every tab must follow one leader, then
-//! a quiet phase with some tabs hidden in which no election may happen.
+//! a quiet phase with some tabs hidden in which no election may happen, then a farewell: with
+//! no faults, the leader closes (often with its heir, so that nobody hears its resignation), and
+//! every tab that said goodbye must leave every visible tab's list within a heartbeat and
+//! [`FAREWELL_SLACK_MS`] (promptness), whatever time-to-live it advertised.
 //!
 //! The same seed always gives the same trace hash; a failing seed reports itself and replays
 //! with `CONCLAVE_SIM_SEED=<seed>`.
@@ -61,6 +64,15 @@ const QUIET_MS: u64 = 65_000;
 /// ...in one seed in this many; the others check agreement again after a short quiet phase.
 const QUIET_EVERY: u64 = 5;
 const SHORT_QUIET_MS: u64 = 3_000;
+/// In the farewell (no faults), the longest a tab that said goodbye may stay in a visible
+/// tab's list, beyond one heartbeat: a few message delays and lock notices (each at most 50
+/// ms) while a new leader takes the deposed one's term. A tab whose timers run once a second
+/// may take a second more; one whose timers run once a minute is held to the convergence
+/// check only.
+const FAREWELL_SLACK_MS: u64 = 500;
+/// How long the farewell runs, once every tab is shown, before the remaining tabs must agree
+/// on one leader again.
+const FAREWELL_SETTLE_MS: u64 = 6_000;
 
 /// A seeded random source with the few draws the simulator needs.
 pub struct Rng(TestRng);
@@ -239,6 +251,9 @@ pub struct Outcome {
     pub goodbye_ms: Vec<u64>,
     /// Virtual ms from a silent death (crash) to its absence from every running tab's list.
     pub silent_ms: Vec<u64>,
+    /// Virtual ms from a goodbye in the farewell (the leader, often with its heir) to its
+    /// absence from every visible running tab's list.
+    pub farewell_ms: Vec<u64>,
     pub deliveries: u64,
     /// What the app's data went through (S6).
     pub data: DataStats,
@@ -316,6 +331,8 @@ pub struct Sim {
     progress: BTreeMap<StreamKey, StreamProgress>,
     /// Tabs that left, and since when: (id, since, silent).
     departures: Vec<(TabId, u64, bool)>,
+    /// Tabs that said goodbye in the farewell, and since when.
+    farewells: Vec<(TabId, u64)>,
     hasher: DefaultHasher,
     outcome: Outcome,
     /// The app's data: backups, the durable store, and S6.
@@ -357,6 +374,7 @@ impl Sim {
             delivered: BTreeSet::new(),
             progress: BTreeMap::new(),
             departures: Vec::new(),
+            farewells: Vec::new(),
             hasher: DefaultHasher::new(),
             outcome: Outcome::default(),
             data,
@@ -425,6 +443,7 @@ impl Sim {
         };
         self.run_until(healed + heal_ms + quiet_ms)?;
         self.check_one_leader()?;
+        self.farewell()?;
         self.last_reconciliation()?;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
@@ -1068,17 +1087,8 @@ impl Sim {
             2 => {
                 self.log(|| format!("close tab {i}"));
                 self.note_loss(i, Loss::Close);
-                self.last_words(i);
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Closing);
-                self.drain(i)?;
-                self.tabs[i].state = State::Gone;
-                self.drop_locks(i);
+                self.close(i)?;
                 self.departures.push((id, self.now, false));
-                if self.tabs[i].engine.poll_timeout().is_some() {
-                    return Err(self.violation(format!("tab {i} armed a timer after closing")));
-                }
             }
             3 => {
                 let until = self.now + self.rng.range(500, 20_000);
@@ -1134,6 +1144,22 @@ impl Sim {
                 self.drain(i)?;
                 self.tabs[i].state = State::Cached { until };
             }
+        }
+        Ok(())
+    }
+
+    /// Tab `i`'s page closes: its last words, its goodbye (or resignation), and its locks go.
+    fn close(&mut self, i: usize) -> Result<(), Violation> {
+        self.last_words(i);
+        let clock = self.tabs[i].clock(self.now);
+        self.tabs[i]
+            .engine
+            .handle_lifecycle(clock, Lifecycle::Closing);
+        self.drain(i)?;
+        self.tabs[i].state = State::Gone;
+        self.drop_locks(i);
+        if self.tabs[i].engine.poll_timeout().is_some() {
+            return Err(self.violation(format!("tab {i} armed a timer after closing")));
         }
         Ok(())
     }
@@ -1202,6 +1228,7 @@ impl Sim {
     }
 
     fn measure_departures(&mut self) {
+        self.measure_farewells();
         if self.departures.is_empty() {
             return;
         }
@@ -1225,6 +1252,116 @@ impl Sim {
             .push(now - since);
             false
         });
+    }
+
+    fn measure_farewells(&mut self) {
+        if self.farewells.is_empty() {
+            return;
+        }
+        let listed: BTreeSet<TabId> = self
+            .tabs
+            .iter()
+            .filter(|t| t.is_running() && t.hidden.is_none())
+            .flat_map(|t| t.engine.peers().map(|p| p.id))
+            .collect();
+        let now = self.now;
+        let gone = &mut self.outcome.farewell_ms;
+        self.farewells.retain(|&(id, since)| {
+            let listed = listed.contains(&id);
+            if !listed {
+                gone.push(now - since);
+            }
+            listed
+        });
+    }
+
+    /// The farewell, after the quiet phase: no faults, and the leader closes — with Web Locks
+    /// often together with its heir, so that its resignation, which goes to the heir alone, is
+    /// heard by nobody — and now and then one more tab with it. Promptness: each of them leaves
+    /// the list of every visible running tab within a heartbeat and [`FAREWELL_SLACK_MS`]
+    /// (a second more where timers run once a second), whatever time-to-live it advertised
+    /// (75 s if hidden); then, shown, the remaining tabs agree on one leader.
+    fn farewell(&mut self) -> Result<(), Violation> {
+        self.quiet = false;
+        let running: Vec<usize> = (0..self.tabs.len())
+            .filter(|&i| self.tabs[i].is_running())
+            .collect();
+        let Some(&leader) = self.acting().first() else {
+            return Ok(());
+        };
+        if running.len() < 2 {
+            return Ok(());
+        }
+        let mut leaving = vec![leader];
+        if self.profile.mode == Mode::WebLocks && running.len() >= 3 && self.rng.chance(700) {
+            if let Some(heir) = running.iter().copied().find(|&i| self.tabs[i].holds_heir) {
+                leaving.push(heir);
+            }
+        }
+        if running.len() > leaving.len() + 1 && self.rng.chance(300) {
+            let rest: Vec<usize> = running
+                .iter()
+                .copied()
+                .filter(|i| !leaving.contains(i))
+                .collect();
+            leaving.push(rest[self.rng.range(0, rest.len() as u64 - 1) as usize]);
+        }
+        let start = self.now;
+        self.log(|| format!("farewell: tabs {leaving:?} close"));
+        let mut gone = Vec::new();
+        for i in leaving {
+            let id = self.tabs[i].engine.id();
+            self.close(i)?;
+            self.farewells.push((id, start));
+            gone.push(id);
+        }
+        let bound = start + Config::default().heartbeat_ms + FAREWELL_SLACK_MS;
+        self.run_until(bound)?;
+        self.check_farewell(&gone, None, start)?;
+        self.run_until(bound + 1_000)?;
+        self.check_farewell(&gone, Some(1_000), start)?;
+        // A tab whose timers run once a minute may wait that long to act on the leader lock
+        // (its last input was long ago): show every tab, as the heal does, then they agree.
+        self.log(|| "farewell: every tab shown".to_owned());
+        for i in 0..self.tabs.len() {
+            if self.tabs[i].is_running() && self.tabs[i].hidden.take().is_some() {
+                let clock = self.tabs[i].clock(self.now);
+                self.tabs[i]
+                    .engine
+                    .handle_lifecycle(clock, Lifecycle::Visible);
+                self.drain(i)?;
+            }
+        }
+        self.run_until(self.now + FAREWELL_SETTLE_MS)?;
+        self.check_one_leader()
+    }
+
+    /// No running tab whose timers run at `granularity` (`None`: visible) still lists one of
+    /// the tabs `gone`, which said goodbye at `since`.
+    fn check_farewell(
+        &self,
+        gone: &[TabId],
+        granularity: Option<u64>,
+        since: u64,
+    ) -> Result<(), Violation> {
+        for (i, tab) in self.tabs.iter().enumerate() {
+            if !tab.is_running() || tab.hidden != granularity {
+                continue;
+            }
+            if let Some(id) = tab
+                .engine
+                .peers()
+                .map(|p| p.id)
+                .find(|id| gone.contains(id))
+            {
+                return Err(self.violation(format!(
+                    "promptness: tab {i} (timers {granularity:?}) still lists {} {} ms after its goodbye",
+                    id.short(),
+                    self.now - since
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// After the heal phase every running tab lists exactly the other running tabs.
@@ -1290,6 +1427,7 @@ impl Sim {
         for i in 0..self.tabs.len() {
             if self.tabs[i].is_running() && self.rng.chance(333) {
                 let granularity = if self.rng.chance(500) { 60_000 } else { 1_000 };
+                self.log(|| format!("hide tab {i} ({granularity} ms timers)"));
                 self.tabs[i].hidden = Some(granularity);
                 let clock = self.tabs[i].clock(self.now);
                 self.tabs[i]
