@@ -14,9 +14,9 @@
 //! *retired*, not dropped: a late copy of one of its old messages is still recognised, so no
 //! message is delivered twice after pruning either. A message it sent before it left that
 //! arrives only now is delivered, once, but leaves the sender retired: only a message newer
-//! than any heard before it left (or of a later incarnation) makes it live again. Retired windows are forgotten after
-//! [`Tracker::new`]'s `retain_ms` on the receiver's own clock, and there are at most
-//! `max_retired` of them: memory stays O(live senders + a constant).
+//! than any heard before it left (or of a later incarnation) makes it live again. Retired
+//! windows are forgotten after [`Tracker::new`]'s `retain_ms` on the receiver's own clock, and
+//! there are at most `max_retired` of them: memory stays O(live senders + a constant).
 
 use std::collections::BTreeMap;
 
@@ -192,27 +192,19 @@ impl Tracker {
         if let Some(window) = self.live.get_mut(&from) {
             return window.observe(incarnation, seq, now);
         }
-        let Some(retired) = self.retired.get(&from).copied() else {
+        let Some(retired) = self.retired.get_mut(&from) else {
             self.live.insert(from, Window::open(incarnation, seq, now));
             return Ok(Class::First);
         };
-        let mut window = retired.window;
-        let class = window.observe(incarnation, seq, now)?;
-        match class {
-            // Sent before it left, and overtaken by its goodbye (or its silence): delivered
-            // once, but no sign of life; it stays retired.
-            Class::Late => {
-                if let Some(retired) = self.retired.get_mut(&from) {
-                    retired.window = window;
-                }
-            }
-            // Newer than anything heard before it left: the sender is back, its window live
-            // again with all its history.
-            _ if class.is_delivered() => {
-                self.retired.remove(&from);
-                self.live.insert(from, window);
-            }
-            _ => {}
+        let class = retired.window.observe(incarnation, seq, now)?;
+        // A late message was sent before it left, and overtaken by its goodbye (or its
+        // silence): delivered once, but no sign of life, so it stays retired. Anything newer
+        // than what was heard before it left means it is back: its window is live again, with
+        // all its history.
+        if class.is_delivered() && class != Class::Late {
+            let window = retired.window;
+            self.retired.remove(&from);
+            self.live.insert(from, window);
         }
         Ok(class)
     }

@@ -287,6 +287,15 @@ struct Locks {
     queue: VecDeque<usize>,
 }
 
+/// How a tab left, for the figure its absence from the lists goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Departure {
+    Goodbye,
+    Silent,
+    /// A goodbye in the farewell: measured against the visible tabs' lists alone.
+    Farewell,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Loss {
     Close,
@@ -329,10 +338,8 @@ pub struct Sim {
     delivered: BTreeSet<(usize, MessageKey)>,
     /// Per (receiver, sender, incarnation): highest delivered seq and announced gaps.
     progress: BTreeMap<StreamKey, StreamProgress>,
-    /// Tabs that left, and since when: (id, since, silent).
-    departures: Vec<(TabId, u64, bool)>,
-    /// Tabs that said goodbye in the farewell, and since when.
-    farewells: Vec<(TabId, u64)>,
+    /// Tabs that left, since when, and how.
+    departures: Vec<(TabId, u64, Departure)>,
     hasher: DefaultHasher,
     outcome: Outcome,
     /// The app's data: backups, the durable store, and S6.
@@ -374,7 +381,6 @@ impl Sim {
             delivered: BTreeSet::new(),
             progress: BTreeMap::new(),
             departures: Vec::new(),
-            farewells: Vec::new(),
             hasher: DefaultHasher::new(),
             outcome: Outcome::default(),
             data,
@@ -1088,7 +1094,7 @@ impl Sim {
                 self.log(|| format!("close tab {i}"));
                 self.note_loss(i, Loss::Close);
                 self.close(i)?;
-                self.departures.push((id, self.now, false));
+                self.departures.push((id, self.now, Departure::Goodbye));
             }
             3 => {
                 let until = self.now + self.rng.range(500, 20_000);
@@ -1124,11 +1130,7 @@ impl Sim {
             }
             7 => {
                 self.log(|| format!("show tab {i}"));
-                self.tabs[i].hidden = None;
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Visible);
-                self.drain(i)?;
+                self.show(i)?;
             }
             _ => {
                 let until = self
@@ -1146,6 +1148,16 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// Tab `i` is shown: its timers run on time again.
+    fn show(&mut self, i: usize) -> Result<(), Violation> {
+        self.tabs[i].hidden = None;
+        let clock = self.tabs[i].clock(self.now);
+        self.tabs[i]
+            .engine
+            .handle_lifecycle(clock, Lifecycle::Visible);
+        self.drain(i)
     }
 
     /// Tab `i`'s page closes: its last words, its goodbye (or resignation), and its locks go.
@@ -1171,7 +1183,7 @@ impl Sim {
         self.tabs[i].state = State::Gone;
         self.drop_locks(i);
         let id = self.tabs[i].engine.id();
-        self.departures.push((id, self.now, true));
+        self.departures.push((id, self.now, Departure::Silent));
     }
 
     /// Faults stop: every paused or cached tab comes back, every tab is visible, the network
@@ -1228,50 +1240,32 @@ impl Sim {
     }
 
     fn measure_departures(&mut self) {
-        self.measure_farewells();
         if self.departures.is_empty() {
             return;
         }
-        let listed: BTreeSet<TabId> = self
-            .tabs
-            .iter()
-            .filter(|t| t.is_running())
-            .flat_map(|t| t.engine.peers().map(|p| p.id))
-            .collect();
+        // Who is listed by any running tab, and by any visible running tab.
+        let (mut listed, mut listed_visible) = (BTreeSet::new(), BTreeSet::new());
+        for tab in self.tabs.iter().filter(|t| t.is_running()) {
+            for peer in tab.engine.peers() {
+                listed.insert(peer.id);
+                if tab.hidden.is_none() {
+                    listed_visible.insert(peer.id);
+                }
+            }
+        }
         let now = self.now;
         let outcome = &mut self.outcome;
-        self.departures.retain(|&(id, since, silent)| {
-            if listed.contains(&id) {
+        self.departures.retain(|&(id, since, how)| {
+            let (by, gone) = match how {
+                Departure::Goodbye => (&listed, &mut outcome.goodbye_ms),
+                Departure::Silent => (&listed, &mut outcome.silent_ms),
+                Departure::Farewell => (&listed_visible, &mut outcome.farewell_ms),
+            };
+            if by.contains(&id) {
                 return true;
             }
-            if silent {
-                &mut outcome.silent_ms
-            } else {
-                &mut outcome.goodbye_ms
-            }
-            .push(now - since);
+            gone.push(now - since);
             false
-        });
-    }
-
-    fn measure_farewells(&mut self) {
-        if self.farewells.is_empty() {
-            return;
-        }
-        let listed: BTreeSet<TabId> = self
-            .tabs
-            .iter()
-            .filter(|t| t.is_running() && t.hidden.is_none())
-            .flat_map(|t| t.engine.peers().map(|p| p.id))
-            .collect();
-        let now = self.now;
-        let gone = &mut self.outcome.farewell_ms;
-        self.farewells.retain(|&(id, since)| {
-            let listed = listed.contains(&id);
-            if !listed {
-                gone.push(now - since);
-            }
-            listed
         });
     }
 
@@ -1312,7 +1306,7 @@ impl Sim {
         for i in leaving {
             let id = self.tabs[i].engine.id();
             self.close(i)?;
-            self.farewells.push((id, start));
+            self.departures.push((id, start, Departure::Farewell));
             gone.push(id);
         }
         let bound = start + Config::default().heartbeat_ms + FAREWELL_SLACK_MS;
@@ -1324,12 +1318,8 @@ impl Sim {
         // (its last input was long ago): show every tab, as the heal does, then they agree.
         self.log(|| "farewell: every tab shown".to_owned());
         for i in 0..self.tabs.len() {
-            if self.tabs[i].is_running() && self.tabs[i].hidden.take().is_some() {
-                let clock = self.tabs[i].clock(self.now);
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Visible);
-                self.drain(i)?;
+            if self.tabs[i].is_running() && self.tabs[i].hidden.is_some() {
+                self.show(i)?;
             }
         }
         self.run_until(self.now + FAREWELL_SETTLE_MS)?;
