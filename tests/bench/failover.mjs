@@ -45,10 +45,15 @@
 // FAILOVER_PROBE=1 has the leader's tab also hold a plain lock that another tab of the group
 // waits for, and prints when that lock was granted: the lock manager's own time to let go of a
 // closed or crashed tab's locks, in the same trial, for either library.
+// FAILOVER_OTHER=<dir> adds a subject `other`: another release build of the app, served from
+// <dir> on an origin of its own, beside the app in dist/ (to compare two builds in one run:
+// FAILOVER_SUBJECTS=app,other,reference).
 // FAILOVER_SPLIT=1 adds the split of Conclave's close (it listens on the app's channel in every
 // tab, which adds to their load).
 import { launch, recordRoles, tabId, within } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
+import { resolve } from "node:path";
+import { serve } from "../e2e/server.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
@@ -60,6 +65,7 @@ const SIZES = (process.env.FAILOVER_TABS ?? "2,5,10").split(",").map(Number);
 const BACKGROUND = Number(process.env.FAILOVER_BACKGROUND ?? 0);
 const SUBJECTS = (process.env.FAILOVER_SUBJECTS ?? "app,bare,reference").split(",");
 const PROBE = process.env.FAILOVER_PROBE === "1";
+const OTHER = process.env.FAILOVER_OTHER;
 /** Conclave's heartbeat period (conclave-core's Config::default): a crash lands anywhere in it. */
 const HEARTBEAT_MS = 1_000;
 
@@ -123,6 +129,8 @@ const CONCLAVE = {
   initScripts: SPLIT ? [recordRoles, recordPagehide, recordHeard] : [recordRoles, recordPagehide],
   url: (env, mode) => (mode === "lease" ? `${env.url}?election=lease` : env.url),
   ready: (page) => tabId(page),
+  // Its successor's panel shows the new role: a trial waits for that too.
+  panel: true,
   /** The index of the one page whose panel says "leader", if the group has settled. */
   settled: (pages, mode) =>
     conclaveSettled(pages, mode, () => ({
@@ -249,8 +257,7 @@ async function runTrial(group, end, trial) {
     if (!leaders.length) return false;
     led = leaders.reduce((a, b) => (b.became < a.became ? b : a));
     successor = views.indexOf(led);
-    // Conclave's successor also renders it: wait for that too.
-    return subject !== CONCLAVE || led.shown !== null;
+    return !subject.panel || led.shown !== null;
   });
   samples.became.push(led.became - killedAt);
   if (observer) samples.probe.push((await observer.evaluate(() => window.__granted)) - killedAt);
@@ -300,15 +307,26 @@ async function runTrial(group, end, trial) {
   await new Promise((r) => setTimeout(r, SETTLE_MS));
 }
 
-const BY_NAME = { app: CONCLAVE, bare: BARE, reference: REFERENCE };
+/** Another build of the app (FAILOVER_OTHER), on an origin of its own. */
+const OTHER_APP = {
+  ...CONCLAVE,
+  name: `Conclave, the app built in ${OTHER}`,
+  url: (env, mode) => (mode === "lease" ? `${env.otherUrl}?election=lease` : env.otherUrl),
+};
+
+const BY_NAME = { app: CONCLAVE, bare: BARE, reference: REFERENCE, ...(OTHER ? { other: OTHER_APP } : {}) };
 const unknown = SUBJECTS.filter((name) => !(name in BY_NAME));
-if (unknown.length) throw new Error(`FAILOVER_SUBJECTS: no subject ${unknown.join(", ")} (app, bare, reference)`);
+if (unknown.length) {
+  throw new Error(`FAILOVER_SUBJECTS: no subject ${unknown.join(", ")} (app, bare, reference; other with FAILOVER_OTHER)`);
+}
 
 const env = await launch();
 const reference = await serveReference();
 env.referenceUrl = reference.url;
 const bare = await serveBare();
 env.bareUrl = bare.url;
+const other = OTHER ? await serve(resolve(OTHER)) : null;
+env.otherUrl = other?.url;
 try {
   if (BACKGROUND > 0) {
     const background = await env.browser.newContext();
@@ -358,6 +376,7 @@ try {
     }
   }
 } finally {
+  await other?.close();
   await bare.close();
   await reference.close();
   await env.close();

@@ -8,7 +8,8 @@
 // for a page of the app (a dying renderer frees its memory before its connections to the browser
 // close, so the heavier the page, the later its locks go), and for two halves of a page of the
 // app: its DOM as drawn, without its scripts (a static copy), and the running app with its body
-// not painted (`visibility: hidden`); and how many 1 KiB messages a raw BroadcastChannel carries
+// not painted (`visibility: hidden`), with each crashed renderer's memory just before its crash
+// (read from /proc); and how many 1 KiB messages a raw BroadcastChannel carries
 // per second.
 // Every later failover and throughput figure is read against these.
 //
@@ -16,6 +17,7 @@
 // PLATFORM_ONLY=weight runs only the crashed-page step.
 // after release builds of the app in dist/ and of the bare page in target/bench-bare (see
 // failover.mjs).
+import { readdirSync, readFileSync } from "node:fs";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
@@ -107,6 +109,27 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
+/**
+ * The memory of every renderer process of this machine's Chromium, by process id: resident and
+ * proportional set sizes in MiB, and the proportional part that is anonymous memory (the heaps)
+ * and shared memory (in a page that paints, the tiles it rasters into for the compositor).
+ * Read from /proc: the browser runs on this machine.
+ */
+function rendererMemory() {
+  const memory = new Map();
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer")) continue;
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      const mib = (key) => Number(rollup.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0) / 1024;
+      memory.set(pid, { rss: mib("Rss"), pss: mib("Pss"), anon: mib("Pss_Anon"), shmem: mib("Pss_Shmem") });
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return memory;
+}
+
 /** In a page: keeps `mb` MiB of memory the page has written to (every 4 KiB page of it). */
 function touch(mb) {
   window.__ballast = new Uint8Array(mb * 1_048_576);
@@ -160,6 +183,7 @@ async function crashRelease(env, trials) {
     .replace(/<link\b[^>]*(modulepreload|preload)[^>]*>/g, "");
   await context.route(staticOf(originOf(env.url)), (route) => route.fulfill({ contentType: "text/html", body: drawn }));
   const samples = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
+  const memory = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   for (let trial = 0; trial < trials; trial++) {
     for (const [kind, url] of Object.entries(urls)) {
       const name = `bench-crash-${kind}-${trial}`;
@@ -170,14 +194,19 @@ async function crashRelease(env, trials) {
       await new Promise((r) => setTimeout(r, 3_000));
       await victim.evaluate(holdLock, name);
       await waiters[kind].evaluate(awaitLock, name);
+      // Every renderer's memory just before the crash: the one gone after it was the victim's.
+      const before = rendererMemory();
       await new Promise((r) => setTimeout(r, 200));
       const started = await crash(context, victim);
       samples[kind].push((await waiters[kind].evaluate(() => window.__granted)) - started);
       await victim.close().catch(() => {});
+      const after = rendererMemory();
+      const gone = [...before.keys()].filter((pid) => !after.has(pid));
+      if (gone.length === 1) memory[kind].push(before.get(gone[0]));
     }
   }
   await context.close();
-  return samples;
+  return { samples, memory };
 }
 
 async function broadcastThroughput(env) {
@@ -232,9 +261,16 @@ try {
     await context.close();
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
-  const released = await crashRelease(env, TRIALS);
+  const { samples: released, memory } = await crashRelease(env, TRIALS);
   for (const [kind, { what }] of Object.entries(VICTIMS)) {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
+  }
+  for (const [kind, { what }] of Object.entries(VICTIMS)) {
+    const median = (key) => {
+      const sorted = memory[kind].map((m) => m[key]).sort((a, b) => a - b);
+      return sorted[Math.floor(sorted.length / 2)]?.toFixed(1);
+    };
+    console.log(`its renderer just before the crash, median of ${memory[kind].length}, when the crashed tab is ${what}: resident ${median("rss")} MiB, proportional ${median("pss")} MiB (anonymous ${median("anon")}, shared ${median("shmem")})`);
   }
   if (!WEIGHT_ONLY) {
     const rates = [];
