@@ -23,6 +23,10 @@ pub struct UseConclaveOptions {
     /// numbers or ages (every message moves them): 1,000 ms by default, 0 for every change. A
     /// change of leader, term, role or the listed tabs always shows at once.
     pub refresh_ms: u32,
+    /// Whether those refreshes go on while the page is hidden (`false` by default: a hidden
+    /// page draws nothing, so counters, sequence numbers and ages wait until it is shown,
+    /// and show then at once). What must show at once still does, hidden or not.
+    pub refresh_hidden: bool,
     /// How many of the latest app messages from other tabs [`UseConclaveReturn::messages`]
     /// keeps (50 by default; the oldest go first).
     pub keep_messages: usize,
@@ -35,6 +39,7 @@ impl Default for UseConclaveOptions {
             channel: config.channel,
             mode: config.mode,
             refresh_ms: 1_000,
+            refresh_hidden: false,
             keep_messages: 50,
         }
     }
@@ -60,6 +65,16 @@ impl UseConclaveOptions {
     #[must_use]
     pub fn refresh_ms(self, refresh_ms: u32) -> Self {
         Self { refresh_ms, ..self }
+    }
+
+    /// The same options, refreshing counters, sequence numbers and ages while the page is
+    /// hidden too (or not).
+    #[must_use]
+    pub fn refresh_hidden(self, refresh_hidden: bool) -> Self {
+        Self {
+            refresh_hidden,
+            ..self
+        }
     }
 
     /// The same options keeping another number of app messages.
@@ -123,7 +138,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
     };
     let messages = RwSignal::new(Vec::<AppMessage>::new());
     let keep = options.keep_messages;
-    let refresh = Refresh::new(snapshot, options.refresh_ms);
+    let refresh = Refresh::new(snapshot, options.refresh_ms, options.refresh_hidden);
     let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
             driver.on_message(move |from, data| {
@@ -166,20 +181,24 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
 }
 
 /// Hands the driver's snapshots to the signal: at once when they change what must show at once
-/// ([`view_model::shows_at_once`]), otherwise the latest of them at most every `refresh_ms`.
+/// ([`view_model::shows_at_once`]), otherwise the latest of them at most every `refresh_ms`,
+/// and, unless `refresh_hidden`, not while the page is hidden: the latest waits until the page
+/// is shown again, which shows at once (visibility is one of the things that do).
 #[derive(Clone)]
 struct Refresh {
     signal: RwSignal<Option<Snapshot>>,
     refresh_ms: u32,
+    refresh_hidden: bool,
     /// The latest snapshot not yet shown, and the timer that will show it.
     waiting: Rc<RefCell<(Option<Snapshot>, Option<Timeout>)>>,
 }
 
 impl Refresh {
-    fn new(signal: RwSignal<Option<Snapshot>>, refresh_ms: u32) -> Self {
+    fn new(signal: RwSignal<Option<Snapshot>>, refresh_ms: u32, refresh_hidden: bool) -> Self {
         Self {
             signal,
             refresh_ms,
+            refresh_hidden,
             waiting: Rc::default(),
         }
     }
@@ -200,9 +219,10 @@ impl Refresh {
             self.show(next);
             return;
         }
+        let draws = next.visible || self.refresh_hidden;
         let mut waiting = self.waiting.borrow_mut();
         waiting.0 = Some(next);
-        if waiting.1.is_none() {
+        if waiting.1.is_none() && draws {
             let this = self.clone();
             waiting.1 = Some(Timeout::new(self.refresh_ms, move || {
                 let latest = std::mem::take(&mut *this.waiting.borrow_mut()).0;

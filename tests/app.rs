@@ -167,6 +167,92 @@ async fn distinct_counts_seen(channel: &str, refresh_ms: u32) -> usize {
     seen.len()
 }
 
+#[wasm_bindgen_test]
+async fn a_hidden_page_refreshes_counters_only_once_shown_unless_asked_to() {
+    // Hidden, the tab counts garbage but its signals wait; shown, they catch up at once.
+    assert_eq!(counts_while_hidden("hidden-waits", false).await, 0);
+    // Asked to refresh while hidden, they do (the control: this test can tell the two apart).
+    assert_eq!(counts_while_hidden("hidden-refreshes", true).await, 5);
+}
+
+/// Hides the page once the tab on `channel` leads, posts 5 malformed messages there to it
+/// (refreshing at most every 100 ms, and while hidden if `refresh_hidden`), and returns the malformed count its signal
+/// shows 400 ms later, still hidden. Checks that showing the page shows all 5 at once.
+async fn counts_while_hidden(channel: &str, refresh_hidden: bool) -> u64 {
+    use conclave::{use_conclave_with_options, UseConclaveOptions};
+    use conclave_web::Rejection;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let tab = use_conclave_with_options(
+        UseConclaveOptions::default()
+            .channel(channel)
+            .refresh_ms(100)
+            .refresh_hidden(refresh_hidden),
+    );
+    let malformed = move || tab.counters.get_untracked().rejected(Rejection::Malformed);
+    let visible = move || tab.snapshot.get_untracked().map(|s| s.visible);
+    // Alone on its channel, the tab comes to lead: a change that shows at once, with the
+    // counters. Hide it only once that is done.
+    assert!(leads_soon(&tab).await, "the only tab leads");
+    emulate_visibility(false);
+    // Visibility shows at once.
+    assert_eq!(
+        visible(),
+        Some(false),
+        "the hidden page shows hidden at once"
+    );
+    let garbage = web_sys::BroadcastChannel::new(channel).expect("a channel");
+    for _ in 0..5 {
+        garbage
+            .post_message(&"not json".into())
+            .expect("posting works");
+    }
+    TimeoutFuture::new(400).await;
+    let while_hidden = malformed();
+    emulate_visibility(true);
+    assert_eq!(
+        visible(),
+        Some(true),
+        "shown, the page shows visible at once"
+    );
+    assert_eq!(malformed(), 5, "and everything counted meanwhile, at once");
+    garbage.close();
+    owner.cleanup();
+    while_hidden
+}
+
+/// Makes the test page say it is hidden (`visible: false`) as a background tab's does, or
+/// visible again, and tells its listeners, as the browser would.
+fn emulate_visibility(visible: bool) {
+    use js_sys::{Object, Reflect};
+    use wasm_bindgen::JsValue;
+
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    for (property, value) in [
+        (
+            "visibilityState",
+            JsValue::from_str(if visible { "visible" } else { "hidden" }),
+        ),
+        ("hidden", JsValue::from_bool(!visible)),
+    ] {
+        if visible {
+            // The page's own property again.
+            let _ = Reflect::delete_property(&document, &property.into());
+        } else {
+            let descriptor = Object::new();
+            Reflect::set(&descriptor, &"configurable".into(), &true.into()).expect("an object");
+            Reflect::set(&descriptor, &"value".into(), &value).expect("an object");
+            Object::define_property(&document, &property.into(), &descriptor);
+        }
+    }
+    let event = web_sys::Event::new("visibilitychange").expect("an event");
+    document.dispatch_event(&event).expect("dispatched");
+}
+
 /// Whether the tab behind `conclave` leads within 3 s (checked every 10 ms).
 async fn leads_soon(conclave: &conclave::UseConclaveReturn) -> bool {
     use leptos::prelude::GetUntracked as _;

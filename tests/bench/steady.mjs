@@ -1,7 +1,8 @@
 // What the served app costs a tab in steady state, in this machine's headless Chromium: with
 // 10 tabs open and settled, Chromium's own per-page metrics (CDP Performance.getMetrics) over
 // 10 s for every tab: main-thread task time, script time, layout and style time, layouts, and
-// the DOM nodes the page holds. Work done here is taken from whatever else the machine runs,
+// the DOM nodes the page holds; then again with all tabs but one hidden (emulated), for the
+// hidden ones. Work done here is taken from whatever else the machine runs,
 // such as a failover. A benchmark, not a test: it prints figures and judges nothing.
 //
 //   node tests/bench/steady.mjs      (after a release build in dist/)
@@ -34,18 +35,35 @@ try {
         Object.fromEntries((await s.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value])),
       ),
     );
-  const before = await read();
-  await new Promise((r) => setTimeout(r, WINDOW_MS));
-  const after = await read();
-  const perSecond = (name) => after.map((a, i) => (a[name] - before[i][name]) / (WINDOW_MS / 1_000));
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const ms = (name) => `${(median(perSecond(name)) * 1_000).toFixed(1)} ms/s`;
-  console.log(
-    `steady state, ${TABS} tabs, median tab over ${WINDOW_MS / 1_000} s: main-thread tasks ${ms("TaskDuration")}, ` +
-      `script ${ms("ScriptDuration")}, layout ${ms("LayoutDuration")}, style ${ms("RecalcStyleDuration")}, ` +
-      `${median(perSecond("LayoutCount")).toFixed(1)} layouts/s, ` +
-      `DOM nodes ${median(after.map((a) => a.Nodes))} held (${median(perSecond("Nodes")).toFixed(0)}/s net growth)`,
-  );
+  /** Every tab's metrics over one window, and a line of the median tab's among `tabs`. */
+  const measure = async (what, tabs) => {
+    const before = await read();
+    await new Promise((r) => setTimeout(r, WINDOW_MS));
+    const after = await read();
+    const perSecond = (name) => tabs.map((i) => (after[i][name] - before[i][name]) / (WINDOW_MS / 1_000));
+    const ms = (name) => `${(median(perSecond(name)) * 1_000).toFixed(1)} ms/s`;
+    console.log(
+      `steady state, ${what}, median tab over ${WINDOW_MS / 1_000} s: main-thread tasks ${ms("TaskDuration")}, ` +
+        `script ${ms("ScriptDuration")}, layout ${ms("LayoutDuration")}, style ${ms("RecalcStyleDuration")}, ` +
+        `${median(perSecond("LayoutCount")).toFixed(1)} layouts/s, ` +
+        `DOM nodes ${median(tabs.map((i) => after[i].Nodes))} held (${median(perSecond("Nodes")).toFixed(0)}/s net growth)`,
+    );
+  };
+  const all = pages.map((_, i) => i);
+  await measure(`${TABS} tabs`, all);
+  // Then all but the first say they are hidden, as background tabs do (emulated: headless
+  // Chromium shows every page, so these still paint whatever changes, where a real hidden tab
+  // would not; their script time is what a real one saves).
+  for (const page of pages.slice(1)) {
+    await page.evaluate(() => {
+      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+  }
+  await new Promise((r) => setTimeout(r, 2_000));
+  await measure(`${TABS - 1} of ${TABS} tabs hidden (emulated), the hidden ones`, all.slice(1));
   await context.close();
 } finally {
   await env.close();
