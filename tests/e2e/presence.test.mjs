@@ -74,6 +74,52 @@ test("a tab that dies without a goodbye leaves the others' lists within the stat
   await Promise.all(pages.map((page) => page.close()));
 });
 
+test("a hidden tab's panel leaves sequence numbers as they were, and shows them current at once when shown", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  try {
+    await hiddenPanelWaits(pages);
+  } finally {
+    await Promise.all(pages.map((page) => page.close()));
+  }
+});
+
+/** Hides the second of `pages` while the first goes on sending; the third watches. */
+async function hiddenPanelWaits(pages) {
+  const ids = await Promise.all(pages.map(tabId));
+  await within(10_000, "3 tabs list each other", async () =>
+    (await Promise.all(pages.map(peerIds))).every((list) => list.length === 2),
+  );
+  const [sender, hidden, watcher] = pages;
+  /** The last sequence number `page`'s panel shows for the sender. */
+  const seqOf = (page) => page.$eval(`[data-peer-id="${ids[0]}"] [data-label=Seq]`, (c) => Number(c.textContent));
+  // Emulated, as a background tab: the page says it is hidden and hears `visibilitychange`.
+  await hidden.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  // Its visibility shows at once, in the other tabs' panels too.
+  await within(2_000, "the others see the tab hidden", async () =>
+    (await watcher.$eval(`[data-peer-id="${ids[1]}"] [data-label=Visible]`, (c) => c.textContent)) === "no",
+  );
+  const shownWhenHidden = await seqOf(hidden);
+  // Three heartbeats: a visible tab's panel moves on (refreshing once a second), the hidden
+  // one's does not.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const current = await seqOf(watcher);
+  assert.ok(current > shownWhenHidden, `the sender went on: ${shownWhenHidden} -> ${current}`);
+  assert.equal(await seqOf(hidden), shownWhenHidden, "the hidden panel did not redraw it");
+  await hidden.evaluate(() => {
+    delete document.visibilityState;
+    delete document.hidden;
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  const caughtUp = await within(500, "shown, the panel shows the current sequence number", async () =>
+    (await seqOf(hidden)) >= current,
+  );
+  console.log(`# a hidden tab's panel kept the sender's seq at ${shownWhenHidden} while a visible one moved to ${current}; shown, it caught up in ${caughtUp.toFixed(0)} ms (polled every 25 ms)`);
+}
+
 test("garbage posted on the channel is counted by reason and the tab keeps working", async () => {
   const pages = await openTabs(env.context, env.url, 2);
   const ids = await Promise.all(pages.map(tabId));
