@@ -14,7 +14,9 @@
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]
-// PLATFORM_ONLY=weight runs only the crashed-page step.
+// PLATFORM_ONLY=weight runs only the crashed-page step; PLATFORM_DEATH=1 has it also time when
+// each crashed renderer's process died (polling /proc from here, which takes a core of its own
+// while it waits: the grants it times are not comparable with a run without it).
 // after release builds of the app in dist/ and of the bare page in target/bench-bare (see
 // failover.mjs).
 import { readdirSync, readFileSync } from "node:fs";
@@ -25,6 +27,8 @@ import { serveBare, serveReference } from "./pages.mjs";
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
 const WEIGHT_ONLY = process.env.PLATFORM_ONLY === "weight";
+/** PLATFORM_DEATH=1: the crashed-page step also times when the crashed renderer's process died. */
+const DEATH = process.env.PLATFORM_DEATH === "1";
 /** The memory a "heavy" blank page writes to before it is crashed. */
 const HEAVY_MB = 40;
 
@@ -130,6 +134,51 @@ function rendererMemory() {
   return memory;
 }
 
+/** CPU time (user + system, clock ticks) process `pid` has used; 0 once it is gone. */
+function cpuTicks(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The renderer process of `page`: the one whose CPU time grows most while the page spins its
+ * main thread for 300 ms (a tab's process is not otherwise named to the DevTools protocol).
+ */
+async function rendererOf(page) {
+  const pids = [...rendererMemory().keys()];
+  const before = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
+  await page.evaluate(() => {
+    const end = performance.now() + 300;
+    while (performance.now() < end);
+  });
+  const grew = (pid) => cpuTicks(pid) - before.get(pid);
+  return pids.reduce((a, b) => (grew(b) > grew(a) ? b : a));
+}
+
+/**
+ * Resolves to when (wall clock) process `pid` has died: its state is zombie (it has let go of
+ * its memory and its connections) or it is gone. Polls /proc between turns of the event loop,
+ * for at most `ms`; null if it still lives.
+ */
+async function deathOf(pid, ms) {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    await new Promise((r) => setImmediate(r));
+    let state = "gone";
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1][0];
+    } catch {
+      // Reaped already.
+    }
+    if (state === "Z" || state === "gone") return performance.timeOrigin + performance.now();
+  }
+  return null;
+}
+
 /** In a page: keeps `mb` MiB of memory the page has written to (every 4 KiB page of it). */
 function touch(mb) {
   window.__ballast = new Uint8Array(mb * 1_048_576);
@@ -184,6 +233,7 @@ async function crashRelease(env, trials) {
   await context.route(staticOf(originOf(env.url)), (route) => route.fulfill({ contentType: "text/html", body: drawn }));
   const samples = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   const memory = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
+  const deaths = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   for (let trial = 0; trial < trials; trial++) {
     for (const [kind, url] of Object.entries(urls)) {
       const name = `bench-crash-${kind}-${trial}`;
@@ -192,13 +242,17 @@ async function crashRelease(env, trials) {
       if (kind === "heavy") await victim.evaluate(touch, HEAVY_MB);
       await VICTIMS[kind].prepare?.(victim);
       await new Promise((r) => setTimeout(r, 3_000));
+      const pid = DEATH ? await rendererOf(victim) : null;
       await victim.evaluate(holdLock, name);
       await waiters[kind].evaluate(awaitLock, name);
       // Every renderer's memory just before the crash: the one gone after it was the victim's.
       const before = rendererMemory();
       await new Promise((r) => setTimeout(r, 200));
       const started = await crash(context, victim);
-      samples[kind].push((await waiters[kind].evaluate(() => window.__granted)) - started);
+      const died = pid !== null ? await deathOf(pid, 2_000) : null;
+      const granted = await waiters[kind].evaluate(() => window.__granted);
+      samples[kind].push(granted - started);
+      if (died !== null) deaths[kind].push({ died: died - started, after: granted - died });
       await victim.close().catch(() => {});
       const after = rendererMemory();
       const gone = [...before.keys()].filter((pid) => !after.has(pid));
@@ -206,7 +260,7 @@ async function crashRelease(env, trials) {
     }
   }
   await context.close();
-  return { samples, memory };
+  return { samples, memory, deaths };
 }
 
 async function broadcastThroughput(env) {
@@ -261,7 +315,7 @@ try {
     await context.close();
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
-  const { samples: released, memory } = await crashRelease(env, TRIALS);
+  const { samples: released, memory, deaths } = await crashRelease(env, TRIALS);
   for (const [kind, { what }] of Object.entries(VICTIMS)) {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
   }
@@ -270,6 +324,9 @@ try {
       const sorted = memory[kind].map((m) => m[key]).sort((a, b) => a - b);
       return sorted[Math.floor(sorted.length / 2)]?.toFixed(1);
     };
+    if (deaths[kind].length) {
+      console.log(`its renderer's process died ${stats(deaths[kind].map((d) => d.died))} after the command, and the lock was granted ${stats(deaths[kind].map((d) => d.after))} after that death, when the crashed tab is ${what}`);
+    }
     console.log(`its renderer just before the crash, median of ${memory[kind].length}, when the crashed tab is ${what}: resident ${median("rss")} MiB, proportional ${median("pss")} MiB (anonymous ${median("anon")}, shared ${median("shmem")})`);
   }
   if (!WEIGHT_ONLY) {
