@@ -6,7 +6,7 @@
 // such as a failover. A benchmark, not a test: it prints figures and judges nothing.
 //
 //   node tests/bench/steady.mjs      (after a release build in dist/)
-import { launch, tabId } from "../e2e/browser.mjs";
+import { emulateHidden, launch, tabId } from "../e2e/browser.mjs";
 
 const TABS = 10;
 const WINDOW_MS = 10_000;
@@ -55,13 +55,7 @@ try {
   // Then all but the first say they are hidden, as background tabs do (emulated: headless
   // Chromium shows every page, so these still paint whatever changes, where a real hidden tab
   // would not; their script time is what a real one saves).
-  for (const page of pages.slice(1)) {
-    await page.evaluate(() => {
-      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
-  }
+  for (const page of pages.slice(1)) await emulateHidden(page, true);
   await new Promise((r) => setTimeout(r, 2_000));
   await measure(`${TABS - 1} of ${TABS} tabs hidden (emulated), the hidden ones`, all.slice(1));
   await context.close();

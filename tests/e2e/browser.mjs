@@ -93,6 +93,23 @@ export async function within(ms, what, check) {
   }
 }
 
+/**
+ * Makes `page` say it is hidden, as a background tab's page does (headless Chromium shows every
+ * page), or visible again, and fires `visibilitychange` as the browser would.
+ */
+export function emulateHidden(page, hidden) {
+  return page.evaluate((hidden) => {
+    if (hidden) {
+      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    } else {
+      delete document.visibilityState;
+      delete document.hidden;
+    }
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+}
+
 export function sameSet(a, b) {
   return a.length === b.length && [...a].sort().join() === [...b].sort().join();
 }

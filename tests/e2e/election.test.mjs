@@ -1,7 +1,7 @@
 // One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, peerIds, recordRoles, sameSet, tabId, within } from "./browser.mjs";
+import { emulateHidden, launch, openTabs, peerIds, recordRoles, sameSet, tabId, within } from "./browser.mjs";
 
 // A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
 // probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
@@ -144,11 +144,7 @@ async function leaderAndHeirClose(pages) {
 
   // The leader's page is hidden (a background tab): the others keep it listed for 75 s without
   // a word from it.
-  await leader.evaluate(() => {
-    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
-    document.dispatchEvent(new Event("visibilitychange"));
-  });
+  await emulateHidden(leader, true);
   await within(3_000, "the others see the leader hidden", async () =>
     (
       await Promise.all(

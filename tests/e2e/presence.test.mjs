@@ -1,7 +1,7 @@
 // Tab identity and presence in real tabs of one headless Chromium, on the served app.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
+import { emulateHidden, launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
 
 // The bounds the app states (conclave-core's Config::default): a tab that says goodbye leaves
 // every list at once; a visible tab that falls silent leaves within its 3 s time-to-live.
@@ -89,15 +89,10 @@ async function hiddenPanelWaits(pages) {
   await within(10_000, "3 tabs list each other", async () =>
     (await Promise.all(pages.map(peerIds))).every((list) => list.length === 2),
   );
-  const [sender, hidden, watcher] = pages;
+  const [, hidden, watcher] = pages;
   /** The last sequence number `page`'s panel shows for the sender. */
   const seqOf = (page) => page.$eval(`[data-peer-id="${ids[0]}"] [data-label=Seq]`, (c) => Number(c.textContent));
-  // Emulated, as a background tab: the page says it is hidden and hears `visibilitychange`.
-  await hidden.evaluate(() => {
-    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
-    document.dispatchEvent(new Event("visibilitychange"));
-  });
+  await emulateHidden(hidden, true);
   // Its visibility shows at once, in the other tabs' panels too.
   await within(2_000, "the others see the tab hidden", async () =>
     (await watcher.$eval(`[data-peer-id="${ids[1]}"] [data-label=Visible]`, (c) => c.textContent)) === "no",
@@ -109,11 +104,7 @@ async function hiddenPanelWaits(pages) {
   const current = await seqOf(watcher);
   assert.ok(current > shownWhenHidden, `the sender went on: ${shownWhenHidden} -> ${current}`);
   assert.equal(await seqOf(hidden), shownWhenHidden, "the hidden panel did not redraw it");
-  await hidden.evaluate(() => {
-    delete document.visibilityState;
-    delete document.hidden;
-    document.dispatchEvent(new Event("visibilitychange"));
-  });
+  await emulateHidden(hidden, false);
   const caughtUp = await within(500, "shown, the panel shows the current sequence number", async () =>
     (await seqOf(hidden)) >= current,
   );
