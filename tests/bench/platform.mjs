@@ -5,12 +5,12 @@
 // of the running app); how soon the browser lets go of a crashed tab's lock, among 10 tabs of
 // the app, for a blank page, for a blank page that has written to 40 MiB of memory, for the
 // failover benchmark's other pages (the reference's, Conclave's driver alone on a bare page) and
-// for a page of the app (a dying renderer frees its memory before its connections to the browser
-// close, so the heavier the page, the later its locks go), and for two halves of a page of the
-// app: its DOM as drawn, without its scripts (a static copy), and the running app with its body
-// not painted (`visibility: hidden`), with each crashed renderer's memory just before its crash
-// (read from /proc); and how many 1 KiB messages a raw BroadcastChannel carries
-// per second.
+// for a page of the app (the heavier the page, the later the browser lets go of its locks, in
+// its own work after the renderer has died: PLATFORM_DEATH=1 shows it), and for two halves of
+// a page of the app: its DOM as drawn, without its scripts (a static copy), and the running app
+// with its body not painted (`visibility: hidden`), with each crashed renderer's memory just
+// before its crash (read from /proc); and how many 1 KiB messages a raw BroadcastChannel
+// carries per second.
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]
@@ -113,17 +113,28 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
+/** The process ids of this machine's Chromium renderers (the browser runs here). */
+function rendererPids() {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer");
+      } catch {
+        return false; // The process ended while it was read.
+      }
+    });
+}
+
 /**
- * The memory of every renderer process of this machine's Chromium, by process id: resident and
- * proportional set sizes in MiB, and the proportional part that is anonymous memory (the heaps)
- * and shared memory (in a page that paints, the tiles it rasters into for the compositor).
- * Read from /proc: the browser runs on this machine.
+ * The memory of every renderer, by process id: resident and proportional set sizes in MiB, and
+ * the proportional part that is anonymous memory (the heaps) and shared memory (in a page that
+ * paints, the tiles it rasters into for the compositor).
  */
 function rendererMemory() {
   const memory = new Map();
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+  for (const pid of rendererPids()) {
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer")) continue;
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
       const mib = (key) => Number(rollup.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0) / 1024;
       memory.set(pid, { rss: mib("Rss"), pss: mib("Pss"), anon: mib("Pss_Anon"), shmem: mib("Pss_Shmem") });
@@ -134,14 +145,19 @@ function rendererMemory() {
   return memory;
 }
 
+/** The fields of `/proc/<pid>/stat` after the command name (state first), or null once it is gone. */
+function procStat(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  } catch {
+    return null;
+  }
+}
+
 /** CPU time (user + system, clock ticks) process `pid` has used; 0 once it is gone. */
 function cpuTicks(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
+  const fields = procStat(pid);
+  return fields ? Number(fields[11]) + Number(fields[12]) : 0;
 }
 
 /**
@@ -149,7 +165,7 @@ function cpuTicks(pid) {
  * main thread for 300 ms (a tab's process is not otherwise named to the DevTools protocol).
  */
 async function rendererOf(page) {
-  const pids = [...rendererMemory().keys()];
+  const pids = rendererPids();
   const before = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
   await page.evaluate(() => {
     const end = performance.now() + 300;
@@ -168,12 +184,7 @@ async function deathOf(pid, ms) {
   const start = performance.now();
   while (performance.now() - start < ms) {
     await new Promise((r) => setImmediate(r));
-    let state = "gone";
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1][0];
-    } catch {
-      // Reaped already.
-    }
+    const state = procStat(pid)?.[0] ?? "gone";
     if (state === "Z" || state === "gone") return performance.timeOrigin + performance.now();
   }
   return null;
