@@ -11,6 +11,18 @@ cd "$ROOT"
 
 # Keep the two cores busy but not oversubscribed.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+# A run builds each crate once: incremental caches and debug info would only fill the disk (the
+# debug test binaries of the browser tests are 30-90 MB each with it). Either can be set back.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
+
+# What a run writes under target/ (measured on a clean clone), against the space left.
+NEEDS_MIB=1700
+free_mib=$(df -Pm "$ROOT" | awk 'NR == 2 { print $4 }')
+printf 'disk: %s MiB free where target/ is written; a clean run writes about %s MiB\n' "$free_mib" "$NEEDS_MIB"
+if [ "$free_mib" -lt "$NEEDS_MIB" ]; then
+  printf '\033[1;33mwarning:\033[0m less disk is free than a clean run writes; it may fail with "No space left on device"\n' >&2
+fi
 
 declare -a done_steps=()
 step() { # name, command...
