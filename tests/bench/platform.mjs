@@ -5,8 +5,8 @@
 // of the running app); how soon the browser lets go of a crashed tab's lock, among 10 tabs of
 // the app, for a blank page, for a blank page that has written to 40 MiB of memory, for the
 // failover benchmark's other pages (the reference's, Conclave's driver alone on a bare page) and
-// for a page of the app (the heavier the page, the later the browser lets go of its locks, in
-// its own work after the renderer has died: PLATFORM_DEATH=1 shows it), and for two halves of
+// for a page of the app (the heavier the page, the later the browser lets go of its locks:
+// crash-trace.mjs splits where the time goes), and for two halves of
 // a page of the app: its DOM as drawn, without its scripts (a static copy), and the running app
 // with its body not painted (`visibility: hidden`), with each crashed renderer's memory just
 // before its crash (read from /proc); and how many 1 KiB messages a raw BroadcastChannel
