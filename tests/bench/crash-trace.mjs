@@ -48,8 +48,7 @@ function segments(trace) {
   const crashed = mark("bench-crash");
   const granted = mark("bench-granted");
   if (!crashed || !granted) return null;
-  const after = (ts) => (e) => e.ts > ts;
-  const sorted = events.filter(after(crashed.ts)).sort((a, b) => a.ts - b.ts);
+  const sorted = events.filter((e) => e.ts > crashed.ts).sort((a, b) => a.ts - b.ts);
   const inBrowser = (e) => processes.get(e.pid) === "Browser";
   const closed = sorted.filter((e) => e.name === "Closed mojo endpoint" && inBrowser(e));
   const lock = closed.find((e) => e.args?.chrome_mojo_event_info?.mojo_interface_tag === "blink.mojom.LockHandle");
@@ -131,6 +130,7 @@ try {
   for (const [kind, list] of Object.entries(rows)) {
     const cells = SEGMENTS.map((s) => {
       const values = list.map((r) => r[s]);
+      if (!values.length) return "no trial";
       return `${quantile(values, 0.5).toFixed(1)} / ${quantile(values, 0.95).toFixed(1)}`;
     });
     console.log(`| ${kind} (n=${list.length}) | ${cells.join(" | ")} |`);
