@@ -232,12 +232,9 @@ fn emulate_visibility(visible: bool) {
     let document = web_sys::window()
         .and_then(|w| w.document())
         .expect("a document");
-    for (property, value) in [
-        (
-            "visibilityState",
-            JsValue::from_str(if visible { "visible" } else { "hidden" }),
-        ),
-        ("hidden", JsValue::from_bool(!visible)),
+    for (property, hidden_value) in [
+        ("visibilityState", JsValue::from_str("hidden")),
+        ("hidden", JsValue::TRUE),
     ] {
         if visible {
             // The page's own property again.
@@ -245,7 +242,7 @@ fn emulate_visibility(visible: bool) {
         } else {
             let descriptor = Object::new();
             Reflect::set(&descriptor, &"configurable".into(), &true.into()).expect("an object");
-            Reflect::set(&descriptor, &"value".into(), &value).expect("an object");
+            Reflect::set(&descriptor, &"value".into(), &hidden_value).expect("an object");
             Object::define_property(&document, &property.into(), &descriptor);
         }
     }
