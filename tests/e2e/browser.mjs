@@ -35,13 +35,20 @@ async function browserEnv() {
   return { ...process.env, XDG_CONFIG_HOME: config };
 }
 
+/**
+ * CHROMIUM_FLAGS adds flags (separated by spaces) to every launch: for experiments such as
+ * `--js-flags=--no-wasm-lazy-compilation` (V8 then compiles every WebAssembly function when
+ * the module loads instead of when each first runs).
+ */
+const EXTRA_ARGS = (process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
+
 /** Starts the server and the browser; returns { url, browser, context, close }. */
 export async function launch() {
   const server = await serve(DIST);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...EXTRA_ARGS],
     env: await browserEnv(),
   });
   const context = await browser.newContext();

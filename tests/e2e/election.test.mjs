@@ -86,6 +86,13 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   );
   console.log(`# the closed leader left every list ${forgotten.toFixed(0)} ms after the new leader was agreed; passed on by: ${await relays()}`);
 
+  // The new heir (granted the heir lock when the last one came to lead) rehearses its
+  // take-over, once, 250 ms later: the tab that leads after the crash has it compiled.
+  const rehearsals = async () =>
+    Promise.all(rest.map((p) => p.evaluate(() => performance.getEntriesByName("conclave:takeover-rehearsed").length)));
+  await within(2_000, "the heir rehearsed its take-over", async () => (await rehearsals()).some((n) => n > 0));
+  const rehearsedBefore = await rehearsals();
+
   // Crash: the renderer dies without a goodbye; the browser releases its lock.
   const crashed = rest[second.index];
   const cdp = await env.context.newCDPSession(crashed);
@@ -96,6 +103,9 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   const third = await agreedLeader(rest, restIds, 3_000, "a new leader after the crash");
   console.log(`# after crashing the leader's renderer: new leader agreed in ${(performance.now() - t1).toFixed(0)} ms`);
   assert.ok(third.term > second.term, `term grew: ${second.term} -> ${third.term}`);
+  const survivors = rehearsedBefore.filter((_, i) => i !== second.index);
+  assert.equal(survivors[third.index], 1, `the tab that took over had rehearsed it once: ${rehearsedBefore}`);
+  assert.equal(survivors.reduce((a, b) => a + b), 1, `no other tab rehearsed: ${rehearsedBefore}`);
   await Promise.all(rest.map((page) => page.close()));
   await crashed.close().catch(() => {});
 });

@@ -754,6 +754,34 @@ impl Engine {
         self.events.pop_front()
     }
 
+    /// A copy of this engine, for [`Engine::rehearse_takeover`] alone. A copy is this tab in
+    /// all but memory (its id, its key, its next sequence number), so nothing it says may be
+    /// posted: which is why the engine is not `Clone`.
+    fn rehearsal_copy(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            codec: self.codec.clone(),
+            me: self.me,
+            key: self.key.clone(),
+            started: self.started,
+            incarnation: self.incarnation,
+            next_seq: self.next_seq,
+            visible: self.visible,
+            phase: self.phase,
+            peers: self.peers.clone(),
+            deposed: self.deposed.clone(),
+            tracker: self.tracker.clone(),
+            counters: self.counters.clone(),
+            next_heartbeat: self.next_heartbeat,
+            owed_heartbeat: self.owed_heartbeat,
+            // What is queued here is this engine's to say, and the copy's would be dropped.
+            transmit: VecDeque::new(),
+            to_heir: VecDeque::new(),
+            events: VecDeque::new(),
+            lead: self.lead.clone(),
+        }
+    }
+
     /// When [`Engine::handle_timeout`] must next be called; `None` while the tab is away.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {

@@ -10,10 +10,12 @@
 //! the lock's next holder wait for the robbed leader. And the lists: a leader left behind by a
 //! later term must be heard at it within a heartbeat, so one whose hand-off nobody heard (its
 //! heir closed too) leaves every list then, while a deposed leader that runs says so at once.
+//! Last, the rehearsal of a take-over: only the waiting heir makes one, it leads at the term the
+//! real take-over then leads at, and it leaves the heir's engine as it was.
 
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Received, Role, Start, TabId, Term,
+    Mode, Received, Role, Start, TabId, Term,
 };
 
 /// Tabs on one in-memory channel (and the heir's channel), one virtual clock.
@@ -640,4 +642,63 @@ fn a_deposed_leader_that_runs_says_at_once_that_it_heard_and_stays_listed() {
             );
         }
     }
+}
+
+#[test]
+fn a_rehearsed_take_over_leads_at_the_term_the_real_one_does_and_touches_nothing() {
+    let mut group = Group::leader_and_heir(3);
+    let before = format!("{:?}", group.tabs[1]);
+    let rehearsed = group.tabs[1].rehearse_takeover(group.now);
+    assert_eq!(
+        format!("{:?}", group.tabs[1]),
+        before,
+        "the heir's own engine is as it was"
+    );
+    let rehearsed = rehearsed.expect("the heir waiting for the leader lock rehearses");
+    assert!(rehearsed > group.tabs[0].term());
+    assert_eq!(
+        group.stored,
+        group.tabs[0].term(),
+        "the rehearsal stored nothing"
+    );
+
+    // The leader's renderer dies without a word, and the lock manager grants the heir the lock.
+    group.blocked[0] = true;
+    let _ = group.grant(1, LockName::Leader);
+    assert!(group.tabs[1].is_leader());
+    assert_eq!(
+        group.tabs[1].term(),
+        rehearsed,
+        "the rehearsal led at the real term"
+    );
+}
+
+#[test]
+fn only_the_heir_waiting_for_the_leader_lock_rehearses() {
+    let group = Group::leader_and_heir(3);
+    let now = group.now;
+    assert_eq!(group.tabs[0].rehearse_takeover(now), None, "the leader");
+    assert_eq!(
+        group.tabs[2].rehearse_takeover(now),
+        None,
+        "a tab waiting for the heir lock"
+    );
+    let lease = Engine::start(
+        Config {
+            mode: Mode::Lease,
+            ..Config::default()
+        },
+        Start {
+            id: TabId::from_bytes([9; 16]),
+            now,
+            visible: true,
+            key: Some(Key::from_bytes([42; 32])),
+            term: Term::ZERO,
+        },
+    );
+    assert_eq!(
+        lease.rehearse_takeover(now),
+        None,
+        "a tab without Web Locks"
+    );
 }

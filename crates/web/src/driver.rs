@@ -54,7 +54,26 @@ struct Shared {
     /// new leader keeps listening after it lets go of the heir lock: when the lock manager's
     /// grant came first, the resignation it led on may still be on its way, to be passed on.
     heir_channel: Option<(BroadcastChannel, EventListener)>,
+    rehearsal: Rehearsal,
 }
+
+/// Whether this page has rehearsed its take-over yet ([`Engine::rehearse_takeover`]: the path
+/// from the leader lock's grant to leading, run once on a copy of the engine so that it is
+/// compiled before a failover needs it). Once per page: compiled code stays compiled.
+enum Rehearsal {
+    /// Not yet: when this tab is next granted the heir lock.
+    Due,
+    /// On this timer (held only to be cancelled when dropped), [`REHEARSAL_DELAY_MS`] after the
+    /// heir lock's grant.
+    Scheduled {
+        _timer: Timeout,
+    },
+    Done,
+}
+
+/// How long after the heir lock's grant a tab rehearses its take-over: the grant often comes
+/// in a failover (the last heir has just come to lead), whose work it should not compete with.
+const REHEARSAL_DELAY_MS: u32 = 250;
 
 impl Driver {
     /// Draws this tab's id, joins the channel named in `config`, greets the other tabs and
@@ -120,6 +139,7 @@ impl Driver {
             locks,
             lock_requests: Vec::new(),
             heir_channel: None,
+            rehearsal: Rehearsal::Due,
         }));
 
         let weak = Rc::downgrade(&shared);
@@ -215,6 +235,7 @@ impl Drop for Driver {
         shared.flush();
         shared.lock_requests.clear();
         shared.timer = None;
+        shared.rehearsal = Rehearsal::Done;
         shared.stop_listening_as_heir();
         shared.channel.close();
         for lock in shared.locks.iter_mut().flatten() {
@@ -336,7 +357,40 @@ fn lock_notice(
             }
             inner.engine.handle_lock(now, name, change);
         });
+        if change == LockChange::Granted && name == LockName::Heir {
+            schedule_rehearsal(shared);
+        }
     }
+}
+
+/// Has this tab rehearse its take-over [`REHEARSAL_DELAY_MS`] from now, if it has not yet.
+/// The rehearsal runs only if the tab is still the heir waiting for the leader lock then;
+/// otherwise it waits for the next grant of the heir lock.
+fn schedule_rehearsal(shared: &Rc<RefCell<Shared>>) {
+    let mut inner = shared.borrow_mut();
+    if !matches!(inner.rehearsal, Rehearsal::Due) {
+        return;
+    }
+    let weak = Rc::downgrade(shared);
+    let timer = Timeout::new(REHEARSAL_DELAY_MS, move || {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let mut inner = shared.borrow_mut();
+        let now = inner.clock.now();
+        // Replacing the spent timer drops it, as `pump`'s timer does.
+        inner.rehearsal = match inner.engine.rehearse_takeover(now) {
+            Some(term) => {
+                // The one step of the take-over outside the engine: the text of the term
+                // it stores.
+                std::hint::black_box(platform::term_text(term));
+                inner.mark_now("conclave:takeover-rehearsed");
+                Rehearsal::Done
+            }
+            None => Rehearsal::Due,
+        };
+    });
+    inner.rehearsal = Rehearsal::Scheduled { _timer: timer };
 }
 
 impl Shared {

@@ -107,9 +107,13 @@ pub(crate) fn store_term(window: &Window, item: &str, term: Term) -> bool {
     let Some(storage) = window.local_storage().ok().flatten() else {
         return false;
     };
+    storage.set_item(item, &term_text(term)).is_ok()
+}
+
+/// How `term` is stored: `<number>:<leader>`, read back by [`stored_term`].
+pub(crate) fn term_text(term: Term) -> String {
     let leader = term.leader().unwrap_or(Term::ZERO_LEADER);
-    let text = format!("{}:{leader}", term.number());
-    storage.set_item(item, &text).is_ok()
+    format!("{}:{leader}", term.number())
 }
 
 pub(crate) fn is_visible(document: &Document) -> bool {

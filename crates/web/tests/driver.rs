@@ -478,3 +478,36 @@ async fn heartbeats_keep_their_period_while_other_inputs_arrive_between_them() {
     let sent = seq_of_a().unwrap_or_default().saturating_sub(before);
     assert!(sent >= 5, "a sent {sent} heartbeats in a second");
 }
+
+#[wasm_bindgen_test]
+async fn the_heir_rehearses_its_take_over_once_and_the_leader_never_does() {
+    const MARK: &str = "conclave:takeover-rehearsed";
+    let before = marks(MARK);
+    let a = Driver::start(config("rehearse"), |_| {}).expect("driver a starts");
+    let b = Driver::start(config("rehearse"), |_| {}).expect("driver b starts");
+    assert!(
+        eventually(|| a.snapshot().is_leader != b.snapshot().is_leader).await,
+        "one leads: {:?}\n{:?}",
+        a.snapshot(),
+        b.snapshot()
+    );
+    assert!(
+        within(2_000, || marks(MARK) > before).await,
+        "the heir rehearsed its take-over"
+    );
+    // Long after the leader's own heir-lock grant (it held the heir lock before it led), and
+    // after the heir's: still the one rehearsal.
+    TimeoutFuture::new(600).await;
+    assert_eq!(marks(MARK), before + 1, "one rehearsal, the heir's");
+    let (leader, heir) = if a.snapshot().is_leader {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    drop(leader);
+    assert!(
+        within(1_000, || heir.snapshot().is_leader).await,
+        "the heir leads once the leader is gone: {:?}",
+        heir.snapshot()
+    );
+}

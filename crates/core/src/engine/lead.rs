@@ -44,8 +44,12 @@ struct Unaware {
 /// How long a tab waits between two corrections of a stale leader, in ms.
 const CORRECTION_GAP_MS: u64 = 100;
 
+/// How many of its own deadlines a rehearsed take-over may run through before it leads: a
+/// grant that must wait (after a stall, or for a robbed leader) waits one or two.
+const REHEARSAL_DEADLINES: usize = 8;
+
 /// The election state of one tab.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Lead {
     /// The highest term this tab knows (adopted or minted).
     pub(super) term: Term,
@@ -214,6 +218,77 @@ impl Engine {
             return (self.lead.role != Role::Follower).then_some(leader);
         }
         (self.lead.leader_gone.is_none() && self.peers.contains_key(&leader)).then_some(leader)
+    }
+
+    /// Rehearses this tab's take-over on a copy of the engine, as if the leader lock were
+    /// granted at `now`, and returns the term the copy came to lead. `None`, and no copy made,
+    /// unless this tab is the heir waiting for the leader lock (Web Locks mode, running, a
+    /// follower holding the heir lock); `None` too if the copy did not lead within a few of its
+    /// own deadlines. The copy is told what the driver tells a granted heir (the stored term,
+    /// taken to be the highest this tab knows; no theft; the grant), its terms are made
+    /// durable as it asks, its timers run, and all it says is sealed and dropped. This engine
+    /// is not touched.
+    ///
+    /// For the driver: a WebAssembly engine may compile each function only when it first
+    /// runs (V8 does, on the main thread), so a tab's first take-over would compile the
+    /// take-over path on the failover's clock. A heir that has rehearsed it has it compiled.
+    #[must_use]
+    pub fn rehearse_takeover(&self, now: Millis) -> Option<Term> {
+        let waiting = self.config.mode == Mode::WebLocks
+            && self.phase == Phase::Running
+            && self.lead.role == Role::Follower
+            && self.lead.heir == Lock::Held
+            && self.lead.lock == Lock::Queued;
+        if !waiting {
+            return None;
+        }
+        let mut copy = self.rehearsal_copy();
+        let stored = copy.lead.term;
+        copy.handle_stored_term(now, stored);
+        copy.handle_stored_theft(Term::ZERO);
+        copy.handle_lock(now, LockName::Leader, LockChange::Granted);
+        let mut at = now;
+        for _ in 0..REHEARSAL_DEADLINES {
+            copy.drop_outputs(at, stored);
+            if copy.is_leader() {
+                return Some(copy.lead.term);
+            }
+            at = copy.poll_timeout()?.max(at);
+            copy.handle_timeout(at);
+        }
+        None
+    }
+
+    /// For a rehearsal's copy: answers its storage requests at once (the stored term is
+    /// `stored`) and drops everything else it says, until it asks for nothing more.
+    fn drop_outputs(&mut self, now: Millis, stored: Term) {
+        loop {
+            let mut busy = false;
+            while let Some(term) = self.poll_persist() {
+                busy = true;
+                self.handle_persisted(now, term);
+            }
+            if self.poll_read_term() {
+                busy = true;
+                self.handle_stored_term(now, stored);
+            }
+            busy |= self.poll_record_theft().is_some();
+            while self.poll_lock().is_some() {
+                busy = true;
+            }
+            while self.poll_event().is_some() {
+                busy = true;
+            }
+            while self.poll_transmit_to_heir().is_some() {
+                busy = true;
+            }
+            while self.poll_transmit().is_some() {
+                busy = true;
+            }
+            if !busy {
+                return;
+            }
+        }
     }
 
     /// Reports what the lock manager did with lock `name` (Web Locks mode).
