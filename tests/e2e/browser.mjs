@@ -2,7 +2,7 @@
 // downloaded one), one browser context (so all tabs share BroadcastChannel, Web Locks and
 // storage, as tabs of one profile do), and the served app.
 import { chromium } from "playwright-core";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,18 +21,24 @@ const ARGS = [
 ];
 
 /**
- * With CHROMIUM_NO_CRASHPAD=1, Chromium runs without its crash reporter: Debian's build starts
- * `chrome_crashpad_handler` whatever the flags, and it writes a minidump of every crashed renderer
- * before the renderer dies (and the browser lets go of its locks). Its database lives under
- * `$XDG_CONFIG_HOME/chromium/Crash Reports`; where that is a file, the reporter cannot start.
- * For benchmarks that want the time of a crash without the dump.
+ * A configuration directory of Chromium's own for one launch, removed at close. Debian's build
+ * starts `chrome_crashpad_handler` whatever the flags, and it keeps a minidump of every crashed
+ * renderer in `$XDG_CONFIG_HOME/chromium/Crash Reports`: under the home directory by default,
+ * where they pile up (Debian's launcher deletes them only after 30 days; this project's tests
+ * and benchmarks crash hundreds of tabs a run). Here each launch starts with an empty crash
+ * database and leaves nothing behind.
+ *
+ * With CHROMIUM_NO_CRASHPAD=1, Chromium runs without its crash reporter: where `Crash Reports`
+ * is a file, the reporter cannot start. It writes its minidump before the renderer dies (and
+ * the browser lets go of its locks): for benchmarks that want the time of a crash without it.
  */
-async function browserEnv() {
-  if (process.env.CHROMIUM_NO_CRASHPAD !== "1") return process.env;
-  const config = await mkdtemp(join(tmpdir(), "conclave-no-crashpad-"));
+async function configHome() {
+  const config = await mkdtemp(join(tmpdir(), "conclave-chromium-config-"));
   await mkdir(join(config, "chromium"));
-  await writeFile(join(config, "chromium", "Crash Reports"), "");
-  return { ...process.env, XDG_CONFIG_HOME: config };
+  if (process.env.CHROMIUM_NO_CRASHPAD === "1") {
+    await writeFile(join(config, "chromium", "Crash Reports"), "");
+  }
+  return config;
 }
 
 /**
@@ -45,11 +51,12 @@ const EXTRA_ARGS = (process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean)
 /** Starts the server and the browser; returns { url, browser, context, close }. */
 export async function launch() {
   const server = await serve(DIST);
+  const config = await configHome();
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     args: [...ARGS, ...EXTRA_ARGS],
-    env: await browserEnv(),
+    env: { ...process.env, XDG_CONFIG_HOME: config },
   });
   const context = await browser.newContext();
   // Record every CSP violation from the first moment of every page. Init scripts run through
@@ -67,6 +74,7 @@ export async function launch() {
     async close() {
       await browser.close();
       await server.close();
+      await rm(config, { recursive: true, force: true });
     },
   };
 }
