@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { launch } from "../e2e/browser.mjs";
 import { holdLock } from "./locks.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
+import { quantile } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 15);
 const CATEGORIES = ["toplevel", "blink.user_timing"];
@@ -63,11 +64,6 @@ function segments(trace) {
   if (!heard) return null;
   const ms = (e) => (e.ts - crashed.ts) / 1000;
   return { noticed: ms(closed[0]), released: ms(lock), delivered: ms(heard), granted: ms(granted) };
-}
-
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * q))];
 }
 
 const env = await launch();

@@ -55,6 +55,7 @@ import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { resolve } from "node:path";
 import { serve } from "../e2e/server.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
+import { stats } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const ONLY = process.argv[3];
@@ -68,12 +69,6 @@ const PROBE = process.env.FAILOVER_PROBE === "1";
 const OTHER = process.env.FAILOVER_OTHER;
 /** Conclave's heartbeat period (conclave-core's Config::default): a crash lands anywhere in it. */
 const HEARTBEAT_MS = 1_000;
-
-function stats(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * q))];
-  return `p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms (n=${sorted.length})`;
-}
 
 /**
  * An init script: notes, in a cookie, when a closing page's `pagehide` ran (wall clock). A cookie

@@ -23,6 +23,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
+import { quantile, stats } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
 const MESSAGES = 5_000;
@@ -31,12 +32,6 @@ const WEIGHT_ONLY = process.env.PLATFORM_ONLY === "weight";
 const DEATH = process.env.PLATFORM_DEATH === "1";
 /** The memory a "heavy" blank page writes to before it is crashed. */
 const HEAVY_MB = 40;
-
-function stats(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * q))];
-  return `p50 ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms (n=${sorted.length})`;
-}
 
 /** Epoch ms with sub-millisecond precision, on the page's clock. */
 const epoch = () => performance.timeOrigin + performance.now();
@@ -331,10 +326,7 @@ try {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
   }
   for (const [kind, { what }] of Object.entries(VICTIMS)) {
-    const median = (key) => {
-      const sorted = memory[kind].map((m) => m[key]).sort((a, b) => a - b);
-      return sorted[Math.floor(sorted.length / 2)]?.toFixed(1);
-    };
+    const median = (key) => quantile(memory[kind].map((m) => m[key]), 0.5)?.toFixed(1);
     if (deaths[kind].length) {
       console.log(`its renderer's process died ${stats(deaths[kind].map((d) => d.died))} after the command, and the lock was granted ${stats(deaths[kind].map((d) => d.after))} after that death, when the crashed tab is ${what}`);
     }

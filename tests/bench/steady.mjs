@@ -7,6 +7,7 @@
 //
 //   node tests/bench/steady.mjs      (after a release build in dist/)
 import { emulateHidden, launch, tabId } from "../e2e/browser.mjs";
+import { quantile } from "./stats.mjs";
 
 const TABS = 10;
 const WINDOW_MS = 10_000;
@@ -35,7 +36,7 @@ try {
         Object.fromEntries((await s.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value])),
       ),
     );
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const median = (values) => quantile(values, 0.5);
   /** Every tab's metrics over one window, and a line of the median tab's among `tabs`. */
   const measure = async (what, tabs) => {
     const before = await read();
