@@ -9,8 +9,9 @@
 // crash-trace.mjs splits where the time goes), and for two halves of
 // a page of the app: its DOM as drawn, without its scripts (a static copy), and the running app
 // with its body not painted (`visibility: hidden`), with each crashed renderer's memory just
-// before its crash (read from /proc); and how many 1 KiB messages a raw BroadcastChannel
-// carries per second.
+// before its crash (read from /proc) and, for each, the CPU time the crash reporter spent on
+// the crash and the size of the minidump it wrote; and how many 1 KiB messages a raw
+// BroadcastChannel carries per second.
 // Every later failover and throughput figure is read against these.
 //
 //   node tests/bench/platform.mjs [trials]
@@ -19,7 +20,8 @@
 // while it waits: the grants it times are not comparable with a run without it).
 // after release builds of the app in dist/ and of the bare page in target/bench-bare (see
 // failover.mjs).
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
@@ -108,17 +110,22 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
-/** The process ids of this machine's Chromium renderers (the browser runs here). */
-function rendererPids() {
+/** The ids of this machine's processes whose command line (its arguments) passes `test`. */
+function pidsWhere(test) {
   return readdirSync("/proc")
     .filter((p) => /^\d+$/.test(p))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer");
+        return test(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
       } catch {
         return false; // The process ended while it was read.
       }
     });
+}
+
+/** The process ids of this machine's Chromium renderers (the browser runs here). */
+function rendererPids() {
+  return pidsWhere((args) => args.includes("--type=renderer"));
 }
 
 /**
@@ -185,6 +192,36 @@ async function deathOf(pid, ms) {
   return null;
 }
 
+/**
+ * This launch's crash reporter (Debian's Chromium starts `chrome_crashpad_handler` whatever the
+ * flags; none under CHROMIUM_NO_CRASHPAD=1): `cpuMs()` is the CPU time its processes have used
+ * so far (from /proc/<pid>/task/<tid>/schedstat, in ns), `dumps()` the size in bytes of each
+ * minidump in its database, by file name.
+ */
+function crashReporter(configDir) {
+  const database = join(configDir, "chromium", "Crash Reports");
+  const pids = pidsWhere((args) => args[0].endsWith("chrome_crashpad_handler") && args.includes(`--database=${database}`));
+  const onCpuNs = (pid, tid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      return 0; // The thread ended while it was read.
+    }
+  };
+  return {
+    running: pids.length > 0,
+    cpuMs: () => pids.reduce((sum, pid) => sum + readdirSync(`/proc/${pid}/task`).reduce((ns, tid) => ns + onCpuNs(pid, tid), 0), 0) / 1e6,
+    dumps() {
+      const sizes = new Map();
+      for (const dir of ["pending", "completed"].map((d) => join(database, d))) {
+        if (!existsSync(dir)) continue;
+        for (const file of readdirSync(dir).filter((f) => f.endsWith(".dmp"))) sizes.set(file, statSync(join(dir, file)).size);
+      }
+      return sizes;
+    },
+  };
+}
+
 /** In a page: keeps `mb` MiB of memory the page has written to (every 4 KiB page of it). */
 function touch(mb) {
   window.__ballast = new Uint8Array(mb * 1_048_576);
@@ -240,6 +277,8 @@ async function crashRelease(env, trials) {
   const samples = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   const memory = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
   const deaths = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
+  const dumping = Object.fromEntries(Object.keys(urls).map((kind) => [kind, []]));
+  const reporter = crashReporter(env.configDir);
   for (let trial = 0; trial < trials; trial++) {
     for (const [kind, url] of Object.entries(urls)) {
       const name = `bench-crash-${kind}-${trial}`;
@@ -254,9 +293,16 @@ async function crashRelease(env, trials) {
       // Every renderer's memory just before the crash: the one gone after it was the victim's.
       const before = rendererMemory();
       await new Promise((r) => setTimeout(r, 200));
+      const [cpuBefore, dumpsBefore] = [reporter.cpuMs(), reporter.dumps()];
       const started = await crash(context, victim);
       const died = pid !== null ? await deathOf(pid, 2_000) : null;
       const granted = await waiters[kind].evaluate(() => window.__granted);
+      if (reporter.running) {
+        // The reporter has written its dump before the renderer died; let it finish its books.
+        await new Promise((r) => setTimeout(r, 300));
+        const added = [...reporter.dumps()].filter(([file]) => !dumpsBefore.has(file));
+        if (added.length === 1) dumping[kind].push({ cpu: reporter.cpuMs() - cpuBefore, bytes: added[0][1] });
+      }
       samples[kind].push(granted - started);
       if (died !== null) deaths[kind].push({ died: died - started, after: granted - died });
       await victim.close().catch(() => {});
@@ -266,7 +312,7 @@ async function crashRelease(env, trials) {
     }
   }
   await context.close();
-  return { samples, memory, deaths };
+  return { samples, memory, deaths, dumping };
 }
 
 async function broadcastThroughput(env) {
@@ -321,7 +367,7 @@ try {
     await context.close();
     console.log(`${n} tabs of the app, from a closing tab's pagehide: a BroadcastChannel message posted there is heard in ${stats(samples.map((s) => s.message))}; a lock released there is granted in ${stats(samples.map((s) => s.lock))}`);
   }
-  const { samples: released, memory, deaths } = await crashRelease(env, TRIALS);
+  const { samples: released, memory, deaths, dumping } = await crashRelease(env, TRIALS);
   for (const [kind, { what }] of Object.entries(VICTIMS)) {
     console.log(`with 10 tabs of the app open, a crashed tab's lock is granted to a waiting tab of its origin ${stats(released[kind])} after the command when the crashed tab is ${what}`);
   }
@@ -331,6 +377,10 @@ try {
       console.log(`its renderer's process died ${stats(deaths[kind].map((d) => d.died))} after the command, and the lock was granted ${stats(deaths[kind].map((d) => d.after))} after that death, when the crashed tab is ${what}`);
     }
     console.log(`its renderer just before the crash, median of ${memory[kind].length}, when the crashed tab is ${what}: resident ${median("rss")} MiB, proportional ${median("pss")} MiB (anonymous ${median("anon")}, shared ${median("shmem")})`);
+    if (dumping[kind].length) {
+      const bytes = quantile(dumping[kind].map((d) => d.bytes), 0.5);
+      console.log(`the crash reporter spent ${stats(dumping[kind].map((d) => d.cpu))} of CPU time on the crash, and its minidump was ${bytes} B (median), when the crashed tab is ${what}`);
+    }
   }
   if (!WEIGHT_ONLY) {
     const rates = [];

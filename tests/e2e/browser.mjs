@@ -48,7 +48,11 @@ async function configHome() {
  */
 const EXTRA_ARGS = (process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
 
-/** Starts the server and the browser; returns { url, browser, context, close }. */
+/**
+ * Starts the server and the browser; returns { url, browser, context, configDir, close }, where
+ * configDir is the launch's own configuration directory (its crash database is under
+ * `chromium/Crash Reports`).
+ */
 export async function launch() {
   const server = await serve(DIST);
   const config = await configHome();
@@ -71,6 +75,7 @@ export async function launch() {
     url: server.url,
     browser,
     context,
+    configDir: config,
     async close() {
       await browser.close();
       await server.close();
