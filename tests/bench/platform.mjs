@@ -110,13 +110,17 @@ async function pagehideHandover(context, url, pages, trial) {
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
 }
 
-/** The ids of this machine's processes whose command line (its arguments) passes `test`. */
+/**
+ * The ids of this machine's processes whose command line passes `test`: the text of
+ * /proc/<pid>/cmdline, its arguments separated by NUL, except where the process has rewritten
+ * it (Chromium's own processes do, into one text separated by spaces).
+ */
 function pidsWhere(test) {
   return readdirSync("/proc")
     .filter((p) => /^\d+$/.test(p))
     .filter((pid) => {
       try {
-        return test(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
+        return test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
       } catch {
         return false; // The process ended while it was read.
       }
@@ -125,7 +129,7 @@ function pidsWhere(test) {
 
 /** The process ids of this machine's Chromium renderers (the browser runs here). */
 function rendererPids() {
-  return pidsWhere((args) => args.includes("--type=renderer"));
+  return pidsWhere((cmdline) => cmdline.includes("--type=renderer"));
 }
 
 /**
@@ -200,7 +204,10 @@ async function deathOf(pid, ms) {
  */
 function crashReporter(configDir) {
   const database = join(configDir, "chromium", "Crash Reports");
-  const pids = pidsWhere((args) => args[0].endsWith("chrome_crashpad_handler") && args.includes(`--database=${database}`));
+  const pids = pidsWhere((cmdline) => {
+    const args = cmdline.split("\0");
+    return args[0].endsWith("chrome_crashpad_handler") && args.includes(`--database=${database}`);
+  });
   const onCpuNs = (pid, tid) => {
     try {
       return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
