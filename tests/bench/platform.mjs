@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
 import { serveBare, serveReference } from "./pages.mjs";
+import { pidsWhere, rendererPids } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 30);
@@ -108,28 +109,6 @@ async function pagehideHandover(context, url, pages, trial) {
   await replacement.goto(url);
   pages.push(replacement);
   return { message: Math.min(...heard.map((h) => h.heard)) - pagehide, lock: granted - pagehide };
-}
-
-/**
- * The ids of this machine's processes whose command line passes `test`: the text of
- * /proc/<pid>/cmdline, its arguments separated by NUL, except where the process has rewritten
- * it (Chromium's own processes do, into one text separated by spaces).
- */
-function pidsWhere(test) {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((pid) => {
-      try {
-        return test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-      } catch {
-        return false; // The process ended while it was read.
-      }
-    });
-}
-
-/** The process ids of this machine's Chromium renderers (the browser runs here). */
-function rendererPids() {
-  return pidsWhere((cmdline) => cmdline.includes("--type=renderer"));
 }
 
 /**
