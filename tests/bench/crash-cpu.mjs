@@ -4,7 +4,8 @@
 // -a` samples both cores 4,000 times a second, and each trial's window runs from the crash
 // command to the grant. By kind of victim (the reference library's page, Conclave's driver
 // alone on its bare page, a page of the app) it prints the median wait, the CPU time each
-// process spent in the window (mean ms per crash), and the time of the crashed renderer (its
+// process spent in the window (mean ms per crash) beside what it spent in as long a time just
+// before the command, and the time of the crashed renderer (its
 // last moments are the kernel tearing down its address space) and of the other renderers by
 // function.
 //
@@ -120,13 +121,19 @@ try {
   for (const kind of Object.keys(victims)) {
     const mine = windows.filter((w) => w.kind === kind);
     const byRole = new Map();
+    const beforeByRole = new Map();
     const bySymbol = { "the crashed renderer": new Map(), "other renderers": new Map() };
     let from = 0;
     for (const w of mine) {
-      while (from < samples.length && samples[from].ms < w.start) from++;
+      // The wait, and as long a time just before the command (what the machine was doing anyway).
+      while (from < samples.length && samples[from].ms < w.start - w.wait) from++;
       for (let i = from; i < samples.length && samples[i].ms < w.start + w.wait; i++) {
         const { pid, symbol } = samples[i];
         const r = pid === "0" ? "idle" : pid === w.victim ? "the crashed renderer" : (role.get(pid) ?? "other");
+        if (samples[i].ms < w.start) {
+          beforeByRole.set(r, (beforeByRole.get(r) ?? 0) + 1);
+          continue;
+        }
         byRole.set(r, (byRole.get(r) ?? 0) + 1);
         const symbols = bySymbol[r];
         if (symbols) symbols.set(symbol, (symbols.get(symbol) ?? 0) + 1);
@@ -134,8 +141,8 @@ try {
     }
     const perCrash = (n) => ((n * SAMPLE_MS) / mine.length).toFixed(2);
     const median = quantile(mine.map((w) => w.wait), 0.5)?.toFixed(1);
-    console.log(`when the crashed tab is ${what[kind]} (${mine.length} crashes, the lock granted p50 ${median} ms after the command), CPU ms per crash from the command to the grant, on 2 cores:`);
-    for (const [r, n] of [...byRole].sort((a, b) => b[1] - a[1])) console.log(`  ${perCrash(n)}  ${r}`);
+    console.log(`when the crashed tab is ${what[kind]} (${mine.length} crashes, the lock granted p50 ${median} ms after the command), CPU ms per crash from the command to the grant, on 2 cores (in brackets, in as long a time just before the command):`);
+    for (const [r, n] of [...byRole].sort((a, b) => b[1] - a[1])) console.log(`  ${perCrash(n)}  (${perCrash(beforeByRole.get(r) ?? 0)})  ${r}`);
     for (const [r, symbols] of Object.entries(bySymbol)) {
       console.log(`  of the time of ${r}, by function:`);
       for (const [s, n] of [...symbols].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${perCrash(n)}  ${s}`);

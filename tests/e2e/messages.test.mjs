@@ -1,8 +1,8 @@
 // The app's own messages in real tabs of one headless Chromium, on the served app: what one tab
 // sends from its message board reaches every other tab's board once, in order, as text.
-import { test, before, after } from "node:test";
+import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openTabs, peerIds, tabId, within } from "./browser.mjs";
+import { closeTabs, launch, openTabs, peerIds, tabId, within } from "./browser.mjs";
 
 let env;
 before(async () => {
@@ -10,6 +10,9 @@ before(async () => {
 });
 after(async () => {
   await env?.close();
+});
+afterEach(async () => {
+  await closeTabs(env.context);
 });
 
 /** The messages a tab's board shows, newest first, as [sender id, text]. */

@@ -1,7 +1,7 @@
 // Tab identity and presence in real tabs of one headless Chromium, on the served app.
-import { test, before, after } from "node:test";
+import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { emulateHidden, launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
+import { closeTabs, emulateHidden, launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
 
 // The bounds the app states (conclave-core's Config::default): a tab that says goodbye leaves
 // every list at once; a visible tab that falls silent leaves within its 3 s time-to-live.
@@ -15,6 +15,9 @@ before(async () => {
 });
 after(async () => {
   await env?.close();
+});
+afterEach(async () => {
+  await closeTabs(env.context);
 });
 
 test("10 tabs opened at once get 10 distinct ids and each lists the 9 others; closing 3 leaves 6", async () => {
