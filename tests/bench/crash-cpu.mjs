@@ -5,9 +5,8 @@
 // command to the grant. By kind of victim (the reference library's page, Conclave's driver
 // alone on its bare page, a page of the app) it prints the median wait, the CPU time each
 // process spent in the window (mean ms per crash) beside what it spent in as long a time just
-// before the command, and the time of the crashed renderer (its
-// last moments are the kernel tearing down its address space) and of the other renderers by
-// function.
+// before the command, and the time of the crashed renderer (its last moments are the kernel
+// tearing down its address space) and of the other renderers by function.
 //
 //   node tests/bench/crash-cpu.mjs [trials]
 // as root (or with perf_event_paranoid ≤ 0), with `perf` installed (Debian: linux-perf; the
@@ -15,13 +14,13 @@
 // target/bench-bare (see failover.mjs). Sampling costs the machine a little: the waits are
 // only comparable with each other.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
-import { serveBare, serveReference } from "./pages.mjs";
-import { pidsWhere, rendererPids } from "./processes.mjs";
+import { routeBlank, serveBare, serveReference } from "./pages.mjs";
+import { commandLines, rendererPids } from "./processes.mjs";
 import { quantile } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 15);
@@ -45,14 +44,15 @@ function roles() {
     ["this harness (node)", (c) => c.split("\0")[0].endsWith("node")],
   ];
   const of = new Map();
-  for (const [role, test] of kinds) {
-    for (const pid of pidsWhere(test)) if (!of.has(pid)) of.set(pid, role);
+  for (const [pid, cmdline] of commandLines()) {
+    const kind = kinds.find(([, test]) => test(cmdline));
+    if (kind) of.set(pid, kind[0]);
   }
   return of;
 }
 
 /** `perf script`'s samples: { pid, ms (monotonic), symbol }. */
-async function samplesOf(data) {
+function samplesOf(data) {
   const text = spawnSync("perf", ["script", "-i", data, "-F", "pid,time,ip,sym,dso"], {
     encoding: "utf8",
     maxBuffer: 1 << 30,
@@ -64,8 +64,6 @@ async function samplesOf(data) {
   }
   return samples.sort((a, b) => a.ms - b.ms);
 }
-
-const blankOf = (url) => `${new URL(url).origin}/bench-blank`;
 
 const env = await launch();
 const reference = await serveReference();
@@ -81,11 +79,8 @@ try {
   const context = await env.browser.newContext();
   const waiters = {};
   for (const [kind, url] of Object.entries(victims)) {
-    await context.route(blankOf(url), (route) =>
-      route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
-    );
     waiters[kind] = await context.newPage();
-    await waiters[kind].goto(blankOf(url));
+    await waiters[kind].goto(await routeBlank(context, url));
   }
   for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);
   const data = join(dir, "perf.data");
@@ -117,7 +112,7 @@ try {
   }
   perf.kill("SIGINT");
   await new Promise((r) => perf.on("exit", r));
-  const samples = await samplesOf(data);
+  const samples = samplesOf(data);
   for (const kind of Object.keys(victims)) {
     const mine = windows.filter((w) => w.kind === kind);
     const byRole = new Map();

@@ -18,14 +18,12 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { launch } from "../e2e/browser.mjs";
 import { holdLock } from "./locks.mjs";
-import { serveBare, serveReference } from "./pages.mjs";
+import { blankOf, routeBlank, serveBare, serveReference } from "./pages.mjs";
 import { quantile } from "./stats.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 15);
 const CATEGORIES = ["toplevel", "blink.user_timing"];
 const SEGMENTS = ["noticed", "released", "delivered", "granted"];
-
-const blankOf = (origin) => `${origin}/bench-blank`;
 
 /** In the waiting page: queues for lock `name` and marks (on the trace) when it is granted. */
 function awaitMarked(name) {
@@ -82,11 +80,8 @@ try {
   const origins = new Set([env.url, reference.url, ...(bare ? [bare.url] : [])].map(originOf));
   const waiters = new Map();
   for (const origin of origins) {
-    await context.route(blankOf(origin), (route) =>
-      route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
-    );
     const waiter = await context.newPage();
-    await waiter.goto(blankOf(origin));
+    await waiter.goto(await routeBlank(context, origin));
     waiters.set(origin, waiter);
   }
   for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);

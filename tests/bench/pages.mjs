@@ -1,6 +1,6 @@
 // The pages the benchmarks run beside the app, each served on an origin of its own (its own
 // storage, channel and locks): the reference library's page and Conclave's driver alone on a
-// bare page. Each resolves to { url, close }.
+// bare page, each resolving to { url, close }; and a blank page on any of those origins.
 import { existsSync } from "node:fs";
 import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -39,4 +39,20 @@ export async function serveBare() {
     throw new Error(`no build of the bare page in ${dir}: trunk build tests/bench/bare/index.html --release true --dist target/bench-bare`);
   }
   return serve(dir);
+}
+
+/** The address of the blank page on the origin of `url` (served by `routeBlank`). */
+export const blankOf = (url) => `${new URL(url).origin}/bench-blank`;
+
+/**
+ * Has `context` answer the blank page of `url`'s origin itself (an empty document: a page of
+ * the origin with nothing of its own, to wait for locks from or to crash); resolves to its
+ * address.
+ */
+export async function routeBlank(context, url) {
+  const blank = blankOf(url);
+  await context.route(blank, (route) =>
+    route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
+  );
+  return blank;
 }

@@ -24,7 +24,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { launch } from "../e2e/browser.mjs";
 import { awaitLock, crash, holdLock } from "./locks.mjs";
-import { serveBare, serveReference } from "./pages.mjs";
+import { blankOf, routeBlank, serveBare, serveReference } from "./pages.mjs";
 import { pidsWhere, rendererPids } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
 
@@ -214,7 +214,6 @@ function touch(mb) {
   for (let i = 0; i < window.__ballast.length; i += 4_096) window.__ballast[i] = 1;
 }
 
-const blankOf = (origin) => `${origin}bench-blank`;
 const staticOf = (origin) => `${origin}bench-static`;
 
 /** The pages crashRelease crashes, by kind: what each is, and where it is opened. */
@@ -243,15 +242,11 @@ async function crashRelease(env, trials) {
   const context = await env.browser.newContext();
   const originOf = (url) => `${new URL(url).origin}/`;
   const urls = Object.fromEntries(Object.entries(VICTIMS).map(([kind, v]) => [kind, v.url(env)]));
-  for (const origin of new Set(Object.values(urls).map(originOf))) {
-    await context.route(blankOf(origin), (route) =>
-      route.fulfill({ contentType: "text/html", body: "<!doctype html><title>blank</title>" }),
-    );
-  }
+  for (const origin of new Set(Object.values(urls).map(originOf))) await routeBlank(context, origin);
   const waiters = {};
   for (const [kind, url] of Object.entries(urls)) {
     waiters[kind] = await context.newPage();
-    await waiters[kind].goto(blankOf(originOf(url)));
+    await waiters[kind].goto(blankOf(url));
   }
   for (let i = 0; i < 10; i++) await (await context.newPage()).goto(env.url);
   // The static copy: the last of the 10 as drawn once it has settled, without its scripts.
