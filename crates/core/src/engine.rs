@@ -5,6 +5,10 @@ use std::collections::{BTreeMap, VecDeque};
 mod lead;
 
 use crate::auth::{self, Key, Opened};
+use crate::data::{
+    Change, Data, DataEvent, DataSend, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp,
+    StoreResult, StoreStatus, View,
+};
 use crate::election::{Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
@@ -49,6 +53,9 @@ pub struct Config {
     pub lock_notice_ms: u64,
     /// How long followers wait for the successor a resigning leader named, in ms.
     pub handoff_ms: u64,
+    /// How long a request may wait for a leader to apply it, in ms; past it the request is
+    /// abandoned, and ends refused as expired unless it was applied in time.
+    pub request_budget_ms: u64,
 }
 
 impl Config {
@@ -79,6 +86,7 @@ impl Default for Config {
             stall_ms: 1_200,
             lock_notice_ms: 100,
             handoff_ms: 1_000,
+            request_budget_ms: 5_000,
         }
     }
 }
@@ -168,6 +176,22 @@ pub enum Event {
         term: Term,
         /// Why.
         reason: StepDown,
+    },
+    /// The store was read: the workspace is now this (replace what is shown).
+    WorkspaceLoaded(View),
+    /// The store's next revision: apply these changes, in order, to the workspace shown.
+    WorkspaceChanged {
+        /// The revision they make.
+        rev: u64,
+        /// What changed.
+        changes: Vec<Change>,
+    },
+    /// This tab's request `number` ([`Engine::handle_request`]) ended: it will not change again.
+    RequestEnded {
+        /// The request's number.
+        number: u64,
+        /// How it ended.
+        outcome: Outcome,
     },
 }
 
@@ -360,6 +384,9 @@ pub struct Engine {
     to_heir: VecDeque<String>,
     events: VecDeque<Event>,
     lead: lead::Lead,
+    /// The workspace: this tab's requests, its view's revision and, while it leads, the
+    /// store's writer.
+    data: Data,
 }
 
 impl Engine {
@@ -399,6 +426,7 @@ impl Engine {
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
         let lead = lead::Lead::new(&config, term, now);
+        let config_budget = config.request_budget_ms;
         let mut engine = Self {
             config,
             codec,
@@ -419,6 +447,9 @@ impl Engine {
             to_heir: VecDeque::new(),
             events: VecDeque::new(),
             lead,
+            // The tab id is 128 bits from the secure random source: its low half seeds the
+            // retries' jitter, so that tabs do not retry in step.
+            data: Data::new(me, config_budget, me.low_bits()),
         };
         engine.announce(now, Presence::Hello);
         engine.queue_for_lock();
@@ -533,6 +564,9 @@ impl Engine {
         if envelope.from == self.me {
             return self.reject(Rejection::OwnId);
         }
+        if envelope.body.is_leader_only() && !envelope.from_leader() {
+            return self.reject(Rejection::NotLeader);
+        }
         if envelope.from_leader() && envelope.term < self.lead.term {
             // A deposed leader that has not heard yet: tell it (unless it is leaving). Its
             // actions are fenced (before sequencing, so that they leave no trace in its window).
@@ -588,6 +622,22 @@ impl Engine {
                 self.events.push_back(Event::Message { from, data });
                 return;
             }
+            Body::Request {
+                number,
+                budget_ms,
+                op,
+            } => {
+                return self
+                    .data
+                    .on_request(now, envelope.from, number, budget_ms, op)
+            }
+            Body::Abandon { upto } => return self.data.on_abandon(now, envelope.from, upto),
+            Body::Committed {
+                rev,
+                changes,
+                answers,
+            } => return self.data.on_committed(now, rev, changes, &answers),
+            Body::Answers(answers) => return self.data.on_answers(now, &answers),
             Body::Resign { successor } => {
                 self.on_resign(now, envelope.from, envelope.term, successor);
                 // A leader resigns only as it goes away: the resignation is its goodbye too.
@@ -604,6 +654,9 @@ impl Engine {
         };
         if beacon.acting {
             self.on_leader_acting(envelope.from, envelope.term);
+            if let Some(rev) = beacon.rev.filter(|_| self.leader() == Some(envelope.from)) {
+                self.data.on_leader_rev(rev);
+            }
         }
         if self.peers.insert(envelope.from, beacon).is_none() {
             self.events.push_back(Event::PeerJoined(envelope.from));
@@ -728,6 +781,8 @@ impl Engine {
                     self.lead.wake(&self.config, now);
                     self.announce(now, Presence::Hello);
                     self.queue_for_lock();
+                    // Commits made while it was away never reached it.
+                    self.data.on_wake();
                 }
             }
         }
@@ -752,6 +807,100 @@ impl Engine {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Takes a request from this tab's app at `now`: it goes to the leader (this tab's own
+    /// writer when it leads), is applied there at most once, and ends, for this tab, in exactly
+    /// one [`Event::RequestEnded`] with its number. Sent again to every new leader and after a
+    /// jittered backoff while unanswered; abandoned when [`Config::request_budget_ms`] passes.
+    ///
+    /// # Errors
+    /// A [`Refusal`] when it cannot be sent at all: invalid ([`Refusal::EmptyText`] and the
+    /// like), or [`Refusal::Busy`] when [`crate::data::MAX_PENDING`] requests are outstanding.
+    pub fn handle_request(&mut self, now: Millis, op: Op) -> Result<u64, Refusal> {
+        let leader = self.leader();
+        let number = self.data.make(now, op, leader)?;
+        if self.phase == Phase::Running {
+            self.sync_data(now);
+        }
+        Ok(number)
+    }
+
+    /// Reports how a [`StoreOp`] from [`Engine::poll_store`] went, at `now`.
+    pub fn handle_store(&mut self, now: Millis, result: StoreResult) {
+        self.data.handle_store(now, result);
+        if self.phase == Phase::Running {
+            self.sync_data(now);
+        } else {
+            self.drain_data(false);
+        }
+    }
+
+    /// The next thing to do with the durable store, if any. Drain until `None` after every
+    /// input; report each result with [`Engine::handle_store`].
+    #[must_use]
+    pub fn poll_store(&mut self) -> Option<StoreOp> {
+        self.data.poll_op()
+    }
+
+    /// How the durable store stands, as this tab knows it.
+    #[must_use]
+    pub fn store_status(&self) -> StoreStatus {
+        self.data.status()
+    }
+
+    /// What this tab's requests have come to.
+    #[must_use]
+    pub fn request_counters(&self) -> RequestCounters {
+        self.data.counters()
+    }
+
+    /// This tab's requests not yet ended, oldest first.
+    pub fn pending_requests(&self) -> impl Iterator<Item = &Pending> {
+        self.data.pending()
+    }
+
+    /// Brings the data layer up to date with the election at `now`, and takes what it says.
+    pub(super) fn sync_data(&mut self, now: Millis) {
+        let leading = self.is_leader().then_some(self.lead.term);
+        let leader = self.leader();
+        self.data.sync(now, leading, leader);
+        self.drain_data(true);
+    }
+
+    /// Takes the data layer's events, and its messages when `post` (not while away).
+    fn drain_data(&mut self, post: bool) {
+        while let Some(send) = post.then(|| self.data.poll_send()).flatten() {
+            self.send(match send {
+                DataSend::Request {
+                    number,
+                    budget_ms,
+                    op,
+                } => Body::Request {
+                    number,
+                    budget_ms,
+                    op,
+                },
+                DataSend::Abandon { upto } => Body::Abandon { upto },
+                DataSend::Committed {
+                    rev,
+                    changes,
+                    answers,
+                } => Body::Committed {
+                    rev,
+                    changes,
+                    answers,
+                },
+                DataSend::Answers(answers) => Body::Answers(answers),
+            });
+        }
+        while let Some(event) = self.data.poll_event() {
+            self.events.push_back(match event {
+                DataEvent::Loaded(view) => Event::WorkspaceLoaded(view),
+                DataEvent::Changed { rev, changes } => Event::WorkspaceChanged { rev, changes },
+                DataEvent::Ended { number, outcome } => Event::RequestEnded { number, outcome },
+            });
+        }
     }
 
     /// A copy of this engine, for [`Engine::rehearse_takeover`] alone. A copy is this tab in
@@ -779,6 +928,7 @@ impl Engine {
             to_heir: VecDeque::new(),
             events: VecDeque::new(),
             lead: self.lead.clone(),
+            data: self.data.clone(),
         }
     }
 
@@ -794,7 +944,8 @@ impl Engine {
             .map(|(&id, beacon)| self.expiry(id, beacon))
             .min();
         let presence = earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat));
-        Some(self.lead_deadline().map_or(presence, |d| d.min(presence)))
+        let deadline = self.lead_deadline().map_or(presence, |d| d.min(presence));
+        Some(self.data.deadline().map_or(deadline, |d| d.min(deadline)))
     }
 
     /// When peer `id`, which last said `beacon`, leaves the list unless heard from again.
@@ -846,6 +997,7 @@ impl Engine {
                 self.config.hidden_ttl_ms
             },
             visible: self.visible,
+            rev: self.data.written_rev(),
         }
     }
 

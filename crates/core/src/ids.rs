@@ -31,6 +31,14 @@ impl TabId {
         Self(u128::from_be_bytes(bytes))
     }
 
+    /// The low 64 bits: random like the rest, to seed per-tab jitter.
+    #[must_use]
+    pub const fn low_bits(self) -> u64 {
+        #[allow(clippy::cast_possible_truncation)]
+        let low = self.0 as u64;
+        low
+    }
+
     /// The first 8 hex digits, enough to tell tabs apart on screen.
     #[must_use]
     pub fn short(self) -> String {
@@ -84,6 +92,19 @@ impl FromStr for TabId {
         u128::from_str_radix(s, 16)
             .map(Self)
             .map_err(|_| ParseTabIdError)
+    }
+}
+
+impl serde::Serialize for TabId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let hex = self.hex();
+        serializer.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TabId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <crate::json::HexId as serde::Deserialize>::deserialize(deserializer).map(|id| id.0)
     }
 }
 

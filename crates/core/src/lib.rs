@@ -59,6 +59,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
+pub mod data;
 mod election;
 mod engine;
 mod ids;

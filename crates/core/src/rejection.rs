@@ -42,11 +42,14 @@ pub enum Rejection {
     /// A leader message (its term names its sender as leader) from a term lower than the
     /// highest this tab knows: the sender was deposed and has not heard yet (fencing).
     StaleTerm,
+    /// A message only a leader may send (a store commit, answers to requests) from a tab that
+    /// does not claim to lead the term it carries.
+    NotLeader,
 }
 
 impl Rejection {
     /// Every reason, in display order.
-    pub const ALL: [Rejection; 15] = [
+    pub const ALL: [Rejection; 16] = [
         Rejection::NotText,
         Rejection::Oversized,
         Rejection::Malformed,
@@ -62,6 +65,7 @@ impl Rejection {
         Rejection::TagLength,
         Rejection::NoKey,
         Rejection::StaleTerm,
+        Rejection::NotLeader,
     ];
 
     /// A stable, kebab-case name, used in the app and in tests.
@@ -83,6 +87,7 @@ impl Rejection {
             Rejection::TagLength => "tag-length",
             Rejection::NoKey => "no-key",
             Rejection::StaleTerm => "stale-term",
+            Rejection::NotLeader => "not-leader",
         }
     }
 

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{Answer, Change, Op, Outcome};
 use crate::election::Term;
 use crate::ids::{Incarnation, Seq, TabId, MAX_SAFE_INTEGER};
 use crate::json::{SafeU64, UNSAFE_NUMBER};
@@ -55,7 +56,7 @@ impl Envelope {
     /// hands nothing on, and is heard as the goodbye it also is.)
     #[must_use]
     pub fn is_leader_action(&self) -> bool {
-        self.from_leader() && matches!(self.body, Body::App(_))
+        self.from_leader() && (matches!(self.body, Body::App(_)) || self.body.is_leader_only())
     }
 }
 
@@ -85,6 +86,42 @@ pub enum Body {
     /// A message of the app's own, delivered to every other tab's app once, in order per
     /// sender, signed and sequenced like every other message.
     App(String),
+    /// A request for the leader: the sender's request `number`, to be applied within
+    /// `budget_ms` of its arrival or not at all.
+    Request {
+        /// The sender's request number.
+        number: u64,
+        /// How long the leader may take to apply it, in ms.
+        budget_ms: u64,
+        /// What it asks.
+        op: Op,
+    },
+    /// The sender's requests up to `upto` that are not yet consumed are to be consumed as
+    /// expired: their deadlines passed.
+    Abandon {
+        /// The highest number abandoned.
+        upto: u64,
+    },
+    /// The leader committed store revision `rev`: the changes, and how the requests in it
+    /// ended.
+    Committed {
+        /// The store's revision after the commit.
+        rev: u64,
+        /// What changed, in order.
+        changes: Vec<Change>,
+        /// How each request consumed by the commit ended.
+        answers: Vec<Answer>,
+    },
+    /// The leader's answers to requests sent again that it had already consumed.
+    Answers(Vec<Answer>),
+}
+
+impl Body {
+    /// Whether only a leader may send it: the store's commits and answers.
+    #[must_use]
+    pub fn is_leader_only(&self) -> bool {
+        matches!(self, Body::Committed { .. } | Body::Answers(_))
+    }
 }
 
 /// What a presence message says about its sender.
@@ -97,6 +134,9 @@ pub struct Beacon {
     pub visible: bool,
     /// Whether the sender acts as leader of the term it carries (not merely minted it).
     pub acting: bool,
+    /// From a leader that writes the store: the store's latest revision, so that a tab that
+    /// missed a commit (frozen, cached, or the message lost) reads the store again.
+    pub rev: Option<u64>,
 }
 
 /// Encodes and decodes envelopes for one channel.
@@ -142,6 +182,30 @@ impl Codec {
                 successor: successor.map(|id| id.to_string()),
             }),
             Body::App(data) => RawBody::App(Cow::Borrowed(data)),
+            Body::Request {
+                number,
+                budget_ms,
+                op,
+            } => RawBody::Request(RawRequest {
+                number: SafeU64((*number).min(MAX_SAFE_INTEGER)),
+                budget: SafeU64((*budget_ms).min(MAX_SAFE_INTEGER)),
+                op: Cow::Borrowed(op),
+            }),
+            Body::Abandon { upto } => RawBody::Abandon(RawAbandon {
+                upto: SafeU64((*upto).min(MAX_SAFE_INTEGER)),
+            }),
+            Body::Committed {
+                rev,
+                changes,
+                answers,
+            } => RawBody::Committed(RawCommitted {
+                rev: SafeU64((*rev).min(MAX_SAFE_INTEGER)),
+                changes: Cow::Borrowed(changes),
+                answers: answers.iter().map(RawAnswer::from).collect(),
+            }),
+            Body::Answers(answers) => {
+                RawBody::Answers(answers.iter().map(RawAnswer::from).collect())
+            }
         };
         let raw = RawEnvelope {
             v: SafeU64(PROTOCOL_VERSION),
@@ -163,6 +227,7 @@ impl Codec {
         // message's text is copied nearly as is.
         let body_len = match &envelope.body {
             Body::App(data) => data.len() + data.len() / 8,
+            Body::Committed { changes, .. } => changes.len() * 256,
             _ => 0,
         };
         let mut out = Vec::with_capacity(256 + body_len);
@@ -210,6 +275,20 @@ impl Codec {
             RawBody::Probe => Body::Probe,
             RawBody::Alive => Body::Alive,
             RawBody::App(data) => Body::App(data.into_owned()),
+            RawBody::Request(r) => Body::Request {
+                number: r.number.0,
+                budget_ms: r.budget.0,
+                op: r.op.into_owned(),
+            },
+            RawBody::Abandon(a) => Body::Abandon { upto: a.upto.0 },
+            RawBody::Committed(c) => Body::Committed {
+                rev: c.rev.0,
+                changes: c.changes.into_owned(),
+                answers: c.answers.into_iter().map(Answer::from).collect(),
+            },
+            RawBody::Answers(answers) => {
+                Body::Answers(answers.into_iter().map(Answer::from).collect())
+            }
             RawBody::Resign(RawResign { successor }) => Body::Resign {
                 successor: match successor {
                     Some(id) => Some(id.parse().map_err(|_| Rejection::WrongType)?),
@@ -296,6 +375,61 @@ enum RawBody<'a> {
     Alive,
     Resign(RawResign),
     App(#[serde(borrow)] Cow<'a, str>),
+    Request(RawRequest<'a>),
+    Abandon(RawAbandon),
+    Committed(RawCommitted<'a>),
+    Answers(Vec<RawAnswer>),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest<'a> {
+    number: SafeU64,
+    budget: SafeU64,
+    op: Cow<'a, Op>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbandon {
+    upto: SafeU64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommitted<'a> {
+    rev: SafeU64,
+    changes: Cow<'a, [Change]>,
+    answers: Vec<RawAnswer>,
+}
+
+/// An answer with its number read as a JavaScript-safe integer.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    tab: TabId,
+    number: SafeU64,
+    outcome: Outcome,
+}
+
+impl From<&Answer> for RawAnswer {
+    fn from(a: &Answer) -> Self {
+        Self {
+            tab: a.tab,
+            number: SafeU64(a.number.min(MAX_SAFE_INTEGER)),
+            outcome: a.outcome,
+        }
+    }
+}
+
+impl From<RawAnswer> for Answer {
+    fn from(a: RawAnswer) -> Self {
+        Self {
+            tab: a.tab,
+            number: a.number.0,
+            outcome: a.outcome,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -310,6 +444,8 @@ struct RawBeacon {
     ttl: SafeU64,
     visible: bool,
     acting: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rev: Option<SafeU64>,
 }
 
 impl From<Beacon> for RawBeacon {
@@ -318,6 +454,7 @@ impl From<Beacon> for RawBeacon {
             ttl: SafeU64(b.ttl_ms.min(MAX_SAFE_INTEGER)),
             visible: b.visible,
             acting: b.acting,
+            rev: b.rev.map(|r| SafeU64(r.min(MAX_SAFE_INTEGER))),
         }
     }
 }
@@ -328,6 +465,7 @@ impl From<RawBeacon> for Beacon {
             ttl_ms: b.ttl.0,
             visible: b.visible,
             acting: b.acting,
+            rev: b.rev.map(|r| r.0),
         }
     }
 }
@@ -360,6 +498,7 @@ mod tests {
             ttl_ms: 3_000,
             visible: false,
             acting: true,
+            rev: Some(12),
         };
         for body in [
             Body::Hello(beacon),
@@ -386,6 +525,7 @@ mod tests {
             ttl_ms: 3000,
             visible: true,
             acting: false,
+            rev: None,
         })));
         assert_eq!(
             text,

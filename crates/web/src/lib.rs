@@ -26,6 +26,7 @@
 
 mod driver;
 mod error;
+mod idb;
 mod locks;
 mod platform;
 mod snapshot;
@@ -36,4 +37,8 @@ pub use conclave_core::{
 };
 pub use driver::Driver;
 pub use error::StartError;
+// The IndexedDB layer is the driver's; it is public only so that the browser tests in
+// `tests/idb.rs` (which see nothing else) can exercise it, hence hidden from the docs.
+#[doc(hidden)]
+pub use idb::{Db, IdbError, Write};
 pub use snapshot::Snapshot;

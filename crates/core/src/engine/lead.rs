@@ -979,6 +979,7 @@ impl Engine {
             Some(Campaign::TakeOver(at)) if at <= now => self.campaign(now),
             _ => {}
         }
+        self.sync_data(now);
     }
 
     /// Whether this candidate may lead as soon as time allows: its term is durable, and in

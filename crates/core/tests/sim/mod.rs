@@ -44,9 +44,13 @@ use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
 mod data;
+mod requests;
 
+use conclave_core::data::{Refusal, StoreOp, StoreResult};
 use data::Data;
 pub use data::DataStats;
+pub use requests::RequestStats;
+use requests::Requests;
 
 /// How long faults are injected, in virtual ms.
 const CHAOS_MS: u64 = 15_000;
@@ -70,6 +74,9 @@ const SHORT_QUIET_MS: u64 = 3_000;
 /// may take a second more; one whose timers run once a minute is held to the convergence
 /// check only.
 const FAREWELL_SLACK_MS: u64 = 500;
+/// After the farewell, how long requests made before it have to end (R5): a new leader,
+/// then a retry.
+const SETTLE_REQUESTS_MS: u64 = 3_000;
 /// How long the farewell runs, once every tab is shown, before the remaining tabs must agree
 /// on one leader again.
 const FAREWELL_SETTLE_MS: u64 = 6_000;
@@ -257,6 +264,8 @@ pub struct Outcome {
     pub deliveries: u64,
     /// What the app's data went through (S6).
     pub data: DataStats,
+    /// What the workspace's requests went through (R1-R5).
+    pub requests: RequestStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
 }
@@ -278,6 +287,10 @@ enum Input {
     Crash,
     /// A reconciliation of the backups read commits (the app's data, not the engine's).
     Reconcile(Vec<RawBackup>),
+    /// A transaction on the durable store runs (and its result goes to the page).
+    Store(StoreOp),
+    /// The result of a transaction that ran while the page was paused.
+    StoreDone(StoreResult),
 }
 
 /// The browser's lock manager, for one lock.
@@ -346,6 +359,10 @@ pub struct Sim {
     data: Data,
     /// While the machine sleeps, nothing runs and no fault is injected.
     asleep_until: Option<u64>,
+    /// The sessions workspace: requests, the durable store, R1-R5.
+    requests: Requests,
+    /// Whether tabs still make requests (not in the farewell, after which R5 is checked).
+    requests_open: bool,
     pub trace: Option<Vec<String>>,
 }
 
@@ -385,6 +402,8 @@ impl Sim {
             outcome: Outcome::default(),
             data,
             asleep_until: None,
+            requests: Requests::new(seed),
+            requests_open: true,
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -398,6 +417,13 @@ impl Sim {
     /// The same seed without machine sleeps: the history it had when it was pinned.
     pub fn without_machine_sleeps(mut self) -> Self {
         self.profile.machine_sleeps = false;
+        self
+    }
+
+    /// The same seed without workspace requests (nor store transactions): the history it had
+    /// before they existed.
+    pub fn without_requests(mut self) -> Self {
+        self.requests.enabled = false;
         self
     }
 
@@ -449,8 +475,15 @@ impl Sim {
         };
         self.run_until(healed + heal_ms + quiet_ms)?;
         self.check_one_leader()?;
+        self.requests_open = false;
         self.farewell()?;
         self.last_reconciliation()?;
+        if self.requests.enabled {
+            // Requests made just before the farewell have a few seconds more to end.
+            self.run_until(self.now + SETTLE_REQUESTS_MS)?;
+            self.check_requests_settled()?;
+        }
+        self.outcome.requests = self.requests.stats;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
@@ -541,6 +574,12 @@ impl Sim {
         while let Some((name, request)) = self.tabs[i].engine.poll_lock() {
             self.log(|| format!("tab {i} {name:?} lock {request:?}"));
             self.lock_request(i, name, request);
+        }
+        while let Some(op) = self.tabs[i].engine.poll_store() {
+            if self.requests.enabled {
+                let at = self.now + self.requests.rng.range(1, 12);
+                self.push(at, i, Input::Store(op));
+            }
         }
         while let Some(event) = self.tabs[i].engine.poll_event() {
             format!("{event:?}").hash(&mut self.hasher);
@@ -784,6 +823,20 @@ impl Sim {
             Event::LostLeadership { term, reason } => {
                 self.log(|| format!("tab {i} stops leading {term:?}: {reason:?}"));
             }
+            Event::WorkspaceLoaded(ref view) => {
+                self.log(|| format!("tab {i} loads revision {}", view.rev()));
+                self.requests.loaded(i, view.clone());
+            }
+            Event::WorkspaceChanged { rev, ref changes } => {
+                let result = self.requests.changed(i, rev, changes);
+                result.map_err(|e| self.violation(e))?;
+            }
+            Event::RequestEnded { number, outcome } => {
+                let id = self.tabs[i].engine.id();
+                self.log(|| format!("tab {i} request {number} ended {outcome:?}"));
+                let result = self.requests.ended(id, number, outcome);
+                result.map_err(|e| self.violation(e))?;
+            }
             Event::Delivered {
                 from,
                 incarnation,
@@ -1007,6 +1060,18 @@ impl Sim {
                             self.commit(to, &read)?;
                             continue;
                         }
+                        Input::Store(op) => {
+                            let id = self.tabs[to].engine.id();
+                            self.log(|| format!("tab {to} store {}", op_name(&op)));
+                            let result = self.requests.run(id, op, true, false);
+                            match result.map_err(|e| self.violation(e))? {
+                                Some(result) => self.tabs[to].engine.handle_store(clock, result),
+                                None => continue,
+                            }
+                        }
+                        Input::StoreDone(result) => {
+                            self.tabs[to].engine.handle_store(clock, result)
+                        }
                     }
                     self.drain(to)?;
                 }
@@ -1014,6 +1079,21 @@ impl Sim {
                 State::Paused { .. } if matches!(self.inputs.get(&order), Some(Input::Crash)) => {
                     self.inputs.remove(&order);
                     self.crash(to);
+                }
+                // The browser runs a paused page's transaction; the page hears when it resumes.
+                State::Paused { until, .. }
+                    if matches!(self.inputs.get(&order), Some(Input::Store(_))) =>
+                {
+                    if let Some(Input::Store(op)) = self.inputs.remove(&order) {
+                        let id = self.tabs[to].engine.id();
+                        let result = self.requests.run(id, op, true, false);
+                        if let Some(result) = result.map_err(|e| self.violation(e))? {
+                            self.order += 1;
+                            self.inputs.insert(self.order, Input::StoreDone(result));
+                            let shuffle = self.requests.rng.range(1, u64::from(u32::MAX));
+                            self.queue.push(Reverse((until, shuffle, self.order, to)));
+                        }
+                    }
                 }
                 // A paused page runs its queued tasks when it resumes, in no promised order.
                 State::Paused { until, .. } => {
@@ -1030,14 +1110,23 @@ impl Sim {
                     // and a transaction it had open is aborted.
                     Some(Input::Persisted(term)) => self.stored = self.stored.max(term),
                     Some(Input::Reconcile(_)) => self.data.lost_commit(),
+                    Some(Input::Store(op)) => {
+                        let id = self.tabs[to].engine.id();
+                        let result = self.requests.run(id, op, false, true);
+                        result.map_err(|e| self.violation(e))?;
+                    }
                     _ => {}
                 },
                 // A crashed page's unconfirmed writes are lost.
-                State::Gone => {
-                    if let Some(Input::Reconcile(_)) = self.inputs.remove(&order) {
-                        self.data.lost_commit();
+                State::Gone => match self.inputs.remove(&order) {
+                    Some(Input::Reconcile(_)) => self.data.lost_commit(),
+                    Some(Input::Store(op)) => {
+                        let id = self.tabs[to].engine.id();
+                        let result = self.requests.run(id, op, false, false);
+                        result.map_err(|e| self.violation(e))?;
                     }
-                }
+                    _ => {}
+                },
             }
         }
         Ok(())
@@ -1061,6 +1150,25 @@ impl Sim {
                 }
                 if self.tabs[i].engine.is_leader() && self.data.rng.chance(100) {
                     self.start_reconciliation(i);
+                }
+                // And makes requests of the workspace: several in a row now and then.
+                if self.requests.enabled && self.requests_open && self.requests.rng.chance(120) {
+                    let burst = if self.requests.rng.chance(200) { 5 } else { 1 };
+                    for _ in 0..burst {
+                        let n = self.requests.stats.made;
+                        let op = self.requests.draw(i, n);
+                        match self.tabs[i].engine.handle_request(clock, op.clone()) {
+                            Ok(number) => {
+                                let id = self.tabs[i].engine.id();
+                                self.log(|| format!("tab {i} request {number}: {op:?}"));
+                                self.requests.made(id, number, op);
+                            }
+                            Err(Refusal::Busy) => {}
+                            Err(e) => {
+                                return Err(self.violation(format!("tab {i}: {op:?} refused: {e}")))
+                            }
+                        }
+                    }
                 }
                 self.drain(i)?;
             }
@@ -1505,6 +1613,39 @@ impl Sim {
                 tab.clock_stopped_at = Some(self.now);
             }
         }
+    }
+}
+
+fn op_name(op: &StoreOp) -> String {
+    match op {
+        StoreOp::Read => "read".to_owned(),
+        StoreOp::Claim { term } => format!("claim {term:?}"),
+        StoreOp::Commit(c) => format!(
+            "commit rev {} at {:?} ({} writes)",
+            c.rev,
+            c.term,
+            c.writes.len()
+        ),
+    }
+}
+
+impl Sim {
+    /// R5: with no faults since the heal, every running tab's requests have ended and it
+    /// shows exactly the store.
+    fn check_requests_settled(&self) -> Result<(), Violation> {
+        if !self.requests.enabled {
+            return Ok(());
+        }
+        for (i, tab) in self.tabs.iter().enumerate() {
+            if tab.is_running() {
+                let outstanding: Vec<u64> =
+                    tab.engine.pending_requests().map(|p| p.number).collect();
+                self.requests
+                    .check_settled(i, outstanding.len())
+                    .map_err(|e| self.violation(format!("{e} {outstanding:?}")))?;
+            }
+        }
+        Ok(())
     }
 }
 

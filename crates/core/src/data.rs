@@ -1,0 +1,508 @@
+//! The app's data: a sessions workspace that every tab edits and one tab writes.
+//!
+//! # The model
+//! - **One writer.** Only the leader writes the durable store. Any tab may make a request
+//!   ([`crate::Engine::handle_request`]); it goes to the leader, which applies each tab's
+//!   requests once, in that tab's order, commits them to the store in one transaction with
+//!   each tab's [`Ledger`] (the highest request number consumed and the latest outcomes), and
+//!   only then tells every tab: the [`Change`]s, which every tab applies to its [`View`], and
+//!   the answers, which end the requests.
+//! - **Exactly once.** A request is (tab, request number), numbered in order for the whole
+//!   life of the tab. A number at or below the tab's ledger is never applied again: it is
+//!   answered from the ledger. Because the ledger is in the store, a new leader, which loads the
+//!   store, deduplicates exactly as the old one did.
+//! - **Every request ends once.** For its caller a request ends in exactly one of *applied* or
+//!   *refused* (with the [`Refusal`]); a request whose deadline passes is abandoned and ends
+//!   only once the leader confirms it consumed it as expired (or that it was applied before).
+//!   Until then the caller sees it outstanding: it is never told "failed" and then applied.
+//! - **Fencing.** A new leader claims the store with its term before loading it; the store
+//!   refuses any later transaction of a lower term, so a deposed leader's late commit changes
+//!   nothing. Its messages are fenced by the term as every leader action is.
+//! - **Every tab renders the same state.** The store's revision grows by one per commit; a
+//!   tab applies the changes of the next revision, and reloads the store when it sees a gap.
+//!
+//! The driver carries out [`StoreOp`]s (read, claim, commit: IndexedDB in the browser, a
+//! [`store::Image`] in the simulator) and reports each result with
+//! [`crate::Engine::handle_store`].
+
+mod model;
+mod outbox;
+pub mod store;
+mod writer;
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+pub use model::{
+    Change, ItemId, Message, Op, ParseItemIdError, Refusal, Session, View, MAX_TEXT_BYTES,
+    MAX_TITLE_BYTES,
+};
+pub use outbox::{Pending, RequestCounters, Stage};
+pub use store::{Commit, Image, Ledger, Outcome, StoreError};
+
+use crate::election::Term;
+use crate::ids::{Millis, TabId};
+use outbox::{Outbox, Send};
+use writer::{Incoming, Writer, WriterOut};
+
+/// The most requests a tab keeps outstanding; more are refused at once with
+/// [`Refusal::Busy`].
+pub const MAX_PENDING: usize = 32;
+
+/// A commit's changes and answers stay under this many bytes once sent, so that they fit one
+/// channel message with room to spare.
+pub(crate) const BATCH_BYTES: usize = 40_000;
+
+/// How many commits heard while loading (or ahead of a gap) a tab keeps to apply after.
+const MAX_EARLY: usize = 64;
+
+/// The leader's answer to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    /// The tab that made the request.
+    pub tab: TabId,
+    /// Its number.
+    pub number: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What the engine asks of the durable store. Carry each out and report its result with
+/// [`crate::Engine::handle_store`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Read everything, in one read-only transaction: report [`StoreResult::Read`].
+    Read,
+    /// Claim the store for this term (a read-write transaction that fails if the store has
+    /// seen a higher one, and stamps this one), then read everything: report
+    /// [`StoreResult::Claimed`].
+    Claim {
+        /// The term.
+        term: Term,
+    },
+    /// Run this commit (one read-write transaction, strict durability, all or nothing,
+    /// fenced by its term): report [`StoreResult::Committed`].
+    Commit(Commit),
+}
+
+/// The result of a [`StoreOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    /// What [`StoreOp::Read`] found.
+    Read(Result<Image, StoreError>),
+    /// How [`StoreOp::Claim`] for `term` went.
+    Claimed {
+        /// The term claimed.
+        term: Term,
+        /// What the store holds, or why the claim failed.
+        result: Result<Image, StoreError>,
+    },
+    /// How the [`StoreOp::Commit`] of revision `rev` went.
+    Committed {
+        /// The commit's revision.
+        rev: u64,
+        /// Whether it is durable.
+        result: Result<(), StoreError>,
+    },
+}
+
+/// How the store stands, as this tab knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// The revision this tab's view shows (`None` until the store is first read).
+    pub rev: Option<u64>,
+    /// Whether this tab is the store's writer and has claimed it.
+    pub writing: bool,
+    /// Requests the leader holds but has not committed yet (the leader only).
+    pub queued: usize,
+    /// The last error the store reported to this tab, if the last transaction failed.
+    pub error: Option<StoreError>,
+}
+
+/// What the data layer tells the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DataEvent {
+    Loaded(View),
+    Changed { rev: u64, changes: Vec<Change> },
+    Ended { number: u64, outcome: Outcome },
+}
+
+/// What the data layer wants posted on the channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DataSend {
+    Request {
+        number: u64,
+        budget_ms: u64,
+        op: Op,
+    },
+    Abandon {
+        upto: u64,
+    },
+    Committed {
+        rev: u64,
+        changes: Vec<Change>,
+        answers: Vec<Answer>,
+    },
+    Answers(Vec<Answer>),
+}
+
+/// One tab's data layer: its own requests, its view's revision, and, while it leads, the
+/// writer.
+#[derive(Clone, Debug)]
+pub(crate) struct Data {
+    me: TabId,
+    budget_ms: u64,
+    outbox: Outbox,
+    writer: Option<Writer>,
+    /// The leader requests were last sent to.
+    sent_to: Option<TabId>,
+    rev: Option<u64>,
+    reading: bool,
+    early: Vec<(u64, Vec<Change>)>,
+    ops: VecDeque<StoreOp>,
+    events: VecDeque<DataEvent>,
+    sends: VecDeque<DataSend>,
+    error: Option<StoreError>,
+}
+
+impl Data {
+    pub(crate) fn new(me: TabId, budget_ms: u64, seed: u64) -> Self {
+        Self {
+            me,
+            budget_ms,
+            outbox: Outbox::new(budget_ms, seed),
+            writer: None,
+            sent_to: None,
+            rev: None,
+            reading: true,
+            early: Vec::new(),
+            ops: VecDeque::from([StoreOp::Read]),
+            events: VecDeque::new(),
+            sends: VecDeque::new(),
+            error: None,
+        }
+    }
+
+    pub(crate) fn status(&self) -> StoreStatus {
+        StoreStatus {
+            rev: self.rev,
+            writing: self.writer.as_ref().is_some_and(Writer::is_ready),
+            queued: self.writer.as_ref().map_or(0, Writer::queued),
+            error: self.error.clone(),
+        }
+    }
+
+    pub(crate) fn counters(&self) -> RequestCounters {
+        self.outbox.counters()
+    }
+
+    pub(crate) fn pending(&self) -> impl Iterator<Item = &Pending> {
+        self.outbox.pending()
+    }
+
+    pub(crate) fn poll_op(&mut self) -> Option<StoreOp> {
+        self.ops.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<DataEvent> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn poll_send(&mut self) -> Option<DataSend> {
+        self.sends.pop_front()
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Millis> {
+        self.outbox.deadline()
+    }
+
+    /// A request from this tab's app, sent to `leader`.
+    pub(crate) fn make(
+        &mut self,
+        now: Millis,
+        op: Op,
+        leader: Option<TabId>,
+    ) -> Result<u64, Refusal> {
+        let (number, send) = self.outbox.make(now, op)?;
+        self.route(now, vec![send], leader);
+        Ok(number)
+    }
+
+    /// Sends what the outbox wants to `leader`: to this tab's own writer when it leads, on
+    /// the channel otherwise, and nowhere while no tab leads (it goes when one does).
+    fn route(&mut self, now: Millis, sends: Vec<Send>, leader: Option<TabId>) {
+        match leader {
+            Some(leader) if leader == self.me => {
+                for send in sends {
+                    self.take(now, self.me, send);
+                }
+            }
+            Some(_) => {
+                for send in sends {
+                    self.sends.push_back(match send {
+                        Send::Request {
+                            number,
+                            op,
+                            budget_ms,
+                        } => DataSend::Request {
+                            number,
+                            budget_ms,
+                            op,
+                        },
+                        Send::Abandon { upto } => DataSend::Abandon { upto },
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// A request or abandonment from `tab` (this one, or one heard on the channel), for the
+    /// writer if this tab writes.
+    fn take(&mut self, now: Millis, tab: TabId, send: Send) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        writer.take(match send {
+            Send::Request {
+                number,
+                op,
+                budget_ms,
+            } => Incoming::Request {
+                tab,
+                number,
+                op,
+                // A tab's own budget, never more than this tab would give: a peer cannot
+                // keep a request alive for ever.
+                expires: now.plus(budget_ms.min(self.budget_ms)),
+            },
+            Send::Abandon { upto } => Incoming::Abandon { tab, upto },
+        });
+    }
+
+    pub(crate) fn on_request(
+        &mut self,
+        now: Millis,
+        from: TabId,
+        number: u64,
+        budget_ms: u64,
+        op: Op,
+    ) {
+        self.take(
+            now,
+            from,
+            Send::Request {
+                number,
+                op,
+                budget_ms,
+            },
+        );
+    }
+
+    pub(crate) fn on_abandon(&mut self, now: Millis, from: TabId, upto: u64) {
+        self.take(now, from, Send::Abandon { upto });
+    }
+
+    /// The leader committed revision `rev`.
+    pub(crate) fn on_committed(
+        &mut self,
+        now: Millis,
+        rev: u64,
+        changes: Vec<Change>,
+        answers: &[Answer],
+    ) {
+        self.on_answers(now, answers);
+        self.advance_view(rev, changes);
+    }
+
+    pub(crate) fn on_answers(&mut self, now: Millis, answers: &[Answer]) {
+        for answer in answers.iter().filter(|a| a.tab == self.me) {
+            if self.outbox.answer(now, answer.number, answer.outcome) {
+                self.events.push_back(DataEvent::Ended {
+                    number: answer.number,
+                    outcome: answer.outcome,
+                });
+            }
+        }
+    }
+
+    fn advance_view(&mut self, rev: u64, changes: Vec<Change>) {
+        match self.rev {
+            Some(shown) if !self.reading && rev == shown + 1 => {
+                self.rev = Some(rev);
+                self.events.push_back(DataEvent::Changed { rev, changes });
+                self.apply_early();
+            }
+            Some(shown) if rev <= shown => {}
+            _ => {
+                if self.early.len() >= MAX_EARLY {
+                    self.early.clear();
+                }
+                self.early.push((rev, changes));
+                self.read();
+            }
+        }
+    }
+
+    fn apply_early(&mut self) {
+        self.early.sort_by_key(|(rev, _)| *rev);
+        let shown = self.rev.unwrap_or(0);
+        self.early.retain(|(rev, _)| *rev > shown);
+        while let Some(shown) = self.rev {
+            let Some(at) = self.early.iter().position(|(rev, _)| *rev == shown + 1) else {
+                break;
+            };
+            let (rev, changes) = self.early.remove(at);
+            self.rev = Some(rev);
+            self.events.push_back(DataEvent::Changed { rev, changes });
+        }
+        if !self.early.is_empty() {
+            // A revision is missing between the view and what was heard: read the store.
+            self.read();
+        }
+    }
+
+    /// The store revision this tab has written, while it writes.
+    pub(crate) fn written_rev(&self) -> Option<u64> {
+        self.writer.as_ref().filter(|w| w.is_ready()).and(self.rev)
+    }
+
+    /// The page comes back from a freeze or the back/forward cache: a read it had out may
+    /// have been aborted, and commits were made without it. Read the store again.
+    pub(crate) fn on_wake(&mut self) {
+        self.reading = false;
+        self.read();
+    }
+
+    /// The leader says the store is at `rev`: read it if this tab shows less.
+    pub(crate) fn on_leader_rev(&mut self, rev: u64) {
+        if self.writer.is_none() && self.rev.is_some_and(|shown| rev > shown) {
+            self.read();
+        }
+    }
+
+    fn read(&mut self) {
+        if !self.reading {
+            self.reading = true;
+            self.ops.push_back(StoreOp::Read);
+        }
+    }
+
+    fn loaded(&mut self, image: &Image) {
+        if self.rev.is_none_or(|shown| image.rev > shown) {
+            self.rev = Some(image.rev);
+            self.events.push_back(DataEvent::Loaded(image.view()));
+        }
+        self.apply_early();
+    }
+
+    pub(crate) fn handle_store(&mut self, now: Millis, result: StoreResult) {
+        match result {
+            StoreResult::Read(result) => {
+                self.reading = false;
+                match result {
+                    Ok(image) => {
+                        self.error = None;
+                        self.loaded(&image);
+                    }
+                    Err(error) => self.error = Some(error),
+                }
+            }
+            StoreResult::Claimed { term, result } => {
+                let Some(writer) = self.writer.as_mut().filter(|w| w.fence == term) else {
+                    return;
+                };
+                match result {
+                    Ok(image) => {
+                        writer.claimed(&image);
+                        self.error = None;
+                        self.loaded(&image);
+                    }
+                    Err(StoreError::Fenced { .. }) => writer.fenced(),
+                    Err(error) => {
+                        // Try again with the next input that steps the writer.
+                        self.error = Some(error);
+                        self.ops.push_back(StoreOp::Claim { term });
+                    }
+                }
+            }
+            StoreResult::Committed { rev, result } => {
+                let Some(writer) = self.writer.as_mut() else {
+                    return;
+                };
+                match result {
+                    Ok(()) => {
+                        if let Some(done) = writer.committed() {
+                            debug_assert_eq!(done.rev, rev);
+                            self.error = None;
+                            self.sends.push_back(DataSend::Committed {
+                                rev: done.rev,
+                                changes: done.changes.clone(),
+                                answers: done.answers.clone(),
+                            });
+                            self.on_committed(now, done.rev, done.changes, &done.answers);
+                        }
+                    }
+                    Err(StoreError::Fenced { .. }) => writer.fenced(),
+                    Err(error) => {
+                        self.error = Some(error);
+                        writer.reload();
+                        self.ops.push_back(StoreOp::Claim { term: writer.fence });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Brings the data layer up to date at `now` with the election: this tab writes while
+    /// it leads (`fence` is its term's number), sends its requests to `leader`, retries and
+    /// abandons when due, and commits what the writer has.
+    pub(crate) fn sync(&mut self, now: Millis, leading: Option<Term>, leader: Option<TabId>) {
+        match (leading, &self.writer) {
+            (Some(fence), Some(w)) if w.fence == fence => {}
+            (Some(term), _) => {
+                self.writer = Some(Writer::new(term));
+                self.ops.push_back(StoreOp::Claim { term });
+                // Everything of this tab's own goes to its new writer.
+                self.sent_to = None;
+            }
+            (None, Some(_)) => self.writer = None,
+            (None, None) => {}
+        }
+        if leader != self.sent_to {
+            self.sent_to = leader;
+            if leader.is_some() {
+                let sends = self.outbox.resend(now, true);
+                self.route(now, sends, leader);
+            }
+        }
+        if let Some(send) = self.outbox.expire(now) {
+            self.route(now, vec![send], leader);
+        }
+        if self.outbox.retry_due(now) {
+            let sends = self.outbox.resend(now, false);
+            self.route(now, sends, leader);
+        }
+        self.step_writer(now);
+    }
+
+    fn step_writer(&mut self, now: Millis) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        if writer.is_fenced() {
+            return;
+        }
+        for out in writer.step(now) {
+            match out {
+                WriterOut::Commit(commit) => self.ops.push_back(StoreOp::Commit(commit)),
+                WriterOut::Answers(answers) => {
+                    self.on_answers(now, &answers);
+                    self.sends.push_back(DataSend::Answers(answers));
+                }
+            }
+        }
+    }
+}

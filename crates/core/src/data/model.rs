@@ -1,0 +1,437 @@
+//! The workspace a person sees: sessions of messages, the operations that change it, and the
+//! changes those leave behind.
+//!
+//! Every tab holds a [`View`] and applies the same [`Change`]s to it in the same order (the
+//! order of the store's revisions), so every tab renders the same state. Only the leader turns
+//! an [`Op`] into a [`Change`] ([`View::check`]), against its own view of the store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ids::TabId;
+
+/// The longest session title accepted, in bytes of UTF-8.
+pub const MAX_TITLE_BYTES: usize = 200;
+/// The longest message accepted, in bytes of UTF-8. With JSON's worst-case escaping, a batch
+/// of such messages still fits one channel message (64 KiB).
+pub const MAX_TEXT_BYTES: usize = 4_096;
+
+/// The id of a session or a message: the request that created it, (tab, request number).
+/// Unique without coordination: a tab's id is random and its request numbers only grow.
+/// Written `<32 hex>.<number>`.
+///
+/// # Examples
+/// ```
+/// use conclave_core::data::ItemId;
+/// use conclave_core::TabId;
+/// let id = ItemId { tab: TabId::from_bytes([1; 16]), number: 7 };
+/// assert_eq!(id.to_string().parse::<ItemId>(), Ok(id));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ItemId {
+    /// The tab that asked for it.
+    pub tab: TabId,
+    /// That tab's request number.
+    pub number: u64,
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tab, self.number)
+    }
+}
+
+impl fmt::Debug for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tab.short(), self.number)
+    }
+}
+
+/// Why a text is not an [`ItemId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an item id (32 lowercase hex digits, a dot, a number)")]
+pub struct ParseItemIdError;
+
+impl FromStr for ItemId {
+    type Err = ParseItemIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (tab, number) = s.split_once('.').ok_or(ParseItemIdError)?;
+        let tab = tab.parse().map_err(|_| ParseItemIdError)?;
+        // One spelling per number: no sign, no leading zero.
+        if number.is_empty()
+            || !number.bytes().all(|b| b.is_ascii_digit())
+            || (number.len() > 1 && number.starts_with('0'))
+        {
+            return Err(ParseItemIdError);
+        }
+        let number: u64 = number.parse().map_err(|_| ParseItemIdError)?;
+        if number > crate::ids::MAX_SAFE_INTEGER {
+            return Err(ParseItemIdError);
+        }
+        Ok(Self { tab, number })
+    }
+}
+
+impl Serialize for ItemId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One message of a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Its id (the request that added it).
+    pub id: ItemId,
+    /// What was written.
+    pub text: String,
+}
+
+impl Message {
+    /// The tab that wrote it.
+    #[must_use]
+    pub fn author(&self) -> TabId {
+        self.id.tab
+    }
+}
+
+/// A session: a title and its messages, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Its id (the request that created it).
+    pub id: ItemId,
+    /// Its title.
+    pub title: String,
+    /// The store revision that created it: sessions are listed in this order.
+    pub created: u64,
+    /// Its messages, in the order the leader applied them.
+    pub messages: Vec<Message>,
+}
+
+/// What a request asks the leader to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Op {
+    /// Create a session with this title; its id is the request's.
+    Create {
+        /// The title.
+        title: String,
+    },
+    /// Rename a session.
+    Rename {
+        /// The session.
+        session: ItemId,
+        /// The new title.
+        title: String,
+    },
+    /// Delete a session and its messages.
+    Delete {
+        /// The session.
+        session: ItemId,
+    },
+    /// Add a message to a session; its id is the request's.
+    Add {
+        /// The session.
+        session: ItemId,
+        /// What was written.
+        text: String,
+    },
+}
+
+impl Op {
+    /// Checks what can be checked without the store.
+    ///
+    /// # Errors
+    /// [`Refusal::EmptyTitle`], [`Refusal::TitleTooLong`], [`Refusal::EmptyText`] or
+    /// [`Refusal::TextTooLong`].
+    pub fn validate(&self) -> Result<(), Refusal> {
+        match self {
+            Op::Create { title } | Op::Rename { title, .. } => {
+                if title.trim().is_empty() {
+                    Err(Refusal::EmptyTitle)
+                } else if title.len() > MAX_TITLE_BYTES {
+                    Err(Refusal::TitleTooLong)
+                } else {
+                    Ok(())
+                }
+            }
+            Op::Delete { .. } => Ok(()),
+            Op::Add { text, .. } => {
+                if text.trim().is_empty() {
+                    Err(Refusal::EmptyText)
+                } else if text.len() > MAX_TEXT_BYTES {
+                    Err(Refusal::TextTooLong)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The session it is about, if it names one.
+    #[must_use]
+    pub fn session(&self) -> Option<ItemId> {
+        match self {
+            Op::Create { .. } => None,
+            Op::Rename { session, .. } | Op::Delete { session } | Op::Add { session, .. } => {
+                Some(*session)
+            }
+        }
+    }
+}
+
+/// Why a request cannot be applied: a permanent answer (retrying would not help).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The session it names does not exist (never did, or was deleted).
+    #[error("the session no longer exists")]
+    NoSuchSession,
+    /// A title was empty or only spaces.
+    #[error("a title cannot be empty")]
+    EmptyTitle,
+    /// A title was longer than [`MAX_TITLE_BYTES`].
+    #[error("the title is longer than {MAX_TITLE_BYTES} bytes")]
+    TitleTooLong,
+    /// A message was empty or only spaces.
+    #[error("a message cannot be empty")]
+    EmptyText,
+    /// A message was longer than [`MAX_TEXT_BYTES`].
+    #[error("the message is longer than {MAX_TEXT_BYTES} bytes")]
+    TextTooLong,
+    /// Its deadline passed before the leader could apply it: it was not applied, and never
+    /// will be.
+    #[error("no leader could apply it before its deadline; it was not applied")]
+    Expired,
+    /// This tab has more requests waiting than it may (the leader is unreachable or slow).
+    #[error("too many requests are waiting for the leader")]
+    Busy,
+}
+
+/// What applying one request did to the workspace; every tab applies it to its [`View`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Change {
+    /// A session was created.
+    Created {
+        /// Its id.
+        id: ItemId,
+        /// Its title.
+        title: String,
+    },
+    /// A session was renamed.
+    Renamed {
+        /// The session.
+        id: ItemId,
+        /// Its new title.
+        title: String,
+    },
+    /// A session and its messages were deleted.
+    Deleted {
+        /// The session.
+        id: ItemId,
+    },
+    /// A message was added to a session.
+    Added {
+        /// The session.
+        session: ItemId,
+        /// The message.
+        message: Message,
+    },
+}
+
+/// The workspace as of one store revision: every session and its messages.
+///
+/// # Examples
+/// ```
+/// use conclave_core::data::{ItemId, Op, View};
+/// use conclave_core::TabId;
+/// let mut view = View::default();
+/// let id = ItemId { tab: TabId::from_bytes([1; 16]), number: 1 };
+/// let change = view.check(id, &Op::Create { title: "Notes".into() }).unwrap();
+/// view.apply(1, &[change]);
+/// assert_eq!(view.session(id).map(|s| s.title.as_str()), Some("Notes"));
+/// assert_eq!(view.rev(), 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    rev: u64,
+    sessions: BTreeMap<ItemId, Session>,
+}
+
+impl View {
+    /// A view of revision `rev` holding `sessions`.
+    #[must_use]
+    pub fn new(rev: u64, sessions: impl IntoIterator<Item = Session>) -> Self {
+        Self {
+            rev,
+            sessions: sessions.into_iter().map(|s| (s.id, s)).collect(),
+        }
+    }
+
+    /// The store revision this view shows (0: the empty store).
+    #[must_use]
+    pub fn rev(&self) -> u64 {
+        self.rev
+    }
+
+    /// The session `id`, if it exists.
+    #[must_use]
+    pub fn session(&self, id: ItemId) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    /// Every session, in the order they were created.
+    #[must_use]
+    pub fn sessions(&self) -> Vec<&Session> {
+        let mut list: Vec<&Session> = self.sessions.values().collect();
+        list.sort_by_key(|s| (s.created, s.id));
+        list
+    }
+
+    /// How many messages all sessions hold together.
+    #[must_use]
+    pub fn message_count(&self) -> usize {
+        self.sessions.values().map(|s| s.messages.len()).sum()
+    }
+
+    /// What request `id` asking for `op` would change, checked against this view.
+    ///
+    /// # Errors
+    /// The [`Refusal`] that makes it impossible.
+    pub fn check(&self, id: ItemId, op: &Op) -> Result<Change, Refusal> {
+        op.validate()?;
+        if let Some(session) = op.session() {
+            if !self.sessions.contains_key(&session) {
+                return Err(Refusal::NoSuchSession);
+            }
+        }
+        Ok(match op.clone() {
+            Op::Create { title } => Change::Created { id, title },
+            Op::Rename { session, title } => Change::Renamed { id: session, title },
+            Op::Delete { session } => Change::Deleted { id: session },
+            Op::Add { session, text } => Change::Added {
+                session,
+                message: Message { id, text },
+            },
+        })
+    }
+
+    /// Applies the changes of revision `rev` (this view's next), in order. A change that no
+    /// longer fits (a rename of a session deleted in the same revision) is skipped.
+    pub fn apply(&mut self, rev: u64, changes: &[Change]) {
+        for change in changes {
+            self.apply_one(rev, change);
+        }
+        self.rev = rev;
+    }
+
+    fn apply_one(&mut self, rev: u64, change: &Change) {
+        match change {
+            Change::Created { id, title } => {
+                self.sessions.entry(*id).or_insert_with(|| Session {
+                    id: *id,
+                    title: title.clone(),
+                    created: rev,
+                    messages: Vec::new(),
+                });
+            }
+            Change::Renamed { id, title } => {
+                if let Some(session) = self.sessions.get_mut(id) {
+                    session.title.clone_from(title);
+                }
+            }
+            Change::Deleted { id } => {
+                self.sessions.remove(id);
+            }
+            Change::Added { session, message } => {
+                if let Some(session) = self.sessions.get_mut(session) {
+                    session.messages.push(message.clone());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> ItemId {
+        ItemId {
+            tab: TabId::from_bytes([3; 16]),
+            number: n,
+        }
+    }
+
+    #[test]
+    fn item_ids_have_one_spelling() {
+        let good = id(12).to_string();
+        assert_eq!(good.parse::<ItemId>(), Ok(id(12)));
+        for bad in [
+            String::new(),
+            "x.1".to_owned(),
+            good.replace(".12", ".012"),
+            good.replace(".12", ".+12"),
+            good.replace(".12", "."),
+            good.replace(".12", ".9007199254740992"),
+            good.replace(".12", ""),
+        ] {
+            assert_eq!(bad.parse::<ItemId>(), Err(ParseItemIdError), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ops_on_a_missing_session_are_refused() {
+        let view = View::default();
+        let add = Op::Add {
+            session: id(1),
+            text: "hi".into(),
+        };
+        assert_eq!(view.check(id(2), &add), Err(Refusal::NoSuchSession));
+        let empty = Op::Create { title: " ".into() };
+        assert_eq!(view.check(id(2), &empty), Err(Refusal::EmptyTitle));
+        let long = Op::Create {
+            title: "x".repeat(MAX_TITLE_BYTES + 1),
+        };
+        assert_eq!(view.check(id(2), &long), Err(Refusal::TitleTooLong));
+    }
+
+    #[test]
+    fn a_view_applies_changes_in_order_and_lists_sessions_as_created() {
+        let mut view = View::default();
+        let a = view.check(id(1), &Op::Create { title: "a".into() });
+        let b = view.check(id(2), &Op::Create { title: "b".into() });
+        view.apply(1, &[b.unwrap_or_else(|e| panic!("{e}"))]);
+        view.apply(2, &[a.unwrap_or_else(|e| panic!("{e}"))]);
+        let add = view.check(
+            id(3),
+            &Op::Add {
+                session: id(1),
+                text: "hello".into(),
+            },
+        );
+        view.apply(3, &[add.unwrap_or_else(|e| panic!("{e}"))]);
+        let titles: Vec<&str> = view.sessions().iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(titles, ["b", "a"]);
+        assert_eq!(view.message_count(), 1);
+        view.apply(4, &[Change::Deleted { id: id(1) }]);
+        assert_eq!(view.message_count(), 0);
+        assert_eq!(view.rev(), 4);
+    }
+}

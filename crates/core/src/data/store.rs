@@ -1,0 +1,275 @@
+//! What the durable store holds, and the writes that change it.
+//!
+//! The store (IndexedDB in the browser) holds the sessions, their messages, and per tab a
+//! [`Ledger`]: the highest request number consumed (applied or refused) and the outcomes of
+//! the latest ones. The ledger lives in the store *with the data*, changed in the same
+//! transaction, so a new leader that loads the store deduplicates exactly as the old one did.
+//!
+//! Every transaction is *fenced*: it carries the writer's term and fails if the store has
+//! already seen a higher one (a leader that claims the store stamps its term first). A deposed
+//! leader's late commit therefore changes nothing.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Change, ItemId, Message, Refusal, Session, View};
+use crate::election::Term;
+use crate::ids::TabId;
+
+/// How many of a tab's latest outcomes its ledger keeps, to answer a request sent again after
+/// its answer was lost. A tab never has more requests outstanding than this
+/// ([`super::MAX_PENDING`]).
+pub const LEDGER_RECENT: usize = 64;
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    /// Applied once, and durable.
+    Applied,
+    /// Not applied, and never will be.
+    Refused(Refusal),
+}
+
+/// One tab's record in the store: which of its requests are consumed, and how the latest
+/// ones ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ledger {
+    /// The highest request number consumed; requests are consumed in order, so every lower
+    /// number is consumed too.
+    pub number: u64,
+    /// The latest outcomes, oldest first, at most [`LEDGER_RECENT`].
+    pub recent: VecDeque<(u64, Outcome)>,
+}
+
+impl Ledger {
+    /// Records that request `number` (the next one) ended with `outcome`.
+    pub fn consume(&mut self, number: u64, outcome: Outcome) {
+        self.number = number;
+        self.recent.push_back((number, outcome));
+        while self.recent.len() > LEDGER_RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// How request `number` ended, if it is consumed and still remembered.
+    #[must_use]
+    pub fn outcome(&self, number: u64) -> Option<Outcome> {
+        self.recent
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, outcome)| *outcome)
+    }
+}
+
+/// A session as stored (its messages are stored apart).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRecord {
+    /// Its id.
+    pub id: ItemId,
+    /// Its title.
+    pub title: String,
+    /// The revision that created it.
+    pub created: u64,
+}
+
+/// A message as stored, keyed by (session, order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRecord {
+    /// Its session.
+    pub session: ItemId,
+    /// Its place in the session, from 0.
+    pub order: u64,
+    /// The message.
+    pub message: Message,
+}
+
+/// A tab's ledger as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRecord {
+    /// The tab.
+    pub tab: TabId,
+    /// Its ledger.
+    pub ledger: Ledger,
+}
+
+/// Everything the store holds, as read in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    /// The revision: how many commits changed the store.
+    pub rev: u64,
+    /// The highest term that claimed or wrote the store.
+    pub fence: Term,
+    /// Every session.
+    pub sessions: Vec<SessionRecord>,
+    /// Every message.
+    pub messages: Vec<MessageRecord>,
+    /// Every tab's ledger.
+    pub ledgers: Vec<LedgerRecord>,
+}
+
+/// One write of a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Creates or replaces a session record.
+    PutSession(SessionRecord),
+    /// Deletes a session and every message of it.
+    DeleteSession(ItemId),
+    /// Adds a message.
+    PutMessage(MessageRecord),
+    /// Replaces a tab's ledger.
+    PutLedger(LedgerRecord),
+}
+
+/// One transaction for the store: all of it, or nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// The committing leader's term: the transaction fails if the store has seen a higher
+    /// one.
+    pub term: Term,
+    /// The revision the store holds after it.
+    pub rev: u64,
+    /// The writes, in order.
+    pub writes: Vec<Write>,
+}
+
+/// Why the store refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store has seen a higher term than the writer's: the writer was deposed.
+    #[error("a later leader ({stored:?}) has claimed the store")]
+    Fenced {
+        /// The store's term.
+        stored: Term,
+    },
+    /// Storage is full (`QuotaExceededError`).
+    #[error("storage is full")]
+    Full,
+    /// Storage is missing or failed; the reason as the browser gave it.
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+impl Image {
+    /// The workspace this image holds. Records that contradict each other (a message of a
+    /// missing session) are left out.
+    #[must_use]
+    pub fn view(&self) -> View {
+        let mut sessions: BTreeMap<ItemId, Session> = self
+            .sessions
+            .iter()
+            .map(|s| {
+                let session = Session {
+                    id: s.id,
+                    title: s.title.clone(),
+                    created: s.created,
+                    messages: Vec::new(),
+                };
+                (s.id, session)
+            })
+            .collect();
+        let mut messages: Vec<&MessageRecord> = self.messages.iter().collect();
+        messages.sort_by_key(|m| (m.session, m.order));
+        for record in messages {
+            if let Some(session) = sessions.get_mut(&record.session) {
+                session.messages.push(record.message.clone());
+            }
+        }
+        View::new(self.rev, sessions.into_values())
+    }
+
+    /// Every tab's ledger, by tab.
+    #[must_use]
+    pub fn ledgers(&self) -> BTreeMap<TabId, Ledger> {
+        self.ledgers
+            .iter()
+            .map(|r| (r.tab, r.ledger.clone()))
+            .collect()
+    }
+
+    /// Runs `commit` as the store does, all or nothing: fails if the store has seen a higher
+    /// term, otherwise stamps the term and applies every write. (The browser's store does
+    /// the same in one IndexedDB transaction; the simulator's store is this.)
+    ///
+    /// # Errors
+    /// [`StoreError::Fenced`] when the store's term is higher than the commit's.
+    pub fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
+        if self.fence > commit.term {
+            return Err(StoreError::Fenced { stored: self.fence });
+        }
+        self.fence = commit.term;
+        for write in &commit.writes {
+            match write {
+                Write::PutSession(record) => {
+                    self.sessions.retain(|s| s.id != record.id);
+                    self.sessions.push(record.clone());
+                }
+                Write::DeleteSession(id) => {
+                    self.sessions.retain(|s| s.id != *id);
+                    self.messages.retain(|m| m.session != *id);
+                }
+                Write::PutMessage(record) => {
+                    self.messages
+                        .retain(|m| (m.session, m.order) != (record.session, record.order));
+                    self.messages.push(record.clone());
+                }
+                Write::PutLedger(record) => {
+                    self.ledgers.retain(|l| l.tab != record.tab);
+                    self.ledgers.push(record.clone());
+                }
+            }
+        }
+        self.rev = self.rev.max(commit.rev);
+        Ok(())
+    }
+
+    /// Claims the store for `term`: fails if it has seen a higher one, else stamps it.
+    ///
+    /// # Errors
+    /// [`StoreError::Fenced`] when the store's term is higher.
+    pub fn claim(&mut self, term: Term) -> Result<(), StoreError> {
+        self.commit(&Commit {
+            term,
+            rev: 0,
+            writes: Vec::new(),
+        })
+    }
+}
+
+/// The writes that make `changes` durable, given the view *before* them (for the order of
+/// added messages); the view is advanced as it goes.
+pub(crate) fn writes_for(view: &mut View, rev: u64, changes: &[Change], out: &mut Vec<Write>) {
+    for change in changes {
+        match change {
+            Change::Created { id, title } | Change::Renamed { id, title } => {
+                let created = match change {
+                    Change::Created { .. } => rev,
+                    _ => view.session(*id).map_or(rev, |s| s.created),
+                };
+                out.push(Write::PutSession(SessionRecord {
+                    id: *id,
+                    title: title.clone(),
+                    created,
+                }));
+            }
+            Change::Deleted { id } => out.push(Write::DeleteSession(*id)),
+            Change::Added { session, message } => {
+                let order = view
+                    .session(*session)
+                    .map_or(0, |s| s.messages.len() as u64);
+                out.push(Write::PutMessage(MessageRecord {
+                    session: *session,
+                    order,
+                    message: message.clone(),
+                }));
+            }
+        }
+        view.apply(rev, std::slice::from_ref(change));
+    }
+}

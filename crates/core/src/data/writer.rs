@@ -1,0 +1,353 @@
+//! The leader's side: the one tab that writes the store.
+//!
+//! A new leader first *claims* the store (stamps its term, which fences every older leader's
+//! later transaction) and loads it. Then it takes the requests of every tab in order, per tab,
+//! each once: a number at or below the tab's ledger is a duplicate (answered from the ledger
+//! once durable, never applied again), the next number is applied (or refused) and consumed,
+//! a later number waits for the ones before it. What arrives while a commit is in flight
+//! goes into the next one (group commit). Answers go out only after the commit is durable.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::model::{Change, Op, Refusal, View};
+use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, Write};
+use super::{Answer, BATCH_BYTES};
+use crate::election::Term;
+use crate::ids::{Millis, TabId};
+
+/// A request or abandonment received by the leader.
+#[derive(Clone, Debug)]
+pub(crate) enum Incoming {
+    Request {
+        tab: TabId,
+        number: u64,
+        op: Op,
+        /// Past this instant (the leader's clock) it is refused as expired.
+        expires: Millis,
+    },
+    Abandon {
+        tab: TabId,
+        upto: u64,
+    },
+}
+
+impl Incoming {
+    fn tab(&self) -> TabId {
+        match self {
+            Incoming::Request { tab, .. } | Incoming::Abandon { tab, .. } => *tab,
+        }
+    }
+}
+
+/// A commit the store has not answered yet, and what to say once it is durable.
+#[derive(Clone, Debug)]
+pub(crate) struct InFlight {
+    pub(crate) rev: u64,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) answers: Vec<Answer>,
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// The claim is out; requests wait.
+    Claiming,
+    Ready {
+        /// The store as this leader has written it (including the commit in flight).
+        view: View,
+        ledgers: BTreeMap<TabId, Ledger>,
+        /// Per tab, the highest number whose outcome is durable: only those are answered
+        /// from the ledger.
+        durable: BTreeMap<TabId, u64>,
+    },
+    /// The store refused this leader (a later one claimed it): it writes nothing more.
+    Fenced,
+}
+
+/// The most requests a leader keeps waiting (in the queue or behind a gap); beyond it the
+/// oldest are dropped, and their tabs send them again.
+const MAX_QUEUED: usize = 4_096;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    pub(crate) fence: Term,
+    state: State,
+    queue: VecDeque<Incoming>,
+    in_flight: Option<InFlight>,
+}
+
+/// What the writer asks of the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WriterOut {
+    /// Run this commit.
+    Commit(Commit),
+    /// Tell these tabs how their (already durable) requests ended.
+    Answers(Vec<Answer>),
+}
+
+impl Writer {
+    pub(crate) fn new(fence: Term) -> Self {
+        Self {
+            fence,
+            state: State::Claiming,
+            queue: VecDeque::new(),
+            in_flight: None,
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready { .. })
+    }
+
+    pub(crate) fn is_fenced(&self) -> bool {
+        matches!(self.state, State::Fenced)
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn take(&mut self, incoming: Incoming) {
+        if self.queue.len() >= MAX_QUEUED {
+            self.queue.pop_front();
+        }
+        self.queue.push_back(incoming);
+    }
+
+    /// The claim succeeded: the store holds `image`.
+    pub(crate) fn claimed(&mut self, image: &Image) {
+        let ledgers = image.ledgers();
+        let durable = ledgers.iter().map(|(&t, l)| (t, l.number)).collect();
+        self.state = State::Ready {
+            view: image.view(),
+            ledgers,
+            durable,
+        };
+        self.in_flight = None;
+    }
+
+    /// The store refused this leader.
+    pub(crate) fn fenced(&mut self) {
+        self.state = State::Fenced;
+        self.in_flight = None;
+        self.queue.clear();
+    }
+
+    /// The commit in flight failed for another reason: what this leader holds in memory is
+    /// ahead of the store, so it claims and loads again. Its requests are sent again by
+    /// their tabs.
+    pub(crate) fn reload(&mut self) {
+        self.state = State::Claiming;
+        self.in_flight = None;
+    }
+
+    /// The commit in flight is durable: what to tell every tab.
+    pub(crate) fn committed(&mut self) -> Option<InFlight> {
+        let done = self.in_flight.take()?;
+        if let State::Ready { durable, .. } = &mut self.state {
+            for answer in &done.answers {
+                let at = durable.entry(answer.tab).or_default();
+                *at = (*at).max(answer.number);
+            }
+        }
+        Some(done)
+    }
+
+    /// Works through the queue at `now`: answers duplicates, and, if no commit is in flight,
+    /// builds the next one from what can be applied.
+    pub(crate) fn step(&mut self, now: Millis) -> Vec<WriterOut> {
+        let mut out = Vec::new();
+        let State::Ready {
+            view,
+            ledgers,
+            durable,
+        } = &mut self.state
+        else {
+            return out;
+        };
+        if self.in_flight.is_some() {
+            // Duplicates of durable requests can be answered now; the rest waits.
+            let mut dup = Vec::new();
+            self.queue.retain(|incoming| match incoming {
+                Incoming::Request { tab, number, .. } => {
+                    let done = durable.get(tab).copied().unwrap_or(0);
+                    if *number <= done {
+                        if let Some(outcome) = ledgers.get(tab).and_then(|l| l.outcome(*number)) {
+                            dup.push(Answer {
+                                tab: *tab,
+                                number: *number,
+                                outcome,
+                            });
+                        }
+                        false
+                    } else {
+                        true
+                    }
+                }
+                Incoming::Abandon { .. } => true,
+            });
+            if !dup.is_empty() {
+                out.push(WriterOut::Answers(dup));
+            }
+            return out;
+        }
+        let rev = view.rev() + 1;
+        let mut changes = Vec::new();
+        let mut answers = Vec::new();
+        let mut dup = Vec::new();
+        let mut writes = Vec::new();
+        let mut touched: Vec<TabId> = Vec::new();
+        let mut bytes = 0usize;
+        let mut waiting = VecDeque::new();
+        let mut progress = true;
+        // Requests behind a gap wait; each pass may fill a gap, so pass until nothing moves.
+        while progress {
+            progress = false;
+            while let Some(incoming) = self.queue.pop_front() {
+                if bytes >= BATCH_BYTES {
+                    waiting.push_back(incoming);
+                    continue;
+                }
+                let tab = incoming.tab();
+                let ledger = ledgers.entry(tab).or_default();
+                match incoming {
+                    Incoming::Request {
+                        number,
+                        op,
+                        expires,
+                        ..
+                    } => {
+                        if number <= ledger.number {
+                            let done = durable.get(&tab).copied().unwrap_or(0);
+                            if number <= done {
+                                if let Some(outcome) = ledger.outcome(number) {
+                                    dup.push(Answer {
+                                        tab,
+                                        number,
+                                        outcome,
+                                    });
+                                }
+                            }
+                            // Otherwise it is in this commit: its answer goes with it.
+                            continue;
+                        }
+                        if number > ledger.number + 1 {
+                            waiting.push_back(Incoming::Request {
+                                tab,
+                                number,
+                                op,
+                                expires,
+                            });
+                            continue;
+                        }
+                        progress = true;
+                        let outcome = if now > expires {
+                            Outcome::Refused(Refusal::Expired)
+                        } else {
+                            let id = super::model::ItemId { tab, number };
+                            match view.check(id, &op) {
+                                Ok(change) => {
+                                    bytes += change_bytes(&change);
+                                    store::writes_for(
+                                        view,
+                                        rev,
+                                        std::slice::from_ref(&change),
+                                        &mut writes,
+                                    );
+                                    changes.push(change);
+                                    Outcome::Applied
+                                }
+                                Err(reason) => Outcome::Refused(reason),
+                            }
+                        };
+                        ledger.consume(number, outcome);
+                        answers.push(Answer {
+                            tab,
+                            number,
+                            outcome,
+                        });
+                        bytes += 64;
+                        if !touched.contains(&tab) {
+                            touched.push(tab);
+                        }
+                    }
+                    Incoming::Abandon { upto, .. } => {
+                        // Those already consumed and durable are answered from the ledger (the
+                        // answers may have been lost): the tab still waits for them.
+                        let done = durable.get(&tab).copied().unwrap_or(0);
+                        let lowest = upto.saturating_sub(super::MAX_PENDING as u64);
+                        dup.extend(
+                            ledger
+                                .recent
+                                .iter()
+                                .filter(|(n, _)| *n > lowest && *n <= upto.min(done))
+                                .map(|&(number, outcome)| Answer {
+                                    tab,
+                                    number,
+                                    outcome,
+                                }),
+                        );
+                        // At most a ledger's memory at once: a tab never has more outstanding.
+                        let upto = upto.min(ledger.number + super::store::LEDGER_RECENT as u64);
+                        if upto <= ledger.number {
+                            continue;
+                        }
+                        progress = true;
+                        for number in ledger.number + 1..=upto {
+                            let outcome = Outcome::Refused(Refusal::Expired);
+                            ledger.consume(number, outcome);
+                            answers.push(Answer {
+                                tab,
+                                number,
+                                outcome,
+                            });
+                            bytes += 64;
+                        }
+                        if !touched.contains(&tab) {
+                            touched.push(tab);
+                        }
+                    }
+                }
+            }
+            std::mem::swap(&mut self.queue, &mut waiting);
+        }
+        if !dup.is_empty() {
+            out.push(WriterOut::Answers(dup));
+        }
+        if answers.is_empty() {
+            return out;
+        }
+        for tab in touched {
+            if let Some(ledger) = ledgers.get(&tab) {
+                writes.push(Write::PutLedger(LedgerRecord {
+                    tab,
+                    ledger: ledger.clone(),
+                }));
+            }
+        }
+        // A batch with only refusals still advances the revision: every commit does.
+        if changes.is_empty() {
+            view.apply(rev, &[]);
+        }
+        self.in_flight = Some(InFlight {
+            rev,
+            changes,
+            answers,
+        });
+        out.push(WriterOut::Commit(Commit {
+            term: self.fence,
+            rev,
+            writes,
+        }));
+        out
+    }
+}
+
+/// An upper bound on a change's size once sent (JSON escapes a byte into at most 6).
+fn change_bytes(change: &Change) -> usize {
+    let text = match change {
+        Change::Created { title, .. } | Change::Renamed { title, .. } => title.len(),
+        Change::Deleted { .. } => 0,
+        Change::Added { message, .. } => message.text.len(),
+    };
+    text * 6 + 160
+}

@@ -1,0 +1,272 @@
+//! The sessions workspace in the simulator (SPEC 2.6): tabs make requests, the leader
+//! applies them to a durable store, every tab renders the store.
+//!
+//! The store here is a [`Image`], run as the browser's IndexedDB runs it: one transaction at
+//! a time, all or nothing, fenced by the term. A transaction lands when its time comes, even
+//! if its page is paused (the browser process runs it); a page in the back/forward cache has
+//! its transaction aborted; a crashed page's transaction lands or not, at random (it may have
+//! reached the browser process). The results reach the page as any input does.
+//!
+//! **R1–R5**, checked on every commit that lands and every request that ends:
+//! - R1: no request is applied twice (a message id is inserted into the store at most once);
+//! - R2: a request its caller saw *applied* is in the store (or its session is deleted);
+//! - R3: no request is applied after its caller saw it *refused*;
+//! - R4: each tab's requests are applied in its order;
+//! - R5 (at the end, after the heal and a settling time with no faults): every running tab's
+//!   requests have ended, and every running tab shows exactly the store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use conclave_core::data::store::Write;
+use conclave_core::data::{
+    Change, Image, ItemId, Op, Outcome, Refusal, StoreError, StoreOp, StoreResult, View,
+};
+use conclave_core::{TabId, Term};
+
+use super::Rng;
+
+/// What the workspace went through over one seed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestStats {
+    pub made: u64,
+    pub applied: u64,
+    pub refused: u64,
+    pub expired: u64,
+    pub commits: u64,
+    pub fenced: u64,
+    pub lost_commits: u64,
+}
+
+pub struct Requests {
+    pub enabled: bool,
+    pub rng: Rng,
+    store: Image,
+    /// R1: every message id ever inserted.
+    inserted: BTreeSet<ItemId>,
+    /// R3: requests whose caller saw them refused.
+    refused: BTreeSet<ItemId>,
+    /// R4: per tab, the highest request number applied so far.
+    last_applied: BTreeMap<TabId, u64>,
+    /// Every request made, by id.
+    ops: BTreeMap<ItemId, Op>,
+    /// Per tab index: what it shows.
+    views: BTreeMap<usize, View>,
+    pub stats: RequestStats,
+}
+
+impl Requests {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            enabled: true,
+            rng: Rng::new(seed ^ 0x5e55_1075),
+            store: Image::default(),
+            inserted: BTreeSet::new(),
+            refused: BTreeSet::new(),
+            last_applied: BTreeMap::new(),
+            views: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            stats: RequestStats::default(),
+        }
+    }
+
+    /// A request tab `i` (whose view is as recorded) might make now.
+    pub fn draw(&mut self, i: usize, n: u64) -> Op {
+        let sessions: Vec<ItemId> = self
+            .views
+            .get(&i)
+            .map(|v| v.sessions().iter().map(|s| s.id).collect())
+            .unwrap_or_default();
+        let pick = self.rng.range(0, 99);
+        let some = |rng: &mut Rng| sessions[rng.range(0, sessions.len() as u64 - 1) as usize];
+        if sessions.is_empty() || pick < 8 {
+            return Op::Create {
+                title: format!("session {n} of tab {i}"),
+            };
+        }
+        match pick {
+            8..=11 => Op::Rename {
+                session: some(&mut self.rng),
+                title: format!("renamed {n}"),
+            },
+            12 if self.rng.chance(300) => Op::Delete {
+                session: some(&mut self.rng),
+            },
+            _ => Op::Add {
+                session: some(&mut self.rng),
+                text: format!("message {n} from tab {i}"),
+            },
+        }
+    }
+
+    pub fn made(&mut self, tab: TabId, number: u64, op: Op) {
+        self.stats.made += 1;
+        self.ops.insert(ItemId { tab, number }, op);
+    }
+
+    /// Runs `op` against the store for tab `i` (with id `id`), as the browser would; the
+    /// result, or `None` if it never reaches the page. `landing` decides, for a transaction
+    /// of a page that is gone, whether it reached the browser in time.
+    pub fn run(
+        &mut self,
+        id: TabId,
+        op: StoreOp,
+        page_alive: bool,
+        cached: bool,
+    ) -> Result<Option<StoreResult>, String> {
+        Ok(match op {
+            StoreOp::Read => page_alive.then(|| StoreResult::Read(Ok(self.store.clone()))),
+            StoreOp::Claim { term } => {
+                if cached {
+                    return Ok(None);
+                }
+                let result = self.store.claim(term).map(|()| self.store.clone());
+                page_alive.then_some(StoreResult::Claimed { term, result })
+            }
+            StoreOp::Commit(commit) => {
+                let lands = if cached {
+                    false
+                } else if page_alive {
+                    true
+                } else {
+                    self.rng.chance(500)
+                };
+                if !lands {
+                    self.stats.lost_commits += 1;
+                    return Ok(None);
+                }
+                let mut after = self.store.clone();
+                let result = after.commit(&commit);
+                match &result {
+                    Ok(()) => {
+                        self.check_landing(id, &commit.writes, commit.term)?;
+                        self.store = after;
+                        self.stats.commits += 1;
+                    }
+                    Err(StoreError::Fenced { .. }) => self.stats.fenced += 1,
+                    Err(_) => {}
+                }
+                page_alive.then_some(StoreResult::Committed {
+                    rev: commit.rev,
+                    result,
+                })
+            }
+        })
+    }
+
+    /// R1, R3, R4 for a commit about to land.
+    fn check_landing(&mut self, writer: TabId, writes: &[Write], term: Term) -> Result<(), String> {
+        for write in writes {
+            let id = match write {
+                Write::PutMessage(record) => record.message.id,
+                Write::PutSession(record)
+                    if !self.store.sessions.iter().any(|s| s.id == record.id) =>
+                {
+                    record.id
+                }
+                _ => continue,
+            };
+            if !self.inserted.insert(id) {
+                return Err(format!(
+                    "R1: request {id:?} applied twice (commit of {} at {term:?})",
+                    writer.short()
+                ));
+            }
+            if self.refused.contains(&id) {
+                return Err(format!(
+                    "R3: request {id:?} applied after its caller saw it refused"
+                ));
+            }
+            let last = self.last_applied.entry(id.tab).or_insert(0);
+            if id.number <= *last {
+                return Err(format!(
+                    "R4: request {id:?} applied after request {} of the same tab",
+                    *last
+                ));
+            }
+            *last = id.number;
+        }
+        Ok(())
+    }
+
+    /// R2, R3 when a request of tab `id` ends.
+    pub fn ended(&mut self, id: TabId, number: u64, outcome: Outcome) -> Result<(), String> {
+        let item = ItemId { tab: id, number };
+        match outcome {
+            Outcome::Applied => {
+                self.stats.applied += 1;
+                let ledger = self
+                    .store
+                    .ledgers
+                    .iter()
+                    .find(|l| l.tab == id)
+                    .map_or(0, |l| l.ledger.number);
+                if ledger < number {
+                    return Err(format!(
+                        "R2: request {item:?} seen applied, but the store's ledger is at {ledger}"
+                    ));
+                }
+                // What it inserted landed (it may have been deleted since, with its session).
+                let inserts = matches!(
+                    self.ops.get(&item),
+                    Some(Op::Create { .. } | Op::Add { .. })
+                );
+                if inserts && !self.inserted.contains(&item) {
+                    return Err(format!("R2: request {item:?} seen applied never landed"));
+                }
+            }
+            Outcome::Refused(reason) => {
+                self.stats.refused += 1;
+                if reason == Refusal::Expired {
+                    self.stats.expired += 1;
+                }
+                if self.inserted.contains(&item) {
+                    return Err(format!(
+                        "R3: request {item:?} seen refused ({reason:?}) but applied"
+                    ));
+                }
+                self.refused.insert(item);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn loaded(&mut self, i: usize, view: View) {
+        self.views.insert(i, view);
+    }
+
+    pub fn changed(&mut self, i: usize, rev: u64, changes: &[Change]) -> Result<(), String> {
+        let view = self.views.entry(i).or_default();
+        if rev != view.rev() + 1 {
+            return Err(format!(
+                "tab {i} applied revision {rev} on top of {}",
+                view.rev()
+            ));
+        }
+        view.apply(rev, changes);
+        Ok(())
+    }
+
+    /// R5 for tab `i`, which runs: nothing outstanding, and it shows the store.
+    pub fn check_settled(&self, i: usize, outstanding: usize) -> Result<(), String> {
+        if outstanding > 0 {
+            return Err(format!(
+                "R5: tab {i} still has {outstanding} requests outstanding"
+            ));
+        }
+        let store = self.store.view();
+        match self.views.get(&i) {
+            Some(view) if *view == store => Ok(()),
+            Some(view) => Err(format!(
+                "R5: tab {i} shows revision {} ({} sessions, {} messages), the store {} ({} sessions, {} messages)",
+                view.rev(),
+                view.sessions().len(),
+                view.message_count(),
+                store.rev(),
+                store.sessions().len(),
+                store.message_count()
+            )),
+            None if self.store.rev == 0 => Ok(()),
+            None => Err(format!("R5: tab {i} never read the store")),
+        }
+    }
+}
