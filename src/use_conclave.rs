@@ -6,7 +6,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use conclave_web::{Config, Counters, Driver, Mode, Peer, SendError, Snapshot, TabId, Term};
+use conclave_web::{
+    Config, Counters, Driver, Mode, Op, Outcome, Peer, Refusal, SendError, Snapshot, TabId, Term,
+    View, WorkspaceEvent,
+};
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
@@ -111,7 +114,19 @@ pub struct UseConclaveReturn {
     /// Broadcasts the given text to every other tab's app, signed and sequenced
     /// ([`Driver::broadcast`]); [`SendError::Away`] also in safe mode, where the tab runs alone.
     pub broadcast: Callback<String, Result<(), SendError>>,
+    /// The workspace as of the latest store revision this tab has: every session and its
+    /// messages, the same in every tab once they have the same revision.
+    pub workspace: Signal<View>,
+    /// Makes a request of the workspace ([`Driver::request`]): `Ok` with its number, which
+    /// [`UseConclaveReturn::ended`] lists once it ends, or the reason it was refused at once
+    /// (also in safe mode: [`Refusal::Busy`]).
+    pub request: Callback<Op, Result<u64, Refusal>>,
+    /// This tab's latest ended requests (number, outcome), oldest first, at most 50.
+    pub ended: Signal<Vec<(u64, Outcome)>>,
 }
+
+/// How many ended requests [`UseConclaveReturn::ended`] keeps.
+const KEEP_ENDED: usize = 50;
 
 /// An app message from another tab.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +154,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
     let messages = RwSignal::new(Vec::<AppMessage>::new());
     let keep = options.keep_messages;
     let refresh = Refresh::new(snapshot, options.refresh_ms, options.refresh_hidden);
+    let workspace = RwSignal::new(View::default());
+    let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
     let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
             driver.on_message(move |from, data| {
@@ -148,6 +165,22 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
                     let excess = log.len().saturating_sub(keep);
                     log.drain(..excess);
                 });
+            });
+            driver.on_workspace(move |event| match event {
+                // The owner (and with it the signals) may be gone while news is handled.
+                WorkspaceEvent::Loaded(view) => {
+                    let _ = workspace.try_set(view);
+                }
+                WorkspaceEvent::Changed { rev, changes } => {
+                    workspace.try_update(|view| view.apply(rev, &changes));
+                }
+                WorkspaceEvent::Ended { number, outcome } => {
+                    ended.try_update(|list| {
+                        list.push((number, outcome));
+                        let excess = list.len().saturating_sub(KEEP_ENDED);
+                        list.drain(..excess);
+                    });
+                }
             });
             // `new_local`: the driver holds JavaScript objects, which never leave this thread.
             // The stored value is disposed of, and the driver dropped, with the owner.
@@ -161,7 +194,15 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             .and_then(|d| d.try_with_value(|d| d.broadcast(&data)))
             .unwrap_or(Err(SendError::Away))
     });
+    let request = Callback::new(move |op: Op| {
+        driver
+            .and_then(|d| d.try_with_value(|d| d.request(op)))
+            .unwrap_or(Err(Refusal::Busy))
+    });
     UseConclaveReturn {
+        workspace: workspace.into(),
+        request,
+        ended: ended.into(),
         is_leader: Signal::derive(move || {
             snapshot.with(|s| s.as_ref().is_some_and(|s| s.is_leader))
         }),

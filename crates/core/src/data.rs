@@ -165,7 +165,12 @@ pub(crate) struct Data {
     events: VecDeque<DataEvent>,
     sends: VecDeque<DataSend>,
     error: Option<StoreError>,
+    /// After a failed claim (storage failing, not fenced), when to claim again.
+    claim_at: Option<Millis>,
 }
+
+/// How long a writer waits before claiming the store again after storage failed.
+const CLAIM_RETRY_MS: u64 = 1_000;
 
 impl Data {
     pub(crate) fn new(me: TabId, budget_ms: u64, seed: u64) -> Self {
@@ -182,6 +187,7 @@ impl Data {
             events: VecDeque::new(),
             sends: VecDeque::new(),
             error: None,
+            claim_at: None,
         }
     }
 
@@ -215,7 +221,11 @@ impl Data {
     }
 
     pub(crate) fn deadline(&self) -> Option<Millis> {
-        self.outbox.deadline()
+        let claim = self.claim_at.filter(|_| self.writer.is_some());
+        match (self.outbox.deadline(), claim) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// A request from this tab's app, sent to `leader`.
@@ -422,9 +432,9 @@ impl Data {
                     }
                     Err(StoreError::Fenced { .. }) => writer.fenced(),
                     Err(error) => {
-                        // Try again with the next input that steps the writer.
+                        // Storage failed: claim again a little later.
                         self.error = Some(error);
-                        self.ops.push_back(StoreOp::Claim { term });
+                        self.claim_at = Some(now.plus(CLAIM_RETRY_MS));
                     }
                 }
             }
@@ -447,9 +457,11 @@ impl Data {
                     }
                     Err(StoreError::Fenced { .. }) => writer.fenced(),
                     Err(error) => {
+                        // What the writer holds is ahead of the store: load it again, a
+                        // little later (the tabs send their requests again meanwhile).
                         self.error = Some(error);
                         writer.reload();
-                        self.ops.push_back(StoreOp::Claim { term: writer.fence });
+                        self.claim_at = Some(now.plus(CLAIM_RETRY_MS));
                     }
                 }
             }
@@ -470,6 +482,14 @@ impl Data {
             }
             (None, Some(_)) => self.writer = None,
             (None, None) => {}
+        }
+        if let Some(writer) = &self.writer {
+            if self.claim_at.is_some_and(|at| at <= now) {
+                self.claim_at = None;
+                self.ops.push_back(StoreOp::Claim { term: writer.fence });
+            }
+        } else {
+            self.claim_at = None;
         }
         if leader != self.sent_to {
             self.sent_to = leader;

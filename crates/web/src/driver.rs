@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use conclave_core::data::{Change, Op, Outcome, Refusal, StoreError, StoreOp, StoreResult, View};
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
     Role, SendError, Start, TabId, Term,
@@ -15,9 +16,10 @@ use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent, StorageEvent};
 
+use crate::idb::Db;
 use crate::locks::{Locks, Notice};
 use crate::platform::{self, Clock};
-use crate::{Snapshot, StartError};
+use crate::{store, Snapshot, StartError};
 
 /// One tab's live coordination: joined to the channel from [`Driver::start`] until dropped.
 ///
@@ -55,6 +57,44 @@ struct Shared {
     /// grant came first, the resignation it led on may still be on its way, to be passed on.
     heir_channel: Option<(BroadcastChannel, EventListener)>,
     rehearsal: Rehearsal,
+    /// The durable store (IndexedDB), once open.
+    db: DbState,
+    /// Store operations the engine asked for, run once the engine is no longer borrowed.
+    store_ops: Vec<StoreOp>,
+    /// The app's handler for workspace news, if it set one.
+    on_data: Option<Rc<dyn Fn(WorkspaceEvent)>>,
+    /// Workspace news from the engine, handed to `on_data` once nothing is borrowed.
+    data_inbox: Vec<WorkspaceEvent>,
+}
+
+/// The durable store's connection.
+enum DbState {
+    /// Being opened: operations wait.
+    Opening(Vec<StoreOp>),
+    Open(Rc<Db>),
+    /// It cannot be opened (no IndexedDB, refused): every operation fails with this reason.
+    Failed(String),
+}
+
+/// News of the workspace for the app ([`Driver::on_workspace`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkspaceEvent {
+    /// The store was read: show this workspace instead of what is shown.
+    Loaded(View),
+    /// The store's next revision: apply these changes, in order, to what is shown.
+    Changed {
+        /// The revision they make.
+        rev: u64,
+        /// What changed.
+        changes: Vec<Change>,
+    },
+    /// This tab's request `number` ended.
+    Ended {
+        /// Its number ([`Driver::request`]).
+        number: u64,
+        /// How it ended.
+        outcome: Outcome,
+    },
 }
 
 /// Whether this page has rehearsed its take-over yet ([`Engine::rehearse_takeover`]: the path
@@ -99,6 +139,7 @@ impl Driver {
         let clock = Clock::new(&window);
         let max_message_bytes = config.max_message_bytes;
         let channel_name = config.channel.clone();
+        let config_channel = config.channel.clone();
         let key = platform::shared_key(&window, &channel_name);
         let visible = platform::is_visible(&document);
         let locks = match config.mode {
@@ -140,7 +181,12 @@ impl Driver {
             lock_requests: Vec::new(),
             heir_channel: None,
             rehearsal: Rehearsal::Due,
+            db: DbState::Opening(Vec::new()),
+            store_ops: Vec::new(),
+            on_data: None,
+            data_inbox: Vec::new(),
         }));
+        open_store(&shared, &store::database_name(&config_channel));
 
         let weak = Rc::downgrade(&shared);
         let channel = shared.borrow().channel.clone();
@@ -217,6 +263,24 @@ impl Driver {
     /// handler may use the driver (to answer, say).
     pub fn on_message(&self, handler: impl Fn(TabId, String) + 'static) {
         self.shared.borrow_mut().on_message = Some(Rc::new(handler));
+    }
+
+    /// Makes a request of the workspace: it goes to the leader (this tab's own writer when
+    /// it leads), is applied there at most once, and ends in exactly one
+    /// [`WorkspaceEvent::Ended`] with the number returned here.
+    ///
+    /// # Errors
+    /// A [`Refusal`] when it cannot be sent at all (invalid, or too many outstanding).
+    pub fn request(&self, op: Op) -> Result<u64, Refusal> {
+        feed_result(&self.shared, |inner, now| {
+            inner.engine.handle_request(now, op)
+        })
+    }
+
+    /// Hands the workspace's news (the store read, each revision, this tab's requests
+    /// ending) to `handler`, replacing any earlier one. Called with nothing borrowed.
+    pub fn on_workspace(&self, handler: impl Fn(WorkspaceEvent) + 'static) {
+        self.shared.borrow_mut().on_data = Some(Rc::new(handler));
     }
 
     /// The current state, read now (between inputs it equals what `on_change` last received,
@@ -411,11 +475,27 @@ impl Shared {
             }
             while let Some(event) = self.engine.poll_event() {
                 self.mark(&event);
-                if let Event::Message { from, data } = event {
-                    if self.on_message.is_some() {
-                        self.inbox.push((from, data));
+                let news = match event {
+                    Event::Message { from, data } => {
+                        if self.on_message.is_some() {
+                            self.inbox.push((from, data));
+                        }
+                        continue;
                     }
-                }
+                    Event::WorkspaceLoaded(view) => WorkspaceEvent::Loaded(view),
+                    Event::WorkspaceChanged { rev, changes } => {
+                        WorkspaceEvent::Changed { rev, changes }
+                    }
+                    Event::RequestEnded { number, outcome } => {
+                        WorkspaceEvent::Ended { number, outcome }
+                    }
+                    _ => continue,
+                };
+                self.data_inbox.push(news);
+            }
+            while let Some(op) = self.engine.poll_store() {
+                busy = true;
+                self.store_ops.push(op);
             }
             while let Some(text) = self.engine.poll_transmit_to_heir() {
                 busy = true;
@@ -580,9 +660,10 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
 
 /// Drains the engine after an input, re-arms the timer, and tells the app.
 fn pump(shared: &Rc<RefCell<Shared>>) {
-    let (snapshot, on_change, messages, on_message) = {
+    let (snapshot, on_change, messages, on_message, news, on_data) = {
         let mut inner = shared.borrow_mut();
         inner.flush();
+        run_store_ops(&mut inner, shared);
         // The lock manager calls back asynchronously, never from inside `request`.
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
         inner.tune_heir_channel(&Rc::downgrade(shared));
@@ -607,6 +688,8 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
             Rc::clone(&inner.on_change),
             std::mem::take(&mut inner.inbox),
             inner.on_message.clone(),
+            std::mem::take(&mut inner.data_inbox),
+            inner.on_data.clone(),
         )
     };
     // Called with no borrow held, so the app may use the driver from inside its callbacks.
@@ -614,6 +697,82 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
     if let Some(on_message) = on_message {
         for (from, data) in messages {
             on_message(from, data);
+        }
+    }
+    if let Some(on_data) = on_data {
+        for event in news {
+            on_data(event);
+        }
+    }
+}
+
+/// Opens the store, then runs what waited for it (or fails it, if it cannot be opened).
+fn open_store(shared: &Rc<RefCell<Shared>>, name: &str) {
+    let weak = Rc::downgrade(shared);
+    let name = name.to_owned();
+    wasm_bindgen_futures::spawn_local(async move {
+        let opened = Db::open(&name).await;
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let waiting = {
+            let mut inner = shared.borrow_mut();
+            let state = match opened {
+                Ok(db) => DbState::Open(Rc::new(db)),
+                Err(error) => DbState::Failed(error.to_string()),
+            };
+            match std::mem::replace(&mut inner.db, state) {
+                DbState::Opening(waiting) => waiting,
+                _ => Vec::new(),
+            }
+        };
+        let mut inner = shared.borrow_mut();
+        inner.store_ops.splice(0..0, waiting);
+        run_store_ops(&mut inner, &shared);
+        drop(inner);
+        pump(&shared);
+    });
+}
+
+/// Starts the store operations the engine asked for; each reports its result to the engine
+/// when it completes. Transactions start in the order asked (IndexedDB runs read-write
+/// transactions over the same stores in the order they were created).
+fn run_store_ops(inner: &mut Shared, shared: &Rc<RefCell<Shared>>) {
+    let ops = std::mem::take(&mut inner.store_ops);
+    for op in ops {
+        match &mut inner.db {
+            DbState::Opening(waiting) => waiting.push(op),
+            DbState::Open(db) => {
+                let db = Rc::clone(db);
+                let weak = Rc::downgrade(shared);
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = store::run(&db, op).await;
+                    if let Some(shared) = weak.upgrade() {
+                        feed(&shared, |inner, now| inner.engine.handle_store(now, result));
+                    }
+                });
+            }
+            DbState::Failed(reason) => {
+                let error = StoreError::Failed(reason.clone());
+                let result = match op {
+                    StoreOp::Read => StoreResult::Read(Err(error)),
+                    StoreOp::Claim { term } => StoreResult::Claimed {
+                        term,
+                        result: Err(error),
+                    },
+                    StoreOp::Commit(commit) => StoreResult::Committed {
+                        rev: commit.rev,
+                        result: Err(error),
+                    },
+                };
+                // Reported as a later task, as a transaction's failure would be.
+                let weak = Rc::downgrade(shared);
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(shared) = weak.upgrade() {
+                        feed(&shared, |inner, now| inner.engine.handle_store(now, result));
+                    }
+                });
+            }
         }
     }
 }

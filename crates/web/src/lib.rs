@@ -30,12 +30,17 @@ mod idb;
 mod locks;
 mod platform;
 mod snapshot;
+mod store;
 
+pub use conclave_core::data::{
+    Change, ItemId, Message, Op, Outcome, Pending, Refusal, RequestCounters, Session, Stage,
+    StoreError, StoreStatus, View,
+};
 pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,
     Term,
 };
-pub use driver::Driver;
+pub use driver::{Driver, WorkspaceEvent};
 pub use error::StartError;
 // The IndexedDB layer is the driver's; it is public only so that the browser tests in
 // `tests/idb.rs` (which see nothing else) can exercise it, hence hidden from the docs.

@@ -1,5 +1,6 @@
 //! A plain-data picture of one tab's coordination state, handed to the app after every change.
 
+use conclave_core::data::{Pending, RequestCounters, StoreStatus};
 use conclave_core::{Counters, Engine, Incarnation, Millis, Mode, Peer, Role, TabId, Term};
 
 /// Everything the coordination panel shows, as plain data (no `web_sys` object inside), so it
@@ -32,6 +33,12 @@ pub struct Snapshot {
     pub is_leader: bool,
     /// The leader this tab follows (itself when leading), if any.
     pub leader: Option<TabId>,
+    /// What this tab's requests have come to.
+    pub requests: RequestCounters,
+    /// This tab's requests not yet ended, oldest first.
+    pub pending: Vec<Pending>,
+    /// How the durable store stands, as this tab knows it.
+    pub store: StoreStatus,
 }
 
 impl Snapshot {
@@ -50,6 +57,9 @@ impl Snapshot {
             role: engine.role(),
             is_leader: engine.is_leader(),
             leader: engine.leader(),
+            requests: engine.request_counters(),
+            pending: engine.pending_requests().cloned().collect(),
+            store: engine.store_status(),
         }
     }
 }

@@ -1,0 +1,190 @@
+//! Carries out the engine's [`StoreOp`]s on IndexedDB ([`crate::idb`]): the sessions, their
+//! messages and every tab's ledger, as structured JS values (through `serde-wasm-bindgen`),
+//! each commit in one strict, fenced transaction.
+//!
+//! Layout (database `<channel>:store`, version 1): `sessions` keyed by session id;
+//! `messages` keyed by `[session id, order]`, so that a session's messages are one key range;
+//! `meta` holding `"fence"` (the highest term that claimed or wrote the store, as a string that
+//! orders as terms do), `"rev"` (the store's revision) and `"ledger:<tab id>"` (each tab's
+//! ledger).
+
+use conclave_core::data::store::{LedgerRecord, MessageRecord, SessionRecord, Write};
+use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
+use conclave_core::{TabId, Term};
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use crate::idb::{self, Db, IdbError};
+
+const SESSIONS: &str = "sessions";
+const MESSAGES: &str = "messages";
+const META: &str = "meta";
+const REV: &str = "rev";
+const LEDGER_PREFIX: &str = "ledger:";
+
+/// The database name for `channel`.
+pub(crate) fn database_name(channel: &str) -> String {
+    format!("{channel}:store")
+}
+
+/// Runs `op` on `db` and says how it went.
+pub(crate) async fn run(db: &Db, op: StoreOp) -> StoreResult {
+    match op {
+        StoreOp::Read => StoreResult::Read(read(db).await),
+        StoreOp::Claim { term } => {
+            let result = match db.commit(&fence(term), Vec::new()).await {
+                Ok(()) => read(db).await,
+                Err(error) => Err(store_error(error)),
+            };
+            StoreResult::Claimed { term, result }
+        }
+        StoreOp::Commit(commit) => {
+            let rev = commit.rev;
+            let result = match writes(&commit) {
+                Ok(writes) => db
+                    .commit(&fence(commit.term), writes)
+                    .await
+                    .map_err(store_error),
+                Err(error) => Err(error),
+            };
+            StoreResult::Committed { rev, result }
+        }
+    }
+}
+
+/// The fence string of `term`: 16 hex digits of its number, then its leader's 32, so that
+/// strings order as terms do.
+fn fence(term: Term) -> String {
+    let leader = term.leader().unwrap_or(Term::ZERO_LEADER);
+    format!("{:016x}{leader}", term.number())
+}
+
+/// The term a fence string names ([`Term::ZERO`] if it names none).
+fn term_of(fence: &str) -> Term {
+    let number = fence
+        .get(..16)
+        .and_then(|n| u64::from_str_radix(n, 16).ok());
+    let leader = fence.get(16..).and_then(|l| l.parse::<TabId>().ok());
+    match (number, leader) {
+        (Some(number), Some(leader)) => Term::new(number, leader),
+        _ => Term::ZERO,
+    }
+}
+
+fn store_error(error: IdbError) -> StoreError {
+    match error {
+        IdbError::Fenced { stored, .. } => StoreError::Fenced {
+            stored: term_of(&stored),
+        },
+        IdbError::QuotaExceeded => StoreError::Full,
+        other => StoreError::Failed(other.to_string()),
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
+    serde_wasm_bindgen::to_value(value).map_err(|e| StoreError::Failed(e.to_string()))
+}
+
+fn message_key(session: ItemId, order: f64) -> JsValue {
+    let key = js_sys::Array::new();
+    key.push(&JsValue::from_str(&session.to_string()));
+    key.push(&JsValue::from_f64(order));
+    key.into()
+}
+
+/// The IndexedDB writes of `commit`, its revision last.
+fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
+    let mut out = Vec::with_capacity(commit.writes.len() + 1);
+    for write in &commit.writes {
+        match write {
+            Write::PutSession(record) => out.push(idb::Write::Put {
+                store: SESSIONS,
+                key: JsValue::from_str(&record.id.to_string()),
+                value: to_js(record)?,
+            }),
+            Write::DeleteSession(id) => {
+                out.push(idb::Write::Delete {
+                    store: SESSIONS,
+                    key: JsValue::from_str(&id.to_string()),
+                });
+                out.push(idb::Write::DeleteRange {
+                    store: MESSAGES,
+                    lower: message_key(*id, 0.0),
+                    upper: message_key(*id, f64::MAX),
+                });
+            }
+            Write::PutMessage(record) => out.push(idb::Write::Put {
+                store: MESSAGES,
+                // Orders stay far below 2^53, where an f64 is exact.
+                #[allow(clippy::cast_precision_loss)]
+                key: message_key(record.session, record.order as f64),
+                value: to_js(record)?,
+            }),
+            Write::PutLedger(record) => out.push(idb::Write::Put {
+                store: META,
+                key: JsValue::from_str(&format!("{LEDGER_PREFIX}{}", record.tab)),
+                value: to_js(record)?,
+            }),
+            // Writes are non-exhaustive in spirit: a new kind must be mapped here.
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    out.push(idb::Write::Put {
+        store: META,
+        key: JsValue::from_str(REV),
+        value: JsValue::from_f64(commit.rev as f64),
+    });
+    Ok(out)
+}
+
+/// Everything in the store, in one read-only transaction. A record that does not decode (a
+/// foreign or corrupted one) is left out and reported on the console, never fatal.
+async fn read(db: &Db) -> Result<Image, StoreError> {
+    let stores = db
+        .read(&[SESSIONS, MESSAGES, META])
+        .await
+        .map_err(store_error)?;
+    let mut image = Image::default();
+    let mut skipped = 0usize;
+    let mut stores = stores.into_iter();
+    for (_, value) in stores.next().unwrap_or_default() {
+        match serde_wasm_bindgen::from_value::<SessionRecord>(value) {
+            Ok(record) => image.sessions.push(record),
+            Err(_) => skipped += 1,
+        }
+    }
+    for (_, value) in stores.next().unwrap_or_default() {
+        match serde_wasm_bindgen::from_value::<MessageRecord>(value) {
+            Ok(record) => image.messages.push(record),
+            Err(_) => skipped += 1,
+        }
+    }
+    for (key, value) in stores.next().unwrap_or_default() {
+        let key = key.as_string().unwrap_or_default();
+        if key == REV {
+            image.rev = value
+                .as_f64()
+                .filter(|r| r.is_finite() && *r >= 0.0 && r.fract() == 0.0 && *r < 9.0e15)
+                // Checked just above: whole, non-negative and exact.
+                .map_or(0, |r| {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let r = r as u64;
+                    r
+                });
+        } else if key == "fence" {
+            image.fence = term_of(&value.as_string().unwrap_or_default());
+        } else if key.starts_with(LEDGER_PREFIX) {
+            match serde_wasm_bindgen::from_value::<LedgerRecord>(value) {
+                Ok(record) => image.ledgers.push(record),
+                Err(_) => skipped += 1,
+            }
+        }
+    }
+    if skipped > 0 {
+        web_sys::console::warn_1(
+            &format!("conclave: {skipped} records in the store did not decode and were skipped")
+                .into(),
+        );
+    }
+    Ok(image)
+}
