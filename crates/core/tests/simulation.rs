@@ -91,6 +91,7 @@ fn every_seed_keeps_every_invariant() {
     let (mut goodbye, mut silent, mut farewell) = (Vec::new(), Vec::new(), Vec::new());
     let mut deliveries = 0;
     let mut data = sim::DataStats::default();
+    let mut requests = sim::RequestStats::default();
     let mut sleeps = (0, 0);
     let mut failures = Vec::new();
     let (mut locks, mut lease) = (Figures::default(), Figures::default());
@@ -127,6 +128,7 @@ fn every_seed_keeps_every_invariant() {
                 farewell.extend(outcome.farewell_ms);
                 deliveries += outcome.deliveries;
                 data.add(&outcome.data);
+                requests.add(&outcome.requests);
                 sleeps.0 += u64::from(outcome.machine_sleeps > 0);
                 sleeps.1 += outcome.machine_sleeps;
             }
@@ -156,6 +158,16 @@ fn every_seed_keeps_every_invariant() {
         data.conflicts,
         data.deleted_keys,
         data.skipped
+    );
+    println!(
+        "R1-R5: {} requests made, {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} lost with their page",
+        requests.made,
+        requests.applied,
+        requests.refused,
+        requests.expired,
+        requests.commits,
+        requests.fenced,
+        requests.lost_commits
     );
     println!(
         "machine sleeps (1 s to 2 min; a tab's clock counts the sleep or stops): {} in {} seeds",
@@ -194,6 +206,21 @@ fn the_same_seed_gives_the_same_trace() {
 /// in the simulator's model). They run first and alone, so a regression names itself.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
+    // Seeds found by the workspace's requests (R1-R5); they run with them.
+    let requests: [(u64, &str); 2] = [
+        (
+            88,
+            "R5: a tab's requests answered while it was in the back/forward cache were abandoned after, and the leader ignored an abandonment of requests it had already consumed",
+        ),
+        (
+            71,
+            "R5: a tab restored from the back/forward cache never read the store (its read was aborted there)",
+        ),
+    ];
+    for (seed, bug) in requests {
+        let result = Sim::new(seed).run();
+        assert!(result.is_ok(), "seed {seed} ({bug}): {result:?}");
+    }
     let pinned: [(u64, &str); 24] = [
         (
             0,

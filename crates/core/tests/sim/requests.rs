@@ -37,6 +37,18 @@ pub struct RequestStats {
     pub lost_commits: u64,
 }
 
+impl RequestStats {
+    pub fn add(&mut self, other: &Self) {
+        self.made += other.made;
+        self.applied += other.applied;
+        self.refused += other.refused;
+        self.expired += other.expired;
+        self.commits += other.commits;
+        self.fenced += other.fenced;
+        self.lost_commits += other.lost_commits;
+    }
+}
+
 pub struct Requests {
     pub enabled: bool,
     pub rng: Rng,
