@@ -35,8 +35,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 pub use model::{
-    Change, ItemId, Message, Op, ParseItemIdError, Refusal, Session, View, MAX_TEXT_BYTES,
-    MAX_TITLE_BYTES,
+    Change, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session, View,
+    MAX_TEXT_BYTES, MAX_TITLE_BYTES,
 };
 pub use outbox::{Pending, RequestCounters, Stage};
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};
@@ -154,6 +154,7 @@ pub(crate) enum DataSend {
 pub(crate) struct Data {
     me: TabId,
     budget_ms: u64,
+    question_ms: u64,
     outbox: Outbox,
     writer: Option<Writer>,
     /// The leader requests were last sent to.
@@ -173,10 +174,11 @@ pub(crate) struct Data {
 const CLAIM_RETRY_MS: u64 = 1_000;
 
 impl Data {
-    pub(crate) fn new(me: TabId, budget_ms: u64, seed: u64) -> Self {
+    pub(crate) fn new(me: TabId, budget_ms: u64, question_ms: u64, seed: u64) -> Self {
         Self {
             me,
             budget_ms,
+            question_ms,
             outbox: Outbox::new(budget_ms, seed),
             writer: None,
             sent_to: None,
@@ -222,10 +224,11 @@ impl Data {
 
     pub(crate) fn deadline(&self) -> Option<Millis> {
         let claim = self.claim_at.filter(|_| self.writer.is_some());
-        match (self.outbox.deadline(), claim) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let question = self.writer.as_ref().and_then(Writer::deadline);
+        [self.outbox.deadline(), claim, question]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A request from this tab's app, sent to `leader`.
@@ -426,7 +429,7 @@ impl Data {
                 };
                 match result {
                     Ok(image) => {
-                        writer.claimed(&image);
+                        writer.claimed(now, &image);
                         self.error = None;
                         self.loaded(&image);
                     }
@@ -475,7 +478,7 @@ impl Data {
         match (leading, &self.writer) {
             (Some(fence), Some(w)) if w.fence == fence => {}
             (Some(term), _) => {
-                self.writer = Some(Writer::new(term));
+                self.writer = Some(Writer::new(term, self.question_ms));
                 self.ops.push_back(StoreOp::Claim { term });
                 // Everything of this tab's own goes to its new writer.
                 self.sent_to = None;

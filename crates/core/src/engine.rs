@@ -56,6 +56,9 @@ pub struct Config {
     /// How long a request may wait for a leader to apply it, in ms; past it the request is
     /// abandoned, and ends refused as expired unless it was applied in time.
     pub request_budget_ms: u64,
+    /// How long a question (a confirmation asked of every tab) waits for an answer before the
+    /// leader cancels it, in ms.
+    pub question_timeout_ms: u64,
 }
 
 impl Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             lock_notice_ms: 100,
             handoff_ms: 1_000,
             request_budget_ms: 5_000,
+            question_timeout_ms: 30_000,
         }
     }
 }
@@ -427,6 +431,7 @@ impl Engine {
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
         let lead = lead::Lead::new(&config, term, now);
         let config_budget = config.request_budget_ms;
+        let question_ms = config.question_timeout_ms;
         let mut engine = Self {
             config,
             codec,
@@ -449,7 +454,7 @@ impl Engine {
             lead,
             // The tab id is 128 bits from the secure random source: its low half seeds the
             // retries' jitter, so that tabs do not retry in step.
-            data: Data::new(me, config_budget, me.low_bits()),
+            data: Data::new(me, config_budget, question_ms, me.low_bits()),
         };
         engine.announce(now, Presence::Hello);
         engine.queue_for_lock();

@@ -170,6 +170,10 @@ fn every_seed_keeps_every_invariant() {
         requests.lost_commits
     );
     println!(
+        "R6: questions resolved once each: {} by an answer, {} by their timeout; {} later answers refused as already resolved",
+        requests.questions_answered, requests.questions_timed_out, requests.answers_too_late
+    );
+    println!(
         "machine sleeps (1 s to 2 min; a tab's clock counts the sleep or stops): {} in {} seeds",
         sleeps.1, sleeps.0
     );
@@ -207,7 +211,11 @@ fn the_same_seed_gives_the_same_trace() {
 #[test]
 fn seeds_that_found_bugs_still_pass() {
     // Seeds found by the workspace's requests (R1-R5); they run with them.
-    let requests: [(u64, &str); 2] = [
+    let requests: [(u64, &str); 3] = [
+        (
+            98,
+            "R1: without the store's fence (the term stamped by every claim and commit), a deposed leader's late commit applied a request twice",
+        ),
         (
             88,
             "R5: a tab's requests answered while it was in the back/forward cache were abandoned after, and the leader ignored an abandonment of requests it had already consumed",

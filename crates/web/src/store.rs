@@ -5,11 +5,11 @@
 //! Layout (database `<channel>:store`, version 1): `sessions` keyed by session id;
 //! `messages` keyed by `[session id, order]`, so that a session's messages are one key range;
 //! `meta` holding `"fence"` (the highest term that claimed or wrote the store, as a string that
-//! orders as terms do), `"rev"` (the store's revision) and `"ledger:<tab id>"` (each tab's
-//! ledger).
+//! orders as terms do), `"rev"` (the store's revision), `"ledger:<tab id>"` (each tab's
+//! ledger) and `"question:<id>"` (each question waiting for an answer).
 
 use conclave_core::data::store::{LedgerRecord, MessageRecord, SessionRecord, Write};
-use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
+use conclave_core::data::{Commit, Image, ItemId, Question, StoreError, StoreOp, StoreResult};
 use conclave_core::{TabId, Term};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
@@ -21,6 +21,7 @@ const MESSAGES: &str = "messages";
 const META: &str = "meta";
 const REV: &str = "rev";
 const LEDGER_PREFIX: &str = "ledger:";
+const QUESTION_PREFIX: &str = "question:";
 
 /// The database name for `channel`.
 pub(crate) fn database_name(channel: &str) -> String {
@@ -125,7 +126,15 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
                 key: JsValue::from_str(&format!("{LEDGER_PREFIX}{}", record.tab)),
                 value: to_js(record)?,
             }),
-            // Writes are non-exhaustive in spirit: a new kind must be mapped here.
+            Write::PutQuestion(question) => out.push(idb::Write::Put {
+                store: META,
+                key: JsValue::from_str(&format!("{QUESTION_PREFIX}{}", question.id)),
+                value: to_js(question)?,
+            }),
+            Write::DeleteQuestion(id) => out.push(idb::Write::Delete {
+                store: META,
+                key: JsValue::from_str(&format!("{QUESTION_PREFIX}{id}")),
+            }),
         }
     }
     #[allow(clippy::cast_precision_loss)]
@@ -173,6 +182,11 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
                 });
         } else if key == "fence" {
             image.fence = term_of(&value.as_string().unwrap_or_default());
+        } else if key.starts_with(QUESTION_PREFIX) {
+            match serde_wasm_bindgen::from_value::<Question>(value) {
+                Ok(question) => image.questions.push(question),
+                Err(_) => skipped += 1,
+            }
         } else if key.starts_with(LEDGER_PREFIX) {
             match serde_wasm_bindgen::from_value::<LedgerRecord>(value) {
                 Ok(record) => image.ledgers.push(record),

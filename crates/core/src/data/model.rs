@@ -149,6 +149,20 @@ pub enum Op {
         /// What was written.
         text: String,
     },
+    /// Ask every tab to confirm deleting a session: a [`Question`] whose id is the request's,
+    /// answered once ([`Op::Answer`]) from any tab, or cancelled when it times out.
+    AskDelete {
+        /// The session.
+        session: ItemId,
+    },
+    /// Answer a pending question: the first answer wins; later ones are refused with
+    /// [`Refusal::AlreadyResolved`].
+    Answer {
+        /// The question.
+        question: ItemId,
+        /// Whether to go ahead (delete the session) or cancel.
+        confirm: bool,
+    },
 }
 
 impl Op {
@@ -168,7 +182,7 @@ impl Op {
                     Ok(())
                 }
             }
-            Op::Delete { .. } => Ok(()),
+            Op::Delete { .. } | Op::AskDelete { .. } | Op::Answer { .. } => Ok(()),
             Op::Add { text, .. } => {
                 if text.trim().is_empty() {
                     Err(Refusal::EmptyText)
@@ -185,10 +199,11 @@ impl Op {
     #[must_use]
     pub fn session(&self) -> Option<ItemId> {
         match self {
-            Op::Create { .. } => None,
-            Op::Rename { session, .. } | Op::Delete { session } | Op::Add { session, .. } => {
-                Some(*session)
-            }
+            Op::Create { .. } | Op::Answer { .. } => None,
+            Op::Rename { session, .. }
+            | Op::Delete { session }
+            | Op::Add { session, .. }
+            | Op::AskDelete { session } => Some(*session),
         }
     }
 }
@@ -220,6 +235,16 @@ pub enum Refusal {
     /// This tab has more requests waiting than it may (the leader is unreachable or slow).
     #[error("too many requests are waiting for the leader")]
     Busy,
+    /// The question was already answered (from this tab or another) or timed out.
+    #[error("already answered")]
+    AlreadyResolved,
+    /// A question about this session is already waiting for an answer.
+    #[error("a confirmation for this session is already waiting")]
+    AlreadyAsked,
+    /// The tab is read-only: the leader has not answered for a while (the retry policy's
+    /// circuit breaker is open); nothing is sent until it answers again.
+    #[error("read-only: no leader answers; try again shortly")]
+    ReadOnly,
 }
 
 /// What applying one request did to the workspace; every tab applies it to its [`View`].
@@ -253,6 +278,48 @@ pub enum Change {
         /// The message.
         message: Message,
     },
+    /// A question was asked of every tab.
+    Asked {
+        /// The question.
+        question: Question,
+    },
+    /// A question was resolved, once: it is gone, and if confirmed, its session is deleted.
+    Resolved {
+        /// The question.
+        id: ItemId,
+        /// Its session.
+        session: ItemId,
+        /// How it was resolved.
+        resolution: Resolution,
+    },
+}
+
+/// A question every tab shows until one answers it or it times out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    /// Its id (the request that asked it).
+    pub id: ItemId,
+    /// The session it would delete.
+    pub session: ItemId,
+}
+
+/// How a question was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Resolution {
+    /// A tab answered yes.
+    Confirmed {
+        /// The tab that answered.
+        by: TabId,
+    },
+    /// A tab answered no.
+    Cancelled {
+        /// The tab that answered.
+        by: TabId,
+    },
+    /// Nobody answered in time: cancelled.
+    TimedOut,
 }
 
 /// The workspace as of one store revision: every session and its messages.
@@ -272,6 +339,7 @@ pub enum Change {
 pub struct View {
     rev: u64,
     sessions: BTreeMap<ItemId, Session>,
+    questions: BTreeMap<ItemId, Question>,
 }
 
 impl View {
@@ -281,7 +349,32 @@ impl View {
         Self {
             rev,
             sessions: sessions.into_iter().map(|s| (s.id, s)).collect(),
+            questions: BTreeMap::new(),
         }
+    }
+
+    /// The same view with these questions pending (those about a missing session are left
+    /// out).
+    #[must_use]
+    pub fn with_questions(mut self, questions: impl IntoIterator<Item = Question>) -> Self {
+        self.questions = questions
+            .into_iter()
+            .filter(|q| self.sessions.contains_key(&q.session))
+            .map(|q| (q.id, q))
+            .collect();
+        self
+    }
+
+    /// The questions waiting for an answer, oldest first.
+    #[must_use]
+    pub fn questions(&self) -> Vec<&Question> {
+        self.questions.values().collect()
+    }
+
+    /// The question `id`, if it is still waiting.
+    #[must_use]
+    pub fn question(&self, id: ItemId) -> Option<&Question> {
+        self.questions.get(&id)
     }
 
     /// The store revision this view shows (0: the empty store).
@@ -329,6 +422,30 @@ impl View {
                 session,
                 message: Message { id, text },
             },
+            Op::AskDelete { session } => {
+                if self.questions.values().any(|q| q.session == session) {
+                    return Err(Refusal::AlreadyAsked);
+                }
+                Change::Asked {
+                    question: Question { id, session },
+                }
+            }
+            Op::Answer { question, confirm } => {
+                let question = self
+                    .questions
+                    .get(&question)
+                    .ok_or(Refusal::AlreadyResolved)?;
+                let by = id.tab;
+                Change::Resolved {
+                    id: question.id,
+                    session: question.session,
+                    resolution: if confirm {
+                        Resolution::Confirmed { by }
+                    } else {
+                        Resolution::Cancelled { by }
+                    },
+                }
+            }
         })
     }
 
@@ -358,6 +475,24 @@ impl View {
             }
             Change::Deleted { id } => {
                 self.sessions.remove(id);
+                self.questions.retain(|_, q| q.session != *id);
+            }
+            Change::Asked { question } => {
+                if self.sessions.contains_key(&question.session) {
+                    self.questions.insert(question.id, question.clone());
+                }
+            }
+            Change::Resolved {
+                id,
+                session,
+                resolution,
+            } => {
+                // The entry goes before the resolution takes effect.
+                self.questions.remove(id);
+                if matches!(resolution, Resolution::Confirmed { .. }) {
+                    self.sessions.remove(session);
+                    self.questions.retain(|_, q| q.session != *session);
+                }
             }
             Change::Added { session, message } => {
                 if let Some(session) = self.sessions.get_mut(session) {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Change, ItemId, Message, Refusal, Session, View};
+use super::model::{Change, ItemId, Message, Question, Refusal, Resolution, Session, View};
 use crate::election::Term;
 use crate::ids::TabId;
 
@@ -111,6 +111,8 @@ pub struct Image {
     pub messages: Vec<MessageRecord>,
     /// Every tab's ledger.
     pub ledgers: Vec<LedgerRecord>,
+    /// Every question waiting for an answer.
+    pub questions: Vec<Question>,
 }
 
 /// One write of a commit.
@@ -124,6 +126,10 @@ pub enum Write {
     PutMessage(MessageRecord),
     /// Replaces a tab's ledger.
     PutLedger(LedgerRecord),
+    /// Adds a question.
+    PutQuestion(Question),
+    /// Removes a question.
+    DeleteQuestion(ItemId),
 }
 
 /// One transaction for the store: all of it, or nothing.
@@ -181,7 +187,7 @@ impl Image {
                 session.messages.push(record.message.clone());
             }
         }
-        View::new(self.rev, sessions.into_values())
+        View::new(self.rev, sessions.into_values()).with_questions(self.questions.iter().cloned())
     }
 
     /// Every tab's ledger, by tab.
@@ -223,6 +229,11 @@ impl Image {
                     self.ledgers.retain(|l| l.tab != record.tab);
                     self.ledgers.push(record.clone());
                 }
+                Write::PutQuestion(question) => {
+                    self.questions.retain(|q| q.id != question.id);
+                    self.questions.push(question.clone());
+                }
+                Write::DeleteQuestion(id) => self.questions.retain(|q| q.id != *id),
             }
         }
         self.rev = self.rev.max(commit.rev);
@@ -258,7 +269,32 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, changes: &[Change], out: &mu
                     created,
                 }));
             }
-            Change::Deleted { id } => out.push(Write::DeleteSession(*id)),
+            Change::Deleted { id } => {
+                out.extend(
+                    view.questions()
+                        .iter()
+                        .filter(|q| q.session == *id)
+                        .map(|q| Write::DeleteQuestion(q.id)),
+                );
+                out.push(Write::DeleteSession(*id));
+            }
+            Change::Asked { question } => out.push(Write::PutQuestion(question.clone())),
+            Change::Resolved {
+                id,
+                session,
+                resolution,
+            } => {
+                out.push(Write::DeleteQuestion(*id));
+                if matches!(resolution, Resolution::Confirmed { .. }) {
+                    out.extend(
+                        view.questions()
+                            .iter()
+                            .filter(|q| q.session == *session && q.id != *id)
+                            .map(|q| Write::DeleteQuestion(q.id)),
+                    );
+                    out.push(Write::DeleteSession(*session));
+                }
+            }
             Change::Added { session, message } => {
                 let order = view
                     .session(*session)

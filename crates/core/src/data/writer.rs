@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::model::{Change, Op, Refusal, View};
+use super::model::{Change, ItemId, Op, Refusal, Resolution, View};
 use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, Write};
 use super::{Answer, BATCH_BYTES};
 use crate::election::Term;
@@ -58,6 +58,9 @@ enum State {
         /// Per tab, the highest number whose outcome is durable: only those are answered
         /// from the ledger.
         durable: BTreeMap<TabId, u64>,
+        /// When each pending question times out, on this leader's clock (a new leader gives
+        /// the questions it finds a full timeout again).
+        asked: BTreeMap<ItemId, Millis>,
     },
     /// The store refused this leader (a later one claimed it): it writes nothing more.
     Fenced,
@@ -70,6 +73,7 @@ const MAX_QUEUED: usize = 4_096;
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     pub(crate) fence: Term,
+    question_ms: u64,
     state: State,
     queue: VecDeque<Incoming>,
     in_flight: Option<InFlight>,
@@ -85,9 +89,10 @@ pub(crate) enum WriterOut {
 }
 
 impl Writer {
-    pub(crate) fn new(fence: Term) -> Self {
+    pub(crate) fn new(fence: Term, question_ms: u64) -> Self {
         Self {
             fence,
+            question_ms,
             state: State::Claiming,
             queue: VecDeque::new(),
             in_flight: None,
@@ -113,14 +118,18 @@ impl Writer {
         self.queue.push_back(incoming);
     }
 
-    /// The claim succeeded: the store holds `image`.
-    pub(crate) fn claimed(&mut self, image: &Image) {
+    /// The claim succeeded at `now`: the store holds `image`.
+    pub(crate) fn claimed(&mut self, now: Millis, image: &Image) {
         let ledgers = image.ledgers();
         let durable = ledgers.iter().map(|(&t, l)| (t, l.number)).collect();
+        let view = image.view();
+        let until = now.plus(self.question_ms);
+        let asked = view.questions().iter().map(|q| (q.id, until)).collect();
         self.state = State::Ready {
-            view: image.view(),
+            view,
             ledgers,
             durable,
+            asked,
         };
         self.in_flight = None;
     }
@@ -138,6 +147,14 @@ impl Writer {
     pub(crate) fn reload(&mut self) {
         self.state = State::Claiming;
         self.in_flight = None;
+    }
+
+    /// When the next pending question times out, if any.
+    pub(crate) fn deadline(&self) -> Option<Millis> {
+        match &self.state {
+            State::Ready { asked, .. } if self.in_flight.is_none() => asked.values().min().copied(),
+            _ => None,
+        }
     }
 
     /// The commit in flight is durable: what to tell every tab.
@@ -160,6 +177,7 @@ impl Writer {
             view,
             ledgers,
             durable,
+            asked,
         } = &mut self.state
         else {
             return out;
@@ -198,6 +216,24 @@ impl Writer {
         let mut touched: Vec<TabId> = Vec::new();
         let mut bytes = 0usize;
         let mut waiting = VecDeque::new();
+        // Questions nobody answered in time are cancelled, once, by the leader itself.
+        let expired: Vec<ItemId> = asked
+            .iter()
+            .filter(|(_, &until)| until <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            asked.remove(&id);
+            if let Some(question) = view.question(id).cloned() {
+                let change = Change::Resolved {
+                    id,
+                    session: question.session,
+                    resolution: Resolution::TimedOut,
+                };
+                store::writes_for(view, rev, std::slice::from_ref(&change), &mut writes);
+                changes.push(change);
+            }
+        }
         let mut progress = true;
         // Requests behind a gap wait; each pass may fill a gap, so pass until nothing moves.
         while progress {
@@ -247,6 +283,9 @@ impl Writer {
                             match view.check(id, &op) {
                                 Ok(change) => {
                                     bytes += change_bytes(&change);
+                                    if let Change::Asked { question } = &change {
+                                        asked.insert(question.id, now.plus(self.question_ms));
+                                    }
                                     store::writes_for(
                                         view,
                                         rev,
@@ -313,7 +352,9 @@ impl Writer {
         if !dup.is_empty() {
             out.push(WriterOut::Answers(dup));
         }
-        if answers.is_empty() {
+        // Questions answered or deleted with their session wait no more.
+        asked.retain(|id, _| view.question(*id).is_some());
+        if answers.is_empty() && changes.is_empty() {
             return out;
         }
         for tab in touched {
@@ -346,7 +387,7 @@ impl Writer {
 fn change_bytes(change: &Change) -> usize {
     let text = match change {
         Change::Created { title, .. } | Change::Renamed { title, .. } => title.len(),
-        Change::Deleted { .. } => 0,
+        Change::Deleted { .. } | Change::Asked { .. } | Change::Resolved { .. } => 0,
         Change::Added { message, .. } => message.text.len(),
     };
     text * 6 + 160

@@ -74,6 +74,8 @@ const SHORT_QUIET_MS: u64 = 3_000;
 /// may take a second more; one whose timers run once a minute is held to the convergence
 /// check only.
 const FAREWELL_SLACK_MS: u64 = 500;
+/// How long a question waits for an answer in the simulator, in virtual ms.
+const QUESTION_TIMEOUT_MS: u64 = 3_000;
 /// After the farewell, how long requests made before it have to end (R5): a new leader,
 /// then a retry.
 const SETTLE_REQUESTS_MS: u64 = 3_000;
@@ -511,6 +513,8 @@ impl Sim {
         let id = self.rng.id();
         let config = Config {
             mode: self.profile.mode,
+            // Questions time out inside a seed's phases, so that timeouts race answers.
+            question_timeout_ms: QUESTION_TIMEOUT_MS,
             ..Config::default()
         };
         let engine = Engine::start(

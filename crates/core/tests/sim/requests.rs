@@ -13,13 +13,15 @@
 //! - R3: no request is applied after its caller saw it *refused*;
 //! - R4: each tab's requests are applied in its order;
 //! - R5 (at the end, after the heal and a settling time with no faults): every running tab's
-//!   requests have ended, and every running tab shows exactly the store.
+//!   requests have ended, and every running tab shows exactly the store;
+//! - R6: every question is resolved at most once — one answer applied, or the timeout —
+//!   and every tab sees the same resolution, once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use conclave_core::data::store::Write;
 use conclave_core::data::{
-    Change, Image, ItemId, Op, Outcome, Refusal, StoreError, StoreOp, StoreResult, View,
+    Change, Image, ItemId, Op, Outcome, Refusal, Resolution, StoreError, StoreOp, StoreResult, View,
 };
 use conclave_core::{TabId, Term};
 
@@ -35,6 +37,9 @@ pub struct RequestStats {
     pub commits: u64,
     pub fenced: u64,
     pub lost_commits: u64,
+    pub questions_answered: u64,
+    pub questions_timed_out: u64,
+    pub answers_too_late: u64,
 }
 
 impl RequestStats {
@@ -46,6 +51,9 @@ impl RequestStats {
         self.commits += other.commits;
         self.fenced += other.fenced;
         self.lost_commits += other.lost_commits;
+        self.questions_answered += other.questions_answered;
+        self.questions_timed_out += other.questions_timed_out;
+        self.answers_too_late += other.answers_too_late;
     }
 }
 
@@ -61,6 +69,12 @@ pub struct Requests {
     last_applied: BTreeMap<TabId, u64>,
     /// Every request made, by id.
     ops: BTreeMap<ItemId, Op>,
+    /// R6: each question's resolution, as the first tab saw it.
+    resolutions: BTreeMap<ItemId, Resolution>,
+    /// R6: per (tab, question), seen resolved.
+    seen_resolved: BTreeSet<(usize, ItemId)>,
+    /// R6: the answer applied to each question.
+    answered: BTreeMap<ItemId, ItemId>,
     /// Per tab index: what it shows.
     views: BTreeMap<usize, View>,
     pub stats: RequestStats,
@@ -77,6 +91,9 @@ impl Requests {
             last_applied: BTreeMap::new(),
             views: BTreeMap::new(),
             ops: BTreeMap::new(),
+            resolutions: BTreeMap::new(),
+            seen_resolved: BTreeSet::new(),
+            answered: BTreeMap::new(),
             stats: RequestStats::default(),
         }
     }
@@ -95,12 +112,27 @@ impl Requests {
                 title: format!("session {n} of tab {i}"),
             };
         }
+        let questions: Vec<ItemId> = self
+            .views
+            .get(&i)
+            .map(|v| v.questions().iter().map(|q| q.id).collect())
+            .unwrap_or_default();
+        if !questions.is_empty() && pick < 30 {
+            let question = questions[self.rng.range(0, questions.len() as u64 - 1) as usize];
+            return Op::Answer {
+                question,
+                confirm: self.rng.chance(500),
+            };
+        }
         match pick {
             8..=11 => Op::Rename {
                 session: some(&mut self.rng),
                 title: format!("renamed {n}"),
             },
             12 if self.rng.chance(300) => Op::Delete {
+                session: some(&mut self.rng),
+            },
+            13..=14 => Op::AskDelete {
                 session: some(&mut self.rng),
             },
             _ => Op::Add {
@@ -206,6 +238,18 @@ impl Requests {
         match outcome {
             Outcome::Applied => {
                 self.stats.applied += 1;
+                if let Some(Op::Answer { question, .. }) = self.ops.get(&item) {
+                    if let Some(other) = self.answered.insert(*question, item) {
+                        return Err(format!(
+                            "R6: question {question:?} answered twice: by {other:?} and {item:?}"
+                        ));
+                    }
+                    if self.resolutions.get(question) == Some(&Resolution::TimedOut) {
+                        return Err(format!(
+                            "R6: question {question:?} timed out and was answered by {item:?}"
+                        ));
+                    }
+                }
                 let ledger = self
                     .store
                     .ledgers
@@ -231,6 +275,9 @@ impl Requests {
                 if reason == Refusal::Expired {
                     self.stats.expired += 1;
                 }
+                if reason == Refusal::AlreadyResolved {
+                    self.stats.answers_too_late += 1;
+                }
                 if self.inserted.contains(&item) {
                     return Err(format!(
                         "R3: request {item:?} seen refused ({reason:?}) but applied"
@@ -247,6 +294,29 @@ impl Requests {
     }
 
     pub fn changed(&mut self, i: usize, rev: u64, changes: &[Change]) -> Result<(), String> {
+        for change in changes {
+            if let Change::Resolved { id, resolution, .. } = change {
+                if !self.seen_resolved.insert((i, *id)) {
+                    return Err(format!("R6: tab {i} saw question {id:?} resolved twice"));
+                }
+                if !self.resolutions.contains_key(id) {
+                    if *resolution == Resolution::TimedOut {
+                        self.stats.questions_timed_out += 1;
+                    } else {
+                        self.stats.questions_answered += 1;
+                    }
+                }
+                let first = *self.resolutions.entry(*id).or_insert(*resolution);
+                if first != *resolution {
+                    return Err(format!(
+                        "R6: question {id:?} resolved {first:?} and {resolution:?}"
+                    ));
+                }
+                if *resolution == Resolution::TimedOut && self.answered.contains_key(id) {
+                    return Err(format!("R6: question {id:?} answered, then timed out"));
+                }
+            }
+        }
         let view = self.views.entry(i).or_default();
         if rev != view.rev() + 1 {
             return Err(format!(
