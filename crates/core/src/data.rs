@@ -38,7 +38,7 @@ pub use model::{
     Change, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session, View,
     MAX_TEXT_BYTES, MAX_TITLE_BYTES,
 };
-pub use outbox::{Pending, RequestCounters, Stage};
+pub use outbox::{Breaker, Pending, RequestCounters, Stage, COOL_DOWN_MS, TRIP_AFTER};
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 
 use crate::election::Term;
@@ -119,6 +119,15 @@ pub struct StoreStatus {
     pub queued: usize,
     /// The last error the store reported to this tab, if the last transaction failed.
     pub error: Option<StoreError>,
+}
+
+impl StoreStatus {
+    /// Whether this tab cannot write: its breaker is open (no leader answers) or storage
+    /// failed.
+    #[must_use]
+    pub fn read_only(&self, breaker: Breaker) -> bool {
+        !matches!(breaker, Breaker::Closed) || self.error.is_some()
+    }
 }
 
 /// What the data layer tells the app.
@@ -204,6 +213,10 @@ impl Data {
 
     pub(crate) fn counters(&self) -> RequestCounters {
         self.outbox.counters()
+    }
+
+    pub(crate) fn breaker(&self, now: Millis) -> Breaker {
+        self.outbox.breaker(now)
     }
 
     pub(crate) fn pending(&self) -> impl Iterator<Item = &Pending> {

@@ -860,6 +860,12 @@ impl Engine {
         self.data.counters()
     }
 
+    /// The retry policy's circuit breaker at `now`: open (read-only) while no leader answers.
+    #[must_use]
+    pub fn breaker(&self, now: Millis) -> crate::data::Breaker {
+        self.data.breaker(now)
+    }
+
     /// This tab's requests not yet ended, oldest first.
     pub fn pending_requests(&self) -> impl Iterator<Item = &Pending> {
         self.data.pending()

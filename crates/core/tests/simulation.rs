@@ -160,8 +160,9 @@ fn every_seed_keeps_every_invariant() {
         data.skipped
     );
     println!(
-        "R1-R5: {} requests made, {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} lost with their page",
+        "R1-R5: {} requests made ({} more refused at once, the breaker open), {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} lost with their page",
         requests.made,
+        requests.read_only,
         requests.applied,
         requests.refused,
         requests.expired,

@@ -33,8 +33,8 @@ mod snapshot;
 mod store;
 
 pub use conclave_core::data::{
-    Change, ItemId, Message, Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution,
-    Session, Stage, StoreError, StoreStatus, View,
+    Breaker, Change, ItemId, Message, Op, Outcome, Pending, Question, Refusal, RequestCounters,
+    Resolution, Session, Stage, StoreError, StoreStatus, View,
 };
 pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,

@@ -1,6 +1,6 @@
 //! A plain-data picture of one tab's coordination state, handed to the app after every change.
 
-use conclave_core::data::{Pending, RequestCounters, StoreStatus};
+use conclave_core::data::{Breaker, Pending, RequestCounters, StoreStatus};
 use conclave_core::{Counters, Engine, Incarnation, Millis, Mode, Peer, Role, TabId, Term};
 
 /// Everything the coordination panel shows, as plain data (no `web_sys` object inside), so it
@@ -39,6 +39,9 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// How the durable store stands, as this tab knows it.
     pub store: StoreStatus,
+    /// The retry policy's circuit breaker: open while no leader answers (the tab is
+    /// read-only).
+    pub breaker: Breaker,
 }
 
 impl Snapshot {
@@ -60,6 +63,7 @@ impl Snapshot {
             requests: engine.request_counters(),
             pending: engine.pending_requests().cloned().collect(),
             store: engine.store_status(),
+            breaker: engine.breaker(now),
         }
     }
 }

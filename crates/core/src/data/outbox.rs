@@ -59,6 +59,34 @@ pub struct RequestCounters {
     pub retries: u64,
 }
 
+/// The retry policy's circuit breaker: while it is open the tab is read-only (new requests
+/// are refused with [`Refusal::ReadOnly`], so the app keeps what the user typed and says
+/// why, rather than queueing writes no leader takes).
+///
+/// Errors are classified: a refusal from the leader is *permanent* (never retried); no
+/// answer is *transient* (retried with backoff); too many outstanding is *rate-limited*
+/// ([`Refusal::Busy`], refused at once). The breaker opens when a request's deadline passes
+/// unanswered, or after [`TRIP_AFTER`] retries in a row bring no answer; after
+/// [`COOL_DOWN_MS`] it is half-open and lets one request through; any answer closes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Breaker {
+    /// Requests go out.
+    #[default]
+    Closed,
+    /// Read-only until this instant (this tab's clock).
+    Open {
+        /// When it becomes half-open.
+        until: Millis,
+    },
+    /// One request may go out to test the leader.
+    HalfOpen,
+}
+
+/// Retries in a row without an answer that open the breaker.
+pub const TRIP_AFTER: u32 = 8;
+/// How long the breaker stays open before it lets one request through, in ms.
+pub const COOL_DOWN_MS: u64 = 3_000;
+
 /// What the outbox wants sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Send {
@@ -79,6 +107,9 @@ pub(crate) struct Outbox {
     builder: ExponentialBuilder,
     counters: RequestCounters,
     budget_ms: u64,
+    breaker: Breaker,
+    /// Retries in a row that brought no answer.
+    failures: u32,
 }
 
 impl Outbox {
@@ -101,6 +132,8 @@ impl Outbox {
             builder,
             counters: RequestCounters::default(),
             budget_ms,
+            breaker: Breaker::Closed,
+            failures: 0,
         }
     }
 
@@ -112,9 +145,29 @@ impl Outbox {
         self.pending.iter()
     }
 
+    /// The breaker as it stands at `now`.
+    pub(crate) fn breaker(&self, now: Millis) -> Breaker {
+        match self.breaker {
+            Breaker::Open { until } if until <= now => Breaker::HalfOpen,
+            breaker => breaker,
+        }
+    }
+
+    fn trip(&mut self, now: Millis) {
+        self.breaker = Breaker::Open {
+            until: now.plus(COOL_DOWN_MS),
+        };
+    }
+
     /// Takes a new request made at `now`; its number, or why it is refused at once.
     pub(crate) fn make(&mut self, now: Millis, op: Op) -> Result<(u64, Send), Refusal> {
         op.validate()?;
+        match self.breaker(now) {
+            Breaker::Open { .. } => return Err(Refusal::ReadOnly),
+            // Half-open: one request tests the leader; the rest wait for its answer.
+            Breaker::HalfOpen if !self.pending.is_empty() => return Err(Refusal::ReadOnly),
+            _ => {}
+        }
         if self.pending.len() >= MAX_PENDING {
             return Err(Refusal::Busy);
         }
@@ -153,6 +206,9 @@ impl Outbox {
             return false;
         };
         self.pending.remove(at);
+        // The leader answers: it is reachable.
+        self.failures = 0;
+        self.breaker = Breaker::Closed;
         match outcome {
             Outcome::Applied => self.counters.applied += 1,
             Outcome::Refused(reason) => {
@@ -181,6 +237,10 @@ impl Outbox {
         if new_leader {
             self.restart_backoff(now);
         } else {
+            self.failures = self.failures.saturating_add(1);
+            if self.failures >= TRIP_AFTER && self.breaker == Breaker::Closed {
+                self.trip(now);
+            }
             self.tries = self.tries.saturating_add(1);
             let delay = self.delay();
             self.retry_at = Some(now.plus(millis(delay)));
@@ -220,6 +280,9 @@ impl Outbox {
                 p.stage = Stage::Abandoning;
                 upto = Some(p.number);
             }
+        }
+        if upto.is_some() {
+            self.trip(now);
         }
         upto.map(|upto| Send::Abandon { upto })
     }

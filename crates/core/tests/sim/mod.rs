@@ -1168,6 +1168,8 @@ impl Sim {
                                 self.requests.made(id, number, op);
                             }
                             Err(Refusal::Busy) => {}
+                            // The breaker is open: no leader answered lately.
+                            Err(Refusal::ReadOnly) => self.requests.stats.read_only += 1,
                             Err(e) => {
                                 return Err(self.violation(format!("tab {i}: {op:?} refused: {e}")))
                             }

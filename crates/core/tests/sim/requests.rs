@@ -40,6 +40,7 @@ pub struct RequestStats {
     pub questions_answered: u64,
     pub questions_timed_out: u64,
     pub answers_too_late: u64,
+    pub read_only: u64,
 }
 
 impl RequestStats {
@@ -54,6 +55,7 @@ impl RequestStats {
         self.questions_answered += other.questions_answered;
         self.questions_timed_out += other.questions_timed_out;
         self.answers_too_late += other.answers_too_late;
+        self.read_only += other.read_only;
     }
 }
 
