@@ -46,4 +46,7 @@ pub use error::StartError;
 // `tests/idb.rs` (which see nothing else) can exercise it, hence hidden from the docs.
 #[doc(hidden)]
 pub use idb::{Db, IdbError, Write};
+// Likewise the store's mapping of the engine's operations, for `tests/store.rs`.
 pub use snapshot::Snapshot;
+#[doc(hidden)]
+pub use store::{database_name, run as run_store_op};

@@ -24,12 +24,12 @@ const LEDGER_PREFIX: &str = "ledger:";
 const QUESTION_PREFIX: &str = "question:";
 
 /// The database name for `channel`.
-pub(crate) fn database_name(channel: &str) -> String {
+pub fn database_name(channel: &str) -> String {
     format!("{channel}:store")
 }
 
 /// Runs `op` on `db` and says how it went.
-pub(crate) async fn run(db: &Db, op: StoreOp) -> StoreResult {
+pub async fn run(db: &Db, op: StoreOp) -> StoreResult {
     match op {
         StoreOp::Read => StoreResult::Read(read(db).await),
         StoreOp::Claim { term } => {

@@ -1,0 +1,177 @@
+//! The engine's store operations on the real IndexedDB of a headless Chromium page: what a
+//! commit writes is what a read gives back, a commit is one strict transaction however many
+//! records it holds, and a refused commit changes nothing, its ledger included.
+#![cfg(target_arch = "wasm32")]
+
+use conclave_core::data::store::{LedgerRecord, MessageRecord, SessionRecord, Write};
+use conclave_core::data::{
+    Commit, Image, ItemId, Ledger, Message, Outcome, StoreError, StoreOp, StoreResult,
+};
+use conclave_core::{TabId, Term};
+use conclave_web::{run_store_op, Db};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn fresh(test: &str) -> Db {
+    let name = format!(
+        "conclave-store-{test}-{}-{}",
+        js_sys::Date::now(),
+        js_sys::Math::random()
+    );
+    Db::open(&name).await.expect("the database opens")
+}
+
+fn tab(n: u8) -> TabId {
+    TabId::from_bytes([n; 16])
+}
+
+fn item(n: u8, number: u64) -> ItemId {
+    ItemId {
+        tab: tab(n),
+        number,
+    }
+}
+
+async fn read(db: &Db) -> Image {
+    match run_store_op(db, StoreOp::Read).await {
+        StoreResult::Read(Ok(image)) => image,
+        other => panic!("a read: {other:?}"),
+    }
+}
+
+async fn commit(db: &Db, term: Term, rev: u64, writes: Vec<Write>) -> Result<(), StoreError> {
+    match run_store_op(db, StoreOp::Commit(Commit { term, rev, writes })).await {
+        StoreResult::Committed { rev: r, result } => {
+            assert_eq!(r, rev);
+            result
+        }
+        other => panic!("a commit: {other:?}"),
+    }
+}
+
+/// A session, `n` messages in it, and the writer's ledger saying requests up to `n + 1` are
+/// consumed.
+fn batch(session: ItemId, n: u64) -> Vec<Write> {
+    let writer = session.tab;
+    let mut writes = vec![Write::PutSession(SessionRecord {
+        id: session,
+        title: "Notes ✓ <b>".into(),
+        created: 1,
+    })];
+    let mut ledger = Ledger::default();
+    ledger.consume(1, Outcome::Applied);
+    for order in 0..n {
+        let id = ItemId {
+            tab: writer,
+            number: order + 2,
+        };
+        writes.push(Write::PutMessage(MessageRecord {
+            session,
+            order,
+            message: Message {
+                id,
+                text: format!("message {order}"),
+            },
+        }));
+        ledger.consume(order + 2, Outcome::Applied);
+    }
+    writes.push(Write::PutLedger(LedgerRecord {
+        tab: writer,
+        ledger,
+    }));
+    writes
+}
+
+#[wasm_bindgen_test]
+async fn a_claim_then_a_commit_reads_back_as_written_in_one_strict_transaction() {
+    let db = fresh("roundtrip").await;
+    let term = Term::new(3, tab(9));
+    match run_store_op(&db, StoreOp::Claim { term }).await {
+        StoreResult::Claimed {
+            term: t,
+            result: Ok(image),
+        } => {
+            assert_eq!(t, term);
+            assert_eq!(image.rev, 0);
+            assert!(image.sessions.is_empty());
+        }
+        other => panic!("a claim: {other:?}"),
+    }
+    let session = item(1, 1);
+    commit(&db, term, 1, batch(session, 100))
+        .await
+        .expect("the commit lands");
+    assert_eq!(
+        db.last_durability().as_deref(),
+        Some("strict"),
+        "commits ask for strict durability"
+    );
+    let image = read(&db).await;
+    assert_eq!(image.rev, 1);
+    assert_eq!(image.fence, term);
+    let view = image.view();
+    let stored = view.session(session).expect("the session is stored");
+    assert_eq!(stored.title, "Notes ✓ <b>");
+    // Group commit: all 100 messages of the one transaction, in order.
+    assert_eq!(stored.messages.len(), 100);
+    assert!(stored
+        .messages
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.text == format!("message {i}")));
+    let ledgers = image.ledgers();
+    assert_eq!(ledgers.get(&tab(1)).map(|l| l.number), Some(101));
+}
+
+#[wasm_bindgen_test]
+async fn a_fenced_commit_changes_nothing_and_its_ledger_stays_as_it_was() {
+    let db = fresh("fenced").await;
+    let old = Term::new(3, tab(9));
+    let new = Term::new(3, tab(10));
+    let session = item(1, 1);
+    commit(&db, old, 1, batch(session, 2))
+        .await
+        .expect("the first commit lands");
+    let before = read(&db).await;
+    // A later term claims the store: the older leader's next commit is refused whole.
+    assert!(matches!(
+        run_store_op(&db, StoreOp::Claim { term: new }).await,
+        StoreResult::Claimed { result: Ok(_), .. }
+    ));
+    let late = commit(&db, old, 2, batch(item(2, 1), 5)).await;
+    assert_eq!(late, Err(StoreError::Fenced { stored: new }));
+    let after = read(&db).await;
+    assert_eq!(after.sessions, before.sessions);
+    assert_eq!(after.messages, before.messages);
+    assert_eq!(
+        after.ledgers, before.ledgers,
+        "the dedup record is unchanged"
+    );
+    assert_eq!(after.rev, 1);
+    // The same term, and a later one, may still commit.
+    commit(&db, new, 2, batch(item(3, 1), 1))
+        .await
+        .expect("the new leader commits");
+    assert_eq!(read(&db).await.rev, 2);
+}
+
+#[wasm_bindgen_test]
+async fn deleting_a_session_removes_its_messages_and_no_other() {
+    let db = fresh("delete").await;
+    let term = Term::new(1, tab(9));
+    let (a, b) = (item(1, 1), item(2, 1));
+    let mut writes = batch(a, 3);
+    writes.extend(batch(b, 2));
+    commit(&db, term, 1, writes).await.expect("lands");
+    commit(&db, term, 2, vec![Write::DeleteSession(a)])
+        .await
+        .expect("lands");
+    let image = read(&db).await;
+    assert_eq!(
+        image.sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![b]
+    );
+    assert_eq!(image.messages.len(), 2);
+    assert!(image.messages.iter().all(|m| m.session == b));
+}
