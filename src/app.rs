@@ -1,9 +1,13 @@
-//! The root component: starts this tab's driver and lays out the coordination panel.
+//! The root component: starts this tab's driver and lays out the sessions workspace, with the
+//! coordination panel folded away below it.
 
-use conclave_web::Mode;
+use conclave_web::{ItemId, Mode, TabId};
 use leptos::prelude::*;
 
-use crate::components::{CounterTable, MessageBoard, PeerList, SafeModeBanner, ThisTab};
+use crate::components::{
+    CounterTable, MessageBoard, PeerList, Questions, ReadOnlyBanner, RequestsPanel, SafeModeBanner,
+    SessionView, SessionsSidebar, ThisTab,
+};
 use crate::use_conclave::{use_conclave_with_options, UseConclaveOptions};
 use crate::view_model;
 
@@ -13,6 +17,13 @@ pub fn App() -> impl IntoView {
     let conclave = use_conclave_with_options(UseConclaveOptions::default().mode(requested_mode()));
     let snapshot = conclave.snapshot;
     let start_error = conclave.error.get_untracked();
+    // The open session: one per tab (each tab may show another), shared by the sidebar, which
+    // switches it, and the session view, which shows it.
+    let active = RwSignal::new(None::<ItemId>);
+    // A memo: every snapshot would otherwise redraw what depends on this tab's id.
+    let me: Signal<Option<TabId>> =
+        Memo::new(move |_| snapshot.with(|s| s.as_ref().map(|s| s.id))).into();
+    let (workspace, request) = (conclave.workspace, conclave.request);
 
     let classes = Signal::derive(move || {
         snapshot.with(|s| {
@@ -47,21 +58,33 @@ pub fn App() -> impl IntoView {
                     view! { <SafeModeBanner reason /> }
                 })
         }}
-        <main class="panel">
-            <ThisTab snapshot />
-            <PeerList snapshot />
-            <MessageBoard messages=conclave.messages broadcast=conclave.broadcast />
-            <CounterTable
-                title="Messages"
-                testid="message-counters"
-                rows=classes
-            />
-            <CounterTable
-                title="Rejected"
-                testid="rejection-counters"
-                rows=rejections
-            />
+        <ReadOnlyBanner snapshot />
+        <Questions workspace request ended=conclave.ended resolved=conclave.resolved />
+        <main class="workspace">
+            <SessionsSidebar workspace active request me />
+            <SessionView workspace active request ended=conclave.ended me />
         </main>
+        // Closed by default: the coordination panel is for watching the tabs work, not for
+        // the work itself.
+        <details class="coordination" data-testid="coordination">
+            <summary>"Coordination"</summary>
+            <div class="panel">
+                <ThisTab snapshot />
+                <PeerList snapshot />
+                <RequestsPanel snapshot />
+                <MessageBoard messages=conclave.messages broadcast=conclave.broadcast />
+                <CounterTable
+                    title="Messages"
+                    testid="message-counters"
+                    rows=classes
+                />
+                <CounterTable
+                    title="Rejected"
+                    testid="rejection-counters"
+                    rows=rejections
+                />
+            </div>
+        </details>
     }
 }
 

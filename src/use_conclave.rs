@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use conclave_web::{
-    Config, Counters, Driver, Mode, Op, Outcome, Peer, Refusal, SendError, Snapshot, TabId, Term,
-    View, WorkspaceEvent,
+    Change, Config, Counters, Driver, ItemId, Mode, Op, Outcome, Peer, Refusal, Resolution,
+    SendError, Snapshot, TabId, Term, View, WorkspaceEvent,
 };
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
@@ -123,6 +123,22 @@ pub struct UseConclaveReturn {
     pub request: Callback<Op, Result<u64, Refusal>>,
     /// This tab's latest ended requests (number, outcome), oldest first, at most 50.
     pub ended: Signal<Vec<(u64, Outcome)>>,
+    /// The latest questions resolved while this tab watched, oldest first, at most 50: each
+    /// once, whichever tab answered (or the timeout).
+    pub resolved: Signal<Vec<Resolved>>,
+}
+
+/// A question resolved, as [`UseConclaveReturn::resolved`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The question.
+    pub question: ItemId,
+    /// The session it was about, and its title when the question was resolved.
+    pub session: ItemId,
+    /// Its title then.
+    pub title: String,
+    /// How it was resolved.
+    pub resolution: Resolution,
 }
 
 /// How many ended requests [`UseConclaveReturn::ended`] keeps.
@@ -156,6 +172,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
     let refresh = Refresh::new(snapshot, options.refresh_ms, options.refresh_hidden);
     let workspace = RwSignal::new(View::default());
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
+    let resolved = RwSignal::new(Vec::<Resolved>::new());
     let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
             driver.on_message(move |from, data| {
@@ -172,7 +189,15 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
                     let _ = workspace.try_set(view);
                 }
                 WorkspaceEvent::Changed { rev, changes } => {
+                    let news = resolutions(&workspace, &changes);
                     workspace.try_update(|view| view.apply(rev, &changes));
+                    if !news.is_empty() {
+                        resolved.try_update(|list| {
+                            list.extend(news);
+                            let excess = list.len().saturating_sub(KEEP_ENDED);
+                            list.drain(..excess);
+                        });
+                    }
                 }
                 WorkspaceEvent::Ended { number, outcome } => {
                     ended.try_update(|list| {
@@ -203,6 +228,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         workspace: workspace.into(),
         request,
         ended: ended.into(),
+        resolved: resolved.into(),
         is_leader: Signal::derive(move || {
             snapshot.with(|s| s.as_ref().is_some_and(|s| s.is_leader))
         }),
@@ -219,6 +245,30 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         messages: messages.into(),
         broadcast,
     }
+}
+
+/// The questions `changes` resolve, with their sessions' titles as `workspace` shows them
+/// before the changes.
+fn resolutions(workspace: &RwSignal<View>, changes: &[Change]) -> Vec<Resolved> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::Resolved {
+                id,
+                session,
+                resolution,
+            } => Some(Resolved {
+                question: *id,
+                session: *session,
+                title: workspace
+                    .try_with_untracked(|v| v.session(*session).map(|s| s.title.clone()))
+                    .flatten()
+                    .unwrap_or_default(),
+                resolution: *resolution,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Hands the driver's snapshots to the signal: at once when they change what must show at once

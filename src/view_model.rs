@@ -1,9 +1,17 @@
 //! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
-//! it is tested without a page.
+//! it is tested without a page. The sessions workspace's part is in [`workspace`].
 
 use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
 
 use crate::use_conclave::AppMessage;
+
+mod workspace;
+
+pub use workspace::{
+    breaker_label, check_title, choose_active, not_sent, op_label, outcome_of, pending_rows,
+    post_rows, request_rows, search, search_count, session_rows, stage_label, ComposeStatus,
+    PendingRow, PostRow, SessionRow,
+};
 
 /// One row of the peer table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,8 +48,10 @@ pub fn peer_rows(snapshot: &Snapshot) -> Vec<PeerRow> {
 }
 
 /// Whether `next` changes what must be shown at once: who leads, at which term, this tab's role,
-/// mode, key or visibility, or which tabs are listed (and their incarnations and visibility).
-/// Counters, sequence numbers and ages alone may wait for the next refresh.
+/// mode, key or visibility, which tabs are listed (and their incarnations and visibility), or
+/// how this tab's requests and the store stand (a request made or ended, a new revision, a
+/// store error, the breaker). Message counters, sequence numbers and ages alone may wait for
+/// the next refresh.
 #[must_use]
 pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
     let essentials = |s: &Snapshot| {
@@ -64,7 +74,20 @@ pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
             .map(|p| (p.id, p.incarnation, p.visible))
             .collect::<Vec<_>>()
     };
-    essentials(shown) != essentials(next) || listed(shown) != listed(next)
+    // Requests move only when a person acts (or while the leader is unreachable), never in an
+    // idle tab: showing them at once costs nothing at rest, and the requests panel never says
+    // "nothing waiting" while a request is in flight.
+    let data = |s: &Snapshot| (s.requests, s.store.clone(), s.breaker);
+    let pending = |s: &Snapshot| {
+        s.pending
+            .iter()
+            .map(|p| (p.number, p.stage))
+            .collect::<Vec<_>>()
+    };
+    essentials(shown) != essentials(next)
+        || listed(shown) != listed(next)
+        || data(shown) != data(next)
+        || pending(shown) != pending(next)
 }
 
 /// One received app message, as the message board shows it.
@@ -204,6 +227,7 @@ fn rejection_label(reason: Rejection) -> &'static str {
         Rejection::TagLength => "signature of wrong length",
         Rejection::NoKey => "signed, no key yet",
         Rejection::StaleTerm => "from a deposed leader",
+        Rejection::NotLeader => "leader's message from a non-leader",
         // The core may name new reasons before the app learns to word them.
         _ => "other",
     }
@@ -218,7 +242,9 @@ mod tests {
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
     use super::*;
-    use conclave_web::{Incarnation, Millis, Peer, TabId, Term};
+    use conclave_web::{
+        Breaker, Incarnation, Millis, Peer, RequestCounters, StoreStatus, TabId, Term,
+    };
 
     #[test]
     fn ages_read_naturally() {
@@ -255,7 +281,8 @@ mod tests {
         }
     }
 
-    fn snapshot() -> Snapshot {
+    /// A follower's snapshot at 3.5 s, alone (the workspace's tests start from it too).
+    pub(super) fn snapshot() -> Snapshot {
         Snapshot {
             id: TabId::from_bytes([1; 16]),
             incarnation: Incarnation(0),
@@ -270,6 +297,10 @@ mod tests {
             role: Role::Follower,
             is_leader: false,
             leader: None,
+            requests: RequestCounters::default(),
+            pending: Vec::new(),
+            store: StoreStatus::default(),
+            breaker: Breaker::default(),
         }
     }
 
@@ -295,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn leadership_and_membership_show_at_once_counters_and_ages_may_wait() {
+    fn leadership_membership_and_requests_show_at_once_counters_and_ages_may_wait() {
         let shown = Snapshot {
             peers: vec![peer(1, 3, true)],
             ..snapshot()
@@ -318,6 +349,12 @@ mod tests {
             ..later.clone()
         };
         assert!(shows_at_once(&shown, &leading));
+        let mut made = later.clone();
+        made.requests.made += 1;
+        assert!(shows_at_once(&shown, &made), "a request was made");
+        let mut committed = later.clone();
+        committed.store.rev = Some(3);
+        assert!(shows_at_once(&shown, &committed), "the store moved on");
         let joined = Snapshot {
             peers: Vec::new(),
             ..later.clone()

@@ -101,11 +101,19 @@ export async function openTabs(context, url, n) {
   return pages;
 }
 
-/** This tab's id, as the app shows it (waits for the app to mount). */
+/** This tab's id, as the app shows it (waits for the app to mount; the coordination panel
+ * that shows it may be folded away). */
 export async function tabId(page) {
   const id = page.getByTestId("tab-id");
-  await id.filter({ hasText: /^[0-9a-f]{32}$/ }).waitFor();
+  await id.filter({ hasText: /^[0-9a-f]{32}$/ }).waitFor({ state: "attached" });
   return id.textContent();
+}
+
+/** Unfolds the coordination panel (closed by default), to type into what it holds. */
+export async function openPanel(page) {
+  await page.evaluate(() => {
+    document.querySelector("[data-testid=coordination]").open = true;
+  });
 }
 
 /** The ids of the peers the tab lists. */

@@ -2,7 +2,7 @@
 // sends from its message board reaches every other tab's board once, in order, as text.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { closeTabs, launch, openTabs, peerIds, tabId, within } from "./browser.mjs";
+import { closeTabs, launch, openPanel, openTabs, peerIds, tabId, within } from "./browser.mjs";
 
 let env;
 before(async () => {
@@ -35,6 +35,7 @@ async function send(page, text) {
 test("a message sent from one tab's board reaches every other tab once, in order, as text", async () => {
   const pages = await openTabs(env.context, env.url, 3);
   const ids = await Promise.all(pages.map(tabId));
+  await Promise.all(pages.map(openPanel));
   await within(10_000, "3 tabs list each other", async () =>
     (await Promise.all(pages.map(peerIds))).every((list) => list.length === 2),
   );

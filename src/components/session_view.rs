@@ -1,0 +1,157 @@
+//! The open session: its messages, live across tabs, a search over them, and the composer.
+
+use conclave_web::{ItemId, Op, Outcome, Refusal, TabId, View};
+use leptos::prelude::*;
+
+use crate::view_model::{self, ComposeStatus, PostRow};
+
+/// The active session's title, its messages oldest first (filtered by a search), and a form
+/// that adds one; with no session, an invitation to create one.
+#[component]
+pub fn SessionView(
+    /// The workspace as of the latest revision this tab applied.
+    workspace: Signal<View>,
+    /// The open session (owned by the app; the sidebar keeps it one that exists).
+    active: RwSignal<Option<ItemId>>,
+    /// Makes a request of the leader: its number, or why it is refused at once.
+    request: Callback<Op, Result<u64, Refusal>>,
+    /// This tab's latest ended requests, (number, outcome), oldest first: how the composer's
+    /// request ended.
+    ended: Signal<Vec<(u64, Outcome)>>,
+    /// This tab's id, once known: its own messages read "you".
+    #[prop(optional, into)]
+    me: Signal<Option<TabId>>,
+) -> impl IntoView {
+    // The open session's id, only while it exists: a stale choice shows the empty state, not
+    // a form whose every send would be refused.
+    let session = Memo::new(move |_| {
+        let id = active.get()?;
+        workspace.with(|view| view.session(id).map(|s| s.id))
+    });
+    let title = Memo::new(move |_| {
+        let id = session.get()?;
+        workspace.with(|view| view.session(id).map(|s| s.title.clone()))
+    });
+    let query = RwSignal::new(String::new());
+    // Another session's messages would not match the same search: start afresh.
+    Effect::watch(
+        move || session.get(),
+        move |_, _, _| query.set(String::new()),
+        false,
+    );
+    let total = Memo::new(move |_| {
+        let Some(id) = session.get() else { return 0 };
+        workspace.with(|view| view.session(id).map_or(0, |s| s.messages.len()))
+    });
+    let posts = Memo::new(move |_| {
+        let Some(id) = session.get() else {
+            return Vec::new();
+        };
+        let me = me.get();
+        query.with(|q| {
+            workspace.with(|view| {
+                view.session(id)
+                    .map(|s| view_model::post_rows(s, q, me))
+                    .unwrap_or_default()
+            })
+        })
+    });
+
+    let text = RwSignal::new(String::new());
+    let status = RwSignal::new(None::<ComposeStatus>);
+    // How many submits were tried (the status's `data-tries`: a reader can tell two identical
+    // outcomes apart).
+    let tries = RwSignal::new(0u32);
+    // A request ends in `ended`; latch its outcome here, so the status stays final even after
+    // the request leaves `ended`'s window of the latest fifty.
+    Effect::new(move |_| {
+        let Some(shown) = status.get() else { return };
+        let next = ended.with(|ended| shown.clone().after(ended));
+        if next != shown {
+            status.set(Some(next));
+        }
+    });
+    let send = move || {
+        tries.update(|n| *n += 1);
+        let said = match (session.get_untracked(), text.get_untracked()) {
+            (None, _) => ComposeStatus::Unsent("Open or create a session first."),
+            (Some(_), t) if t.trim().is_empty() => ComposeStatus::Unsent("Write a message first."),
+            (Some(session), text) => ComposeStatus::made(request.run(Op::Add { session, text })),
+        };
+        if matches!(said, ComposeStatus::Sending(_)) {
+            text.set(String::new());
+        }
+        status.set(Some(said));
+    };
+
+    view! {
+        <section class="card session-view" aria-labelledby="session-title">
+            <Show
+                when=move || session.get().is_some()
+                fallback=|| view! {
+                    <div class="welcome" data-testid="no-session">
+                        <h2 id="session-title">"No session open"</h2>
+                        <p>"Create a session in the sidebar to start writing; every open tab sees it at once."</p>
+                    </div>
+                }
+            >
+                <h2 id="session-title" data-testid="session-title">{move || title.get()}</h2>
+                <div class="search">
+                    <label for="search">"Search"</label>
+                    <input
+                        id="search"
+                        type="search"
+                        autocomplete="off"
+                        data-testid="search"
+                        prop:value=move || query.get()
+                        on:input=move |ev| query.set(event_target_value(&ev))
+                    />
+                    <span class="hint" data-testid="search-count" aria-live="polite">
+                        {move || view_model::search_count(posts.with(Vec::len), total.get())}
+                    </span>
+                </div>
+                <ol class="posts" data-testid="messages">
+                    // Keyed by id: a message never changes, so each is drawn once.
+                    <For each=move || posts.get() key=|post: &PostRow| post.id.clone() let:post>
+                        <li data-testid="message" data-message-id=post.id data-author=post.author.clone()>
+                            <code class="author" title=post.author.clone()>{post.by}</code>
+                            // Text, never markup: Leptos writes it as a text node.
+                            <span class="text">{post.text}</span>
+                        </li>
+                    </For>
+                </ol>
+                <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
+            </Show>
+            <form
+                class="compose inline"
+                hidden=move || session.get().is_none()
+                on:submit=move |ev| {
+                    // Never navigate: the page's policy (`form-action 'none'`) forbids it anyway.
+                    ev.prevent_default();
+                    send();
+                }
+            >
+                <label for="compose-text" class="visually-hidden">"Message"</label>
+                <input
+                    id="compose-text"
+                    type="text"
+                    autocomplete="off"
+                    placeholder="Write a message"
+                    data-testid="compose-text"
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                />
+                <button type="submit" data-testid="compose-send">"Send"</button>
+            </form>
+            <p
+                class="status"
+                data-testid="compose-status"
+                data-tries=move || tries.get().to_string()
+                class:error=move || status.with(|s| s.as_ref().is_some_and(ComposeStatus::is_error))
+                role="status"
+            >
+                {move || status.with(|s| s.as_ref().map(ComposeStatus::text).unwrap_or_default())}
+            </p>
+        </section>
+    }
+}
