@@ -180,14 +180,13 @@ impl Requests {
                     self.stats.lost_commits += 1;
                     return Ok(None);
                 }
-                let mut after = self.store.clone();
-                let result = after.commit(&commit);
+                // The fence is the only way a commit fails here: check what would land first.
+                if self.store.fence <= commit.term {
+                    self.check_landing(id, &commit.writes, commit.term)?;
+                }
+                let result = self.store.commit(&commit);
                 match &result {
-                    Ok(()) => {
-                        self.check_landing(id, &commit.writes, commit.term)?;
-                        self.store = after;
-                        self.stats.commits += 1;
-                    }
+                    Ok(()) => self.stats.commits += 1,
                     Err(StoreError::Fenced { .. }) => self.stats.fenced += 1,
                     Err(_) => {}
                 }

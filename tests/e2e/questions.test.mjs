@@ -1,0 +1,216 @@
+// Questions asked of every tab (deleting a session), answered from several tabs at the same
+// moment, and the read-only mode of a tab whose leader does not answer: real tabs of one
+// headless Chromium, on the served app.
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
+
+let env;
+before(async () => {
+  env = await launch();
+});
+after(async () => {
+  await env?.close();
+});
+afterEach(async () => {
+  await closeTabs(env.context);
+});
+
+/** Waits until exactly one of `pages` leads and all agree on it; its index. */
+async function leaderOf(pages, ids, bound) {
+  let found;
+  await within(bound, "one agreed leader", async () => {
+    const views = await Promise.all(
+      pages.map((p) =>
+        p.evaluate(() => ({
+          role: document.querySelector("[data-testid=role]")?.textContent,
+          leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId ?? "",
+        })),
+      ),
+    );
+    const leaders = views.filter((v) => v.role === "leader");
+    if (leaders.length !== 1) return false;
+    found = views.indexOf(leaders[0]);
+    return views.every((v) => v.leader === ids[found]);
+  });
+  return found;
+}
+
+/** The id of the session titled `title` in `page`'s sidebar, once it is there. */
+async function sessionId(page, title) {
+  let id;
+  await within(5_000, `session ${title} listed`, async () => {
+    id = await page.$$eval(
+      "[data-testid=session]",
+      (rows, title) => rows.find((r) => r.querySelector(".title")?.textContent === title)?.dataset.sessionId,
+      title,
+    );
+    return Boolean(id);
+  });
+  return id;
+}
+
+/** The question pending about session `session` in `page`, once it shows. */
+async function questionAbout(page, title) {
+  let id;
+  await within(5_000, `a question about ${title}`, async () => {
+    id = await page.$$eval(
+      "[data-testid=question]",
+      (qs, title) => qs.find((q) => q.querySelector("strong")?.textContent === title)?.dataset.questionId,
+      title,
+    );
+    return Boolean(id);
+  });
+  return id;
+}
+
+/** How `page` says question `id` was resolved: { resolution, by, mine } or null. */
+function resolution(page, id) {
+  return page.evaluate((id) => {
+    const li = document.querySelector(`[data-testid=resolution][data-question-id="${id}"]`);
+    if (!li) return null;
+    return {
+      resolution: li.dataset.resolution,
+      by: li.dataset.by,
+      mine: li.querySelector("[data-testid=answer-status]")?.textContent ?? "",
+    };
+  }, id);
+}
+
+/** Clicks `selector` in every page at the same wall-clock instant. */
+async function clickTogether(pages, selectors) {
+  const at = Date.now() + 60;
+  await Promise.all(
+    pages.map((page, i) =>
+      page.evaluate(
+        ([selector, at]) =>
+          new Promise((done) =>
+            setTimeout(() => {
+              document.querySelector(selector)?.click();
+              done();
+            }, Math.max(0, at - Date.now())),
+          ),
+        [selectors[i], at],
+      ),
+    ),
+  );
+}
+
+test("200 deletions answered from two tabs at the same moment each resolve exactly once, the same way in every tab", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  await leaderOf(pages, ids, 10_000);
+  const [asker, b, c] = pages;
+  const tally = { confirmed: 0, cancelled: 0, doubled: 0 };
+  for (let trial = 0; trial < 200; trial++) {
+    const title = `trial ${trial}`;
+    await asker.getByTestId("new-session-title").fill(title);
+    await asker.getByTestId("new-session").click();
+    const session = await sessionId(asker, title);
+    await asker.click(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`);
+    const question = await questionAbout(b, title);
+    await questionAbout(c, title);
+    // b and c answer at the same instant: both yes, or one yes and one no.
+    const answers = trial % 2 === 0 ? ["answer-yes", "answer-yes"] : ["answer-yes", "answer-no"];
+    await clickTogether(
+      [b, c],
+      answers.map((a) => `[data-testid=question][data-question-id="${question}"] [data-testid=${a}]`),
+    );
+    let seen;
+    await within(5_000, `trial ${trial}: every tab resolved the question and both answers ended`, async () => {
+      seen = await Promise.all(pages.map((p) => resolution(p, question)));
+      return seen.every((r) => r !== null) && [seen[1], seen[2]].every((r) => r.mine !== "" && r.mine !== "Sending your answer…");
+    });
+    // Once, and the same way, everywhere.
+    for (const r of seen) assert.deepEqual([r.resolution, r.by], [seen[0].resolution, seen[0].by], `trial ${trial}`);
+    const won = [seen[1], seen[2]].filter((r) => r.mine === "Your answer was the one applied.").length;
+    const lost = [seen[1], seen[2]].filter((r) => r.mine.startsWith("Already answered")).length;
+    if (won !== 1) tally.doubled += 1;
+    assert.deepEqual([won, lost], [1, 1], `trial ${trial}: exactly one answer applied`);
+    assert.ok([ids[1], ids[2]].includes(seen[0].by), `trial ${trial}: resolved by one of the answering tabs`);
+    tally[seen[0].resolution] += 1;
+    // A confirmed deletion removed the session from every tab; a cancelled one kept it.
+    const listed = await Promise.all(
+      pages.map((p) => p.$$eval(`[data-testid=session][data-session-id="${session}"]`, (r) => r.length)),
+    );
+    if (seen[0].resolution === "confirmed") {
+      await within(2_000, "the session gone everywhere", async () =>
+        (await Promise.all(pages.map((p) => p.$$eval(`[data-testid=session][data-session-id="${session}"]`, (r) => r.length)))).every((n) => n === 0),
+      );
+    } else {
+      assert.deepEqual(listed, [1, 1, 1], `trial ${trial}: a cancelled deletion keeps the session`);
+    }
+  }
+  console.log(`# 200 racing trials: ${tally.confirmed} confirmed, ${tally.cancelled} cancelled, ${tally.doubled} resolved twice`);
+  assert.equal(tally.doubled, 0);
+});
+
+test("a question nobody answers is cancelled once by the timeout, in every tab", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  await leaderOf(pages, ids, 10_000);
+  const title = `unanswered ${Date.now()}`;
+  await pages[0].getByTestId("new-session-title").fill(title);
+  await pages[0].getByTestId("new-session").click();
+  const session = await sessionId(pages[0], title);
+  await pages[1].click(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`);
+  const question = await questionAbout(pages[2], title);
+  const asked = performance.now();
+  let seen;
+  await within(40_000, "every tab shows the question timed out", async () => {
+    seen = await Promise.all(pages.map((p) => resolution(p, question)));
+    return seen.every((r) => r !== null);
+  });
+  const ms = performance.now() - asked;
+  console.log(`# the unanswered question timed out in every tab ${(ms / 1000).toFixed(1)} s after it was asked`);
+  assert.ok(ms >= 29_000, "not before its 30 s");
+  for (const r of seen) assert.equal(r.resolution, "timed-out");
+  // The session is kept, the question is gone, and each tab lists the resolution once.
+  for (const page of pages) {
+    assert.equal(await page.$$eval(`[data-testid=session][data-session-id="${session}"]`, (r) => r.length), 1);
+    assert.equal(await page.$$eval(`[data-testid=question][data-question-id="${question}"]`, (q) => q.length), 0);
+    assert.equal(await page.$$eval(`[data-testid=resolution][data-question-id="${question}"]`, (r) => r.length), 1);
+  }
+});
+
+test("a tab whose messages cannot reach the leader turns read-only, and writes again once they can", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  const leader = await leaderOf(pages, ids, 10_000);
+  const tab = pages[(leader + 1) % 3];
+  await tab.getByTestId("new-session-title").fill("Read-only test");
+  await tab.getByTestId("new-session").click();
+  await sessionId(tab, "Read-only test");
+  await within(5_000, "the session is open", async () => (await tab.getByTestId("compose-text").count()) === 1);
+  // Test code blocks this tab's channel: nothing it posts leaves.
+  await tab.evaluate(() => {
+    window.__post = BroadcastChannel.prototype.postMessage;
+    BroadcastChannel.prototype.postMessage = function () {};
+  });
+  await tab.getByTestId("compose-text").fill("typed while cut off");
+  await tab.getByTestId("compose-text").press("Enter");
+  const cut = performance.now();
+  await tab.getByTestId("read-only").waitFor({ timeout: 15_000 });
+  console.log(`# read-only ${(performance.now() - cut).toFixed(0)} ms after the first unanswered request`);
+  // A new write is refused with the reason, and what was typed stays in the box.
+  await tab.getByTestId("compose-text").fill("refused while read-only");
+  await tab.getByTestId("compose-text").press("Enter");
+  await within(2_000, "the composer says why", async () => /read-only/i.test(await tab.getByTestId("compose-status").textContent()));
+  assert.equal(await tab.getByTestId("compose-text").inputValue(), "refused while read-only");
+  // The channel comes back: the banner goes, and writing works again.
+  await tab.evaluate(() => {
+    BroadcastChannel.prototype.postMessage = window.__post;
+  });
+  const back = performance.now();
+  await tab.getByTestId("read-only").waitFor({ state: "detached", timeout: 10_000 });
+  console.log(`# writable again ${(performance.now() - back).toFixed(0)} ms after the channel came back`);
+  await tab.getByTestId("compose-text").fill("after the channel came back");
+  await tab.getByTestId("compose-text").press("Enter");
+  await within(5_000, "saved", async () => (await tab.getByTestId("compose-status").textContent()) === "Saved.");
+  const others = pages.filter((p) => p !== tab);
+  await within(5_000, "the other tabs show it", async () =>
+    (await Promise.all(others.map((p) => p.$$eval("[data-testid=message] .text", (m) => m.map((e) => e.textContent))))).every((m) =>
+      m.includes("after the channel came back"),
+    ),
+  );
+});
