@@ -208,6 +208,10 @@ test("a tab whose messages cannot reach the leader turns read-only, and writes a
   await tab.getByTestId("compose-text").press("Enter");
   await within(5_000, "saved", async () => (await tab.getByTestId("compose-status").textContent()) === "Saved.");
   const others = pages.filter((p) => p !== tab);
+  const session = await sessionId(tab, "Read-only test");
+  for (const page of others) {
+    await page.click(`[data-testid=session][data-session-id="${session}"] [data-testid=switch-session]`);
+  }
   await within(5_000, "the other tabs show it", async () =>
     (await Promise.all(others.map((p) => p.$$eval("[data-testid=message] .text", (m) => m.map((e) => e.textContent))))).every((m) =>
       m.includes("after the channel came back"),

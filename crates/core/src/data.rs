@@ -458,10 +458,13 @@ impl Data {
                 let Some(writer) = self.writer.as_mut() else {
                     return;
                 };
+                if writer.in_flight_rev() != Some(rev) {
+                    // Not this writer's commit (a writer of an earlier leadership): ignore.
+                    return;
+                }
                 match result {
                     Ok(()) => {
                         if let Some(done) = writer.committed() {
-                            debug_assert_eq!(done.rev, rev);
                             self.error = None;
                             self.sends.push_back(DataSend::Committed {
                                 rev: done.rev,

@@ -149,6 +149,11 @@ impl Writer {
         self.in_flight = None;
     }
 
+    /// The revision of the commit in flight, if any.
+    pub(crate) fn in_flight_rev(&self) -> Option<u64> {
+        self.in_flight.as_ref().map(|f| f.rev)
+    }
+
     /// When the next pending question times out, if any.
     pub(crate) fn deadline(&self) -> Option<Millis> {
         match &self.state {

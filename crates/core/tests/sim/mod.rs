@@ -365,6 +365,8 @@ pub struct Sim {
     requests: Requests,
     /// Whether tabs still make requests (not in the farewell, after which R5 is checked).
     requests_open: bool,
+    /// Per tab: the time of its last store transaction, so that they run in order.
+    store_fifo: BTreeMap<usize, u64>,
     pub trace: Option<Vec<String>>,
 }
 
@@ -406,6 +408,7 @@ impl Sim {
             asleep_until: None,
             requests: Requests::new(seed),
             requests_open: true,
+            store_fifo: BTreeMap::new(),
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -581,7 +584,10 @@ impl Sim {
         }
         while let Some(op) = self.tabs[i].engine.poll_store() {
             if self.requests.enabled {
-                let at = self.now + self.requests.rng.range(1, 12);
+                // IndexedDB runs a page's transactions in the order it created them.
+                let last = self.store_fifo.entry(i).or_insert(0);
+                let at = (self.now + self.requests.rng.range(1, 12)).max(*last);
+                *last = at;
                 self.push(at, i, Input::Store(op));
             }
         }
