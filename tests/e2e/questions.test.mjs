@@ -102,12 +102,19 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
   await leaderOf(pages, ids, 10_000);
   const [asker, b, c] = pages;
   const tally = { confirmed: 0, cancelled: 0, doubled: 0 };
+  let started = performance.now();
   for (let trial = 0; trial < 200; trial++) {
+    if (trial % 20 === 0 && trial > 0) {
+      console.log(`# trials ${trial - 20}-${trial - 1}: ${((performance.now() - started) / 20).toFixed(0)} ms each`);
+      started = performance.now();
+    }
     const title = `trial ${trial}`;
     await asker.getByTestId("new-session-title").fill(title);
     await asker.getByTestId("new-session").click();
     const session = await sessionId(asker, title);
-    await asker.click(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`);
+    // A DOM click: the list moves as sessions come and go, and Playwright's click would wait
+    // for it to settle (seconds per trial); what is tested here is the app, not the pointer.
+    await asker.$eval(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`, (b) => b.click());
     const question = await questionAbout(b, title);
     await questionAbout(c, title);
     // b and c answer at the same instant: both yes, or one yes and one no.
@@ -117,7 +124,7 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
       answers.map((a) => `[data-testid=question][data-question-id="${question}"] [data-testid=${a}]`),
     );
     let seen;
-    await within(5_000, `trial ${trial}: every tab resolved the question and both answers ended`, async () => {
+    await within(15_000, `trial ${trial}: every tab resolved the question and both answers ended`, async () => {
       seen = await Promise.all(pages.map((p) => resolution(p, question)));
       return seen.every((r) => r !== null) && [seen[1], seen[2]].every((r) => r.mine !== "" && r.mine !== "Sending your answer…");
     });
