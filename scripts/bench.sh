@@ -20,5 +20,6 @@ trunk build tests/bench/bare/index.html --release true --dist target/bench-bare 
 (cd crates/web && wasm-pack test --release --headless --chrome --test message_cost -- --include-ignored --nocapture) 2>&1 \
   | grep -E "^(one authenticated|throughput of)"
 node tests/bench/failover.mjs "${1:-30}"
+node tests/bench/writes.mjs "${1:-300}"
 node tests/bench/steady.mjs
 node tests/bench/platform.mjs "${1:-30}"

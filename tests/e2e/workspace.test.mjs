@@ -75,13 +75,26 @@ async function leaderOf(pages, ids, bound) {
   return found;
 }
 
-/** Waits until every page has no request outstanding and shows the same messages. */
+/**
+ * Waits until every page has no request outstanding and shows the same messages, and has said
+ * so for over a second (the panel's counters refresh at most once a second).
+ */
 async function settled(pages, bound) {
-  await within(bound, "every request ended and every tab shows the same messages", async () => {
+  let since = null;
+  let last = "";
+  await within(bound, "every request ended and every tab shows the same messages, for a second", async () => {
     const views = await Promise.all(pages.map(state));
-    if (views.some((v) => v.pending !== 0 || v.made !== v.applied + v.refused)) return false;
     const shown = await Promise.all(pages.map(messages));
-    return shown.every((m) => JSON.stringify(m) === JSON.stringify(shown[0]));
+    const done =
+      views.every((v) => v.pending === 0 && v.made === v.applied + v.refused) &&
+      shown.every((m) => JSON.stringify(m) === JSON.stringify(shown[0]));
+    const now = JSON.stringify([views, shown]);
+    if (!done || now !== last) {
+      last = now;
+      since = done ? performance.now() : null;
+      return false;
+    }
+    return performance.now() - since > 1_200;
   });
 }
 

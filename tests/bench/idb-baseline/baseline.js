@@ -1,0 +1,96 @@
+// The baseline beside Conclave's sustained writes (tests/bench/writes.mjs): no leader, no
+// channel; every tab writes IndexedDB itself, one readwrite transaction with durability
+// "strict" per message (the way RxDB and Dexie insert: one document, one transaction). Also the
+// platform's floor: what one commit costs in this Chromium, strict and relaxed.
+//
+// Exposes `window.__baseline` once its database is open.
+
+/** Epoch ms with sub-millisecond precision, comparable across tabs of one machine. */
+const now = () => performance.timeOrigin + performance.now();
+
+function request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function open(name) {
+  const req = indexedDB.open(name, 1);
+  req.onupgradeneeded = () => req.result.createObjectStore("messages", { keyPath: "id" });
+  return request(req);
+}
+
+/** Resolves when `tx` has committed (its `complete` event), rejects on abort or error. */
+function done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new Error("aborted"));
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+/** One message in one transaction of its own; resolves when it is committed. */
+function insert(db, record, durability) {
+  const tx = db.transaction("messages", "readwrite", { durability });
+  tx.objectStore("messages").put(record);
+  return done(tx);
+}
+
+const message = (id, text) => ({ id, text, author: TAB, at: Date.now() });
+const TAB = crypto.randomUUID();
+
+const db = await open("baseline");
+
+window.__baseline = {
+  tab: TAB,
+
+  /**
+   * Waits until the machine's clock reaches `startAt` (epoch ms), then issues `count` inserts
+   * at once, each its own strict transaction (pipelined: none waits for another), and resolves
+   * to { start, end, durabilities } when every one has committed.
+   */
+  async write(prefix, count, startAt) {
+    while (now() < startAt) await new Promise((r) => setTimeout(r, Math.min(4, startAt - now())));
+    const start = now();
+    const commits = [];
+    for (let i = 0; i < count; i++) {
+      commits.push(insert(db, message(`${prefix}-${TAB}-${i}`, `${prefix} ${TAB.slice(0, 8)} #${i}`), "strict"));
+    }
+    await Promise.all(commits);
+    return { start, end: now() };
+  },
+
+  /** How many records the shared database holds (every tab's). */
+  count() {
+    return request(db.transaction("messages", "readonly").objectStore("messages").count());
+  },
+
+  /**
+   * The platform's floor, in a database of its own: `n` transactions one after another, each
+   * one small put, with durability "strict", then `n` with "relaxed" (ms from the transaction's
+   * creation to its `complete`); then `batch` puts in one strict transaction, `rounds` times.
+   */
+  async floor(n, batch, rounds) {
+    const own = await open(`floor-${TAB}`);
+    const times = { strict: [], relaxed: [], batch: [] };
+    for (const durability of ["strict", "relaxed"]) {
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await insert(own, message(`${durability}-${i}`, `a small message #${i}`), durability);
+        times[durability].push(performance.now() - t0);
+      }
+    }
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      const tx = own.transaction("messages", "readwrite", { durability: "strict" });
+      const store = tx.objectStore("messages");
+      for (let i = 0; i < batch; i++) store.put(message(`batch-${r}-${i}`, `a small message #${i}`));
+      await done(tx);
+      times.batch.push(performance.now() - t0);
+    }
+    own.close();
+    await request(indexedDB.deleteDatabase(`floor-${TAB}`)).catch(() => {});
+    return times;
+  },
+};

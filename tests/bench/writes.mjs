@@ -1,0 +1,567 @@
+// Writes to the sessions workspace in this machine's headless Chromium, on the served app (a
+// release build in dist/). A benchmark, not a test: it prints figures and judges nothing.
+//
+// 1. Latency, with 2, 5 and 10 tabs open (a fresh browser per tab count, so IndexedDB starts
+//    empty): one follower tab writes `writes` messages one after another, each once the
+//    previous one is acknowledged (after 10 writes not counted, to warm up). Per write: t0 when
+//    the page submits it (set inside the page: the composer's value, an `input` event, the
+//    form's requestSubmit, with no DevTools round trip inside the timed part); t1 when that
+//    tab's compose status says "Saved." (the leader answers only once the IndexedDB commit
+//    holding it is durable); t2 when the message text appears in the DOM of the last of all
+//    tabs (a MutationObserver in every page notes when each message text first appears, on
+//    the machine's wall clock: performance.timeOrigin + performance.now()). Also when it
+//    appears in the writing tab itself.
+// 2. Sustained writes, 5 tabs writing at once (a fresh browser): each tab submits K messages as
+//    fast as it can, pipelined (a submit refused because too many requests are outstanding is
+//    submitted again, same text, after a few ms), until every tab shows all 5 × K; writes/s
+//    from the first submit to the moment the last tab shows the last message, with how many
+//    strict commits the leader made for them (the store's revision, read from the panel). Beside
+//    it, in the same run, the baseline: 5 tabs of a plain page (idb-baseline/, served on its
+//    own origin, in a fresh browser) where each tab writes IndexedDB itself, one strict
+//    readwrite transaction per message (as RxDB and Dexie insert: one document, one
+//    transaction), K each, all at once; writes/s from the first insert to the last commit. The
+//    baseline's tabs tell no other tab anything and draw nothing: it is only the storage part
+//    of the work. For both, the CPU time the browser's processes used meanwhile (read from
+//    /proc; with WRITES_STORAGE=disk only) and how busy the machine's cores were.
+// 3. The platform's floor, on the baseline page alone: one small put per transaction, strict and
+//    relaxed, one after another (ms from the transaction's creation to its `complete`); and
+//    100 puts in one strict transaction; with IndexedDB on disk and in memory.
+//
+// Storage: by default every browser runs on a persistent profile in a fresh temporary directory
+// (removed at close), so that IndexedDB lives on the disk and "strict" waits for it.
+// WRITES_STORAGE=memory runs them as the end-to-end tests do (browser.mjs's launch(): a
+// Playwright context, off the record, where Chromium keeps IndexedDB in memory).
+//
+//   node tests/bench/writes.mjs [writes]        (default 300)
+// after a release build of the app in dist/ (`trunk build --release`).
+// WRITES_TABS=2,5 runs only those tab counts for the latency; WRITES_SUSTAINED=200 sets K;
+// WRITES_ROUNDS=3 how many times the sustained pair runs (in turn, the order alternating);
+// WRITES_ONLY=latency|sustained|floor runs only that part; WRITES_STORAGE=disk|memory (above);
+// WRITES_SUBMIT=event submits with a bare `submit` event instead of form.requestSubmit() (see
+// SUBMIT below).
+// Any error the pages log (console errors, uncaught exceptions) is printed at the end.
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { DIST, launch, openTabs, tabId, within } from "../e2e/browser.mjs";
+import { serve } from "../e2e/server.mjs";
+import { pidsWhere } from "./processes.mjs";
+import { quantile, stats } from "./stats.mjs";
+
+const WRITES = Number(process.argv[2] ?? 300);
+const WARM_UP = 10;
+const SIZES = (process.env.WRITES_TABS ?? "2,5,10").split(",").map(Number);
+const K = Number(process.env.WRITES_SUSTAINED ?? 200);
+const ROUNDS = Number(process.env.WRITES_ROUNDS ?? 3);
+/**
+ * How a page submits the composer: "request" (the default) with form.requestSubmit(), as Enter
+ * or the Send button do, which runs the browser's form submission (its constraint validation
+ * brings style and layout up to date first: with a long message list that costs more than the
+ * app's own handler); "event" by dispatching a bare `submit` event, the app's handler alone.
+ */
+const SUBMIT = process.env.WRITES_SUBMIT ?? "request";
+if (!["request", "event"].includes(SUBMIT)) throw new Error(`WRITES_SUBMIT: request or event, not ${SUBMIT}`);
+const WRITERS = 5;
+const ONLY = process.env.WRITES_ONLY;
+const FLOOR_N = 200;
+const FLOOR_BATCH = 100;
+const FLOOR_ROUNDS = 20;
+/** The panel's counters refresh at most once a second. */
+const PANEL_REFRESH_MS = 1_200;
+const BASELINE = fileURLToPath(new URL("idb-baseline", import.meta.url));
+/** "disk" (the default): a persistent profile; "memory": browser.mjs's launch(). */
+const STORAGE = process.env.WRITES_STORAGE ?? "disk";
+if (!["disk", "memory"].includes(STORAGE)) throw new Error(`WRITES_STORAGE: disk or memory, not ${STORAGE}`);
+
+/** browser.mjs's flags (and CHROMIUM_FLAGS), for the persistent profile. */
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  ...(process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean),
+];
+
+/**
+ * A fresh browser serving `root` on a loopback port: { url, context, close }, where `context`
+ * holds the tabs (they share storage, channel and locks) and nothing was stored before.
+ *
+ * With `storage` "disk", a persistent profile in a fresh temporary directory (removed at
+ * close): IndexedDB lives on the disk, and a strict commit waits for it. With "memory",
+ * browser.mjs's launch() and a new context of its browser: Playwright's contexts are
+ * off-the-record, where Chromium keeps IndexedDB in memory and no commit touches the disk.
+ */
+async function browserFor(root, storage = STORAGE) {
+  if (storage === "memory") {
+    const env = await launch();
+    const server = root === DIST ? null : await serve(root);
+    const context = root === DIST ? env.context : await env.browser.newContext();
+    return {
+      url: server?.url ?? env.url,
+      context,
+      // Its processes are not told apart from other browsers' here.
+      cpu: () => null,
+      async close() {
+        await server?.close();
+        await env.close();
+      },
+    };
+  }
+  const server = await serve(root);
+  const dir = await mkdtemp(join(tmpdir(), "conclave-writes-"));
+  // Chromium's own configuration (its crash database) in the same directory: see browser.mjs.
+  await mkdir(join(dir, "config", "chromium"), { recursive: true });
+  const context = await chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ARGS,
+    env: { ...process.env, XDG_CONFIG_HOME: join(dir, "config") },
+  });
+  const profile = `--user-data-dir=${join(dir, "profile")}`;
+  return {
+    url: server.url,
+    context,
+    /** The CPU time (ms) this browser's processes have used so far. */
+    cpu: () => cpuOf((cmdline) => cmdline.includes(profile)),
+    async close() {
+      await context.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The CPU time (ms, user + system) the processes whose command line passes `test` have used. */
+function cpuOf(test) {
+  let ticks = 0;
+  for (const pid of pidsWhere(test)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // After the command's name: field 3 (state) on; utime and stime are fields 14 and 15.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux.
+}
+
+/** The CPU time (ms) every core of this machine has spent busy since it started. */
+function machineBusy() {
+  const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks;
+  return (user + nice + system + irq + softirq + steal) * 10;
+}
+
+/** How much CPU `env`'s browser and the whole machine have used so far, and when: a mark. */
+function usage(env) {
+  return { cpu: env.cpu(), busy: machineBusy(), at: performance.now() };
+}
+
+/** What the browser and the machine used since mark `from`, per `total` messages, as words. */
+function used(env, from, total) {
+  const to = usage(env);
+  const wall = to.at - from.at;
+  const machine = `the machine's cores were busy ${((to.busy - from.busy) / 1_000).toFixed(1)} s in those ${(wall / 1_000).toFixed(1)} s`;
+  if (to.cpu === null) return machine;
+  const cpu = to.cpu - from.cpu;
+  return `its browser used ${(cpu / 1_000).toFixed(1)} s of CPU (${(cpu / total).toFixed(2)} ms a message) and ${machine}`;
+}
+
+/** Opens `n` tabs of `url` in `context` (openTabs), and closes the blank tab a profile starts with. */
+async function tabs(context, url, n) {
+  const blank = context.pages();
+  const pages = await openTabs(context, url, n);
+  await Promise.all(blank.map((page) => page.close()));
+  return pages;
+}
+
+/** Every error a page logged, as "where: text" → how many times. */
+const errors = new Map();
+
+/** Notes every console error and uncaught exception of every page of `context`. */
+function watchErrors(context, where) {
+  const note = (text) => {
+    const key = `${where}: ${text}`;
+    errors.set(key, (errors.get(key) ?? 0) + 1);
+  };
+  context.on("page", (page) => {
+    page.on("console", (msg) => {
+      if (msg.type() === "error") note(`console error: ${msg.text()}`);
+    });
+    page.on("pageerror", (error) => note(`uncaught: ${error.message}`));
+  });
+}
+
+/**
+ * An init script: notes in `window.__shown` (text → wall-clock ms) when each message's text
+ * first appears in the page's DOM.
+ */
+function recordMessages() {
+  const shown = new Map();
+  window.__shown = shown;
+  const note = (li, at) => {
+    const text = li.querySelector(".text")?.textContent;
+    if (text && !shown.has(text)) shown.set(text, at);
+  };
+  const messageOf = (node) => (node.nodeType === 1 ? node : node.parentElement)?.closest("[data-testid=message]");
+  new MutationObserver((records) => {
+    const at = performance.timeOrigin + performance.now();
+    for (const record of records) {
+      // A message added whole, or text added or changed inside one.
+      const around = messageOf(record.target);
+      if (around) note(around, at);
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== 1) continue;
+        if (node.matches("[data-testid=message]")) note(node, at);
+        else for (const li of node.querySelectorAll("[data-testid=message]")) note(li, at);
+      }
+    }
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+/** In a page: when each of `texts` first appeared (null where it has not yet). */
+function shownAt(texts) {
+  return texts.map((text) => window.__shown.get(text) ?? null);
+}
+
+/** In a page: how many texts starting with `prefix` appeared, and when the last of them did. */
+function shownWith(prefix) {
+  let count = 0;
+  let last = 0;
+  for (const [text, at] of window.__shown) {
+    if (!text.startsWith(prefix)) continue;
+    count++;
+    last = Math.max(last, at);
+  }
+  return { count, last };
+}
+
+/** In a page: the messages the open session lists whose text starts with `prefix`. */
+function listedWith(prefix) {
+  const texts = [...document.querySelectorAll("[data-testid=message] .text")]
+    .map((e) => e.textContent)
+    .filter((t) => t.startsWith(prefix));
+  return { count: texts.length, distinct: new Set(texts).size };
+}
+
+/** What a tab's panel says of the election. */
+function election(page) {
+  return page.evaluate(() => ({
+    role: document.querySelector("[data-testid=role]")?.textContent,
+    term: document.querySelector("[data-testid=term]")?.textContent,
+    leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId ?? "",
+    rev: document.querySelector("[data-testid=store-rev]")?.textContent ?? "",
+  }));
+}
+
+/** Waits until exactly one of `pages` leads and all agree on it and its term; its index. */
+async function agreedLeader(pages, ids) {
+  let found;
+  await within(15_000, "one agreed leader", async () => {
+    const views = await Promise.all(pages.map(election));
+    const leaders = views.filter((v) => v.role === "leader");
+    if (leaders.length !== 1) return false;
+    const i = views.indexOf(leaders[0]);
+    found = i;
+    return views.every((v) => v.leader === ids[i] && v.term === views[i].term);
+  });
+  return found;
+}
+
+/**
+ * A fresh browser with `n` tabs of the app: one agreed leader, and one session, created from
+ * the leader's tab, that every tab lists and has open.
+ */
+async function workspace(n, where) {
+  const env = await browserFor(DIST);
+  try {
+    return { env, ...(await settle(env, n, where)) };
+  } catch (error) {
+    await env.close();
+    throw error;
+  }
+}
+
+/** In `env`: `n` tabs, one agreed leader, one session every tab lists and has open. */
+async function settle(env, n, where) {
+  await env.context.addInitScript(recordMessages);
+  watchErrors(env.context, where);
+  const pages = await tabs(env.context, env.url, n);
+  const ids = await Promise.all(pages.map(tabId));
+  const leader = await agreedLeader(pages, ids);
+  await pages[leader].getByTestId("new-session-title").fill("Bench");
+  await pages[leader].getByTestId("new-session").click();
+  await within(15_000, "every tab lists the session and has it open", async () => {
+    const open = await Promise.all(
+      pages.map((page) =>
+        page.evaluate(() => {
+          const rows = document.querySelectorAll("[data-testid=session]");
+          const form = document.querySelector("[data-testid=compose-text]")?.form;
+          return rows.length === 1 && rows[0].getAttribute("aria-current") === "true" && form != null && !form.hidden;
+        }),
+      ),
+    );
+    return open.every(Boolean);
+  });
+  return { pages, ids, leader };
+}
+
+/**
+ * In a page: submits `text` through the composer and resolves to { t0, t1 }: when it was
+ * submitted and when the compose status said "Saved." for it (wall clock); rejects if it is
+ * refused or unanswered within `bound` ms.
+ */
+function timedWrite({ text, bound, submit }) {
+  const now = () => performance.timeOrigin + performance.now();
+  const input = document.querySelector("[data-testid=compose-text]");
+  const status = document.querySelector("[data-testid=compose-status]");
+  const before = status.dataset.tries;
+  return new Promise((resolve, reject) => {
+    let t0;
+    // "Saved." counts only after this submit's own "Sending…": the status's attribute and its
+    // text need not change in the same step.
+    let sending = false;
+    const check = () => {
+      if (status.dataset.tries === before) return;
+      const said = status.textContent;
+      if (said === "Sending…") sending = true;
+      else if (said === "Saved." && sending) finish(() => resolve({ t0, t1: now() }));
+      else if (said.startsWith("Not ")) finish(() => reject(new Error(`"${text}": ${said}`)));
+    };
+    const observer = new MutationObserver(check);
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`"${text}": no answer within ${bound} ms (status: ${status.textContent})`))),
+      bound,
+    );
+    const finish = (end) => {
+      observer.disconnect();
+      clearTimeout(timer);
+      end();
+    };
+    observer.observe(status, { subtree: true, childList: true, characterData: true, attributes: true });
+    t0 = now();
+    input.value = text;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    if (submit === "event") input.form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    else input.form.requestSubmit();
+    check();
+  });
+}
+
+/**
+ * In a page: from wall-clock `startAt`, submits `count` messages through the composer as fast
+ * as the page takes them, never waiting for an answer; a submit refused because too many
+ * requests are outstanding is made again, same text, after a few ms. Resolves to { start, end,
+ * busy, refused }: when the first and last submits were made, how many were refused as busy,
+ * and any other refusal.
+ */
+async function pipelined({ prefix, count, startAt, submit }) {
+  const now = () => performance.timeOrigin + performance.now();
+  const input = document.querySelector("[data-testid=compose-text]");
+  const status = document.querySelector("[data-testid=compose-status]");
+  // One turn of the event loop, without the 4 ms clamp of nested timers: every effect the
+  // submit woke has run, and the page's other tasks (the leader's answers) get their turn.
+  const channel = new MessageChannel();
+  const turn = () =>
+    new Promise((resolve) => {
+      channel.port1.onmessage = () => resolve();
+      channel.port2.postMessage(null);
+    });
+  while (now() < startAt) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(4, startAt - now()))));
+  const start = now();
+  let busy = 0;
+  const refused = [];
+  for (let i = 0; i < count; i++) {
+    const text = `${prefix}#${i}`;
+    for (;;) {
+      const tries = Number(status.dataset.tries);
+      input.value = text;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      if (submit === "event") input.form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+      else input.form.requestSubmit();
+      await turn();
+      if (Number(status.dataset.tries) !== tries + 1) throw new Error(`the submit of "${text}" did not register`);
+      const said = status.textContent;
+      if (said === "Sending…" || said === "Saved.") break;
+      if (/too many requests/.test(said)) busy++;
+      else refused.push(said);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  }
+  channel.port1.close();
+  return { start, end: now(), busy, refused };
+}
+
+/** The panel's store revision (how many commits the store has had), as a number. */
+async function storeRev(page) {
+  return Number((await election(page)).rev);
+}
+
+async function latency(n) {
+  const { env, pages, ids, leader } = await workspace(n, `latency, ${n} tabs`);
+  try {
+    const follower = leader === 0 ? 1 : 0;
+    const writer = pages[follower];
+    const label = ids[follower].slice(0, 8);
+    for (let i = 0; i < WARM_UP; i++) {
+      await writer.evaluate(timedWrite, { text: `warm-up ${label} #${i}`, bound: 30_000, submit: SUBMIT });
+    }
+    const texts = Array.from({ length: WRITES }, (_, i) => `latency ${label} #${i}`);
+    const sent = [];
+    for (const text of texts) sent.push(await writer.evaluate(timedWrite, { text, bound: 30_000, submit: SUBMIT }));
+    let seen;
+    await within(30_000, `every tab shows all ${WRITES} messages`, async () => {
+      seen = await Promise.all(pages.map((page) => page.evaluate(shownAt, texts)));
+      return seen.every((times) => times.every((t) => t !== null));
+    });
+    const acked = sent.map(({ t0, t1 }) => t1 - t0);
+    const everywhere = sent.map(({ t0 }, i) => Math.max(...seen.map((times) => times[i])) - t0);
+    const here = sent.map(({ t0 }, i) => seen[follower][i] - t0);
+    const line = `writes, ${n} tabs, one follower writing one after another`;
+    console.log(`${line}: acknowledged (durable): ${stats(acked)}`);
+    console.log(`${line}: shown in the writing tab: ${stats(here)}`);
+    console.log(`${line}: shown in every tab: ${stats(everywhere)}`);
+  } finally {
+    await env.close();
+  }
+}
+
+async function sustainedConclave(round) {
+  const { env, pages, ids, leader } = await workspace(WRITERS, `sustained, ${WRITERS} tabs`);
+  try {
+    await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
+    const revBefore = await storeRev(pages[leader]);
+    const prefix = `sustained ${Date.now()} `;
+    const startAt = Date.now() + 500;
+    const mark = usage(env);
+    const runs = await Promise.all(
+      pages.map((page, i) => page.evaluate(pipelined, { prefix: `${prefix}${ids[i].slice(0, 8)} `, count: K, startAt, submit: SUBMIT })),
+    );
+    const total = WRITERS * K;
+    let views;
+    await within(120_000, `every tab shows all ${total} messages`, async () => {
+      views = await Promise.all(pages.map((page) => page.evaluate(shownWith, prefix)));
+      return views.every((v) => v.count >= total);
+    });
+    const cpu = used(env, mark, total);
+    const start = Math.min(...runs.map((r) => r.start));
+    const end = Math.max(...views.map((v) => v.last));
+    const listed = await Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
+    await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
+    const commits = (await storeRev(pages[leader])) - revBefore;
+    const submitted = Math.max(...runs.map((r) => r.end)) - start;
+    const busy = runs.map((r) => r.busy);
+    const refused = runs.flatMap((r) => r.refused);
+    const rate = (total / (end - start)) * 1_000;
+    console.log(
+      `sustained, round ${round + 1}, Conclave, ${WRITERS} tabs each writing ${K} at once (pipelined): ${total} messages shown in every tab ` +
+        `${(end - start).toFixed(0)} ms after the first submit: ${rate.toFixed(0)} writes/s ` +
+        `(the last submit made at ${submitted.toFixed(0)} ms; ${commits} strict commits, ` +
+        `${(total / Math.max(1, commits)).toFixed(1)} messages per commit on average; ` +
+        `submits refused as busy and made again, per tab: ${busy.join(", ")})`,
+    );
+    console.log(`sustained, round ${round + 1}, Conclave: from 0.5 s before the first submit until every tab showed every message, ${cpu}`);
+    if (refused.length) console.log(`sustained, round ${round + 1}, Conclave: other refusals: ${[...new Set(refused)].join(" | ")}`);
+    const wrong = listed.filter((l) => l.count !== total || l.distinct !== total);
+    if (wrong.length) console.log(`sustained, round ${round + 1}, Conclave: a tab lists other than ${total} distinct messages: ${JSON.stringify(listed)}`);
+    return rate;
+  } finally {
+    await env.close();
+  }
+}
+
+/** The baseline page, served on its own origin, in a context of its own in a fresh browser. */
+async function baselineTabs(n, where, storage = STORAGE) {
+  const env = await browserFor(BASELINE, storage);
+  try {
+    watchErrors(env.context, where);
+    const pages = await tabs(env.context, env.url, n);
+    await Promise.all(pages.map((page) => page.waitForFunction(() => window.__baseline !== undefined)));
+    return { env, pages, close: () => env.close() };
+  } catch (error) {
+    await env.close();
+    throw error;
+  }
+}
+
+async function sustainedBaseline(round) {
+  const { env, pages, close } = await baselineTabs(WRITERS, `baseline, ${WRITERS} tabs`);
+  try {
+    const startAt = Date.now() + 500;
+    const mark = usage(env);
+    const runs = await Promise.all(pages.map((page) => page.evaluate(({ K, startAt }) => window.__baseline.write("m", K, startAt), { K, startAt })));
+    const cpu = used(env, mark, WRITERS * K);
+    const total = WRITERS * K;
+    const stored = await pages[0].evaluate(() => window.__baseline.count());
+    const start = Math.min(...runs.map((r) => r.start));
+    const end = Math.max(...runs.map((r) => r.end));
+    const rate = (total / (end - start)) * 1_000;
+    console.log(
+      `sustained, round ${round + 1}, baseline (every tab writes IndexedDB itself, one strict transaction per message), ${WRITERS} tabs ` +
+        `each writing ${K} at once: ${total} committed ${(end - start).toFixed(0)} ms after the first insert: ` +
+        `${rate.toFixed(0)} writes/s (${stored} records stored)`,
+    );
+    console.log(`sustained, round ${round + 1}, baseline: from 0.5 s before the first insert until the last commit, ${cpu}`);
+    return rate;
+  } finally {
+    await close();
+  }
+}
+
+async function floor(storage) {
+  const { pages, close } = await baselineTabs(1, `floor, ${storage}`, storage);
+  try {
+    const times = await pages[0].evaluate(
+      ({ n, batch, rounds }) => window.__baseline.floor(n, batch, rounds),
+      { n: FLOOR_N, batch: FLOOR_BATCH, rounds: FLOOR_ROUNDS },
+    );
+    const where = storage === "disk" ? "on disk (a persistent profile)" : "in memory (an off-the-record context)";
+    const line = `platform floor, IndexedDB in this Chromium ${where}, one tab alone`;
+    console.log(`${line}: one small put per transaction, strict: ${stats(times.strict)}`);
+    console.log(`${line}: one small put per transaction, relaxed: ${stats(times.relaxed)}`);
+    console.log(`${line}: ${FLOOR_BATCH} puts in one strict transaction: ${stats(times.batch)}`);
+  } finally {
+    await close();
+  }
+}
+
+if (SUBMIT === "event") console.log("submits: a bare submit event (WRITES_SUBMIT=event), not form.requestSubmit()");
+console.log(
+  STORAGE === "disk"
+    ? "IndexedDB on disk: a persistent profile per configuration (WRITES_STORAGE=memory: off-the-record contexts)"
+    : "IndexedDB in memory: off-the-record browser contexts, as the end-to-end tests use (WRITES_STORAGE=disk: on disk)",
+);
+try {
+  if (!ONLY || ONLY === "latency") {
+    for (const n of SIZES) await latency(n);
+  }
+  if (!ONLY || ONLY === "sustained") {
+    // Rounds in turn, each in the other order: the machine's drift falls on both alike.
+    const rates = { conclave: [], baseline: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const which of round % 2 ? ["baseline", "conclave"] : ["conclave", "baseline"]) {
+        rates[which].push(which === "conclave" ? await sustainedConclave(round) : await sustainedBaseline(round));
+      }
+    }
+    const [conclave, baseline] = [quantile(rates.conclave, 0.5), quantile(rates.baseline, 0.5)];
+    console.log(
+      `sustained, Conclave / baseline: ${(conclave / baseline).toFixed(2)}× (medians of ${ROUNDS} rounds: ` +
+        `${conclave.toFixed(0)} against ${baseline.toFixed(0)} writes/s; the spec's goal is at least 2×)`,
+    );
+  }
+  // The floor of both storages, the one the figures above ran on first.
+  if (!ONLY || ONLY === "floor") {
+    for (const storage of STORAGE === "disk" ? ["disk", "memory"] : ["memory", "disk"]) await floor(storage);
+  }
+} finally {
+  if (errors.size === 0) console.log("page errors: none");
+  for (const [what, times] of errors) console.log(`page error (${times}×) ${what}`);
+}
