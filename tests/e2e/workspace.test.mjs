@@ -98,65 +98,109 @@ async function settled(pages, bound) {
   });
 }
 
-test("5 tabs write at once while the leader's renderer is crashed twice: nothing lost, nothing twice", async () => {
-  let pages = await openTabs(env.context, env.url, 5);
+/**
+ * `n` tabs write at once, `perRound` messages each per round, over three rounds; between the
+ * rounds the leader is lost `how`: its renderer crashed (`Page.crash`), its tab closed, or its
+ * main thread blocked for 5 s (`Debugger.pause`: frozen, then resumed, to find it deposed).
+ * At the end: every tab shows the same messages, none twice; each surviving tab's messages are
+ * exactly what it saw applied, and what it wrote minus what it saw refused.
+ */
+async function writeThroughLeaderLoss(n, perRound, how) {
+  let pages = await openTabs(env.context, env.url, n);
   let ids = await Promise.all(pages.map(tabId));
   await leaderOf(pages, ids, 10_000);
   const creator = ids[0];
-  await createSession(pages[0], "Crash test");
+  const title = `${how} ${n}`;
+  await createSession(pages[0], title);
   await within(10_000, "every tab lists the session", async () =>
-    (await Promise.all(pages.map(sessions))).every((s) => s.length === 1),
+    (await Promise.all(pages.map(sessions))).every((s) => s.some(([, t]) => t === title)),
   );
-  // Each tab picks the session (the first one is active by default) and writes.
-  const PER_ROUND = 20;
+  const [session] = (await sessions(pages[0])).find(([, t]) => t === title);
+  for (const page of pages) {
+    await page.$eval(`[data-testid=session][data-session-id="${session}"] [data-testid=switch-session]`, (b) => b.click());
+  }
   const written = new Map(ids.map((id) => [id, []]));
-  const crashedIds = new Set();
+  const gone = new Set();
   for (let round = 0; round < 3; round++) {
     const writing = pages.map((page, i) => {
-      const texts = Array.from({ length: PER_ROUND }, (_, j) => `tab ${ids[i].slice(0, 8)} round ${round} #${j}`);
+      const texts = Array.from({ length: perRound }, (_, j) => `tab ${ids[i].slice(0, 8)} round ${round} #${j}`);
       written.get(ids[i]).push(...texts);
       return write(page, texts);
     });
     if (round < 2) {
-      // Crash the leader in the middle of the writing.
+      // Lose the leader in the middle of the writing.
       await new Promise((r) => setTimeout(r, 150));
       const leader = await leaderOf(pages, ids, 10_000);
       const victim = pages[leader];
-      crashedIds.add(ids[leader]);
-      const cdp = await env.context.newCDPSession(victim);
-      cdp.send("Page.crash").catch(() => {});
-      await Promise.allSettled(writing);
-      pages = pages.filter((p) => p !== victim);
-      ids = ids.filter((id) => id !== ids[leader]);
-      await victim.close().catch(() => {});
-      await leaderOf(pages, ids, 5_000);
+      const rest = pages.filter((p) => p !== victim);
+      const restIds = ids.filter((id) => id !== ids[leader]);
+      if (how === "freeze") {
+        const cdp = await env.context.newCDPSession(victim);
+        await cdp.send("Debugger.enable");
+        await cdp.send("Debugger.pause");
+        await leaderOf(rest, restIds, 5_000);
+        await new Promise((r) => setTimeout(r, 2_000));
+        await cdp.send("Debugger.resume");
+        await Promise.all(writing);
+        await leaderOf(pages, ids, 5_000);
+      } else {
+        gone.add(ids[leader]);
+        if (how === "crash") {
+          const cdp = await env.context.newCDPSession(victim);
+          cdp.send("Page.crash").catch(() => {});
+        } else {
+          await victim.close();
+        }
+        await Promise.allSettled(writing);
+        await victim.close().catch(() => {});
+        pages = rest;
+        ids = restIds;
+        await leaderOf(pages, ids, 5_000);
+      }
     } else {
       await Promise.all(writing);
     }
   }
-  await settled(pages, 15_000);
+  await settled(pages, 20_000);
   const shown = await messages(pages[0]);
-  // None twice.
-  const byId = new Set(shown.map(([id]) => id));
-  assert.equal(byId.size, shown.length, "a message id shown twice");
-  const byText = new Set(shown.map(([, , text]) => text));
-  assert.equal(byText.size, shown.length, "a message text shown twice");
-  // Every survivor: what it saw applied is there, and what is there from it is what it saw applied.
+  assert.equal(new Set(shown.map(([id]) => id)).size, shown.length, "a message id shown twice");
+  assert.equal(new Set(shown.map(([, , text]) => text)).size, shown.length, "a message text shown twice");
   const views = await Promise.all(pages.map(state));
+  let refused = 0;
   for (let i = 0; i < pages.length; i++) {
     const mine = shown.filter(([, author]) => author === ids[i]);
     const create = ids[i] === creator ? 1 : 0;
+    const sent = written.get(ids[i]).length;
+    refused += views[i].refused;
     assert.equal(mine.length, views[i].applied - create, `tab ${i}: messages shown = requests applied`);
     assert.equal(views[i].made, views[i].applied + views[i].refused, `tab ${i}: every request ended`);
-    for (const [, , text] of mine) assert.ok(written.get(ids[i]).includes(text));
-    const sent = written.get(ids[i]).length;
-    console.log(`# tab ${i}: ${sent} written, ${views[i].applied} applied, ${views[i].refused} refused`);
     assert.equal(mine.length + views[i].refused, sent, `tab ${i}: shown + refused = written`);
+    for (const [, , text] of mine) assert.ok(written.get(ids[i]).includes(text));
   }
-  // Crashed tabs' messages: at most once each, and only what they wrote.
+  // A lost tab's messages: each at most once, and only what it wrote.
   for (const [, author, text] of shown) {
-    if (crashedIds.has(author)) assert.ok(written.get(author).includes(text));
+    if (gone.has(author)) assert.ok(written.get(author).includes(text));
   }
+  const total = [...written.values()].reduce((a, w) => a + w.length, 0);
+  console.log(
+    `# ${n} tabs, leader lost twice (${how}): ${total} written, ${shown.length} shown once each, ${refused} refused by the survivors, ${gone.size} tabs gone with what they had in flight`,
+  );
+}
+
+test("5 tabs write at once while the leader's renderer is crashed twice: nothing lost, nothing twice", async () => {
+  await writeThroughLeaderLoss(5, 20, "crash");
+});
+
+test("10 tabs write 100 messages each while the leader's renderer is crashed twice", async () => {
+  await writeThroughLeaderLoss(10, 34, "crash");
+});
+
+test("3 tabs write at once while the leader's tab is closed twice", async () => {
+  await writeThroughLeaderLoss(3, 34, "close");
+});
+
+test("3 tabs write at once while the leader's main thread is blocked twice, until another tab leads and 2 s more", async () => {
+  await writeThroughLeaderLoss(3, 34, "freeze");
 });
 
 test("close every tab, open the app again: every session and message is there", async () => {

@@ -113,7 +113,11 @@ async fn a_commit_reads_back_in_key_order_from_every_store() {
     );
 
     assert_eq!(string_keys(&stores[2]), ["fence", "version"]);
-    assert_eq!(stores[2][0].1.as_f64(), Some(1.0), "the fence is the term");
+    assert_eq!(
+        stores[2][0].1.as_string(),
+        Some(fence(1)),
+        "the fence is the term"
+    );
 
     // A later commit deletes one session; the other stays.
     let delete = Write::Delete {
