@@ -43,6 +43,7 @@ pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 
 use crate::election::Term;
 use crate::ids::{Millis, TabId};
+use crate::wire::Body;
 use outbox::{Outbox, Send};
 use writer::{Incoming, Writer, WriterOut};
 
@@ -138,25 +139,6 @@ pub(crate) enum DataEvent {
     Ended { number: u64, outcome: Outcome },
 }
 
-/// What the data layer wants posted on the channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum DataSend {
-    Request {
-        number: u64,
-        budget_ms: u64,
-        op: Op,
-    },
-    Abandon {
-        upto: u64,
-    },
-    Committed {
-        rev: u64,
-        changes: Vec<Change>,
-        answers: Vec<Answer>,
-    },
-    Answers(Vec<Answer>),
-}
-
 /// One tab's data layer: its own requests, its view's revision, and, while it leads, the
 /// writer.
 #[derive(Clone, Debug)]
@@ -173,7 +155,8 @@ pub(crate) struct Data {
     early: Vec<(u64, Vec<Change>)>,
     ops: VecDeque<StoreOp>,
     events: VecDeque<DataEvent>,
-    sends: VecDeque<DataSend>,
+    /// What to post on the channel, in order.
+    sends: VecDeque<Body>,
     error: Option<StoreError>,
     /// After a failed claim (storage failing, not fenced), when to claim again.
     claim_at: Option<Millis>,
@@ -231,7 +214,7 @@ impl Data {
         self.events.pop_front()
     }
 
-    pub(crate) fn poll_send(&mut self) -> Option<DataSend> {
+    pub(crate) fn poll_send(&mut self) -> Option<Body> {
         self.sends.pop_front()
     }
 
@@ -272,12 +255,12 @@ impl Data {
                             number,
                             op,
                             budget_ms,
-                        } => DataSend::Request {
+                        } => Body::Request {
                             number,
                             budget_ms,
                             op,
                         },
-                        Send::Abandon { upto } => DataSend::Abandon { upto },
+                        Send::Abandon { upto } => Body::Abandon { upto },
                     });
                 }
             }
@@ -466,7 +449,7 @@ impl Data {
                     Ok(()) => {
                         if let Some(done) = writer.committed() {
                             self.error = None;
-                            self.sends.push_back(DataSend::Committed {
+                            self.sends.push_back(Body::Committed {
                                 rev: done.rev,
                                 changes: done.changes.clone(),
                                 answers: done.answers.clone(),
@@ -539,7 +522,7 @@ impl Data {
                 WriterOut::Commit(commit) => self.ops.push_back(StoreOp::Commit(commit)),
                 WriterOut::Answers(answers) => {
                     self.on_answers(now, &answers);
-                    self.sends.push_back(DataSend::Answers(answers));
+                    self.sends.push_back(Body::Answers(answers));
                 }
             }
         }

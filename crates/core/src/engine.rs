@@ -6,8 +6,8 @@ mod lead;
 
 use crate::auth::{self, Key, Opened};
 use crate::data::{
-    Change, Data, DataEvent, DataSend, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp,
-    StoreResult, StoreStatus, View,
+    Change, Data, DataEvent, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp, StoreResult,
+    StoreStatus, View,
 };
 use crate::election::{Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
@@ -881,29 +881,8 @@ impl Engine {
 
     /// Takes the data layer's events, and its messages when `post` (not while away).
     fn drain_data(&mut self, post: bool) {
-        while let Some(send) = post.then(|| self.data.poll_send()).flatten() {
-            self.send(match send {
-                DataSend::Request {
-                    number,
-                    budget_ms,
-                    op,
-                } => Body::Request {
-                    number,
-                    budget_ms,
-                    op,
-                },
-                DataSend::Abandon { upto } => Body::Abandon { upto },
-                DataSend::Committed {
-                    rev,
-                    changes,
-                    answers,
-                } => Body::Committed {
-                    rev,
-                    changes,
-                    answers,
-                },
-                DataSend::Answers(answers) => Body::Answers(answers),
-            });
+        while let Some(body) = post.then(|| self.data.poll_send()).flatten() {
+            self.send(body);
         }
         while let Some(event) = self.data.poll_event() {
             self.events.push_back(match event {

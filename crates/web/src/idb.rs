@@ -139,7 +139,8 @@ pub enum Write {
 ///
 /// let db = Db::open("conclave").await?;
 /// let key = js_sys::Array::of2(&"s1".into(), &JsValue::from(1)).into();
-/// db.commit(7, vec![Write::Put { store: "messages", key, value: "hello".into() }]).await?;
+/// // The fence: a string that orders as the writers' terms do.
+/// db.commit("0000000000000007", vec![Write::Put { store: "messages", key, value: "hello".into() }]).await?;
 /// let stores = db.read(&["messages"]).await?;
 /// assert_eq!(stores[0].len(), 1);
 /// # Ok(())
