@@ -25,7 +25,7 @@ try {
   }
   // Every tab lists every other, then the last tab's start-up has long finished.
   for (const page of pages) {
-    await page.getByTestId("peer-row").nth(TABS - 2).waitFor();
+    await page.getByTestId("peer-row").nth(TABS - 2).waitFor({ state: "attached" });
   }
   await new Promise((r) => setTimeout(r, 3_000));
   const sessions = await Promise.all(pages.map((p) => context.newCDPSession(p)));
