@@ -42,6 +42,7 @@ pub use outbox::{Breaker, Pending, RequestCounters, Stage, COOL_DOWN_MS, TRIP_AF
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 
 use crate::election::Term;
+use crate::engine::Event;
 use crate::ids::{Millis, TabId};
 use crate::wire::Body;
 use outbox::{Outbox, Send};
@@ -122,23 +123,6 @@ pub struct StoreStatus {
     pub error: Option<StoreError>,
 }
 
-impl StoreStatus {
-    /// Whether this tab cannot write: its breaker is open (no leader answers) or storage
-    /// failed.
-    #[must_use]
-    pub fn read_only(&self, breaker: Breaker) -> bool {
-        !matches!(breaker, Breaker::Closed) || self.error.is_some()
-    }
-}
-
-/// What the data layer tells the app.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum DataEvent {
-    Loaded(View),
-    Changed { rev: u64, changes: Vec<Change> },
-    Ended { number: u64, outcome: Outcome },
-}
-
 /// One tab's data layer: its own requests, its view's revision, and, while it leads, the
 /// writer.
 #[derive(Clone, Debug)]
@@ -154,7 +138,8 @@ pub(crate) struct Data {
     reading: bool,
     early: Vec<(u64, Vec<Change>)>,
     ops: VecDeque<StoreOp>,
-    events: VecDeque<DataEvent>,
+    /// News for the app, in order.
+    events: VecDeque<Event>,
     /// What to post on the channel, in order.
     sends: VecDeque<Body>,
     error: Option<StoreError>,
@@ -210,7 +195,7 @@ impl Data {
         self.ops.pop_front()
     }
 
-    pub(crate) fn poll_event(&mut self) -> Option<DataEvent> {
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
@@ -329,7 +314,7 @@ impl Data {
     pub(crate) fn on_answers(&mut self, now: Millis, answers: &[Answer]) {
         for answer in answers.iter().filter(|a| a.tab == self.me) {
             if self.outbox.answer(now, answer.number, answer.outcome) {
-                self.events.push_back(DataEvent::Ended {
+                self.events.push_back(Event::RequestEnded {
                     number: answer.number,
                     outcome: answer.outcome,
                 });
@@ -341,7 +326,8 @@ impl Data {
         match self.rev {
             Some(shown) if !self.reading && rev == shown + 1 => {
                 self.rev = Some(rev);
-                self.events.push_back(DataEvent::Changed { rev, changes });
+                self.events
+                    .push_back(Event::WorkspaceChanged { rev, changes });
                 self.apply_early();
             }
             Some(shown) if rev <= shown => {}
@@ -365,7 +351,8 @@ impl Data {
             };
             let (rev, changes) = self.early.remove(at);
             self.rev = Some(rev);
-            self.events.push_back(DataEvent::Changed { rev, changes });
+            self.events
+                .push_back(Event::WorkspaceChanged { rev, changes });
         }
         if !self.early.is_empty() {
             // A revision is missing between the view and what was heard: read the store.
@@ -402,7 +389,7 @@ impl Data {
     fn loaded(&mut self, image: &Image) {
         if self.rev.is_none_or(|shown| image.rev > shown) {
             self.rev = Some(image.rev);
-            self.events.push_back(DataEvent::Loaded(image.view()));
+            self.events.push_back(Event::WorkspaceLoaded(image.view()));
         }
         self.apply_early();
     }
@@ -471,7 +458,7 @@ impl Data {
     }
 
     /// Brings the data layer up to date at `now` with the election: this tab writes while
-    /// it leads (`fence` is its term's number), sends its requests to `leader`, retries and
+    /// it leads (`leading`: the term it leads), sends its requests to `leader`, retries and
     /// abandons when due, and commits what the writer has.
     pub(crate) fn sync(&mut self, now: Millis, leading: Option<Term>, leader: Option<TabId>) {
         match (leading, &self.writer) {

@@ -6,7 +6,7 @@ mod lead;
 
 use crate::auth::{self, Key, Opened};
 use crate::data::{
-    Change, Data, DataEvent, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp, StoreResult,
+    Change, Data, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp, StoreResult,
     StoreStatus, View,
 };
 use crate::election::{Mode, StepDown, Term};
@@ -885,11 +885,7 @@ impl Engine {
             self.send(body);
         }
         while let Some(event) = self.data.poll_event() {
-            self.events.push_back(match event {
-                DataEvent::Loaded(view) => Event::WorkspaceLoaded(view),
-                DataEvent::Changed { rev, changes } => Event::WorkspaceChanged { rev, changes },
-                DataEvent::Ended { number, outcome } => Event::RequestEnded { number, outcome },
-            });
+            self.events.push_back(event);
         }
     }
 

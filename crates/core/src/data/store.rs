@@ -253,59 +253,57 @@ impl Image {
     }
 }
 
-/// The writes that make `changes` durable, given the view *before* them (for the order of
-/// added messages); the view is advanced as it goes.
-pub(crate) fn writes_for(view: &mut View, rev: u64, changes: &[Change], out: &mut Vec<Write>) {
-    for change in changes {
-        match change {
-            Change::Created { id, title } | Change::Renamed { id, title } => {
-                let created = match change {
-                    Change::Created { .. } => rev,
-                    _ => view.session(*id).map_or(rev, |s| s.created),
-                };
-                out.push(Write::PutSession(SessionRecord {
-                    id: *id,
-                    title: title.clone(),
-                    created,
-                }));
-            }
-            Change::Deleted { id } => {
+/// The writes that make `change` durable, given the view *before* it (for the order of an
+/// added message); the view is advanced to revision `rev` with it.
+pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut Vec<Write>) {
+    match change {
+        Change::Created { id, title } | Change::Renamed { id, title } => {
+            let created = match change {
+                Change::Created { .. } => rev,
+                _ => view.session(*id).map_or(rev, |s| s.created),
+            };
+            out.push(Write::PutSession(SessionRecord {
+                id: *id,
+                title: title.clone(),
+                created,
+            }));
+        }
+        Change::Deleted { id } => {
+            out.extend(
+                view.questions()
+                    .iter()
+                    .filter(|q| q.session == *id)
+                    .map(|q| Write::DeleteQuestion(q.id)),
+            );
+            out.push(Write::DeleteSession(*id));
+        }
+        Change::Asked { question } => out.push(Write::PutQuestion(question.clone())),
+        Change::Resolved {
+            id,
+            session,
+            resolution,
+        } => {
+            out.push(Write::DeleteQuestion(*id));
+            if matches!(resolution, Resolution::Confirmed { .. }) {
                 out.extend(
                     view.questions()
                         .iter()
-                        .filter(|q| q.session == *id)
+                        .filter(|q| q.session == *session && q.id != *id)
                         .map(|q| Write::DeleteQuestion(q.id)),
                 );
-                out.push(Write::DeleteSession(*id));
-            }
-            Change::Asked { question } => out.push(Write::PutQuestion(question.clone())),
-            Change::Resolved {
-                id,
-                session,
-                resolution,
-            } => {
-                out.push(Write::DeleteQuestion(*id));
-                if matches!(resolution, Resolution::Confirmed { .. }) {
-                    out.extend(
-                        view.questions()
-                            .iter()
-                            .filter(|q| q.session == *session && q.id != *id)
-                            .map(|q| Write::DeleteQuestion(q.id)),
-                    );
-                    out.push(Write::DeleteSession(*session));
-                }
-            }
-            Change::Added { session, message } => {
-                let order = view
-                    .session(*session)
-                    .map_or(0, |s| s.messages.len() as u64);
-                out.push(Write::PutMessage(MessageRecord {
-                    session: *session,
-                    order,
-                    message: message.clone(),
-                }));
+                out.push(Write::DeleteSession(*session));
             }
         }
-        view.apply(rev, std::slice::from_ref(change));
+        Change::Added { session, message } => {
+            let order = view
+                .session(*session)
+                .map_or(0, |s| s.messages.len() as u64);
+            out.push(Write::PutMessage(MessageRecord {
+                session: *session,
+                order,
+                message: message.clone(),
+            }));
+        }
     }
+    view.apply(rev, std::slice::from_ref(change));
 }

@@ -191,22 +191,13 @@ impl Writer {
             // Duplicates of durable requests can be answered now; the rest waits.
             let mut dup = Vec::new();
             self.queue.retain(|incoming| match incoming {
-                Incoming::Request { tab, number, .. } => {
-                    let done = durable.get(tab).copied().unwrap_or(0);
-                    if *number <= done {
-                        if let Some(outcome) = ledgers.get(tab).and_then(|l| l.outcome(*number)) {
-                            dup.push(Answer {
-                                tab: *tab,
-                                number: *number,
-                                outcome,
-                            });
-                        }
-                        false
-                    } else {
-                        true
-                    }
+                Incoming::Request { tab, number, .. }
+                    if *number <= durable.get(tab).copied().unwrap_or(0) =>
+                {
+                    dup.extend(durable_answer(ledgers, durable, *tab, *number));
+                    false
                 }
-                Incoming::Abandon { .. } => true,
+                _ => true,
             });
             if !dup.is_empty() {
                 out.push(WriterOut::Answers(dup));
@@ -235,7 +226,7 @@ impl Writer {
                     session: question.session,
                     resolution: Resolution::TimedOut,
                 };
-                store::writes_for(view, rev, std::slice::from_ref(&change), &mut writes);
+                store::writes_for(view, rev, &change, &mut writes);
                 changes.push(change);
             }
         }
@@ -258,17 +249,8 @@ impl Writer {
                         ..
                     } => {
                         if number <= ledger.number {
-                            let done = durable.get(&tab).copied().unwrap_or(0);
-                            if number <= done {
-                                if let Some(outcome) = ledger.outcome(number) {
-                                    dup.push(Answer {
-                                        tab,
-                                        number,
-                                        outcome,
-                                    });
-                                }
-                            }
-                            // Otherwise it is in this commit: its answer goes with it.
+                            // Not durable yet, it is in this commit: its answer goes with it.
+                            dup.extend(durable_answer(ledgers, durable, tab, number));
                             continue;
                         }
                         if number > ledger.number + 1 {
@@ -291,12 +273,7 @@ impl Writer {
                                     if let Change::Asked { question } = &change {
                                         asked.insert(question.id, now.plus(self.question_ms));
                                     }
-                                    store::writes_for(
-                                        view,
-                                        rev,
-                                        std::slice::from_ref(&change),
-                                        &mut writes,
-                                    );
+                                    store::writes_for(view, rev, &change, &mut writes);
                                     changes.push(change);
                                     Outcome::Applied
                                 }
@@ -317,19 +294,12 @@ impl Writer {
                     Incoming::Abandon { upto, .. } => {
                         // Those already consumed and durable are answered from the ledger (the
                         // answers may have been lost): the tab still waits for them.
-                        let done = durable.get(&tab).copied().unwrap_or(0);
                         let lowest = upto.saturating_sub(super::MAX_PENDING as u64);
                         dup.extend(
-                            ledger
-                                .recent
-                                .iter()
-                                .filter(|(n, _)| *n > lowest && *n <= upto.min(done))
-                                .map(|&(number, outcome)| Answer {
-                                    tab,
-                                    number,
-                                    outcome,
-                                }),
+                            (lowest + 1..=upto.min(ledger.number))
+                                .filter_map(|n| durable_answer(ledgers, durable, tab, n)),
                         );
+                        let ledger = ledgers.entry(tab).or_default();
                         // At most a ledger's memory at once: a tab never has more outstanding.
                         let upto = upto.min(ledger.number + super::store::LEDGER_RECENT as u64);
                         if upto <= ledger.number {
@@ -386,6 +356,26 @@ impl Writer {
         }));
         out
     }
+}
+
+/// The answer to request `number` of `tab`, from its ledger, if that request is consumed
+/// durably (a request consumed only by the commit being built or in flight is answered with
+/// that commit) and still remembered.
+fn durable_answer(
+    ledgers: &BTreeMap<TabId, Ledger>,
+    durable: &BTreeMap<TabId, u64>,
+    tab: TabId,
+    number: u64,
+) -> Option<Answer> {
+    if number > durable.get(&tab).copied().unwrap_or(0) {
+        return None;
+    }
+    let outcome = ledgers.get(&tab)?.outcome(number)?;
+    Some(Answer {
+        tab,
+        number,
+        outcome,
+    })
 }
 
 /// An upper bound on a change's size once sent (JSON escapes a byte into at most 6).
