@@ -177,11 +177,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         Ok(driver) => {
             driver.on_message(move |from, data| {
                 // The owner (and with it the signal) may be gone while a message is handled.
-                messages.try_update(|log| {
-                    log.push(AppMessage { from, data });
-                    let excess = log.len().saturating_sub(keep);
-                    log.drain(..excess);
-                });
+                messages.try_update(|log| keep_last(log, [AppMessage { from, data }], keep));
             });
             driver.on_workspace(move |event| match event {
                 // The owner (and with it the signals) may be gone while news is handled.
@@ -192,19 +188,11 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
                     let news = resolutions(&workspace, &changes);
                     workspace.try_update(|view| view.apply(rev, &changes));
                     if !news.is_empty() {
-                        resolved.try_update(|list| {
-                            list.extend(news);
-                            let excess = list.len().saturating_sub(KEEP_ENDED);
-                            list.drain(..excess);
-                        });
+                        resolved.try_update(|list| keep_last(list, news, KEEP_ENDED));
                     }
                 }
                 WorkspaceEvent::Ended { number, outcome } => {
-                    ended.try_update(|list| {
-                        list.push((number, outcome));
-                        let excess = list.len().saturating_sub(KEEP_ENDED);
-                        list.drain(..excess);
-                    });
+                    ended.try_update(|list| keep_last(list, [(number, outcome)], KEEP_ENDED));
                 }
             });
             // `new_local`: the driver holds JavaScript objects, which never leave this thread.
@@ -245,6 +233,13 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         messages: messages.into(),
         broadcast,
     }
+}
+
+/// Appends `items` to `list`, then keeps only its last `keep`.
+fn keep_last<T>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>, keep: usize) {
+    list.extend(items);
+    let excess = list.len().saturating_sub(keep);
+    list.drain(..excess);
 }
 
 /// The questions `changes` resolve, with their sessions' titles as `workspace` shows them

@@ -58,7 +58,7 @@ const META: &str = "meta";
 /// Every store, in the scope of each commit.
 const STORES: [&str; 3] = [SESSIONS, MESSAGES, META];
 /// The `meta` key of the fence: the highest term that committed.
-const FENCE: &str = "fence";
+pub(crate) const FENCE: &str = "fence";
 
 /// What went wrong with the tab's IndexedDB database.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]

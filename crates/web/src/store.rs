@@ -8,9 +8,10 @@
 //! orders as terms do), `"rev"` (the store's revision), `"ledger:<tab id>"` (each tab's
 //! ledger) and `"question:<id>"` (each question waiting for an answer).
 
-use conclave_core::data::store::{LedgerRecord, MessageRecord, SessionRecord, Write};
-use conclave_core::data::{Commit, Image, ItemId, Question, StoreError, StoreOp, StoreResult};
+use conclave_core::data::store::Write;
+use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
 use conclave_core::{TabId, Term};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
@@ -156,18 +157,8 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
     let mut image = Image::default();
     let mut skipped = 0usize;
     let mut stores = stores.into_iter();
-    for (_, value) in stores.next().unwrap_or_default() {
-        match serde_wasm_bindgen::from_value::<SessionRecord>(value) {
-            Ok(record) => image.sessions.push(record),
-            Err(_) => skipped += 1,
-        }
-    }
-    for (_, value) in stores.next().unwrap_or_default() {
-        match serde_wasm_bindgen::from_value::<MessageRecord>(value) {
-            Ok(record) => image.messages.push(record),
-            Err(_) => skipped += 1,
-        }
-    }
+    decode_into(stores.next(), &mut image.sessions, &mut skipped);
+    decode_into(stores.next(), &mut image.messages, &mut skipped);
     for (key, value) in stores.next().unwrap_or_default() {
         let key = key.as_string().unwrap_or_default();
         if key == REV {
@@ -180,18 +171,12 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
                     let r = r as u64;
                     r
                 });
-        } else if key == "fence" {
+        } else if key == idb::FENCE {
             image.fence = term_of(&value.as_string().unwrap_or_default());
         } else if key.starts_with(QUESTION_PREFIX) {
-            match serde_wasm_bindgen::from_value::<Question>(value) {
-                Ok(question) => image.questions.push(question),
-                Err(_) => skipped += 1,
-            }
+            decode_one(value, &mut image.questions, &mut skipped);
         } else if key.starts_with(LEDGER_PREFIX) {
-            match serde_wasm_bindgen::from_value::<LedgerRecord>(value) {
-                Ok(record) => image.ledgers.push(record),
-                Err(_) => skipped += 1,
-            }
+            decode_one(value, &mut image.ledgers, &mut skipped);
         }
     }
     if skipped > 0 {
@@ -201,4 +186,24 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
         );
     }
     Ok(image)
+}
+
+/// Decodes every record of one store's `(key, value)` pairs into `out`, counting in `skipped`
+/// those that do not decode.
+fn decode_into<T: DeserializeOwned>(
+    records: Option<Vec<(JsValue, JsValue)>>,
+    out: &mut Vec<T>,
+    skipped: &mut usize,
+) {
+    for (_, value) in records.unwrap_or_default() {
+        decode_one(value, out, skipped);
+    }
+}
+
+/// Decodes `value` into `out`, or counts it in `skipped`.
+fn decode_one<T: DeserializeOwned>(value: JsValue, out: &mut Vec<T>, skipped: &mut usize) {
+    match serde_wasm_bindgen::from_value(value) {
+        Ok(record) => out.push(record),
+        Err(_) => *skipped += 1,
+    }
 }
