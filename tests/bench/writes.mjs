@@ -46,7 +46,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { DIST, launch, openTabs, tabId, within } from "../e2e/browser.mjs";
+import { ARGS, DIST, EXTRA_ARGS, launch, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { pidsWhere } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
@@ -76,17 +76,6 @@ const BASELINE = fileURLToPath(new URL("idb-baseline", import.meta.url));
 const STORAGE = process.env.WRITES_STORAGE ?? "disk";
 if (!["disk", "memory"].includes(STORAGE)) throw new Error(`WRITES_STORAGE: disk or memory, not ${STORAGE}`);
 
-/** browser.mjs's flags (and CHROMIUM_FLAGS), for the persistent profile. */
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  ...(process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean),
-];
 
 /**
  * A fresh browser serving `root` on a loopback port: { url, context, close }, where `context`
@@ -120,7 +109,7 @@ async function browserFor(root, storage = STORAGE) {
   const context = await chromium.launchPersistentContext(join(dir, "profile"), {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...EXTRA_ARGS],
     env: { ...process.env, XDG_CONFIG_HOME: join(dir, "config") },
   });
   const profile = `--user-data-dir=${join(dir, "profile")}`;

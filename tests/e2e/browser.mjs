@@ -10,7 +10,8 @@ import { serve } from "./server.mjs";
 
 export const DIST = fileURLToPath(new URL("../../dist", import.meta.url));
 
-const ARGS = [
+/** Chromium's flags on this machine (as root, offline). */
+export const ARGS = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-dev-shm-usage",
@@ -46,7 +47,7 @@ async function configHome() {
  * `--js-flags=--no-wasm-lazy-compilation` (V8 then compiles every WebAssembly function when
  * the module loads instead of when each first runs).
  */
-const EXTRA_ARGS = (process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
+export const EXTRA_ARGS = (process.env.CHROMIUM_FLAGS ?? "").split(" ").filter(Boolean);
 
 /**
  * Starts the server and the browser; returns { url, browser, context, configDir, close }, where
