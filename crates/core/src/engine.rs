@@ -1,4 +1,4 @@
-//! The per-tab state machine: one door in (`handle_*`), one drain out (`poll_*`).
+//! The per-tab state machine: inputs in (`handle_*`), one drain out ([`Engine::poll_output`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -9,7 +9,7 @@ use crate::data::{
     Change, Data, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp, StoreResult,
     StoreStatus, View,
 };
-use crate::election::{Mode, StepDown, Term};
+use crate::election::{LockName, LockRequest, Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
@@ -130,6 +130,55 @@ pub enum LeaveReason {
     Goodbye,
     /// Nothing was heard from it for longer than its time-to-live.
     Silent,
+}
+
+/// What the driver must do next: one of these per [`Engine::poll_output`], in the order they
+/// come. Drain until `None` after every input, carrying each out before polling the next.
+///
+/// The engine hands them out in this order, which every driver keeps by construction:
+/// 1. [`Output::ReadTerm`] first: the stored term is read and answered
+///    ([`Engine::handle_stored_term`]) before anything else, and before any other input.
+/// 2. Durable terms: [`Output::Persist`], then [`Output::RecordTheft`]. A driver whose storage
+///    answers at once (`localStorage`) makes a term durable before any message about it
+///    leaves, and a new leader's first heartbeat already says it leads.
+/// 3. Texts: [`Output::TransmitToHeir`], then [`Output::Transmit`].
+/// 4. [`Output::Lock`] requests for the lock manager, after the theft record they may need.
+/// 5. [`Output::Store`] operations for the durable store.
+/// 6. [`Output::Event`]s for the app, last: by then everything they report has been handed
+///    out.
+///
+/// An input given while draining (a synchronous answer, like [`Engine::handle_persisted`] for
+/// a `localStorage` write) is fine: what it causes comes out of the same drain, in the same
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Read the stored term and answer with [`Engine::handle_stored_term`] at once; until then
+    /// this tab does not act as leader.
+    ReadTerm,
+    /// Post this text on the heir's channel (`<channel>:heir`): only the holder of the heir
+    /// lock, and a leader, listen there ([`Engine::handle_message_to_heir`]).
+    TransmitToHeir(String),
+    /// Post this text on the channel.
+    Transmit(String),
+    /// Write this term to durable storage (keep the highest ever written); confirm with
+    /// [`Engine::handle_persisted`]. A write that fails is never confirmed, and this tab does
+    /// not lead that term.
+    Persist(Term),
+    /// This tab is about to steal the leader lock from the leader of this term: write it to
+    /// durable storage (keep the highest ever written) before carrying out any
+    /// [`Output::Lock`] after it, so that if this tab dies before it uses the lock, the lock's
+    /// next holder learns that the leader it robbed may not know yet. A write that fails is no
+    /// worse than none.
+    RecordTheft(Term),
+    /// A request for the lock manager, about this lock; report what it says with
+    /// [`Engine::handle_lock`].
+    Lock(LockName, LockRequest),
+    /// Something to do with the durable store; report how it went with
+    /// [`Engine::handle_store`].
+    Store(StoreOp),
+    /// News for the app.
+    Event(Event),
 }
 
 /// Something the app should know about.
@@ -338,23 +387,29 @@ struct Deposed {
 /// One tab's protocol state.
 ///
 /// # Run loop
-/// The driver feeds every input through a `handle_*` method and then drains the outputs until
-/// each is empty: [`Engine::poll_transmit`] (texts to post on the channel), [`Engine::poll_event`]
-/// (news for the app), and finally [`Engine::poll_timeout`], the instant at which
-/// [`Engine::handle_timeout`] must next be called. Time is always an input: the engine never
-/// reads a clock.
+/// The driver feeds every input through a `handle_*` method, then carries out every
+/// [`Output`] of [`Engine::poll_output`] until it returns `None`, in the order they come, and
+/// finally asks [`Engine::poll_timeout`] for the instant at which [`Engine::handle_timeout`]
+/// must next be called. Time is always an input: the engine never reads a clock.
 ///
 /// # Examples
 /// ```
-/// use conclave_core::{Config, Engine, Event, Key, Millis, Received, TabId};
+/// use conclave_core::{Config, Engine, Event, Key, Millis, Output, Received, TabId};
 ///
 /// let key = Key::from_bytes([7; 32]);
 /// let mut a = Engine::new(Config::default(), TabId::from_bytes([1; 16]), Millis(0), true, Some(key.clone()));
 /// let mut b = Engine::new(Config::default(), TabId::from_bytes([2; 16]), Millis(0), true, Some(key));
-/// while let Some(text) = a.poll_transmit() {
-///     b.handle_message(Millis(1), Received::Text(&text));
+/// while let Some(output) = a.poll_output() {
+///     if let Output::Transmit(text) = output {
+///         b.handle_message(Millis(1), Received::Text(&text));
+///     }
 /// }
-/// let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+/// let events: Vec<Event> = std::iter::from_fn(|| b.poll_output())
+///     .filter_map(|output| match output {
+///         Output::Event(event) => Some(event),
+///         _ => None,
+///     })
+///     .collect();
 /// assert!(events.contains(&Event::PeerJoined(a.id())));
 /// assert_eq!(b.peers().count(), 1);
 /// ```
@@ -384,7 +439,7 @@ pub struct Engine {
     /// once instead of "candidate" and "leader" back to back, each waking every tab.
     owed_heartbeat: bool,
     transmit: VecDeque<String>,
-    /// Texts for the heir's channel ([`Engine::poll_transmit_to_heir`]).
+    /// Texts for the heir's channel ([`Output::TransmitToHeir`]).
     to_heir: VecDeque<String>,
     events: VecDeque<Event>,
     lead: lead::Lead,
@@ -396,7 +451,7 @@ pub struct Engine {
 impl Engine {
     /// A tab that has just started at `now`, with the id the driver drew for it and the app's
     /// shared key if the driver has one. It greets its peers at once (the greeting is waiting in
-    /// [`Engine::poll_transmit`]), signed when it holds the key.
+    /// [`Output::Transmit`]), signed when it holds the key.
     ///
     /// Without a key the tab is in its *bootstrap window* for
     /// [`Config::bootstrap_window_ms`]: it sends unsigned, and accepts unsigned greetings only.
@@ -417,7 +472,7 @@ impl Engine {
 
     /// A tab that has just started, as [`Engine::new`], that also knows the highest term
     /// persisted by earlier pages. In [`Mode::WebLocks`] it queues for the heir lock at once
-    /// (the request is waiting in [`Engine::poll_lock`]).
+    /// (the request is waiting in [`Output::Lock`]).
     #[must_use]
     pub fn start(config: Config, start: Start) -> Self {
         let Start {
@@ -520,9 +575,9 @@ impl Engine {
     /// to while this tab holds the heir lock (from the grant until it loses or releases it) or
     /// does not follow (a resignation overtaken by the lock grant may still be on its way):
     /// as [`Engine::handle_message`], and if it is delivered (signed, new, not fenced), its text
-    /// is passed on unchanged to every tab, next in [`Engine::poll_transmit`].
+    /// is passed on unchanged to every tab, next in [`Output::Transmit`].
     ///
-    /// A leader's resignation goes to the heir alone ([`Engine::poll_transmit_to_heir`]), so
+    /// A leader's resignation goes to the heir alone ([`Output::TransmitToHeir`]), so
     /// that the one tab that takes over is the only one woken while it does; the others hear
     /// the resignation from it, after it leads.
     pub fn handle_message_to_heir(&mut self, now: Millis, received: Received<'_>) {
@@ -793,9 +848,37 @@ impl Engine {
         }
     }
 
-    /// The next text to post on the channel, if any. Drain until `None` after every input.
+    /// What the driver must do next, if anything: see [`Output`] for the order. Drain until
+    /// `None` after every input.
     #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<String> {
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.poll_read_term() {
+            return Some(Output::ReadTerm);
+        }
+        if let Some(term) = self.poll_persist() {
+            return Some(Output::Persist(term));
+        }
+        if let Some(term) = self.poll_record_theft() {
+            return Some(Output::RecordTheft(term));
+        }
+        if let Some(text) = self.poll_transmit_to_heir() {
+            return Some(Output::TransmitToHeir(text));
+        }
+        if let Some(text) = self.poll_transmit() {
+            return Some(Output::Transmit(text));
+        }
+        if let Some((name, request)) = self.poll_lock() {
+            return Some(Output::Lock(name, request));
+        }
+        if let Some(op) = self.poll_store() {
+            return Some(Output::Store(op));
+        }
+        self.poll_event().map(Output::Event)
+    }
+
+    /// The next text to post on the channel, if any.
+    #[must_use]
+    fn poll_transmit(&mut self) -> Option<String> {
         self.seal_owed();
         self.transmit.pop_front()
     }
@@ -804,13 +887,13 @@ impl Engine {
     /// holder of the heir lock, and a leader, listen there (see
     /// [`Engine::handle_message_to_heir`]). Drain until `None` after every input.
     #[must_use]
-    pub fn poll_transmit_to_heir(&mut self) -> Option<String> {
+    fn poll_transmit_to_heir(&mut self) -> Option<String> {
         self.to_heir.pop_front()
     }
 
-    /// The next event for the app, if any. Drain until `None` after every input.
+    /// The next event for the app, if any.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
@@ -831,7 +914,7 @@ impl Engine {
         Ok(number)
     }
 
-    /// Reports how a [`StoreOp`] from [`Engine::poll_store`] went, at `now`.
+    /// Reports how a [`StoreOp`] from [`Output::Store`] went, at `now`.
     pub fn handle_store(&mut self, now: Millis, result: StoreResult) {
         self.data.handle_store(now, result);
         if self.phase == Phase::Running {
@@ -841,10 +924,9 @@ impl Engine {
         }
     }
 
-    /// The next thing to do with the durable store, if any. Drain until `None` after every
-    /// input; report each result with [`Engine::handle_store`].
+    /// The next thing to do with the durable store, if any.
     #[must_use]
-    pub fn poll_store(&mut self) -> Option<StoreOp> {
+    fn poll_store(&mut self) -> Option<StoreOp> {
         self.data.poll_op()
     }
 

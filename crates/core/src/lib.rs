@@ -12,9 +12,11 @@
 //!    ([`Engine::handle_message`], or [`Engine::handle_message_to_heir`] from the heir's
 //!    channel), the passing of time ([`Engine::handle_timeout`]), a page lifecycle change
 //!    ([`Engine::handle_lifecycle`]);
-//! 2. then drains every output until empty — [`Engine::poll_transmit`] (texts to post on the
-//!    channel), [`Engine::poll_transmit_to_heir`] (a leader's hand-off, for the heir alone)
-//!    and [`Engine::poll_event`] (news for the app);
+//!    and the answers of the lock manager and the stores (`handle_lock`, `handle_stored_term`,
+//!    `handle_persisted`, `handle_store`);
+//! 2. then carries out every [`Output`] of [`Engine::poll_output`] until it returns `None`, in
+//!    the order they come (the engine hands them out in the order the driver must keep: see
+//!    [`Output`]) — texts to post, terms to store, lock requests, store operations, events;
 //! 3. and arms one timer for [`Engine::poll_timeout`].
 //!
 //! ## Time
@@ -73,7 +75,8 @@ pub mod wire;
 pub use auth::Key;
 pub use election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 pub use engine::{
-    Config, Counters, Engine, Event, LeaveReason, Lifecycle, Peer, Received, SendError, Start,
+    Config, Counters, Engine, Event, LeaveReason, Lifecycle, Output, Peer, Received, SendError,
+    Start,
 };
 pub use ids::{Incarnation, Millis, ParseTabIdError, Seq, TabId, MAX_SAFE_INTEGER};
 pub use rejection::Rejection;

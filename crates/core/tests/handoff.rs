@@ -13,9 +13,11 @@
 //! Last, the rehearsal of a take-over: only the waiting heir makes one, it leads at the term the
 //! real take-over then leads at, and it leaves the heir's engine as it was.
 
+mod support;
+
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Mode, Received, Role, Start, TabId, Term,
+    Mode, Output, Received, Role, Start, TabId, Term,
 };
 
 /// Tabs on one in-memory channel (and the heir's channel), one virtual clock.
@@ -68,31 +70,29 @@ impl Group {
         loop {
             let mut busy = false;
             for t in 0..self.tabs.len() {
-                busy |= self.answer_storage(t);
-                while let Some(request) = self.tabs[t].poll_lock() {
+                while let Some(output) = self.tabs[t].poll_output() {
                     busy = true;
-                    if request == (LockName::Heir, LockRequest::Release) {
-                        self.holds_heir[t] = false;
+                    match output {
+                        Output::TransmitToHeir(text) => {
+                            for u in self
+                                .others(t)
+                                .filter(|&u| {
+                                    self.holds_heir[u] || self.tabs[u].role() != Role::Follower
+                                })
+                                .collect::<Vec<_>>()
+                            {
+                                self.tabs[u]
+                                    .handle_message_to_heir(self.now, Received::Text(&text));
+                            }
+                        }
+                        Output::Transmit(text) => {
+                            for u in self.others(t).collect::<Vec<_>>() {
+                                self.tabs[u].handle_message(self.now, Received::Text(&text));
+                            }
+                        }
+                        other => self.carry(t, other),
                     }
-                    self.requests[t].push(request);
                 }
-                while let Some(text) = self.tabs[t].poll_transmit_to_heir() {
-                    busy = true;
-                    for u in self
-                        .others(t)
-                        .filter(|&u| self.holds_heir[u] || self.tabs[u].role() != Role::Follower)
-                        .collect::<Vec<_>>()
-                    {
-                        self.tabs[u].handle_message_to_heir(self.now, Received::Text(&text));
-                    }
-                }
-                while let Some(text) = self.tabs[t].poll_transmit() {
-                    busy = true;
-                    for u in self.others(t).collect::<Vec<_>>() {
-                        self.tabs[u].handle_message(self.now, Received::Text(&text));
-                    }
-                }
-                while self.tabs[t].poll_event().is_some() {}
             }
             if !busy {
                 return std::mem::take(&mut self.requests[i]);
@@ -100,29 +100,23 @@ impl Group {
         }
     }
 
-    /// Answers tab `t`'s storage requests as `localStorage` does, at once, until it asks for
-    /// nothing more; whether it asked for anything.
-    fn answer_storage(&mut self, t: usize) -> bool {
-        let mut asked = false;
-        loop {
-            let mut busy = false;
-            while let Some(term) = self.tabs[t].poll_persist() {
-                busy = true;
+    /// Carries out tab `t`'s `output` other than a post: storage answers at once, as
+    /// `localStorage` does; lock requests are kept for the test; events are dropped.
+    fn carry(&mut self, t: usize, output: Output) {
+        match output {
+            Output::Persist(term) => {
                 self.stored = self.stored.max(term);
                 self.tabs[t].handle_persisted(self.now, term);
             }
-            if self.tabs[t].poll_read_term() {
-                busy = true;
-                self.tabs[t].handle_stored_term(self.now, self.stored);
+            Output::ReadTerm => self.tabs[t].handle_stored_term(self.now, self.stored),
+            Output::RecordTheft(term) => self.stored_theft = self.stored_theft.max(term),
+            Output::Lock(name, request) => {
+                if (name, request) == (LockName::Heir, LockRequest::Release) {
+                    self.holds_heir[t] = false;
+                }
+                self.requests[t].push((name, request));
             }
-            if let Some(term) = self.tabs[t].poll_record_theft() {
-                busy = true;
-                self.stored_theft = self.stored_theft.max(term);
-            }
-            if !busy {
-                return asked;
-            }
-            asked = true;
+            _ => {}
         }
     }
 
@@ -164,9 +158,30 @@ impl Group {
     /// to the heir's channel.
     fn closing_posts(&mut self, i: usize) -> (Vec<String>, Vec<String>) {
         self.tabs[i].handle_lifecycle(self.now, Lifecycle::Closing);
-        let to_all = std::iter::from_fn(|| self.tabs[i].poll_transmit()).collect();
-        let to_heir = std::iter::from_fn(|| self.tabs[i].poll_transmit_to_heir()).collect();
+        let (mut to_all, mut to_heir) = (Vec::new(), Vec::new());
+        while let Some(output) = self.tabs[i].poll_output() {
+            match output {
+                Output::Transmit(text) => to_all.push(text),
+                Output::TransmitToHeir(text) => to_heir.push(text),
+                other => self.carry(i, other),
+            }
+        }
         (to_all, to_heir)
+    }
+
+    /// What tab `i` says now, its posts and events kept and not delivered; the rest (storage,
+    /// locks) carried out.
+    fn take(&mut self, i: usize) -> support::Drained {
+        let mut drained = support::Drained::default();
+        while let Some(output) = self.tabs[i].poll_output() {
+            match output {
+                Output::Transmit(text) => drained.posts.push(text),
+                Output::TransmitToHeir(text) => drained.to_heir.push(text),
+                Output::Event(event) => drained.events.push(event),
+                other => self.carry(i, other),
+            }
+        }
+        drained
     }
 
     /// Tab `i`'s main thread is blocked for `ms` while the other runs on.
@@ -333,24 +348,28 @@ fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone(
     assert_eq!(to_heir.len(), 1, "{to_heir:?}");
 
     // The heir hears it, forgets the leader, and passes it on to every tab, unchanged and first.
-    while pair.tabs[1].poll_event().is_some() {}
+    let _ = pair.take(1);
     pair.tabs[1].handle_message_to_heir(pair.now, Received::Text(&to_heir[0]));
-    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[1].poll_event()).collect();
+    let said = pair.take(1);
+    let events = said.events;
     let goodbye = Event::PeerLeft {
         id: leader,
         reason: LeaveReason::Goodbye,
     };
     assert!(events.contains(&goodbye), "{events:?}");
     assert_eq!(pair.tabs[1].peers().filter(|p| p.id == leader).count(), 0);
-    let relayed = pair.tabs[1].poll_transmit();
+    let relayed = said.posts.first().cloned();
     assert_eq!(relayed.as_deref(), Some(to_heir[0].as_str()));
     assert_eq!(pair.tabs[1].counters().relayed, 1);
 
     // The third tab hears the resignation from the heir, then the heir's new term.
-    while pair.tabs[2].poll_event().is_some() {}
+    let _ = pair.take(2);
     pair.tabs[2].handle_message(pair.now, Received::Text(&to_heir[0]));
-    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[2].poll_event()).collect();
+    let events: Vec<_> = pair.take(2).events;
     assert!(events.contains(&goodbye), "{events:?}");
+    for text in said.posts.iter().skip(1) {
+        pair.tabs[2].handle_message(pair.now, Received::Text(text));
+    }
     let _ = pair.drain(1);
     assert!(pair.tabs[1].is_leader(), "the heir leads by hand-off");
     assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
@@ -367,7 +386,7 @@ fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corr
         pair.now,
         Received::Text(to_heir.first().map_or("", String::as_str)),
     );
-    let relayed = pair.tabs[1].poll_transmit().unwrap_or_default();
+    let relayed = pair.take(1).posts.into_iter().next().unwrap_or_default();
     // The heir takes over while the third tab is busy: the storage event of its term write
     // reaches that tab before the resignation it passed on.
     pair.blocked[2] = true;
@@ -376,11 +395,11 @@ fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corr
     assert!(pair.tabs[1].is_leader());
     pair.tabs[2].handle_stored_term(pair.now, pair.stored);
     assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
-    while pair.tabs[2].poll_transmit().is_some() {}
-    while pair.tabs[2].poll_event().is_some() {}
+    let _ = pair.take(2);
+    let _ = pair.take(2);
 
     pair.tabs[2].handle_message(pair.now, Received::Text(&relayed));
-    let events: Vec<_> = std::iter::from_fn(|| pair.tabs[2].poll_event()).collect();
+    let events: Vec<_> = pair.take(2).events;
     assert!(
         events.contains(&Event::PeerLeft {
             id: leader,
@@ -389,8 +408,8 @@ fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corr
         "a resignation below its term is still a goodbye: {events:?}"
     );
     assert_eq!(
-        pair.tabs[2].poll_transmit(),
-        None,
+        pair.take(2).posts,
+        Vec::<String>::new(),
         "a tab that is leaving is not told of the new term"
     );
     assert_eq!(pair.tabs[2].counters().rejected_total(), 0);
@@ -471,10 +490,9 @@ fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
         pair.now,
         Received::Text(to_heir.first().map_or("", String::as_str)),
     );
-    // The driver answers storage first (localStorage answers at once), and only then posts.
-    pair.answer_storage(1);
+    // Storage is handed out first, and localStorage answers at once: the posts come after.
+    let posts = pair.take(1).posts;
     assert!(pair.tabs[1].is_leader(), "the heir leads by hand-off");
-    let posts: Vec<String> = std::iter::from_fn(|| pair.tabs[1].poll_transmit()).collect();
     assert_eq!(
         posts.len(),
         2,

@@ -1,6 +1,8 @@
 //! The app's own messages: broadcast once, delivered once, refused with a reason when they
 //! cannot be sent.
 
+mod support;
+
 use conclave_core::{Config, Engine, Event, Key, Lifecycle, Millis, Received, SendError, TabId};
 
 fn tab(n: u8) -> Engine {
@@ -14,11 +16,12 @@ fn tab(n: u8) -> Engine {
 }
 
 fn texts(engine: &mut Engine) -> Vec<String> {
-    std::iter::from_fn(|| engine.poll_transmit()).collect()
+    support::posts(engine)
 }
 
 fn messages(engine: &mut Engine) -> Vec<(TabId, String)> {
-    std::iter::from_fn(|| engine.poll_event())
+    support::events(engine)
+        .into_iter()
         .filter_map(|e| match e {
             Event::Message { from, data } => Some((from, data)),
             _ => None,

@@ -1,5 +1,7 @@
 //! Presence scenarios through the public API: tabs on one in-memory broadcast channel.
 
+mod support;
+
 use conclave_core::{
     Config, Engine, Event, Key, LeaveReason, Lifecycle, Millis, Received, Rejection, TabId,
 };
@@ -48,14 +50,11 @@ impl Tabs {
         loop {
             let mut posts = Vec::new();
             for (i, tab) in self.tabs.iter_mut().enumerate() {
-                while let Some(text) = tab.poll_transmit() {
-                    if !self.dead[i] {
-                        posts.push((i, text));
-                    }
+                let drained = support::drain(tab);
+                if !self.dead[i] {
+                    posts.extend(drained.posts.into_iter().map(|text| (i, text)));
                 }
-                while let Some(event) = tab.poll_event() {
-                    self.events[i].push(event);
-                }
+                self.events[i].extend(drained.events);
             }
             if posts.is_empty() {
                 return;
@@ -132,12 +131,12 @@ fn messages_sent_before_a_goodbye_and_heard_after_it_do_not_bring_the_tab_back()
     let leaving = tabs.tabs[1].id();
     // Its last heartbeat and a last message, overtaken on the way by its goodbye.
     tabs.tabs[1].handle_timeout(Millis(1_000));
-    let heartbeat = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    let heartbeat = support::post(&mut tabs.tabs[1]);
     let _ = tabs.tabs[1].handle_broadcast(Millis(1_000), "last words");
-    let words = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    let words = support::post(&mut tabs.tabs[1]);
     tabs.tabs[1].handle_lifecycle(Millis(1_000), Lifecycle::Closing);
-    let bye = tabs.tabs[1].poll_transmit().unwrap_or_default();
-    assert_eq!(tabs.tabs[1].poll_transmit(), None);
+    let bye = support::post(&mut tabs.tabs[1]);
+    assert_eq!(support::posts(&mut tabs.tabs[1]), Vec::<String>::new());
     for text in [&bye, &heartbeat, &words, &words] {
         tabs.tabs[0].handle_message(Millis(1_010), Received::Text(text));
     }
@@ -145,10 +144,7 @@ fn messages_sent_before_a_goodbye_and_heard_after_it_do_not_bring_the_tab_back()
         tabs.peer_ids(0).is_empty(),
         "listed again after its goodbye"
     );
-    let mut heard = Vec::new();
-    while let Some(event) = tabs.tabs[0].poll_event() {
-        heard.push(event);
-    }
+    let heard = support::events(&mut tabs.tabs[0]);
     assert!(!heard.contains(&Event::PeerJoined(leaving)));
     let messages: Vec<&Event> = heard
         .iter()
@@ -236,7 +232,7 @@ fn messages_from_an_earlier_incarnation_are_rejected() {
     let mut tabs = Tabs::open(2);
     // Capture a message of incarnation 0, then let the tab come back as incarnation 1.
     tabs.tabs[1].handle_lifecycle(tabs.now, Lifecycle::Hidden);
-    let stale = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    let stale = support::post(&mut tabs.tabs[1]);
     tabs.tabs[1].handle_lifecycle(tabs.now, Lifecycle::Frozen);
     tabs.tabs[1].handle_lifecycle(tabs.now, Lifecycle::Resumed);
     tabs.flush();
@@ -249,7 +245,7 @@ fn messages_from_an_earlier_incarnation_are_rejected() {
 fn replayed_and_echoed_messages_are_dropped() {
     let mut tabs = Tabs::open(2);
     tabs.tabs[1].handle_timeout(Millis(1_000));
-    let heartbeat = tabs.tabs[1].poll_transmit().unwrap_or_default();
+    let heartbeat = support::post(&mut tabs.tabs[1]);
     tabs.tabs[0].handle_message(Millis(1_000), Received::Text(&heartbeat));
     tabs.tabs[0].handle_message(Millis(1_001), Received::Text(&heartbeat));
     assert_eq!(tabs.tabs[0].counters().duplicate, 1);

@@ -1,5 +1,7 @@
 //! Every way a message is refused, each by its name, through the engine's one door in.
 
+mod support;
+
 use conclave_core::{
     auth, wire, Config, Engine, Key, Millis, Received, Rejection, Start, TabId, Term,
 };
@@ -23,9 +25,9 @@ fn engine(id: u8, key: Option<Key>) -> Engine {
 /// The first text a tab sends (its greeting), and a heartbeat after it.
 fn greeting_and_heartbeat(key: Option<Key>) -> (String, String) {
     let mut tab = engine(1, key);
-    let hello = tab.poll_transmit().unwrap_or_default();
+    let hello = support::post(&mut tab);
     tab.handle_timeout(Millis(1_000));
-    let heartbeat = tab.poll_transmit().unwrap_or_default();
+    let heartbeat = support::post(&mut tab);
     (hello, heartbeat)
 }
 
@@ -231,11 +233,11 @@ fn the_key_closes_the_window_early_and_the_tab_greets_again_signed() {
     let mut tab = engine(3, None);
     assert!(tab.bootstrap_open(Millis(0)));
     assert!(!tab.bootstrap_open(Millis(5_000)));
-    let unsigned = tab.poll_transmit().unwrap_or_default();
+    let unsigned = support::post(&mut tab);
     assert!(unsigned.ends_with('}'));
     tab.handle_key(Millis(100), KEY);
     assert!(!tab.bootstrap_open(Millis(100)));
-    let resent = tab.poll_transmit().unwrap_or_default();
+    let resent = support::post(&mut tab);
     assert!(
         resent.contains("\"hello\"") && !resent.ends_with('}'),
         "{resent}"
@@ -272,7 +274,7 @@ fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
                 term: known,
             },
         );
-        while tab.poll_transmit().is_some() {}
+        let _ = support::drain(&mut tab);
         tab
     };
     // The sender claims to lead term 4: deposed, it has not heard of term 5. Its heartbeat is
@@ -281,7 +283,7 @@ fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
     tab.handle_message(Millis(10), Received::Text(&with_term(4, SENDER)));
     assert_eq!(tab.counters().rejected_total(), 0);
     assert_eq!(tab.peers().count(), 1);
-    let answer = tab.poll_transmit().unwrap_or_default();
+    let answer = support::post(&mut tab);
     assert!(
         answer.contains("\"alive\"") && answer.contains("\"term\":5"),
         "{answer}"
@@ -302,13 +304,13 @@ fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
     // tab that is leaving is not told of the new term.
     let mut tab = receiver();
     tab.handle_message(Millis(10), Received::Text(&with_term(4, SENDER)));
-    while tab.poll_transmit().is_some() {}
+    let _ = support::drain(&mut tab);
     let resignation =
         with_body(r#"{"resign":{"successor":null}}"#).replacen("\"seq\":1,", "\"seq\":2,", 1);
     tab.handle_message(Millis(20), Received::Text(&resign_signed(&resignation)));
     assert_eq!(tab.counters().rejected_total(), 0);
     assert_eq!(tab.peers().count(), 0, "it left");
-    assert_eq!(tab.poll_transmit(), None);
+    assert_eq!(support::posts(&mut tab), Vec::<String>::new());
     assert_eq!(tab.term(), known);
     // A follower still at term 4 (led by another tab) is merely behind: delivered.
     let mut tab = receiver();

@@ -8,8 +8,8 @@ use std::rc::{Rc, Weak};
 
 use conclave_core::data::{Change, Op, Outcome, Refusal, StoreError, StoreOp, StoreResult, View};
 use conclave_core::{
-    Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Received,
-    Role, SendError, Start, TabId, Term,
+    Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Output,
+    Received, Role, SendError, Start, TabId, Term,
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -458,61 +458,42 @@ fn schedule_rehearsal(shared: &Rc<RefCell<Shared>>) {
 }
 
 impl Shared {
-    /// Carries out everything the engine asked for — terms to store, the stored term to read,
-    /// texts to post — and takes its events: app messages go to the inbox (when the app
-    /// listens), leadership changes are marked on the timeline, and the rest are dropped (the
-    /// snapshot carries their effect). Lock requests are collected for [`run_lock_requests`].
-    ///
-    /// Storage goes first, until the engine asks for nothing more of it; then events, then
-    /// messages. A term is durable before any message about it leaves (as the engine allows
-    /// but does not need), and a tab that has just come to lead is marked before it posts:
-    /// every post wakes another process, and on a busy machine may give its core away.
+    /// Carries out everything the engine asks for, in the order it asks ([`Output`]): terms
+    /// are stored and the stored term read at once (`localStorage` is synchronous), texts
+    /// posted, lock requests and store operations collected for [`run_lock_requests`] and
+    /// [`run_store_ops`] (they answer asynchronously), and events taken: app messages go to
+    /// the inbox (when the app listens), workspace news to the data inbox, leadership changes
+    /// are marked on the timeline, and the rest are dropped (the snapshot carries their effect).
     fn flush(&mut self) {
-        loop {
-            let mut busy = false;
-            while self.storage_step() {
-                busy = true;
-            }
-            while let Some(event) = self.engine.poll_event() {
-                self.mark(&event);
-                let news = match event {
-                    Event::Message { from, data } => {
-                        if self.on_message.is_some() {
-                            self.inbox.push((from, data));
-                        }
-                        continue;
-                    }
-                    Event::WorkspaceLoaded(view) => WorkspaceEvent::Loaded(view),
-                    Event::WorkspaceChanged { rev, changes } => {
-                        WorkspaceEvent::Changed { rev, changes }
-                    }
-                    Event::RequestEnded { number, outcome } => {
-                        WorkspaceEvent::Ended { number, outcome }
-                    }
-                    _ => continue,
-                };
-                self.data_inbox.push(news);
-            }
-            while let Some(op) = self.engine.poll_store() {
-                busy = true;
-                self.store_ops.push(op);
-            }
-            while let Some(text) = self.engine.poll_transmit_to_heir() {
-                busy = true;
-                self.post_to_heir(&text);
-            }
-            while let Some(text) = self.engine.poll_transmit() {
-                busy = true;
-                // `postMessage` of a string throws only once the channel is closed, which
-                // happens only on drop, after the last flush: nothing is lost by ignoring it.
-                let _ = self.channel.post_message(&JsValue::from_str(&text));
-            }
-            while let Some(request) = self.engine.poll_lock() {
-                busy = true;
-                self.lock_requests.push(request);
-            }
-            if !busy {
-                break;
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::ReadTerm => {
+                    let term = self.stored(platform::term_item);
+                    let now = self.clock.now();
+                    self.engine.handle_stored_term(now, term);
+                }
+                // When localStorage refuses (full, or disabled), the term is not durable and
+                // is never confirmed, so this tab will not lead.
+                Output::Persist(term) if self.store(platform::term_item, term) => {
+                    let now = self.clock.now();
+                    self.engine.handle_persisted(now, term);
+                }
+                Output::RecordTheft(robbed) => {
+                    // Before the steal goes out (lock requests run after the flush). If
+                    // storage refuses, the steal goes ahead unrecorded.
+                    let _ = self.store(platform::theft_item, robbed);
+                }
+                Output::TransmitToHeir(text) => self.post_to_heir(&text),
+                Output::Transmit(text) => {
+                    // `postMessage` of a string throws only once the channel is closed, which
+                    // happens only on drop, after the last flush: nothing is lost by ignoring it.
+                    let _ = self.channel.post_message(&JsValue::from_str(&text));
+                }
+                Output::Lock(name, request) => self.lock_requests.push((name, request)),
+                Output::Store(op) => self.store_ops.push(op),
+                Output::Event(event) => self.take_event(event),
+                // Kinds added later are carried out by a driver that knows them.
+                _ => {}
             }
         }
         if self.locks.is_none() {
@@ -520,32 +501,22 @@ impl Shared {
         }
     }
 
-    /// Stores the terms the engine asked to store and the theft it is about to commit, then
-    /// reads the stored term if it asked; whether there was anything to do.
-    fn storage_step(&mut self) -> bool {
-        let mut busy = false;
-        while let Some(term) = self.engine.poll_persist() {
-            busy = true;
-            // localStorage writes synchronously; when it refuses (full, or disabled), the term
-            // is not durable and is never confirmed, so this tab will not lead.
-            if self.store(platform::term_item, term) {
-                let now = self.clock.now();
-                self.engine.handle_persisted(now, term);
+    /// Marks `event` on the timeline and passes on what the app listens for.
+    fn take_event(&mut self, event: Event) {
+        self.mark(&event);
+        let news = match event {
+            Event::Message { from, data } => {
+                if self.on_message.is_some() {
+                    self.inbox.push((from, data));
+                }
+                return;
             }
-        }
-        if let Some(robbed) = self.engine.poll_record_theft() {
-            busy = true;
-            // Before the steal goes out (lock requests run after the flush). If storage
-            // refuses, the steal goes ahead unrecorded.
-            let _ = self.store(platform::theft_item, robbed);
-        }
-        if self.engine.poll_read_term() {
-            busy = true;
-            let term = self.stored(platform::term_item);
-            let now = self.clock.now();
-            self.engine.handle_stored_term(now, term);
-        }
-        busy
+            Event::WorkspaceLoaded(view) => WorkspaceEvent::Loaded(view),
+            Event::WorkspaceChanged { rev, changes } => WorkspaceEvent::Changed { rev, changes },
+            Event::RequestEnded { number, outcome } => WorkspaceEvent::Ended { number, outcome },
+            _ => return,
+        };
+        self.data_inbox.push(news);
     }
 
     /// The term stored in this channel's `item` ([`platform::term_item`] or

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use conclave_core::{Config, Engine, Event, Key, Millis, Received, TabId};
+use conclave_core::{Config, Engine, Event, Key, Millis, Output, Received, TabId};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -45,10 +45,20 @@ fn engine(n: u8, channel: &str) -> Engine {
 
 fn drain(engine: &mut Engine) -> u32 {
     let mut delivered = 0;
-    while let Some(event) = engine.poll_event() {
-        delivered += u32::from(matches!(event, Event::Message { .. }));
+    while let Some(output) = engine.poll_output() {
+        delivered += u32::from(matches!(output, Output::Event(Event::Message { .. })));
     }
     delivered
+}
+
+/// The first text `engine` posts now; the rest of what it says is dropped.
+fn post(engine: &mut Engine) -> String {
+    std::iter::from_fn(|| engine.poll_output())
+        .find_map(|output| match output {
+            Output::Transmit(text) => Some(text),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -65,14 +75,16 @@ fn print(line: &str) {
 fn one_message_costs() {
     let (mut a, mut b) = (engine(1, "cost"), engine(2, "cost"));
     let body = "x".repeat(BODY);
-    while a.poll_transmit().is_some() {}
+    while a.poll_output().is_some() {}
     let mut per_message = Vec::new();
     for batch in 0..=BATCHES {
         let start = now_ms();
         for _ in 0..BATCH {
             a.handle_broadcast(Millis(1), &body).expect("fits");
-            while let Some(text) = a.poll_transmit() {
-                b.handle_message(Millis(1), Received::Text(&text));
+            while let Some(output) = a.poll_output() {
+                if let Output::Transmit(text) = output {
+                    b.handle_message(Millis(1), Received::Text(&text));
+                }
             }
         }
         let delivered = drain(&mut b);
@@ -140,12 +152,12 @@ async fn throughput_against_raw_broadcast_channel() {
         let channel = format!("ours-{run}");
         let mut a = engine(1, &channel);
         let mut b = engine(2, &channel);
-        while a.poll_transmit().is_some() {}
+        while a.poll_output().is_some() {}
         let ours = stream(
             &channel,
             || {
                 a.handle_broadcast(Millis(1), &body).expect("fits");
-                a.poll_transmit().unwrap_or_default()
+                post(&mut a)
             },
             move |text| {
                 b.handle_message(Millis(1), Received::Text(text));

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Engine, Event, Phase, Presence};
+use super::{Engine, Event, Output, Phase, Presence};
 use crate::election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Millis, TabId};
 use crate::wire::{Body, Envelope};
@@ -82,7 +82,7 @@ pub(super) struct Lead {
     act_floor: Millis,
     /// A leader that stalled does not act before it has read the stored term.
     verifying: bool,
-    /// A read of the stored term is wanted ([`Engine::poll_read_term`]).
+    /// A read of the stored term is wanted ([`Output::ReadTerm`]).
     read_term: bool,
     /// Lease mode: mint as soon as the stored term is read (so as to mint above it).
     mint_on_read: bool,
@@ -110,7 +110,7 @@ pub(super) struct Lead {
     last_correction: Option<Millis>,
     persist: VecDeque<Term>,
     /// A theft of the leader lock from the leader of this term, to record in storage before
-    /// the steal goes out ([`Engine::poll_record_theft`]).
+    /// the steal goes out ([`Output::RecordTheft`]).
     theft: Option<Term>,
     /// The theft record read with the stored term on the last leader-lock grant.
     robbed: Term,
@@ -262,31 +262,11 @@ impl Engine {
     /// For a rehearsal's copy: answers its storage requests at once (the stored term is
     /// `stored`) and drops everything else it says, until it asks for nothing more.
     fn drop_outputs(&mut self, now: Millis, stored: Term) {
-        loop {
-            let mut busy = false;
-            while let Some(term) = self.poll_persist() {
-                busy = true;
-                self.handle_persisted(now, term);
-            }
-            if self.poll_read_term() {
-                busy = true;
-                self.handle_stored_term(now, stored);
-            }
-            busy |= self.poll_record_theft().is_some();
-            while self.poll_lock().is_some() {
-                busy = true;
-            }
-            while self.poll_event().is_some() {
-                busy = true;
-            }
-            while self.poll_transmit_to_heir().is_some() {
-                busy = true;
-            }
-            while self.poll_transmit().is_some() {
-                busy = true;
-            }
-            if !busy {
-                return;
+        while let Some(output) = self.poll_output() {
+            match output {
+                Output::ReadTerm => self.handle_stored_term(now, stored),
+                Output::Persist(term) => self.handle_persisted(now, term),
+                _ => {}
             }
         }
     }
@@ -361,7 +341,7 @@ impl Engine {
     }
 
     /// Reports the highest term found in durable storage at `now`. Read it when
-    /// [`Engine::poll_read_term`] asks, when the lock is granted (before
+    /// [`Output::ReadTerm`] asks, when the lock is granted (before
     /// [`Engine::handle_lock`]), and whenever another page writes it.
     ///
     /// Every tab writes its term before it acts, so this is how a leader that could not run
@@ -398,41 +378,35 @@ impl Engine {
         self.advance(now);
     }
 
-    /// Whether the engine needs the stored term now: answer at once (before any other input)
-    /// with [`Engine::handle_stored_term`]. Until then this tab does not act as leader.
+    /// Whether the engine needs the stored term now ([`Output::ReadTerm`]).
     #[must_use]
-    pub fn poll_read_term(&mut self) -> bool {
+    pub(super) fn poll_read_term(&mut self) -> bool {
         std::mem::take(&mut self.lead.read_term)
     }
 
-    /// The term whose leader this tab is about to steal the leader lock from, if any: write it
-    /// to durable storage (keep the highest ever written) before carrying out any lock request
-    /// drained after it, so that if this tab dies before it uses the lock, the lock's next
-    /// holder learns that the leader it robbed may not know yet. A write that fails is no
-    /// worse than none. Drain after every input, before [`Engine::poll_lock`].
+    /// The term whose leader this tab is about to steal the leader lock from, if any
+    /// ([`Output::RecordTheft`]).
     #[must_use]
-    pub fn poll_record_theft(&mut self) -> Option<Term> {
+    pub(super) fn poll_record_theft(&mut self) -> Option<Term> {
         self.lead.theft.take()
     }
 
     /// Reports the highest theft record in durable storage (see
-    /// [`Engine::poll_record_theft`]; [`Term::ZERO`] if none): read it with the stored term when
+    /// [`Output::RecordTheft`]; [`Term::ZERO`] if none): read it with the stored term when
     /// the leader lock is granted, before [`Engine::handle_lock`].
     pub fn handle_stored_theft(&mut self, robbed: Term) {
         self.lead.robbed = robbed;
     }
 
-    /// The next request for the lock manager, and the lock it is about, if any. Drain until
-    /// `None` after every input.
+    /// The next request for the lock manager, and the lock it is about, if any.
     #[must_use]
-    pub fn poll_lock(&mut self) -> Option<(LockName, LockRequest)> {
+    pub(super) fn poll_lock(&mut self) -> Option<(LockName, LockRequest)> {
         self.lead.locks.pop_front()
     }
 
-    /// The next term to write to durable storage (keep the highest ever written), if any;
-    /// confirm with [`Engine::handle_persisted`]. Drain until `None` after every input.
+    /// The next term to write to durable storage, if any ([`Output::Persist`]).
     #[must_use]
-    pub fn poll_persist(&mut self) -> Option<Term> {
+    pub(super) fn poll_persist(&mut self) -> Option<Term> {
         self.lead.persist.pop_front()
     }
 

@@ -38,7 +38,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use conclave_core::reconcile::RawBackup;
 use conclave_core::{
     Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Mode, Received, Role, Start, TabId, Term,
+    Mode, Output, Received, Role, Start, TabId, Term,
 };
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -551,53 +551,71 @@ impl Sim {
     /// Posts what tab `i` sent and checks what it reported.
     fn drain(&mut self, i: usize) -> Result<(), Violation> {
         self.tabs[i].fresh = false;
-        if self.tabs[i].engine.poll_read_term() {
-            // localStorage is read synchronously, before any other input, and first, as the
-            // driver does: what the answer makes the engine post or store goes out with the rest.
-            let clock = self.tabs[i].clock(self.now);
-            self.tabs[i].engine.handle_stored_term(clock, self.stored);
-        }
-        loop {
-            let (text, to_heir) = match self.tabs[i].engine.poll_transmit_to_heir() {
-                Some(text) => (text, true),
-                None => match self.tabs[i].engine.poll_transmit() {
-                    Some(text) => (text, false),
-                    None => break,
-                },
-            };
-            text.hash(&mut self.hasher);
-            self.record_sent(i, &text)?;
-            self.post(i, &text, to_heir);
-        }
-        while let Some(term) = self.tabs[i].engine.poll_persist() {
-            let at = self.now + self.rng.range(0, PERSIST_MS);
-            self.push(at, i, Input::Persisted(term));
-        }
-        // localStorage writes synchronously: the record is there before the steal goes out.
-        if let Some(term) = self.tabs[i].engine.poll_record_theft() {
-            self.log(|| format!("tab {i} records a theft from {term:?}"));
-            self.stored_theft = self.stored_theft.max(term);
-        }
-        while let Some((name, request)) = self.tabs[i].engine.poll_lock() {
-            self.log(|| format!("tab {i} {name:?} lock {request:?}"));
-            self.lock_request(i, name, request);
-        }
-        while let Some(op) = self.tabs[i].engine.poll_store() {
-            if self.requests.enabled {
-                // IndexedDB runs a page's transactions in the order it created them.
-                let last = self.store_fifo.entry(i).or_insert(0);
-                let at = (self.now + self.requests.rng.range(1, 12)).max(*last);
-                *last = at;
-                self.push(at, i, Input::Store(op));
+        // Terms to store are scheduled after the drain's posts: their write delays are drawn
+        // after the posts' delivery delays, so that every pinned seed replays its history.
+        let mut persists = Vec::new();
+        while let Some(output) = self.tabs[i].engine.poll_output() {
+            if !matches!(
+                output,
+                Output::Persist(_)
+                    | Output::RecordTheft(_)
+                    | Output::Transmit(_)
+                    | Output::TransmitToHeir(_)
+            ) {
+                self.schedule_persists(i, &mut persists);
+            }
+            match output {
+                Output::ReadTerm => {
+                    // localStorage is read synchronously, as the driver does.
+                    let clock = self.tabs[i].clock(self.now);
+                    self.tabs[i].engine.handle_stored_term(clock, self.stored);
+                }
+                Output::TransmitToHeir(text) => self.sent(i, &text, true)?,
+                Output::Transmit(text) => self.sent(i, &text, false)?,
+                Output::Persist(term) => persists.push(term),
+                Output::RecordTheft(term) => {
+                    // localStorage writes synchronously: the record is there before the steal.
+                    self.log(|| format!("tab {i} records a theft from {term:?}"));
+                    self.stored_theft = self.stored_theft.max(term);
+                }
+                Output::Lock(name, request) => {
+                    self.log(|| format!("tab {i} {name:?} lock {request:?}"));
+                    self.lock_request(i, name, request);
+                }
+                Output::Store(op) if self.requests.enabled => {
+                    // IndexedDB runs a page's transactions in the order it created them.
+                    let last = self.store_fifo.entry(i).or_insert(0);
+                    let at = (self.now + self.requests.rng.range(1, 12)).max(*last);
+                    *last = at;
+                    self.push(at, i, Input::Store(op));
+                }
+                Output::Event(event) => {
+                    format!("{event:?}").hash(&mut self.hasher);
+                    self.check_event(i, event)?;
+                }
+                _ => {}
             }
         }
-        while let Some(event) = self.tabs[i].engine.poll_event() {
-            format!("{event:?}").hash(&mut self.hasher);
-            self.check_event(i, event)?;
-        }
+        self.schedule_persists(i, &mut persists);
         self.check_memory(i)?;
         self.check_terms(i)?;
         self.check_acting()
+    }
+
+    /// Schedules the confirmations of tab `i`'s term writes, each after its own delay.
+    fn schedule_persists(&mut self, i: usize, persists: &mut Vec<Term>) {
+        for term in persists.drain(..) {
+            let at = self.now + self.rng.range(0, PERSIST_MS);
+            self.push(at, i, Input::Persisted(term));
+        }
+    }
+
+    /// Records and posts what tab `i` sent.
+    fn sent(&mut self, i: usize, text: &str, to_heir: bool) -> Result<(), Violation> {
+        text.hash(&mut self.hasher);
+        self.record_sent(i, text)?;
+        self.post(i, text, to_heir);
+        Ok(())
     }
 
     /// Posts tab `i`'s `text` on the channel, or on the heir's channel, whose listeners are

@@ -1,0 +1,48 @@
+//! What the core's tests share: one drain of an engine's outputs, sorted by kind.
+#![allow(dead_code, unreachable_pub)]
+
+use conclave_core::{Engine, Event, Output};
+
+/// Everything one drain of [`Engine::poll_output`] handed out, sorted by kind, each kind in the
+/// order it came.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Texts for the channel.
+    pub posts: Vec<String>,
+    /// Texts for the heir's channel.
+    pub to_heir: Vec<String>,
+    /// News for the app.
+    pub events: Vec<Event>,
+    /// Everything else (storage, locks, the durable store), unanswered.
+    pub other: Vec<Output>,
+}
+
+/// Drains `engine` until it has nothing more to say. Nothing is answered: a test that needs
+/// storage or locks answered runs them itself.
+pub fn drain(engine: &mut Engine) -> Drained {
+    let mut drained = Drained::default();
+    while let Some(output) = engine.poll_output() {
+        match output {
+            Output::Transmit(text) => drained.posts.push(text),
+            Output::TransmitToHeir(text) => drained.to_heir.push(text),
+            Output::Event(event) => drained.events.push(event),
+            other => drained.other.push(other),
+        }
+    }
+    drained
+}
+
+/// The texts `engine` posts on the channel now; the rest of what it says is dropped.
+pub fn posts(engine: &mut Engine) -> Vec<String> {
+    drain(engine).posts
+}
+
+/// The first text `engine` posts now, or an empty text; the rest of what it says is dropped.
+pub fn post(engine: &mut Engine) -> String {
+    posts(engine).into_iter().next().unwrap_or_default()
+}
+
+/// The events `engine` has for the app now; the rest of what it says is dropped.
+pub fn events(engine: &mut Engine) -> Vec<Event> {
+    drain(engine).events
+}
