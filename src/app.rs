@@ -5,8 +5,8 @@ use conclave_web::{ItemId, Mode, TabId};
 use leptos::prelude::*;
 
 use crate::components::{
-    CounterTable, MessageBoard, PeerList, Questions, ReadOnlyBanner, RequestsPanel, SafeModeBanner,
-    SessionView, SessionsSidebar, ThisTab,
+    BackupBanner, BackupsPanel, CounterTable, MessageBoard, PeerList, Questions, ReadOnlyBanner,
+    RequestsPanel, SafeModeBanner, SessionView, SessionsSidebar, ThisTab,
 };
 use crate::use_conclave::{use_conclave_with_options, UseConclaveOptions};
 use crate::view_model;
@@ -59,10 +59,11 @@ pub fn App() -> impl IntoView {
                 })
         }}
         <ReadOnlyBanner snapshot />
+        <BackupBanner snapshot workspace />
         <Questions workspace request ended=conclave.ended resolved=conclave.resolved />
         <main class="workspace">
             <SessionsSidebar workspace active request me />
-            <SessionView workspace active request ended=conclave.ended me />
+            <SessionView workspace active request draft=conclave.draft ended=conclave.ended me />
         </main>
         // Closed by default: the coordination panel is for watching the tabs work, not for
         // the work itself.
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                 <ThisTab snapshot />
                 <PeerList snapshot />
                 <RequestsPanel snapshot />
+                <BackupsPanel snapshot />
                 <MessageBoard messages=conclave.messages broadcast=conclave.broadcast />
                 <CounterTable
                     title="Messages"

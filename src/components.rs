@@ -1,5 +1,6 @@
 //! One component per file.
 
+pub mod backups;
 pub mod counter_table;
 pub mod message_board;
 pub mod peer_list;
@@ -10,6 +11,7 @@ pub mod session_view;
 pub mod sessions;
 pub mod this_tab;
 
+pub use backups::{BackupBanner, BackupsPanel};
 pub use counter_table::CounterTable;
 pub use message_board::MessageBoard;
 pub use peer_list::PeerList;

@@ -123,6 +123,9 @@ pub struct UseConclaveReturn {
     pub request: Callback<Op, Result<u64, Refusal>>,
     /// This tab's latest ended requests (number, outcome), oldest first, at most 50.
     pub ended: Signal<Vec<(u64, Outcome)>>,
+    /// Says what is typed now in a session (empty: nothing) ([`Driver::draft`]): kept in this
+    /// tab's emergency backup until sent or cleared.
+    pub draft: Callback<(ItemId, String)>,
     /// The latest questions resolved while this tab watched, oldest first, at most 50: each
     /// once, whichever tab answered (or the timeout).
     pub resolved: Signal<Vec<Resolved>>,
@@ -212,9 +215,15 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             .and_then(|d| d.try_with_value(|d| d.request(op)))
             .unwrap_or(Err(Refusal::Busy))
     });
+    let draft = Callback::new(move |(session, text): (ItemId, String)| {
+        if let Some(driver) = driver {
+            let _ = driver.try_with_value(|d| d.draft(session, &text));
+        }
+    });
     UseConclaveReturn {
         workspace: workspace.into(),
         request,
+        draft,
         ended: ended.into(),
         resolved: resolved.into(),
         is_leader: Signal::derive(move || {

@@ -5,7 +5,10 @@ use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
 
 use crate::use_conclave::AppMessage;
 
+mod backups;
 mod workspace;
+
+pub use backups::{backup_warning, found_rows, verdict_text, FoundRow};
 
 pub use workspace::{
     breaker_label, check_title, choose_active, not_sent, op_label, outcome_of, pending_rows,
@@ -295,6 +298,8 @@ mod tests {
             pending: Vec::new(),
             store: StoreStatus::default(),
             breaker: Breaker::default(),
+            backup: conclave_core::data::BackupStatus::default(),
+            backups_found: Vec::new(),
         }
     }
 

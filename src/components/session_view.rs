@@ -1,6 +1,9 @@
-//! The open session: its messages, live across tabs, a search over them, and the composer.
+//! The open session: its messages, live across tabs, a search over them, the drafts recovered
+//! from tabs that died, and the composer (whose text is backed up as it is typed).
 
-use conclave_web::{ItemId, Op, Outcome, Refusal, TabId, View};
+use std::collections::BTreeMap;
+
+use conclave_web::{Draft, ItemId, Op, Outcome, Refusal, TabId, View};
 use leptos::prelude::*;
 
 use crate::view_model::{self, ComposeStatus, PostRow};
@@ -15,6 +18,8 @@ pub fn SessionView(
     active: RwSignal<Option<ItemId>>,
     /// Makes a request of the leader: its number, or why it is refused at once.
     request: Callback<Op, Result<u64, Refusal>>,
+    /// Says what is typed in a session (empty: nothing), for this tab's emergency backup.
+    draft: Callback<(ItemId, String)>,
     /// This tab's latest ended requests, (number, outcome), oldest first: how the composer's
     /// request ended.
     ended: Signal<Vec<(u64, Outcome)>>,
@@ -58,6 +63,40 @@ pub fn SessionView(
     });
 
     let text = RwSignal::new(String::new());
+    // What was typed in each session and not sent: the composer shows the open session's.
+    let typed = RwSignal::new(BTreeMap::<ItemId, String>::new());
+    Effect::watch(
+        move || session.get(),
+        move |now, _, _| {
+            let shown = now.and_then(|id| typed.with_untracked(|t| t.get(&id).cloned()));
+            text.set(shown.unwrap_or_default());
+        },
+        false,
+    );
+    // Every edit: the composer, this session's entry, and the backup.
+    let edit = move |session: ItemId, value: String| {
+        typed.update(|t| {
+            if value.is_empty() {
+                t.remove(&session);
+            } else {
+                t.insert(session, value.clone());
+            }
+        });
+        text.set(value.clone());
+        draft.run((session, value));
+    };
+    let recovered = Memo::new(move |_| {
+        let Some(id) = session.get() else {
+            return Vec::new();
+        };
+        workspace.with(|view| {
+            view.drafts()
+                .into_iter()
+                .filter(|d| d.session == id)
+                .cloned()
+                .collect::<Vec<Draft>>()
+        })
+    });
     let status = RwSignal::new(None::<ComposeStatus>);
     // How many submits were tried (the status's `data-tries`: a reader can tell two identical
     // outcomes apart).
@@ -79,7 +118,9 @@ pub fn SessionView(
             (Some(session), text) => ComposeStatus::made(request.run(Op::Add { session, text })),
         };
         if matches!(said, ComposeStatus::Sending(_)) {
-            text.set(String::new());
+            if let Some(session) = session.get_untracked() {
+                edit(session, String::new());
+            }
         }
         status.set(Some(said));
     };
@@ -121,6 +162,50 @@ pub fn SessionView(
                     </For>
                 </ol>
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
+                <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
+                    <For
+                        each=move || recovered.get()
+                        key=|d: &Draft| (d.from, d.text.clone())
+                        let:d
+                    >
+                        {
+                            let (session, from, restored) = (d.session, d.from, d.text.clone());
+                            view! {
+                                <li data-testid="recovered-draft" data-from=from.to_string()>
+                                    <span class="label">"Unsent draft recovered from a tab that closed:"</span>
+                                    " "
+                                    // Text, never markup.
+                                    <span class="text">{d.text}</span>
+                                    <button
+                                        type="button"
+                                        data-testid="restore-draft"
+                                        on:click=move |_| {
+                                            let current = text.get_untracked();
+                                            let joined = if current.trim().is_empty() {
+                                                restored.clone()
+                                            } else {
+                                                format!("{current} {restored}")
+                                            };
+                                            edit(session, joined);
+                                            let _ = request.run(Op::Dismiss { session, from });
+                                        }
+                                    >
+                                        "Restore"
+                                    </button>
+                                    <button
+                                        type="button"
+                                        data-testid="discard-draft"
+                                        on:click=move |_| {
+                                            let _ = request.run(Op::Dismiss { session, from });
+                                        }
+                                    >
+                                        "Discard"
+                                    </button>
+                                </li>
+                            }
+                        }
+                    </For>
+                </ul>
             </Show>
             <form
                 class="compose inline"
@@ -139,7 +224,13 @@ pub fn SessionView(
                     placeholder="Write a message"
                     data-testid="compose-text"
                     prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        let value = event_target_value(&ev);
+                        match session.get_untracked() {
+                            Some(session) => edit(session, value),
+                            None => text.set(value),
+                        }
+                    }
                 />
                 <button type="submit" data-testid="compose-send">"Send"</button>
             </form>

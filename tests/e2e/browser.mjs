@@ -171,3 +171,58 @@ export function recordRoles() {
   };
   new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true });
 }
+
+/**
+ * A browser profile that outlives its browser, for tests that close (or lose) every tab, end
+ * the browser and start it again on the same profile, as a person relaunching it does. The
+ * server starts once and stays up until `close()`: the origin (host and port) is the same at
+ * every launch, or the relaunched app would read another origin's storage. One user-data
+ * directory is made here and removed by `close()`.
+ *
+ * Returns { url, profileDir, open(), close() }:
+ * - `open()` starts Chromium on the profile (Debian's, the same flags and a fresh crash
+ *   database as `launch()`, the same CSP recorder in every page) and resolves to its
+ *   persistent context. Closing that context ends that browser, and Playwright waits for the
+ *   process to exit; only one browser may run on a profile at a time (Chromium locks it), so
+ *   `open()` refuses while the last one it returned is still open.
+ * - `close()` closes a browser still open, the server, and removes the profile and every
+ *   launch's configuration directory.
+ */
+export async function launchPersistent() {
+  const server = await serve(DIST);
+  const profileDir = await mkdtemp(join(tmpdir(), "conclave-chromium-profile-"));
+  const configs = [];
+  let current = null;
+  return {
+    url: server.url,
+    profileDir,
+    async open() {
+      if (current) throw new Error("a browser still runs on this profile: close its context first");
+      const config = await configHome();
+      configs.push(config);
+      const context = await chromium.launchPersistentContext(profileDir, {
+        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+        headless: true,
+        args: [...ARGS, ...EXTRA_ARGS],
+        env: { ...process.env, XDG_CONFIG_HOME: config },
+      });
+      current = context;
+      context.once("close", () => {
+        if (current === context) current = null;
+      });
+      await context.addInitScript(() => {
+        window.__cspViolations = [];
+        document.addEventListener("securitypolicyviolation", (e) => {
+          window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+        });
+      });
+      return context;
+    },
+    async close() {
+      await current?.close().catch(() => {});
+      await server.close();
+      await rm(profileDir, { recursive: true, force: true });
+      await Promise.all(configs.map((c) => rm(c, { recursive: true, force: true })));
+    },
+  };
+}

@@ -4,6 +4,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
+import { leaderOf, messages, sessions, state } from "./app.mjs";
 
 let env;
 before(async () => {
@@ -15,37 +16,6 @@ after(async () => {
 afterEach(async () => {
   await closeTabs(env.context);
 });
-
-/** What a tab's panel says of the election and its requests. */
-function state(page) {
-  return page.evaluate(() => {
-    const text = (id) => document.querySelector(`[data-testid=${id}]`)?.textContent ?? "";
-    const count = (id) => Number(text(id));
-    return {
-      role: text("role"),
-      leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId ?? "",
-      made: count("requests-made"),
-      applied: count("requests-applied"),
-      refused: count("requests-refused"),
-      pending: document.querySelectorAll("[data-testid=pending-requests] tbody tr").length,
-      rev: text("store-rev"),
-    };
-  });
-}
-
-/** The sessions a tab lists, as [id, title]. */
-function sessions(page) {
-  return page.$$eval("[data-testid=session]", (rows) =>
-    rows.map((r) => [r.dataset.sessionId, r.querySelector(".title")?.textContent ?? ""]),
-  );
-}
-
-/** The active session's messages a tab shows, as [id, author, text]. */
-function messages(page) {
-  return page.$$eval("[data-testid=message]", (rows) =>
-    rows.map((r) => [r.dataset.messageId, r.dataset.author, r.querySelector(".text")?.textContent ?? ""]),
-  );
-}
 
 async function createSession(page, title) {
   await page.getByTestId("new-session-title").fill(title);
@@ -66,20 +36,6 @@ async function write(page, texts) {
     if ((await box.inputValue()) === text) refused += 1;
   }
   return refused;
-}
-
-/** Waits until exactly one of `pages` leads and all agree on it. */
-async function leaderOf(pages, ids, bound) {
-  let found;
-  await within(bound, "one agreed leader", async () => {
-    const views = await Promise.all(pages.map(state));
-    const leaders = views.filter((v) => v.role === "leader");
-    if (leaders.length !== 1) return false;
-    const i = views.indexOf(leaders[0]);
-    found = i;
-    return views.every((v) => v.leader === ids[i]);
-  });
-  return found;
 }
 
 /**

@@ -25,6 +25,7 @@
 //! [`store::Image`] in the simulator) and reports each result with
 //! [`crate::Engine::handle_store`].
 
+mod backup;
 mod model;
 mod outbox;
 pub mod store;
@@ -34,9 +35,13 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+pub use backup::{
+    backup_key, backup_prefix, key_tab, Backup, BackupFailure, BackupRejection, BackupStatus,
+    Found, RawBackup, Verdict, BACKUP_FORMAT, MAX_BACKUP_BYTES, SETTLE_MS,
+};
 pub use model::{
-    Change, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session, View,
-    MAX_TEXT_BYTES, MAX_TITLE_BYTES,
+    Change, Draft, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session,
+    View, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
 };
 pub use outbox::{Breaker, Pending, RequestCounters, Stage, COOL_DOWN_MS, TRIP_AFTER};
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};
@@ -45,6 +50,8 @@ use crate::election::Term;
 use crate::engine::Event;
 use crate::ids::{Millis, TabId};
 use crate::wire::Body;
+use backup::Keeper;
+pub(crate) use backup::OwnWrite;
 use outbox::{Outbox, Send};
 use writer::{Incoming, Writer, WriterOut};
 
@@ -145,13 +152,31 @@ pub(crate) struct Data {
     error: Option<StoreError>,
     /// After a failed claim (storage failing, not fenced), when to claim again.
     claim_at: Option<Millis>,
+    /// This tab's own backup.
+    keeper: Keeper,
+    /// The channel, whose name scopes the backup keys.
+    channel: String,
+    /// While this tab writes: when to read every backup next.
+    reconcile_at: Option<Millis>,
+    /// Every backup is to be read now.
+    read_backups: bool,
+    /// Backups whose content is durable, to delete if they still hold the text read.
+    forgets: VecDeque<(String, String)>,
+    /// The backups found at the last reading, and what became of each.
+    found: Vec<Found>,
 }
 
 /// How long a writer waits before claiming the store again after storage failed.
 const CLAIM_RETRY_MS: u64 = 1_000;
 
 impl Data {
-    pub(crate) fn new(me: TabId, budget_ms: u64, question_ms: u64, seed: u64) -> Self {
+    pub(crate) fn new(
+        me: TabId,
+        channel: &str,
+        budget_ms: u64,
+        question_ms: u64,
+        seed: u64,
+    ) -> Self {
         Self {
             me,
             budget_ms,
@@ -167,6 +192,96 @@ impl Data {
             sends: VecDeque::new(),
             error: None,
             claim_at: None,
+            keeper: Keeper::new(channel, me),
+            channel: channel.to_owned(),
+            reconcile_at: None,
+            read_backups: false,
+            forgets: VecDeque::new(),
+            found: Vec::new(),
+        }
+    }
+
+    pub(crate) fn backup_status(&self) -> BackupStatus {
+        self.keeper.status()
+    }
+
+    pub(crate) fn backups_found(&self) -> &[Found] {
+        &self.found
+    }
+
+    pub(crate) fn drafts(&self) -> &std::collections::BTreeMap<ItemId, String> {
+        self.keeper.drafts()
+    }
+
+    /// The text typed in `session` is now `text`.
+    pub(crate) fn draft(&mut self, session: ItemId, text: &str) {
+        self.keeper.draft(session, text);
+    }
+
+    /// The page is being hidden, frozen or closed: check the backup once more.
+    pub(crate) fn touch_backup(&mut self) {
+        self.keeper.touch();
+    }
+
+    /// What this tab's own backup key needs now, if anything.
+    pub(crate) fn poll_own_backup(&mut self) -> Option<OwnWrite> {
+        let requests = self
+            .outbox
+            .pending()
+            .map(|p| (p.number, p.op.clone()))
+            .collect();
+        self.keeper.poll(self.outbox.last_number(), requests)
+    }
+
+    /// The browser refused this tab's last backup write.
+    pub(crate) fn backup_refused(&mut self) {
+        self.keeper.refused();
+    }
+
+    /// Whether every backup is to be read now (the prefix of their keys).
+    pub(crate) fn poll_read_backups(&mut self) -> Option<String> {
+        std::mem::take(&mut self.read_backups).then(|| backup_prefix(&self.channel))
+    }
+
+    /// The next backup whose content is durable: delete it if it still holds this text.
+    pub(crate) fn poll_forget(&mut self) -> Option<(String, String)> {
+        self.forgets.pop_front()
+    }
+
+    /// A tab left at `now`: while this tab writes, read the backups once its last write has
+    /// settled.
+    pub(crate) fn on_peer_left(&mut self, now: Millis) {
+        if self.writer.is_some() {
+            let at = now.plus(SETTLE_MS);
+            self.reconcile_at = Some(self.reconcile_at.map_or(at, |due| due.min(at)));
+        }
+    }
+
+    /// Every backup key and its text, read at this tab's request; `live` tells
+    /// which tabs are open. The backups of dead tabs go to the writer.
+    pub(crate) fn handle_backups(&mut self, backups: &[RawBackup], live: impl Fn(TabId) -> bool) {
+        let Some(writer) = self.writer.as_mut().filter(|w| w.is_ready()) else {
+            return;
+        };
+        let mut found = Vec::with_capacity(backups.len());
+        for raw in backups {
+            let tab = key_tab(&self.channel, &raw.key);
+            let verdict = match tab {
+                Some(tab) if tab == self.me || live(tab) => Verdict::Live,
+                _ => match Backup::parse(&self.channel, &raw.key, &raw.text) {
+                    Err(reason) => Verdict::Skipped(reason),
+                    Ok(backup) => recover(writer, backup, raw),
+                },
+            };
+            found.push(Found {
+                key: raw.key.clone(),
+                tab,
+                verdict,
+            });
+        }
+        if !found.is_empty() || !self.found.is_empty() {
+            self.found = found.clone();
+            self.events.push_back(Event::BackupsFound(found));
         }
     }
 
@@ -206,7 +321,8 @@ impl Data {
     pub(crate) fn deadline(&self) -> Option<Millis> {
         let claim = self.claim_at.filter(|_| self.writer.is_some());
         let question = self.writer.as_ref().and_then(Writer::deadline);
-        [self.outbox.deadline(), claim, question]
+        let reconcile = self.reconcile_at.filter(|_| self.writer.is_some());
+        [self.outbox.deadline(), claim, question, reconcile]
             .into_iter()
             .flatten()
             .min()
@@ -220,6 +336,7 @@ impl Data {
         leader: Option<TabId>,
     ) -> Result<u64, Refusal> {
         let (number, send) = self.outbox.make(now, op)?;
+        self.keeper.touch();
         self.route(now, vec![send], leader);
         Ok(number)
     }
@@ -314,6 +431,7 @@ impl Data {
     pub(crate) fn on_answers(&mut self, now: Millis, answers: &[Answer]) {
         for answer in answers.iter().filter(|a| a.tab == self.me) {
             if self.outbox.answer(now, answer.number, answer.outcome) {
+                self.keeper.touch();
                 self.events.push_back(Event::RequestEnded {
                     number: answer.number,
                     outcome: answer.outcome,
@@ -368,6 +486,8 @@ impl Data {
     /// The page comes back from a freeze or the back/forward cache: a read it had out may
     /// have been aborted, and commits were made without it. Read the store again.
     pub(crate) fn on_wake(&mut self) {
+        // A leader may have taken its backup key meanwhile, thinking it dead.
+        self.keeper.woke();
         self.reading = false;
         self.read();
     }
@@ -413,6 +533,8 @@ impl Data {
                 match result {
                     Ok(image) => {
                         writer.claimed(now, &image);
+                        // A new writer reads every backup, before anything else it does.
+                        self.reconcile_at = Some(now);
                         self.error = None;
                         self.loaded(&image);
                     }
@@ -436,6 +558,7 @@ impl Data {
                     Ok(()) => {
                         if let Some(done) = writer.committed() {
                             self.error = None;
+                            self.forgets.extend(done.forgets.iter().cloned());
                             self.sends.push_back(Body::Committed {
                                 rev: done.rev,
                                 changes: done.changes.clone(),
@@ -469,8 +592,17 @@ impl Data {
                 // Everything of this tab's own goes to its new writer.
                 self.sent_to = None;
             }
-            (None, Some(_)) => self.writer = None,
+            (None, Some(_)) => {
+                self.writer = None;
+                self.reconcile_at = None;
+                self.read_backups = false;
+            }
             (None, None) => {}
+        }
+        if self.reconcile_at.is_some_and(|at| at <= now) {
+            self.reconcile_at = None;
+            // A writer still claiming reads them once its claim succeeds.
+            self.read_backups = self.writer.as_ref().is_some_and(Writer::is_ready);
         }
         if let Some(writer) = &self.writer {
             if self.claim_at.is_some_and(|at| at <= now) {
@@ -511,7 +643,56 @@ impl Data {
                     self.on_answers(now, &answers);
                     self.sends.push_back(Body::Answers(answers));
                 }
+                WriterOut::Forget(forgets) => self.forgets.extend(forgets),
             }
         }
     }
+}
+
+/// Gives `writer` what dead tab's `backup` (read as `raw`) holds that the store lacks: its
+/// requests not consumed, in order (its caller is gone: no deadline), then its drafts and its
+/// key, to delete once everything is durable.
+fn recover(writer: &mut Writer, backup: Backup, raw: &RawBackup) -> Verdict {
+    let tab = backup.tab;
+    let consumed = writer.consumed(tab);
+    let upto = backup.clock.get(tab);
+    let requests: Vec<(u64, Op)> = backup
+        .requests
+        .into_iter()
+        .filter(|(number, _)| *number > consumed)
+        .collect();
+    let drafts = writer.view().map_or(0, |view| {
+        backup
+            .drafts
+            .iter()
+            .filter(|(session, text)| {
+                view.session(**session).is_some()
+                    && view.draft(**session, tab).is_none_or(|d| &d.text != *text)
+            })
+            .count()
+    });
+    let verdict = if requests.is_empty() && drafts == 0 {
+        Verdict::Stored
+    } else {
+        Verdict::Applied {
+            requests: requests.len(),
+            drafts,
+        }
+    };
+    for (number, op) in requests {
+        writer.take(Incoming::Request {
+            tab,
+            number,
+            op,
+            expires: Millis(u64::MAX),
+        });
+    }
+    writer.take(Incoming::Recover {
+        tab,
+        upto,
+        drafts: backup.drafts.into_iter().collect(),
+        key: raw.key.clone(),
+        text: raw.text.clone(),
+    });
+    verdict
 }

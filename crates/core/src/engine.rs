@@ -6,8 +6,8 @@ mod lead;
 
 use crate::auth::{self, Key, Opened};
 use crate::data::{
-    Change, Data, Op, Outcome, Pending, Refusal, RequestCounters, StoreOp, StoreResult,
-    StoreStatus, View,
+    BackupStatus, Change, Data, Found, ItemId, Op, Outcome, OwnWrite, Pending, RawBackup, Refusal,
+    RequestCounters, StoreOp, StoreResult, StoreStatus, View,
 };
 use crate::election::{LockName, LockRequest, Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
@@ -141,10 +141,13 @@ pub enum LeaveReason {
 /// 2. Durable terms: [`Output::Persist`], then [`Output::RecordTheft`]. A driver whose storage
 ///    answers at once (`localStorage`) makes a term durable before any message about it
 ///    leaves, and a new leader's first heartbeat already says it leads.
-/// 3. Texts: [`Output::TransmitToHeir`], then [`Output::Transmit`].
-/// 4. [`Output::Lock`] requests for the lock manager, after the theft record they may need.
-/// 5. [`Output::Store`] operations for the durable store.
-/// 6. [`Output::Event`]s for the app, last: by then everything they report has been handed
+/// 3. Backups, synchronous too: this tab's own ([`Output::WriteBackup`],
+///    [`Output::RemoveBackup`]), so that what a request's message announces is backed up
+///    before it leaves, then [`Output::ReadBackups`] and [`Output::DeleteBackup`].
+/// 4. Texts: [`Output::TransmitToHeir`], then [`Output::Transmit`].
+/// 5. [`Output::Lock`] requests for the lock manager, after the theft record they may need.
+/// 6. [`Output::Store`] operations for the durable store.
+/// 7. [`Output::Event`]s for the app, last: by then everything they report has been handed
 ///    out.
 ///
 /// An input given while draining (a synchronous answer, like [`Engine::handle_persisted`] for
@@ -165,6 +168,34 @@ pub enum Output {
     /// [`Engine::handle_persisted`]. A write that fails is never confirmed, and this tab does
     /// not lead that term.
     Persist(Term),
+    /// Write `text` to this tab's own backup key (`localStorage`), at once; if the browser
+    /// refuses (storage full), report it with [`Engine::handle_backup_refused`] before any
+    /// other input: the previous backup stays.
+    WriteBackup {
+        /// The key.
+        key: String,
+        /// The text.
+        text: String,
+    },
+    /// Remove this tab's own backup key: it has nothing left to protect.
+    RemoveBackup {
+        /// The key.
+        key: String,
+    },
+    /// Read every `localStorage` key starting with this prefix, and answer at once with
+    /// [`Engine::handle_backups`] (the leader reconciles the backups of dead tabs).
+    ReadBackups {
+        /// The prefix.
+        prefix: String,
+    },
+    /// Delete this backup key if, and only if, it still holds `text`: everything in it is
+    /// durable in the store (its tab may have written again since it was read).
+    DeleteBackup {
+        /// The key.
+        key: String,
+        /// The text that was read, and is now durable.
+        text: String,
+    },
     /// This tab is about to steal the leader lock from the leader of this term: write it to
     /// durable storage (keep the highest ever written) before carrying out any
     /// [`Output::Lock`] after it, so that if this tab dies before it uses the lock, the lock's
@@ -232,6 +263,9 @@ pub enum Event {
     },
     /// The store was read: the workspace is now this (replace what is shown).
     WorkspaceLoaded(View),
+    /// The leader read the backups ([`Output::ReadBackups`]): what it found, and what became
+    /// of each.
+    BackupsFound(Vec<Found>),
     /// The store's next revision: apply these changes, in order, to the workspace shown.
     WorkspaceChanged {
         /// The revision they make.
@@ -487,6 +521,13 @@ impl Engine {
         let lead = lead::Lead::new(&config, term, now);
         let config_budget = config.request_budget_ms;
         let question_ms = config.question_timeout_ms;
+        let data = Data::new(
+            me,
+            &config.channel,
+            config_budget,
+            question_ms,
+            me.low_bits(),
+        );
         let mut engine = Self {
             config,
             codec,
@@ -509,7 +550,7 @@ impl Engine {
             lead,
             // The tab id is 128 bits from the secure random source: its low half seeds the
             // retries' jitter, so that tabs do not retry in step.
-            data: Data::new(me, config_budget, question_ms, me.low_bits()),
+            data,
         };
         engine.announce(now, Presence::Hello);
         engine.queue_for_lock();
@@ -785,6 +826,7 @@ impl Engine {
             self.deposed.retain(|d| d.id != id);
             self.tracker.retire(id, now);
             self.on_leader_gone(now, id, None);
+            self.data.on_peer_left(now);
             self.events.push_back(Event::PeerLeft {
                 id,
                 reason: LeaveReason::Silent,
@@ -799,6 +841,7 @@ impl Engine {
         self.deposed.retain(|d| d.id != from);
         self.on_leader_gone(now, from, Some(term));
         if self.peers.remove(&from).is_some() {
+            self.data.on_peer_left(now);
             self.events.push_back(Event::PeerLeft {
                 id: from,
                 reason: LeaveReason::Goodbye,
@@ -808,6 +851,13 @@ impl Engine {
 
     /// Handles a page lifecycle change at `now`.
     pub fn handle_lifecycle(&mut self, now: Millis, change: Lifecycle) {
+        if matches!(
+            change,
+            Lifecycle::Hidden | Lifecycle::Frozen | Lifecycle::Closing
+        ) {
+            // The page may never run again: its backup must hold what it holds now.
+            self.data.touch_backup();
+        }
         match change {
             Lifecycle::Visible | Lifecycle::Hidden => {
                 self.visible = change == Lifecycle::Visible;
@@ -860,6 +910,17 @@ impl Engine {
         }
         if let Some(term) = self.poll_record_theft() {
             return Some(Output::RecordTheft(term));
+        }
+        match self.data.poll_own_backup() {
+            Some(OwnWrite::Write { key, text }) => return Some(Output::WriteBackup { key, text }),
+            Some(OwnWrite::Remove { key }) => return Some(Output::RemoveBackup { key }),
+            None => {}
+        }
+        if let Some(prefix) = self.data.poll_read_backups() {
+            return Some(Output::ReadBackups { prefix });
+        }
+        if let Some((key, text)) = self.data.poll_forget() {
+            return Some(Output::DeleteBackup { key, text });
         }
         if let Some(text) = self.poll_transmit_to_heir() {
             return Some(Output::TransmitToHeir(text));
@@ -928,6 +989,47 @@ impl Engine {
     #[must_use]
     fn poll_store(&mut self) -> Option<StoreOp> {
         self.data.poll_op()
+    }
+
+    /// The text typed now in `session` (empty: none): kept in this tab's backup until it is
+    /// sent or cleared, and offered in the session if this tab dies meanwhile.
+    pub fn handle_draft(&mut self, session: ItemId, text: &str) {
+        self.data.draft(session, text);
+    }
+
+    /// The browser refused the last [`Output::WriteBackup`] (storage full, or disabled): the
+    /// previous backup stays, and [`Engine::backup_status`] names the drafts not protected.
+    pub fn handle_backup_refused(&mut self) {
+        self.data.backup_refused();
+    }
+
+    /// Every backup key and its text, as [`Output::ReadBackups`] asked, read at `now`.
+    pub fn handle_backups(&mut self, now: Millis, backups: &[RawBackup]) {
+        let peers = &self.peers;
+        self.data
+            .handle_backups(backups, |tab| peers.contains_key(&tab));
+        if self.phase == Phase::Running {
+            self.sync_data(now);
+        }
+    }
+
+    /// How this tab's own backup stands.
+    #[must_use]
+    pub fn backup_status(&self) -> BackupStatus {
+        self.data.backup_status()
+    }
+
+    /// The backups this tab found the last time it read them (as leader), and what became of
+    /// each.
+    #[must_use]
+    pub fn backups_found(&self) -> &[Found] {
+        self.data.backups_found()
+    }
+
+    /// What this tab is typing, by session, as [`Engine::handle_draft`] last said.
+    #[must_use]
+    pub fn drafts(&self) -> &BTreeMap<ItemId, String> {
+        self.data.drafts()
     }
 
     /// How the durable store stands, as this tab knows it.

@@ -395,7 +395,7 @@ fn clocks_run_forward(ops: &[Op], clock: &VClock) -> bool {
 }
 
 /// Maps a serde_json error to the rejection it stands for.
-fn classify(err: serde_json::Error) -> BackupRejection {
+pub(crate) fn classify(err: serde_json::Error) -> BackupRejection {
     use serde_json::error::Category;
     let message = err.to_string();
     match err.classify() {

@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use conclave_core::data::{Change, Op, Outcome, Refusal, StoreError, StoreOp, StoreResult, View};
+use conclave_core::data::{
+    Change, ItemId, Op, Outcome, RawBackup, Refusal, StoreError, StoreOp, StoreResult, View,
+};
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Output,
     Received, Role, SendError, Start, TabId, Term,
@@ -277,6 +279,14 @@ impl Driver {
         })
     }
 
+    /// What is typed now in `session` (empty: nothing): kept in this tab's emergency backup
+    /// until sent or cleared, and offered in the session if the tab dies meanwhile.
+    pub fn draft(&self, session: ItemId, text: &str) {
+        feed(&self.shared, |inner, _| {
+            inner.engine.handle_draft(session, text)
+        });
+    }
+
     /// Hands the workspace's news (the store read, each revision, this tab's requests
     /// ending) to `handler`, replacing any earlier one. Called with nothing borrowed.
     pub fn on_workspace(&self, handler: impl Fn(WorkspaceEvent) + 'static) {
@@ -482,6 +492,25 @@ impl Shared {
                     // Before the steal goes out (lock requests run after the flush). If
                     // storage refuses, the steal goes ahead unrecorded.
                     let _ = self.store(platform::theft_item, robbed);
+                }
+                // Synchronous: when the browser refuses (storage full), the previous backup
+                // stays and the engine is told at once.
+                Output::WriteBackup { key, text }
+                    if !platform::write_item(&self.window, &key, &text) =>
+                {
+                    self.engine.handle_backup_refused();
+                }
+                Output::RemoveBackup { key } => platform::remove_item(&self.window, &key, None),
+                Output::ReadBackups { prefix } => {
+                    let found: Vec<RawBackup> = platform::items_with_prefix(&self.window, &prefix)
+                        .into_iter()
+                        .map(|(key, text)| RawBackup { key, text })
+                        .collect();
+                    let now = self.clock.now();
+                    self.engine.handle_backups(now, &found);
+                }
+                Output::DeleteBackup { key, text } => {
+                    platform::remove_item(&self.window, &key, Some(&text));
                 }
                 Output::TransmitToHeir(text) => self.post_to_heir(&text),
                 Output::Transmit(text) => {

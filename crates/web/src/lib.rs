@@ -33,8 +33,9 @@ mod snapshot;
 mod store;
 
 pub use conclave_core::data::{
-    Breaker, Change, ItemId, Message, Op, Outcome, Pending, Question, Refusal, RequestCounters,
-    Resolution, Session, Stage, StoreError, StoreStatus, View,
+    BackupFailure, BackupRejection, BackupStatus, Breaker, Change, Draft, Found, ItemId, Message,
+    Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution, Session, Stage,
+    StoreError, StoreStatus, Verdict, View,
 };
 pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,

@@ -127,3 +127,46 @@ pub(crate) fn describe(value: &JsValue) -> String {
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
+
+/// Writes `text` to `key` in `localStorage`: `false` when the browser refused (storage full,
+/// or disabled); the previous value then stays.
+pub(crate) fn write_item(window: &Window, key: &str, text: &str) -> bool {
+    window
+        .local_storage()
+        .ok()
+        .flatten()
+        .is_some_and(|storage| storage.set_item(key, text).is_ok())
+}
+
+/// Removes `key` from `localStorage` if it holds `text` (any text when `None`).
+pub(crate) fn remove_item(window: &Window, key: &str, text: Option<&str>) {
+    let Some(storage) = window.local_storage().ok().flatten() else {
+        return;
+    };
+    let holds = match text {
+        Some(text) => storage.get_item(key).ok().flatten().as_deref() == Some(text),
+        None => true,
+    };
+    if holds {
+        // Removing never fails where storage could be read.
+        let _ = storage.remove_item(key);
+    }
+}
+
+/// Every `localStorage` key starting with `prefix`, with its text.
+pub(crate) fn items_with_prefix(window: &Window, prefix: &str) -> Vec<(String, String)> {
+    let Some(storage) = window.local_storage().ok().flatten() else {
+        return Vec::new();
+    };
+    let count = storage.length().unwrap_or(0);
+    let keys: Vec<String> = (0..count)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|key| key.starts_with(prefix))
+        .collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let text = storage.get_item(&key).ok().flatten()?;
+            Some((key, text))
+        })
+        .collect()
+}

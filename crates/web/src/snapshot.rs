@@ -1,6 +1,6 @@
 //! A plain-data picture of one tab's coordination state, handed to the app after every change.
 
-use conclave_core::data::{Breaker, Pending, RequestCounters, StoreStatus};
+use conclave_core::data::{BackupStatus, Breaker, Found, Pending, RequestCounters, StoreStatus};
 use conclave_core::{Counters, Engine, Incarnation, Millis, Mode, Peer, Role, TabId, Term};
 
 /// Everything the coordination panel shows, as plain data (no `web_sys` object inside), so it
@@ -42,6 +42,11 @@ pub struct Snapshot {
     /// The retry policy's circuit breaker: open while no leader answers (the tab is
     /// read-only).
     pub breaker: Breaker,
+    /// How this tab's emergency backup stands.
+    pub backup: BackupStatus,
+    /// The backups this tab found the last time it read them (as leader), and what became of
+    /// each.
+    pub backups_found: Vec<Found>,
 }
 
 impl Snapshot {
@@ -64,6 +69,8 @@ impl Snapshot {
             pending: engine.pending_requests().cloned().collect(),
             store: engine.store_status(),
             breaker: engine.breaker(now),
+            backup: engine.backup_status(),
+            backups_found: engine.backups_found().to_vec(),
         }
     }
 }

@@ -6,7 +6,8 @@
 //! `messages` keyed by `[session id, order]`, so that a session's messages are one key range;
 //! `meta` holding `"fence"` (the highest term that claimed or wrote the store, as a string that
 //! orders as terms do), `"rev"` (the store's revision), `"ledger:<tab id>"` (each tab's
-//! ledger) and `"question:<id>"` (each question waiting for an answer).
+//! ledger), `"question:<id>"` (each question waiting for an answer) and
+//! `"draft:<session id>:<tab id>"` (each recovered draft offered).
 
 use conclave_core::data::store::Write;
 use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
@@ -23,6 +24,7 @@ const META: &str = "meta";
 const REV: &str = "rev";
 const LEDGER_PREFIX: &str = "ledger:";
 const QUESTION_PREFIX: &str = "question:";
+const DRAFT_PREFIX: &str = "draft:";
 
 /// The database name for `channel`.
 pub fn database_name(channel: &str) -> String {
@@ -87,6 +89,10 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
     serde_wasm_bindgen::to_value(value).map_err(|e| StoreError::Failed(e.to_string()))
 }
 
+fn draft_key(session: ItemId, from: TabId) -> JsValue {
+    JsValue::from_str(&format!("{DRAFT_PREFIX}{session}:{from}"))
+}
+
 fn message_key(session: ItemId, order: f64) -> JsValue {
     let key = js_sys::Array::new();
     key.push(&JsValue::from_str(&session.to_string()));
@@ -136,6 +142,15 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
                 store: META,
                 key: JsValue::from_str(&format!("{QUESTION_PREFIX}{id}")),
             }),
+            Write::PutDraft(draft) => out.push(idb::Write::Put {
+                store: META,
+                key: draft_key(draft.session, draft.from),
+                value: to_js(draft)?,
+            }),
+            Write::DeleteDraft { session, from } => out.push(idb::Write::Delete {
+                store: META,
+                key: draft_key(*session, *from),
+            }),
         }
     }
     #[allow(clippy::cast_precision_loss)]
@@ -177,6 +192,8 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
             decode_one(value, &mut image.questions, &mut skipped);
         } else if key.starts_with(LEDGER_PREFIX) {
             decode_one(value, &mut image.ledgers, &mut skipped);
+        } else if key.starts_with(DRAFT_PREFIX) {
+            decode_one(value, &mut image.drafts, &mut skipped);
         }
     }
     if skipped > 0 {

@@ -163,6 +163,14 @@ pub enum Op {
         /// Whether to go ahead (delete the session) or cancel.
         confirm: bool,
     },
+    /// Take away a recovered draft offered in a session (restored into a composer, or
+    /// discarded). A draft no longer offered is refused ([`Refusal::NoSuchDraft`]).
+    Dismiss {
+        /// The session it is offered in.
+        session: ItemId,
+        /// The tab that was typing it.
+        from: TabId,
+    },
 }
 
 impl Op {
@@ -182,7 +190,9 @@ impl Op {
                     Ok(())
                 }
             }
-            Op::Delete { .. } | Op::AskDelete { .. } | Op::Answer { .. } => Ok(()),
+            Op::Delete { .. } | Op::AskDelete { .. } | Op::Answer { .. } | Op::Dismiss { .. } => {
+                Ok(())
+            }
             Op::Add { text, .. } => {
                 if text.trim().is_empty() {
                     Err(Refusal::EmptyText)
@@ -199,7 +209,7 @@ impl Op {
     #[must_use]
     pub fn session(&self) -> Option<ItemId> {
         match self {
-            Op::Create { .. } | Op::Answer { .. } => None,
+            Op::Create { .. } | Op::Answer { .. } | Op::Dismiss { .. } => None,
             Op::Rename { session, .. }
             | Op::Delete { session }
             | Op::Add { session, .. }
@@ -245,6 +255,9 @@ pub enum Refusal {
     /// circuit breaker is open); nothing is sent until it answers again.
     #[error("read-only: no leader answers; try again shortly")]
     ReadOnly,
+    /// The recovered draft is no longer offered (another tab restored or discarded it).
+    #[error("the draft is no longer offered")]
+    NoSuchDraft,
 }
 
 /// What applying one request did to the workspace; every tab applies it to its [`View`].
@@ -292,6 +305,31 @@ pub enum Change {
         /// How it was resolved.
         resolution: Resolution,
     },
+    /// A draft recovered from a tab that died is offered in its session.
+    DraftRecovered {
+        /// The draft.
+        draft: Draft,
+    },
+    /// A recovered draft is no longer offered.
+    DraftDismissed {
+        /// Its session.
+        session: ItemId,
+        /// The tab that was typing it.
+        from: TabId,
+    },
+}
+
+/// What a tab was typing in a session, not sent yet: recovered from its backup after it
+/// died, and offered in the session to whoever opens it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Draft {
+    /// The session it was typed in.
+    pub session: ItemId,
+    /// The tab that was typing it.
+    pub from: TabId,
+    /// The text.
+    pub text: String,
 }
 
 /// A question every tab shows until one answers it or it times out.
@@ -340,6 +378,7 @@ pub struct View {
     rev: u64,
     sessions: BTreeMap<ItemId, Session>,
     questions: BTreeMap<ItemId, Question>,
+    drafts: BTreeMap<(ItemId, TabId), Draft>,
 }
 
 impl View {
@@ -350,7 +389,32 @@ impl View {
             rev,
             sessions: sessions.into_iter().map(|s| (s.id, s)).collect(),
             questions: BTreeMap::new(),
+            drafts: BTreeMap::new(),
         }
+    }
+
+    /// The same view with these recovered drafts offered (those of a missing session are
+    /// left out).
+    #[must_use]
+    pub fn with_drafts(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.drafts = drafts
+            .into_iter()
+            .filter(|d| self.sessions.contains_key(&d.session))
+            .map(|d| ((d.session, d.from), d))
+            .collect();
+        self
+    }
+
+    /// Every recovered draft offered, by session then tab.
+    #[must_use]
+    pub fn drafts(&self) -> Vec<&Draft> {
+        self.drafts.values().collect()
+    }
+
+    /// The recovered draft of tab `from` offered in `session`, if any.
+    #[must_use]
+    pub fn draft(&self, session: ItemId, from: TabId) -> Option<&Draft> {
+        self.drafts.get(&(session, from))
     }
 
     /// The same view with these questions pending (those about a missing session are left
@@ -430,6 +494,12 @@ impl View {
                     question: Question { id, session },
                 }
             }
+            Op::Dismiss { session, from } => {
+                if !self.drafts.contains_key(&(session, from)) {
+                    return Err(Refusal::NoSuchDraft);
+                }
+                Change::DraftDismissed { session, from }
+            }
             Op::Answer { question, confirm } => {
                 let question = self
                     .questions
@@ -473,10 +543,7 @@ impl View {
                     session.title.clone_from(title);
                 }
             }
-            Change::Deleted { id } => {
-                self.sessions.remove(id);
-                self.questions.retain(|_, q| q.session != *id);
-            }
+            Change::Deleted { id } => self.remove_session(*id),
             Change::Asked { question } => {
                 if self.sessions.contains_key(&question.session) {
                     self.questions.insert(question.id, question.clone());
@@ -490,8 +557,7 @@ impl View {
                 // The entry goes before the resolution takes effect.
                 self.questions.remove(id);
                 if matches!(resolution, Resolution::Confirmed { .. }) {
-                    self.sessions.remove(session);
-                    self.questions.retain(|_, q| q.session != *session);
+                    self.remove_session(*session);
                 }
             }
             Change::Added { session, message } => {
@@ -499,7 +565,23 @@ impl View {
                     session.messages.push(message.clone());
                 }
             }
+            Change::DraftRecovered { draft } => {
+                if self.sessions.contains_key(&draft.session) {
+                    self.drafts
+                        .insert((draft.session, draft.from), draft.clone());
+                }
+            }
+            Change::DraftDismissed { session, from } => {
+                self.drafts.remove(&(*session, *from));
+            }
         }
+    }
+
+    /// Session `id` goes, with its questions and drafts.
+    fn remove_session(&mut self, id: ItemId) {
+        self.sessions.remove(&id);
+        self.questions.retain(|_, q| q.session != id);
+        self.drafts.retain(|&(session, _), _| session != id);
     }
 }
 

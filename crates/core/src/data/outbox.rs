@@ -159,6 +159,11 @@ impl Outbox {
         };
     }
 
+    /// The number of the latest request made (0: none yet).
+    pub(crate) fn last_number(&self) -> u64 {
+        self.next_number - 1
+    }
+
     /// Takes a new request made at `now`; its number, or why it is refused at once.
     pub(crate) fn make(&mut self, now: Millis, op: Op) -> Result<(u64, Send), Refusal> {
         op.validate()?;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Change, ItemId, Message, Question, Refusal, Resolution, Session, View};
+use super::model::{Change, Draft, ItemId, Message, Question, Refusal, Resolution, Session, View};
 use crate::election::Term;
 use crate::ids::TabId;
 
@@ -113,6 +113,8 @@ pub struct Image {
     pub ledgers: Vec<LedgerRecord>,
     /// Every question waiting for an answer.
     pub questions: Vec<Question>,
+    /// Every recovered draft offered.
+    pub drafts: Vec<Draft>,
 }
 
 /// One write of a commit.
@@ -130,6 +132,15 @@ pub enum Write {
     PutQuestion(Question),
     /// Removes a question.
     DeleteQuestion(ItemId),
+    /// Offers a recovered draft (replacing the one of the same session and tab).
+    PutDraft(Draft),
+    /// Takes a recovered draft away.
+    DeleteDraft {
+        /// Its session.
+        session: ItemId,
+        /// The tab that was typing it.
+        from: TabId,
+    },
 }
 
 /// One transaction for the store: all of it, or nothing.
@@ -187,7 +198,9 @@ impl Image {
                 session.messages.push(record.message.clone());
             }
         }
-        View::new(self.rev, sessions.into_values()).with_questions(self.questions.iter().cloned())
+        View::new(self.rev, sessions.into_values())
+            .with_questions(self.questions.iter().cloned())
+            .with_drafts(self.drafts.iter().cloned())
     }
 
     /// Every tab's ledger, by tab.
@@ -234,6 +247,14 @@ impl Image {
                     self.questions.push(question.clone());
                 }
                 Write::DeleteQuestion(id) => self.questions.retain(|q| q.id != *id),
+                Write::PutDraft(draft) => {
+                    self.drafts
+                        .retain(|d| (d.session, d.from) != (draft.session, draft.from));
+                    self.drafts.push(draft.clone());
+                }
+                Write::DeleteDraft { session, from } => self
+                    .drafts
+                    .retain(|d| (d.session, d.from) != (*session, *from)),
             }
         }
         self.rev = self.rev.max(commit.rev);
@@ -268,15 +289,7 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
                 created,
             }));
         }
-        Change::Deleted { id } => {
-            out.extend(
-                view.questions()
-                    .iter()
-                    .filter(|q| q.session == *id)
-                    .map(|q| Write::DeleteQuestion(q.id)),
-            );
-            out.push(Write::DeleteSession(*id));
-        }
+        Change::Deleted { id } => delete_session(view, *id, None, out),
         Change::Asked { question } => out.push(Write::PutQuestion(question.clone())),
         Change::Resolved {
             id,
@@ -285,13 +298,7 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
         } => {
             out.push(Write::DeleteQuestion(*id));
             if matches!(resolution, Resolution::Confirmed { .. }) {
-                out.extend(
-                    view.questions()
-                        .iter()
-                        .filter(|q| q.session == *session && q.id != *id)
-                        .map(|q| Write::DeleteQuestion(q.id)),
-                );
-                out.push(Write::DeleteSession(*session));
+                delete_session(view, *session, Some(*id), out);
             }
         }
         Change::Added { session, message } => {
@@ -304,6 +311,32 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
                 message: message.clone(),
             }));
         }
+        Change::DraftRecovered { draft } => out.push(Write::PutDraft(draft.clone())),
+        Change::DraftDismissed { session, from } => out.push(Write::DeleteDraft {
+            session: *session,
+            from: *from,
+        }),
     }
     view.apply(rev, std::slice::from_ref(change));
+}
+
+/// The writes that delete session `id` with its questions (but `asked`, already written) and
+/// recovered drafts.
+fn delete_session(view: &View, id: ItemId, asked: Option<ItemId>, out: &mut Vec<Write>) {
+    out.extend(
+        view.questions()
+            .iter()
+            .filter(|q| q.session == id && Some(q.id) != asked)
+            .map(|q| Write::DeleteQuestion(q.id)),
+    );
+    out.extend(
+        view.drafts()
+            .iter()
+            .filter(|d| d.session == id)
+            .map(|d| Write::DeleteDraft {
+                session: id,
+                from: d.from,
+            }),
+    );
+    out.push(Write::DeleteSession(id));
 }

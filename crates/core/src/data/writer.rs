@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::model::{Change, ItemId, Op, Refusal, Resolution, View};
+use super::model::{Change, Draft, ItemId, Op, Refusal, Resolution, View};
 use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, Write};
 use super::{Answer, BATCH_BYTES};
 use crate::election::Term;
@@ -29,12 +29,23 @@ pub(crate) enum Incoming {
         tab: TabId,
         upto: u64,
     },
+    /// The rest of a dead tab's backup, once its requests up to `upto` are consumed: its
+    /// drafts to offer, and its key to delete (if it still holds `text`) once all is durable.
+    Recover {
+        tab: TabId,
+        upto: u64,
+        drafts: Vec<(ItemId, String)>,
+        key: String,
+        text: String,
+    },
 }
 
 impl Incoming {
     fn tab(&self) -> TabId {
         match self {
-            Incoming::Request { tab, .. } | Incoming::Abandon { tab, .. } => *tab,
+            Incoming::Request { tab, .. }
+            | Incoming::Abandon { tab, .. }
+            | Incoming::Recover { tab, .. } => *tab,
         }
     }
 }
@@ -45,6 +56,8 @@ pub(crate) struct InFlight {
     pub(crate) rev: u64,
     pub(crate) changes: Vec<Change>,
     pub(crate) answers: Vec<Answer>,
+    /// Backup keys (with the text read) whose content this commit makes durable.
+    pub(crate) forgets: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +99,8 @@ pub(crate) enum WriterOut {
     Commit(Commit),
     /// Tell these tabs how their (already durable) requests ended.
     Answers(Vec<Answer>),
+    /// Everything in these backups (key, text read) is durable: delete them.
+    Forget(Vec<(String, String)>),
 }
 
 impl Writer {
@@ -109,6 +124,22 @@ impl Writer {
 
     pub(crate) fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// What this writer has written (the commit in flight included), once it has claimed.
+    pub(crate) fn view(&self) -> Option<&View> {
+        match &self.state {
+            State::Ready { view, .. } => Some(view),
+            _ => None,
+        }
+    }
+
+    /// The highest request number of `tab` consumed (the commit in flight included).
+    pub(crate) fn consumed(&self, tab: TabId) -> u64 {
+        match &self.state {
+            State::Ready { ledgers, .. } => ledgers.get(&tab).map_or(0, |l| l.number),
+            _ => 0,
+        }
     }
 
     pub(crate) fn take(&mut self, incoming: Incoming) {
@@ -211,6 +242,7 @@ impl Writer {
         let mut writes = Vec::new();
         let mut touched: Vec<TabId> = Vec::new();
         let mut bytes = 0usize;
+        let mut forgets = Vec::new();
         let mut waiting = VecDeque::new();
         // Questions nobody answered in time are cancelled, once, by the leader itself.
         let expired: Vec<ItemId> = asked
@@ -291,6 +323,43 @@ impl Writer {
                             touched.push(tab);
                         }
                     }
+                    Incoming::Recover {
+                        upto,
+                        drafts,
+                        key,
+                        text,
+                        ..
+                    } => {
+                        if ledger.number < upto {
+                            // Its requests come first.
+                            waiting.push_back(Incoming::Recover {
+                                tab,
+                                upto,
+                                drafts,
+                                key,
+                                text,
+                            });
+                            continue;
+                        }
+                        progress = true;
+                        for (session, typed) in drafts {
+                            let fresh = view.session(session).is_some()
+                                && view.draft(session, tab).is_none_or(|d| d.text != typed);
+                            if fresh {
+                                let change = Change::DraftRecovered {
+                                    draft: Draft {
+                                        session,
+                                        from: tab,
+                                        text: typed,
+                                    },
+                                };
+                                bytes += change_bytes(&change);
+                                store::writes_for(view, rev, &change, &mut writes);
+                                changes.push(change);
+                            }
+                        }
+                        forgets.push((key, text));
+                    }
                     Incoming::Abandon { upto, .. } => {
                         // Those already consumed and durable are answered from the ledger (the
                         // answers may have been lost): the tab still waits for them.
@@ -330,6 +399,10 @@ impl Writer {
         // Questions answered or deleted with their session wait no more.
         asked.retain(|id, _| view.question(*id).is_some());
         if answers.is_empty() && changes.is_empty() {
+            // Nothing new to write: what those backups hold is durable already.
+            if !forgets.is_empty() {
+                out.push(WriterOut::Forget(forgets));
+            }
             return out;
         }
         for tab in touched {
@@ -348,6 +421,7 @@ impl Writer {
             rev,
             changes,
             answers,
+            forgets,
         });
         out.push(WriterOut::Commit(Commit {
             term: self.fence,
@@ -382,7 +456,11 @@ fn durable_answer(
 fn change_bytes(change: &Change) -> usize {
     let text = match change {
         Change::Created { title, .. } | Change::Renamed { title, .. } => title.len(),
-        Change::Deleted { .. } | Change::Asked { .. } | Change::Resolved { .. } => 0,
+        Change::Deleted { .. }
+        | Change::Asked { .. }
+        | Change::Resolved { .. }
+        | Change::DraftDismissed { .. } => 0,
+        Change::DraftRecovered { draft } => draft.text.len(),
         Change::Added { message, .. } => message.text.len(),
     };
     text * 6 + 160

@@ -43,9 +43,12 @@ use conclave_core::{
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
+mod backups;
 mod data;
 mod requests;
 
+pub use backups::BackupStats;
+use backups::Backups;
 use conclave_core::data::{Refusal, StoreOp, StoreResult};
 use data::Data;
 pub use data::DataStats;
@@ -268,6 +271,8 @@ pub struct Outcome {
     pub data: DataStats,
     /// What the workspace's requests went through (R1-R5).
     pub requests: RequestStats,
+    /// What the backups went through (B1-B4).
+    pub backups: BackupStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
 }
@@ -367,6 +372,8 @@ pub struct Sim {
     requests_open: bool,
     /// Per tab: the time of its last store transaction, so that they run in order.
     store_fifo: BTreeMap<usize, u64>,
+    /// Emergency backups: each tab's key, the leader's readings, B1-B4.
+    backups: Backups,
     pub trace: Option<Vec<String>>,
 }
 
@@ -409,6 +416,7 @@ impl Sim {
             requests: Requests::new(seed),
             requests_open: true,
             store_fifo: BTreeMap::new(),
+            backups: Backups::new(seed),
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -425,10 +433,17 @@ impl Sim {
         self
     }
 
-    /// The same seed without workspace requests (nor store transactions): the history it had
-    /// before they existed.
+    /// The same seed without workspace requests (nor store transactions, nor backups): the
+    /// history it had before they existed.
     pub fn without_requests(mut self) -> Self {
         self.requests.enabled = false;
+        self.backups.enabled = false;
+        self
+    }
+
+    /// The same seed without emergency backups: the history its requests had before them.
+    pub fn without_backups(mut self) -> Self {
+        self.backups.enabled = false;
         self
     }
 
@@ -487,8 +502,18 @@ impl Sim {
             // Requests made just before the farewell have a few seconds more to end.
             self.run_until(self.now + SETTLE_REQUESTS_MS)?;
             self.check_requests_settled()?;
+            // The leader that runs at the end, and the tabs it still lists (alive, as far as
+            // it knows).
+            let leader = self
+                .tabs
+                .iter()
+                .find(|t| t.is_running() && t.engine.is_leader())
+                .map(|t| t.engine.peers().map(|p| p.id).collect::<BTreeSet<_>>());
+            let result = self.backups.check(self.requests.store(), leader.as_ref());
+            result.map_err(|e| self.violation(e))?;
         }
         self.outcome.requests = self.requests.stats;
+        self.outcome.backups = self.backups.stats;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
@@ -592,6 +617,26 @@ impl Sim {
                 Output::Event(event) => {
                     format!("{event:?}").hash(&mut self.hasher);
                     self.check_event(i, event)?;
+                }
+                Output::WriteBackup { key, text } => {
+                    let taken = self.backups.write(key, text);
+                    if !taken {
+                        self.tabs[i].engine.handle_backup_refused();
+                    }
+                }
+                Output::RemoveBackup { key } => self.backups.remove(&key),
+                Output::ReadBackups { prefix } => {
+                    let found = self.backups.read(&prefix);
+                    self.log(|| format!("tab {i} reads {} backups", found.len()));
+                    let clock = self.tabs[i].clock(self.now);
+                    self.tabs[i].engine.handle_backups(clock, &found);
+                    let found = format!("  {:?}", self.tabs[i].engine.backups_found());
+                    self.log(|| found);
+                }
+                Output::DeleteBackup { key, text } => {
+                    self.log(|| format!("tab {i} deletes backup {key}"));
+                    let result = self.backups.delete(&key, &text);
+                    result.map_err(|e| self.violation(e))?;
                 }
                 _ => {}
             }
@@ -1179,6 +1224,13 @@ impl Sim {
                 if self.tabs[i].engine.is_leader() && self.data.rng.chance(100) {
                     self.start_reconciliation(i);
                 }
+                // Types a draft in a session it shows, now and then.
+                if self.requests.enabled && self.requests_open {
+                    let sessions = self.requests.sessions_of(i);
+                    if let Some((session, text)) = self.backups.draw_draft(i, &sessions, self.now) {
+                        self.tabs[i].engine.handle_draft(session, &text);
+                    }
+                }
                 // And makes requests of the workspace: several in a row now and then.
                 if self.requests.enabled && self.requests_open && self.requests.rng.chance(120) {
                     let burst = if self.requests.rng.chance(200) { 5 } else { 1 };
@@ -1307,6 +1359,7 @@ impl Sim {
             .handle_lifecycle(clock, Lifecycle::Closing);
         self.drain(i)?;
         self.tabs[i].state = State::Gone;
+        self.backups.died(self.tabs[i].engine.id());
         self.drop_locks(i);
         if self.tabs[i].engine.poll_timeout().is_some() {
             return Err(self.violation(format!("tab {i} armed a timer after closing")));
@@ -1319,6 +1372,7 @@ impl Sim {
         self.log(|| format!("crash tab {i}"));
         self.note_loss(i, Loss::Crash);
         self.tabs[i].state = State::Gone;
+        self.backups.died(self.tabs[i].engine.id());
         self.drop_locks(i);
         let id = self.tabs[i].engine.id();
         self.departures.push((id, self.now, Departure::Silent));

@@ -290,6 +290,19 @@ impl Requests {
         Ok(())
     }
 
+    /// The store as it stands.
+    pub fn store(&self) -> &Image {
+        &self.store
+    }
+
+    /// The sessions tab `i` shows.
+    pub fn sessions_of(&self, i: usize) -> Vec<ItemId> {
+        self.views
+            .get(&i)
+            .map(|v| v.sessions().iter().map(|s| s.id).collect())
+            .unwrap_or_default()
+    }
+
     pub fn loaded(&mut self, i: usize, view: View) {
         self.views.insert(i, view);
     }
