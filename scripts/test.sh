@@ -45,7 +45,8 @@ wasm_size() {
 step "format" cargo fmt --all --check
 step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --workspace --all-targets --locked --target wasm32-unknown-unknown -- -D warnings
-step "host tests (core, release: units, properties, 10,000-seed simulation)" cargo test -p conclave-core --release --locked -- --nocapture
+step "docs (rustdoc; a broken intra-doc link is an error)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+step "host tests (core, release: units, doctests, properties, 10,000-seed simulation)" cargo test -p conclave-core --release --locked -- --nocapture
 step "browser tests: driver (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome crates/web
 step "browser tests: app (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome .
 step "release build (trunk)" trunk build --release

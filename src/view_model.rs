@@ -1,5 +1,6 @@
 //! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
-//! it is tested without a page. The sessions workspace's part is in [`workspace`].
+//! it is tested without a page. The sessions workspace's part is in `view_model/workspace.rs`,
+//! the backups' in `view_model/backups.rs`.
 
 use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
 

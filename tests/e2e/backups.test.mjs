@@ -196,6 +196,15 @@ async function loseEveryTab(how) {
     const stamp = `${how} ${Date.now()}`;
     await writeProbe(pages[prober], stamp);
 
+    if (how === "close") {
+      // Tabs closing at the same moment with different drafts: each tab has its own key
+      // holding its own draft (one key per tab), so no tab's last write overwrites another's.
+      for (let i = 0; i < TABS; i++) {
+        const own = await pages[i].evaluate((key) => localStorage.getItem(key), `conclave:backup:${ids[i]}`);
+        assert.ok(own?.includes(JSON.stringify(drafts[i])), `tab ${i}'s own key holds its draft before the close: ${own}`);
+      }
+    }
+
     const diedAt = performance.now();
     if (how === "close") {
       await Promise.all(pages.map((page) => page.close({ runBeforeUnload: false })));
@@ -298,7 +307,8 @@ test("every tab's renderer crashed at once, the browser relaunched: every saved 
   await loseEveryTab("crash");
 });
 
-test("every tab closed, the browser relaunched: every saved message once, every draft offered again", async () => {
+// Tabs closing at the same moment with different drafts: every draft survives, one key per tab.
+test("every tab closed at the same moment, the browser relaunched: every saved message once, every draft offered again (different drafts, one key per tab: every draft survives)", async () => {
   await loseEveryTab("close");
 });
 
