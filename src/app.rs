@@ -63,7 +63,16 @@ pub fn App() -> impl IntoView {
         <Questions workspace request ended=conclave.ended resolved=conclave.resolved />
         <main class="workspace">
             <SessionsSidebar workspace active request me />
-            <SessionView workspace active request draft=conclave.draft ended=conclave.ended me />
+            <SessionView
+                workspace
+                active
+                request
+                draft=conclave.draft
+                import=conclave.import
+                import_started=conclave.import_started
+                ended=conclave.ended
+                me
+            />
         </main>
         // Closed by default: the coordination panel is for watching the tabs work, not for
         // the work itself.

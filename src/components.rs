@@ -2,6 +2,7 @@
 
 pub mod backups;
 pub mod counter_table;
+pub mod imports;
 pub mod message_board;
 pub mod peer_list;
 pub mod questions;
@@ -13,6 +14,7 @@ pub mod this_tab;
 
 pub use backups::{BackupBanner, BackupsPanel};
 pub use counter_table::CounterTable;
+pub use imports::Imports;
 pub use message_board::MessageBoard;
 pub use peer_list::PeerList;
 pub use questions::Questions;

@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use conclave_web::{
-    Change, Config, Counters, Driver, ItemId, Mode, Op, Outcome, Peer, Refusal, Resolution,
-    SendError, Snapshot, TabId, Term, View, WorkspaceEvent,
+    Change, Config, Counters, Driver, ImportError, ItemId, Mode, Op, Outcome, Peer, Refusal,
+    Resolution, SendError, Snapshot, TabId, Term, View, WorkspaceEvent,
 };
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
@@ -126,6 +126,12 @@ pub struct UseConclaveReturn {
     /// Says what is typed now in a session (empty: nothing) ([`Driver::draft`]): kept in this
     /// tab's emergency backup until sent or cleared.
     pub draft: Callback<(ItemId, String)>,
+    /// Imports a file into a session ([`Driver::import`]): stages it, then asks the leader;
+    /// how the start went lands in [`UseConclaveReturn::import_started`].
+    pub import: Callback<(ItemId, web_sys::File)>,
+    /// How this tab's latest import start went (counted, so that two alike tell apart): the
+    /// request's number, or why it did not start.
+    pub import_started: Signal<Option<(u32, Result<u64, ImportError>)>>,
     /// The latest questions resolved while this tab watched, oldest first, at most 50: each
     /// once, whichever tab answered (or the timeout).
     pub resolved: Signal<Vec<Resolved>>,
@@ -215,6 +221,19 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             .and_then(|d| d.try_with_value(|d| d.request(op)))
             .unwrap_or(Err(Refusal::Busy))
     });
+    let import_started = RwSignal::new(None::<(u32, Result<u64, ImportError>)>);
+    let import = Callback::new(move |(session, file): (ItemId, web_sys::File)| {
+        let format = view_model::format_of(&file.name());
+        let attempt = import_started.with_untracked(|s| s.as_ref().map_or(0, |(n, _)| *n)) + 1;
+        let started = driver.and_then(|d| d.try_with_value(|d| d.import(session, &file, format)));
+        match started {
+            Some(future) => leptos::task::spawn_local(async move {
+                let result = future.await;
+                import_started.set(Some((attempt, result)));
+            }),
+            None => import_started.set(Some((attempt, Err(ImportError::Refused(Refusal::Busy))))),
+        }
+    });
     let draft = Callback::new(move |(session, text): (ItemId, String)| {
         if let Some(driver) = driver {
             let _ = driver.try_with_value(|d| d.draft(session, &text));
@@ -224,6 +243,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         workspace: workspace.into(),
         request,
         draft,
+        import,
+        import_started: import_started.into(),
         ended: ended.into(),
         resolved: resolved.into(),
         is_leader: Signal::derive(move || {

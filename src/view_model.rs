@@ -7,9 +7,11 @@ use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
 use crate::use_conclave::AppMessage;
 
 mod backups;
+mod imports;
 mod workspace;
 
 pub use backups::{backup_warning, found_rows, verdict_text, FoundRow};
+pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN};
 
 pub use workspace::{
     breaker_label, check_title, choose_active, not_sent, op_label, outcome_of, pending_rows,
@@ -54,7 +56,7 @@ pub fn peer_rows(snapshot: &Snapshot) -> Vec<PeerRow> {
 /// Whether `next` changes what must be shown at once: who leads, at which term, this tab's role,
 /// mode, key or visibility, which tabs are listed (and their incarnations and visibility), or
 /// how this tab's requests and the store stand (a request made or ended, a new revision, a
-/// store error, the breaker). Message counters, sequence numbers and ages alone may wait for
+/// store error, the breaker), or whether its drafts are backed up. Message counters, sequence numbers and ages alone may wait for
 /// the next refresh.
 #[must_use]
 pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
@@ -83,9 +85,12 @@ pub fn shows_at_once(shown: &Snapshot, next: &Snapshot) -> bool {
     // write, in every tab, and wait like the message counters (the benchmark of sustained
     // writes found the panel redrawing on each one cost more than the message list).
     let writable = |s: &Snapshot| (s.breaker, s.store.writing, s.store.error.clone());
+    // Whether every draft is backed up shows at once too (the backup banner hangs on it).
+    let protected = |s: &Snapshot| (s.backup.failure, s.backup.unprotected.clone());
     essentials(shown) != essentials(next)
         || listed(shown) != listed(next)
         || writable(shown) != writable(next)
+        || protected(shown) != protected(next)
 }
 
 /// One received app message, as the message board shows it.

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use conclave_web::{Draft, ItemId, Op, Outcome, Refusal, TabId, View};
+use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View};
 use leptos::prelude::*;
 
-use crate::view_model::{self, ComposeStatus, PostRow};
+use crate::components::Imports;
+use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN};
 
 /// The active session's title, its messages oldest first (filtered by a search), and a form
 /// that adds one; with no session, an invitation to create one.
@@ -20,6 +21,10 @@ pub fn SessionView(
     request: Callback<Op, Result<u64, Refusal>>,
     /// Says what is typed in a session (empty: nothing), for this tab's emergency backup.
     draft: Callback<(ItemId, String)>,
+    /// Imports a file into a session.
+    import: Callback<(ItemId, web_sys::File)>,
+    /// How this tab's latest import start went.
+    import_started: Signal<Option<(u32, Result<u64, ImportError>)>>,
     /// This tab's latest ended requests, (number, outcome), oldest first: how the composer's
     /// request ended.
     ended: Signal<Vec<(u64, Outcome)>>,
@@ -151,9 +156,17 @@ pub fn SessionView(
                         {move || view_model::search_count(posts.with(Vec::len), total.get())}
                     </span>
                 </div>
+                <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|p| p.len() <= MAX_SHOWN)>
+                    {move || format!("{} earlier messages not shown.", posts.with(Vec::len).saturating_sub(MAX_SHOWN))}
+                </p>
                 <ol class="posts" data-testid="messages">
-                    // Keyed by id: a message never changes, so each is drawn once.
-                    <For each=move || posts.get() key=|post: &PostRow| post.id.clone() let:post>
+                    // Keyed by id: a message never changes, so each is drawn once. Only the
+                    // latest are drawn: an import can bring tens of thousands.
+                    <For
+                        each=move || posts.with(|p| p[p.len().saturating_sub(MAX_SHOWN)..].to_vec())
+                        key=|post: &PostRow| post.id.clone()
+                        let:post
+                    >
                         <li data-testid="message" data-message-id=post.id data-author=post.author.clone()>
                             <code class="author" title=post.author.clone()>{post.by}</code>
                             // Text, never markup: Leptos writes it as a text node.
@@ -162,6 +175,14 @@ pub fn SessionView(
                     </For>
                 </ol>
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
+                <Imports
+                    workspace
+                    session=Signal::from(session)
+                    request
+                    import
+                    import_started
+                    ended
+                />
                 <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
                     <For
                         each=move || recovered.get()

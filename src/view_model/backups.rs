@@ -49,7 +49,7 @@ pub fn backup_warning(snapshot: &Snapshot, view: &View) -> Option<String> {
     let failure = snapshot.backup.failure?;
     let why = match failure {
         BackupFailure::TooLarge => "the drafts are too large to back up",
-        BackupFailure::Refused => "the browser refused to store the backup (storage is full)",
+        BackupFailure::Refused => "the browser refused to store the backup (storage full?)",
         _ => "the backup could not be written",
     };
     let titles: Vec<String> = snapshot
@@ -127,6 +127,6 @@ mod tests {
         };
         let warning = backup_warning(&snapshot, &view).unwrap_or_default();
         assert!(warning.contains("“Plans”"), "{warning}");
-        assert!(warning.contains("storage is full"), "{warning}");
+        assert!(warning.contains("storage full"), "{warning}");
     }
 }

@@ -26,6 +26,7 @@
 //! [`crate::Engine::handle_store`].
 
 mod backup;
+mod import;
 mod model;
 mod outbox;
 pub mod store;
@@ -38,6 +39,9 @@ use serde::{Deserialize, Serialize};
 pub use backup::{
     backup_key, backup_prefix, key_tab, Backup, BackupFailure, BackupRejection, BackupStatus,
     Found, RawBackup, Verdict, BACKUP_FORMAT, MAX_BACKUP_BYTES, SETTLE_MS,
+};
+pub use import::{
+    Cursor, Format, JsonState, Task, TaskState, BATCH_RECORD_BYTES, CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 pub use model::{
     Change, Draft, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session,
@@ -94,6 +98,16 @@ pub enum StoreOp {
     /// Run this commit (one read-write transaction, strict durability, all or nothing,
     /// fenced by its term): report [`StoreResult::Committed`].
     Commit(Commit),
+    /// Read chunk `index` of the file staged as `stage` (for import `task`): report
+    /// [`StoreResult::Chunk`].
+    ReadChunk {
+        /// The import.
+        task: ItemId,
+        /// Where its file is staged.
+        stage: String,
+        /// The chunk, from 0.
+        index: u64,
+    },
 }
 
 /// The result of a [`StoreOp`].
@@ -114,6 +128,16 @@ pub enum StoreResult {
         rev: u64,
         /// Whether it is durable.
         result: Result<(), StoreError>,
+    },
+    /// What [`StoreOp::ReadChunk`] read: the chunk's bytes, or why it could not (the staged
+    /// file is gone, or storage failed).
+    Chunk {
+        /// The import.
+        task: ItemId,
+        /// The chunk.
+        index: u64,
+        /// Its bytes.
+        result: Result<Vec<u8>, StoreError>,
     },
 }
 
@@ -546,6 +570,15 @@ impl Data {
                     }
                 }
             }
+            StoreResult::Chunk {
+                task,
+                index,
+                result,
+            } => {
+                if let Some(writer) = self.writer.as_mut() {
+                    writer.chunk_read(task, index, result.map_err(|e| e.to_string()));
+                }
+            }
             StoreResult::Committed { rev, result } => {
                 let Some(writer) = self.writer.as_mut() else {
                     return;
@@ -644,6 +677,10 @@ impl Data {
                     self.sends.push_back(Body::Answers(answers));
                 }
                 WriterOut::Forget(forgets) => self.forgets.extend(forgets),
+                WriterOut::ReadChunk { task, stage, index } => {
+                    self.ops
+                        .push_back(StoreOp::ReadChunk { task, stage, index });
+                }
             }
         }
     }

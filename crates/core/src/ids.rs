@@ -31,6 +31,12 @@ impl TabId {
         Self(u128::from_be_bytes(bytes))
     }
 
+    /// The 16 bytes it was built from ([`TabId::from_bytes`]).
+    #[must_use]
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
     /// The low 64 bits: random like the rest, to seed per-tab jitter.
     #[must_use]
     pub const fn low_bits(self) -> u64 {

@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use conclave_core::data::{
-    Change, ItemId, Op, Outcome, RawBackup, Refusal, StoreError, StoreOp, StoreResult, View,
+    Change, Format, ItemId, Op, Outcome, RawBackup, Refusal, StoreError, StoreOp, StoreResult,
+    View, CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Output,
@@ -21,7 +22,7 @@ use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent, StorageEvent}
 use crate::idb::Db;
 use crate::locks::{Locks, Notice};
 use crate::platform::{self, Clock};
-use crate::{store, Snapshot, StartError};
+use crate::{store, ImportError, Snapshot, StartError};
 
 /// One tab's live coordination: joined to the channel from [`Driver::start`] until dropped.
 ///
@@ -61,6 +62,8 @@ struct Shared {
     rehearsal: Rehearsal,
     /// The durable store (IndexedDB), once open.
     db: DbState,
+    /// Files staged for import so far (each gets its own stage).
+    next_stage: u64,
     /// Store operations the engine asked for, run once the engine is no longer borrowed.
     store_ops: Vec<StoreOp>,
     /// The app's handler for workspace news, if it set one.
@@ -184,6 +187,7 @@ impl Driver {
             heir_channel: None,
             rehearsal: Rehearsal::Due,
             db: DbState::Opening(Vec::new()),
+            next_stage: 0,
             store_ops: Vec::new(),
             on_data: None,
             data_inbox: Vec::new(),
@@ -285,6 +289,64 @@ impl Driver {
         feed(&self.shared, |inner, _| {
             inner.engine.handle_draft(session, text)
         });
+    }
+
+    /// Imports `file` into `session`, read as `format`: stages it in this tab's store (in
+    /// chunks of [`CHUNK_BYTES`]), then asks the leader to import it; resolves to the
+    /// request's number (its end comes as [`WorkspaceEvent::Ended`], and the import's progress
+    /// in the workspace's tasks).
+    ///
+    /// # Errors
+    /// [`ImportError`]: the file cannot be read or staged, or the request is refused at once.
+    pub fn import(
+        &self,
+        session: ItemId,
+        file: &web_sys::File,
+        format: Format,
+    ) -> impl std::future::Future<Output = Result<u64, ImportError>> + 'static {
+        let shared = Rc::clone(&self.shared);
+        let file = file.clone();
+        async move {
+            // The file's size as JS gives it: whole bytes, far below 2^53.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let bytes = file.size() as u64;
+            if bytes > MAX_IMPORT_BYTES {
+                return Err(ImportError::Refused(Refusal::FileTooLarge));
+            }
+            let (db, stage) = {
+                let mut inner = shared.borrow_mut();
+                let DbState::Open(db) = &inner.db else {
+                    return Err(ImportError::Storage("the store is not open".to_owned()));
+                };
+                let db = Rc::clone(db);
+                inner.next_stage += 1;
+                let stage = format!("{}.{}", inner.engine.id(), inner.next_stage);
+                (db, stage)
+            };
+            let chunks = bytes.div_ceil(CHUNK_BYTES as u64).max(1);
+            let mut index = 0;
+            while index < chunks {
+                let mut batch = Vec::new();
+                while index < chunks && batch.len() < STAGE_BATCH {
+                    batch.push(read_slice(&file, index).await?);
+                    index += 1;
+                }
+                let first = index - batch.len() as u64;
+                db.stage(&stage, first, &batch)
+                    .await
+                    .map_err(|e| ImportError::Storage(e.to_string()))?;
+            }
+            let op = Op::Import {
+                session,
+                stage,
+                name: file.name().chars().take(100).collect(),
+                format,
+                chunks,
+                bytes,
+            };
+            feed_result(&shared, |inner, now| inner.engine.handle_request(now, op))
+                .map_err(ImportError::Refused)
+        }
     }
 
     /// Hands the workspace's news (the store read, each revision, this tab's requests
@@ -737,6 +799,27 @@ fn open_store(shared: &Rc<RefCell<Shared>>, name: &str) {
 /// Starts the store operations the engine asked for; each reports its result to the engine
 /// when it completes. Transactions start in the order asked (IndexedDB runs read-write
 /// transactions over the same stores in the order they were created).
+/// How many chunks one staging transaction writes.
+const STAGE_BATCH: usize = 16;
+
+/// Chunk `index` of `file`'s bytes.
+async fn read_slice(file: &web_sys::File, index: u64) -> Result<Vec<u8>, ImportError> {
+    let unreadable = |e: JsValue| ImportError::Unreadable(platform::describe(&e));
+    // Byte offsets far below 2^53, where an f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let (start, end) = (
+        (index * CHUNK_BYTES as u64) as f64,
+        ((index + 1) * CHUNK_BYTES as u64) as f64,
+    );
+    let slice = file
+        .slice_with_f64_and_f64(start, end)
+        .map_err(unreadable)?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(slice.array_buffer())
+        .await
+        .map_err(unreadable)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 fn run_store_ops(inner: &mut Shared, shared: &Rc<RefCell<Shared>>) {
     let ops = std::mem::take(&mut inner.store_ops);
     for op in ops {
@@ -762,6 +845,11 @@ fn run_store_ops(inner: &mut Shared, shared: &Rc<RefCell<Shared>>) {
                     },
                     StoreOp::Commit(commit) => StoreResult::Committed {
                         rev: commit.rev,
+                        result: Err(error),
+                    },
+                    StoreOp::ReadChunk { task, index, .. } => StoreResult::Chunk {
+                        task,
+                        index,
                         result: Err(error),
                     },
                 };

@@ -1,4 +1,21 @@
-//! Why a tab cannot coordinate.
+//! Why a tab cannot coordinate, or cannot import a file.
+
+use conclave_core::data::Refusal;
+
+/// Why [`crate::Driver::import`] could not start an import.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The leader refused it at once, or it could not be sent (see the [`Refusal`]).
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The file could not be read.
+    #[error("the file could not be read: {0}")]
+    Unreadable(String),
+    /// The file could not be staged (storage full, or unavailable).
+    #[error("the file could not be staged: {0}")]
+    Storage(String),
+}
 
 /// Why [`crate::Driver::start`] could not start the tab's coordination.
 ///

@@ -47,16 +47,19 @@ use indexed_db_futures::transaction::{
 use indexed_db_futures::KeyRange;
 use wasm_bindgen::{JsCast as _, JsValue};
 
-/// The schema version. Version 1 creates the three stores.
-const VERSION: u32 = 1;
+/// The schema version. Version 1 created the first three stores; version 2 adds `staging`.
+const VERSION: u32 = 2;
 /// The object store of sessions, keyed by session id (a string).
 const SESSIONS: &str = "sessions";
 /// The object store of messages, keyed by `[sessionId, order]`.
 const MESSAGES: &str = "messages";
 /// The object store of bookkeeping records, keyed by a string.
 const META: &str = "meta";
+/// The object store of files staged for import, keyed by `[stage, chunk index]`, each value a
+/// `Uint8Array`.
+pub(crate) const STAGING: &str = "staging";
 /// Every store, in the scope of each commit.
-const STORES: [&str; 3] = [SESSIONS, MESSAGES, META];
+const STORES: [&str; 4] = [SESSIONS, MESSAGES, META, STAGING];
 /// The `meta` key of the fence: the highest term that committed.
 pub(crate) const FENCE: &str = "fence";
 
@@ -323,6 +326,73 @@ impl Db {
         })
     }
 
+    /// Stores `chunks` of the file staged as `stage`, from chunk `first` on, in one strict
+    /// transaction of the `staging` store alone (staging is no leader's data: any tab may).
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::QuotaExceeded`] when the origin's storage is full;
+    /// [`IdbError::Unavailable`] when the connection is closed; [`IdbError::Failed`] otherwise.
+    pub async fn stage(&self, stage: &str, first: u64, chunks: &[Vec<u8>]) -> Result<(), IdbError> {
+        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
+        let tx = self
+            .db
+            .transaction(STAGING)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(options)
+            .build()
+            .map_err(begin_error)?;
+        let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
+        let store = tx.object_store(STAGING).map_err(failed)?;
+        let mut pending = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let value: JsValue = js_sys::Uint8Array::from(chunk.as_slice()).into();
+            let request = store
+                .put(value)
+                .with_key(chunk_key(stage, first + i as u64))
+                .without_key_type()
+                .primitive();
+            match request {
+                Ok(request) => pending.push(request),
+                Err(error) => return Err(abort(tx, failed(error)).await),
+            }
+        }
+        let result = tx.commit().await;
+        drop(pending);
+        result.map_err(|error| match error {
+            CrateError::DomException(_) => failed(error),
+            other => raw
+                .error()
+                .map_or_else(|| failed(other), |dom| from_dom(&dom)),
+        })
+    }
+
+    /// Chunk `index` of the file staged as `stage`, if it is there.
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::Unavailable`] when the connection is closed; [`IdbError::Failed`] for a
+    /// failed read or a record that is not bytes.
+    pub async fn read_chunk(&self, stage: &str, index: u64) -> Result<Option<Vec<u8>>, IdbError> {
+        let tx = self.db.transaction(STAGING).build().map_err(begin_error)?;
+        let store = tx.object_store(STAGING).map_err(failed)?;
+        let value = store
+            .get::<JsValue, JsValue, JsValue>(chunk_key(stage, index))
+            .primitive()
+            .map_err(failed)?
+            .await
+            .map_err(failed)?;
+        drop(tx);
+        match value {
+            None => Ok(None),
+            Some(value) if value.is_undefined() => Ok(None),
+            Some(value) => value
+                .dyn_ref::<js_sys::Uint8Array>()
+                .map(|bytes| Some(bytes.to_vec()))
+                .ok_or_else(|| IdbError::Failed("a staged chunk is not bytes".to_owned())),
+        }
+    }
+
     /// Whether the last transaction of this Db was opened with strict durability (read back
     /// from IDBTransaction.durability), for the tests.
     ///
@@ -365,6 +435,16 @@ impl std::fmt::Debug for Db {
             .field("last_durability", &self.last_durability.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// The key of chunk `index` of the file staged as `stage`: `[stage, index]`.
+pub(crate) fn chunk_key(stage: &str, index: u64) -> JsValue {
+    let key = js_sys::Array::new();
+    key.push(&JsValue::from_str(stage));
+    // Chunk indices stay far below 2^53, where an f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    key.push(&JsValue::from_f64(index as f64));
+    key.into()
 }
 
 /// Reads the fence in `meta`: absent is the empty string (below every term); anything but a

@@ -33,16 +33,16 @@ mod snapshot;
 mod store;
 
 pub use conclave_core::data::{
-    BackupFailure, BackupRejection, BackupStatus, Breaker, Change, Draft, Found, ItemId, Message,
-    Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution, Session, Stage,
-    StoreError, StoreStatus, Verdict, View,
+    BackupFailure, BackupRejection, BackupStatus, Breaker, Change, Draft, Format, Found, ItemId,
+    Message, Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution, Session, Stage,
+    StoreError, StoreStatus, Task, TaskState, Verdict, View, CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,
     Term,
 };
 pub use driver::{Driver, WorkspaceEvent};
-pub use error::StartError;
+pub use error::{ImportError, StartError};
 // The IndexedDB layer is the driver's; it is public only so that the browser tests in
 // `tests/idb.rs` (which see nothing else) can exercise it, hence hidden from the docs.
 #[doc(hidden)]

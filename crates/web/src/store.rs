@@ -7,7 +7,9 @@
 //! `meta` holding `"fence"` (the highest term that claimed or wrote the store, as a string that
 //! orders as terms do), `"rev"` (the store's revision), `"ledger:<tab id>"` (each tab's
 //! ledger), `"question:<id>"` (each question waiting for an answer) and
-//! `"draft:<session id>:<tab id>"` (each recovered draft offered).
+//! `"draft:<session id>:<tab id>"` (each recovered draft offered) and `"task:<id>"` (each
+//! import, with where it goes on from); version 2 adds `staging`, keyed by `[stage, chunk]`:
+//! the files staged for import, as bytes.
 
 use conclave_core::data::store::Write;
 use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
@@ -25,6 +27,7 @@ const REV: &str = "rev";
 const LEDGER_PREFIX: &str = "ledger:";
 const QUESTION_PREFIX: &str = "question:";
 const DRAFT_PREFIX: &str = "draft:";
+const TASK_PREFIX: &str = "task:";
 
 /// The database name for `channel`.
 pub fn database_name(channel: &str) -> String {
@@ -41,6 +44,20 @@ pub async fn run(db: &Db, op: StoreOp) -> StoreResult {
                 Err(error) => Err(store_error(error)),
             };
             StoreResult::Claimed { term, result }
+        }
+        StoreOp::ReadChunk { task, stage, index } => {
+            let result = match db.read_chunk(&stage, index).await {
+                Ok(Some(bytes)) => Ok(bytes),
+                Ok(None) => Err(StoreError::Failed(format!(
+                    "chunk {index} of the staged file is missing"
+                ))),
+                Err(error) => Err(store_error(error)),
+            };
+            StoreResult::Chunk {
+                task,
+                index,
+                result,
+            }
         }
         StoreOp::Commit(commit) => {
             let rev = commit.rev;
@@ -151,6 +168,20 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
                 store: META,
                 key: draft_key(*session, *from),
             }),
+            Write::PutTask(record) => out.push(idb::Write::Put {
+                store: META,
+                key: JsValue::from_str(&format!("{TASK_PREFIX}{}", record.task.id)),
+                value: to_js(record)?,
+            }),
+            Write::DeleteTask(id) => out.push(idb::Write::Delete {
+                store: META,
+                key: JsValue::from_str(&format!("{TASK_PREFIX}{id}")),
+            }),
+            Write::DeleteStage(stage) => out.push(idb::Write::DeleteRange {
+                store: idb::STAGING,
+                lower: idb::chunk_key(stage, 0),
+                upper: idb::chunk_key(stage, u64::from(u32::MAX)),
+            }),
         }
     }
     #[allow(clippy::cast_precision_loss)]
@@ -194,6 +225,8 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
             decode_one(value, &mut image.ledgers, &mut skipped);
         } else if key.starts_with(DRAFT_PREFIX) {
             decode_one(value, &mut image.drafts, &mut skipped);
+        } else if key.starts_with(TASK_PREFIX) {
+            decode_one(value, &mut image.tasks, &mut skipped);
         }
     }
     if skipped > 0 {

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::import::{Format, Task, TaskState, CHUNK_BYTES, MAX_IMPORT_BYTES};
 use crate::ids::TabId;
 
 /// The longest session title accepted, in bytes of UTF-8.
@@ -171,6 +172,27 @@ pub enum Op {
         /// The tab that was typing it.
         from: TabId,
     },
+    /// Import a staged file into a session, as its messages: a long task, one per session at a
+    /// time ([`Refusal::TaskRunning`] otherwise), run by the leader ([`super::Task`]).
+    Import {
+        /// The session.
+        session: ItemId,
+        /// Where the file is staged.
+        stage: String,
+        /// The file's name.
+        name: String,
+        /// How to read it.
+        format: Format,
+        /// How many chunks of [`super::CHUNK_BYTES`] are staged.
+        chunks: u64,
+        /// The file's size, in bytes.
+        bytes: u64,
+    },
+    /// Cancel a running import; what it imported is kept.
+    Cancel {
+        /// The task.
+        task: ItemId,
+    },
 }
 
 impl Op {
@@ -190,8 +212,26 @@ impl Op {
                     Ok(())
                 }
             }
-            Op::Delete { .. } | Op::AskDelete { .. } | Op::Answer { .. } | Op::Dismiss { .. } => {
-                Ok(())
+            Op::Delete { .. }
+            | Op::AskDelete { .. }
+            | Op::Answer { .. }
+            | Op::Dismiss { .. }
+            | Op::Cancel { .. } => Ok(()),
+            Op::Import {
+                name,
+                chunks,
+                bytes,
+                ..
+            } => {
+                if *bytes > MAX_IMPORT_BYTES {
+                    Err(Refusal::FileTooLarge)
+                } else if name.len() > MAX_TITLE_BYTES
+                    || *chunks != bytes.div_ceil(CHUNK_BYTES as u64).max(1)
+                {
+                    Err(Refusal::BadFile)
+                } else {
+                    Ok(())
+                }
             }
             Op::Add { text, .. } => {
                 if text.trim().is_empty() {
@@ -209,7 +249,8 @@ impl Op {
     #[must_use]
     pub fn session(&self) -> Option<ItemId> {
         match self {
-            Op::Create { .. } | Op::Answer { .. } | Op::Dismiss { .. } => None,
+            Op::Create { .. } | Op::Answer { .. } | Op::Dismiss { .. } | Op::Cancel { .. } => None,
+            Op::Import { session, .. } => Some(*session),
             Op::Rename { session, .. }
             | Op::Delete { session }
             | Op::Add { session, .. }
@@ -258,6 +299,19 @@ pub enum Refusal {
     /// The recovered draft is no longer offered (another tab restored or discarded it).
     #[error("the draft is no longer offered")]
     NoSuchDraft,
+    /// The session already has a running import: one task per session at a time.
+    #[error("an import is already running in this session")]
+    TaskRunning,
+    /// The task is not running (it ended, or it never existed).
+    #[error("the import is not running")]
+    TaskNotRunning,
+    /// The file is larger than [`super::MAX_IMPORT_BYTES`].
+    #[error("the file is too large to import")]
+    FileTooLarge,
+    /// The import's description does not add up (its chunks and size disagree, or its name is
+    /// too long).
+    #[error("the file's description is not valid")]
+    BadFile,
 }
 
 /// What applying one request did to the workspace; every tab applies it to its [`View`].
@@ -316,6 +370,29 @@ pub enum Change {
         session: ItemId,
         /// The tab that was typing it.
         from: TabId,
+    },
+    /// An import started.
+    TaskStarted {
+        /// The task, as it starts.
+        task: Task,
+    },
+    /// A batch of an import's records became the session's next messages.
+    Imported {
+        /// The task.
+        task: ItemId,
+        /// The messages, in the file's order.
+        messages: Vec<Message>,
+        /// Chunks fully read, after this batch.
+        chunks_done: u64,
+        /// How the task stands after it (running, done, or failed at a bad record).
+        state: TaskState,
+    },
+    /// An import was cancelled.
+    TaskEnded {
+        /// The task.
+        task: ItemId,
+        /// How it ended.
+        state: TaskState,
     },
 }
 
@@ -379,6 +456,7 @@ pub struct View {
     sessions: BTreeMap<ItemId, Session>,
     questions: BTreeMap<ItemId, Question>,
     drafts: BTreeMap<(ItemId, TabId), Draft>,
+    tasks: BTreeMap<ItemId, Task>,
 }
 
 impl View {
@@ -390,7 +468,39 @@ impl View {
             sessions: sessions.into_iter().map(|s| (s.id, s)).collect(),
             questions: BTreeMap::new(),
             drafts: BTreeMap::new(),
+            tasks: BTreeMap::new(),
         }
+    }
+
+    /// The same view with these imports (those of a missing session are left out).
+    #[must_use]
+    pub fn with_tasks(mut self, tasks: impl IntoIterator<Item = Task>) -> Self {
+        self.tasks = tasks
+            .into_iter()
+            .filter(|t| self.sessions.contains_key(&t.session))
+            .map(|t| (t.id, t))
+            .collect();
+        self
+    }
+
+    /// Every import, running or ended, oldest first.
+    #[must_use]
+    pub fn tasks(&self) -> Vec<&Task> {
+        self.tasks.values().collect()
+    }
+
+    /// The import `id`, if its session still exists.
+    #[must_use]
+    pub fn task(&self, id: ItemId) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    /// The running import of `session`, if any.
+    #[must_use]
+    pub fn running_task(&self, session: ItemId) -> Option<&Task> {
+        self.tasks
+            .values()
+            .find(|t| t.session == session && t.is_running())
     }
 
     /// The same view with these recovered drafts offered (those of a missing session are
@@ -494,6 +604,41 @@ impl View {
                     question: Question { id, session },
                 }
             }
+            Op::Import {
+                session,
+                stage,
+                name,
+                format,
+                chunks,
+                bytes,
+            } => {
+                if self.running_task(session).is_some() {
+                    return Err(Refusal::TaskRunning);
+                }
+                Change::TaskStarted {
+                    task: Task {
+                        id,
+                        session,
+                        name,
+                        format,
+                        stage,
+                        chunks,
+                        bytes,
+                        chunks_done: 0,
+                        records: 0,
+                        state: TaskState::Running,
+                    },
+                }
+            }
+            Op::Cancel { task } => {
+                if !self.tasks.get(&task).is_some_and(Task::is_running) {
+                    return Err(Refusal::TaskNotRunning);
+                }
+                Change::TaskEnded {
+                    task,
+                    state: TaskState::Cancelled { by: id.tab },
+                }
+            }
             Op::Dismiss { session, from } => {
                 if !self.drafts.contains_key(&(session, from)) {
                     return Err(Refusal::NoSuchDraft);
@@ -574,6 +719,32 @@ impl View {
             Change::DraftDismissed { session, from } => {
                 self.drafts.remove(&(*session, *from));
             }
+            Change::TaskStarted { task } => {
+                if self.sessions.contains_key(&task.session) {
+                    self.tasks.insert(task.id, task.clone());
+                }
+            }
+            Change::Imported {
+                task,
+                messages,
+                chunks_done,
+                state,
+            } => {
+                let Some(task) = self.tasks.get_mut(task) else {
+                    return;
+                };
+                task.chunks_done = *chunks_done;
+                task.records += messages.len() as u64;
+                task.state = state.clone();
+                if let Some(session) = self.sessions.get_mut(&task.session) {
+                    session.messages.extend(messages.iter().cloned());
+                }
+            }
+            Change::TaskEnded { task, state } => {
+                if let Some(task) = self.tasks.get_mut(task) {
+                    task.state = state.clone();
+                }
+            }
         }
     }
 
@@ -582,6 +753,7 @@ impl View {
         self.sessions.remove(&id);
         self.questions.retain(|_, q| q.session != id);
         self.drafts.retain(|&(session, _), _| session != id);
+        self.tasks.retain(|_, t| t.session != id);
     }
 }
 

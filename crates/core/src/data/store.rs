@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::import::{Cursor, Task};
 use super::model::{Change, Draft, ItemId, Message, Question, Refusal, Resolution, Session, View};
 use crate::election::Term;
 use crate::ids::TabId;
@@ -98,6 +99,17 @@ pub struct LedgerRecord {
     pub ledger: Ledger,
 }
 
+/// An import as stored: the task every tab sees, and where its import goes on from (for the
+/// leader alone).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRecord {
+    /// The task.
+    pub task: Task,
+    /// Where it goes on from.
+    pub cursor: Cursor,
+}
+
 /// Everything the store holds, as read in one transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Image {
@@ -115,6 +127,8 @@ pub struct Image {
     pub questions: Vec<Question>,
     /// Every recovered draft offered.
     pub drafts: Vec<Draft>,
+    /// Every import, running or ended.
+    pub tasks: Vec<TaskRecord>,
 }
 
 /// One write of a commit.
@@ -141,6 +155,12 @@ pub enum Write {
         /// The tab that was typing it.
         from: TabId,
     },
+    /// Creates or replaces an import's record.
+    PutTask(TaskRecord),
+    /// Removes an import's record.
+    DeleteTask(ItemId),
+    /// Removes a staged file (its chunks): its import has ended.
+    DeleteStage(String),
 }
 
 /// One transaction for the store: all of it, or nothing.
@@ -201,6 +221,7 @@ impl Image {
         View::new(self.rev, sessions.into_values())
             .with_questions(self.questions.iter().cloned())
             .with_drafts(self.drafts.iter().cloned())
+            .with_tasks(self.tasks.iter().map(|r| r.task.clone()))
     }
 
     /// Every tab's ledger, by tab.
@@ -255,6 +276,13 @@ impl Image {
                 Write::DeleteDraft { session, from } => self
                     .drafts
                     .retain(|d| (d.session, d.from) != (*session, *from)),
+                Write::PutTask(record) => {
+                    self.tasks.retain(|t| t.task.id != record.task.id);
+                    self.tasks.push(record.clone());
+                }
+                Write::DeleteTask(id) => self.tasks.retain(|t| t.task.id != *id),
+                // Staged files live beside the store, not in its image.
+                Write::DeleteStage(_) => {}
             }
         }
         self.rev = self.rev.max(commit.rev);
@@ -312,6 +340,23 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
             }));
         }
         Change::DraftRecovered { draft } => out.push(Write::PutDraft(draft.clone())),
+        Change::Imported { task, messages, .. } => {
+            let base = view
+                .task(*task)
+                .and_then(|t| view.session(t.session))
+                .map_or(0, |s| s.messages.len() as u64);
+            if let Some(session) = view.task(*task).map(|t| t.session) {
+                out.extend(messages.iter().enumerate().map(|(i, message)| {
+                    Write::PutMessage(MessageRecord {
+                        session,
+                        order: base + i as u64,
+                        message: message.clone(),
+                    })
+                }));
+            }
+        }
+        // The task's record is written by the writer, which holds its cursor.
+        Change::TaskStarted { .. } | Change::TaskEnded { .. } => {}
         Change::DraftDismissed { session, from } => out.push(Write::DeleteDraft {
             session: *session,
             from: *from,
@@ -338,5 +383,11 @@ fn delete_session(view: &View, id: ItemId, asked: Option<ItemId>, out: &mut Vec<
                 from: d.from,
             }),
     );
+    for task in view.tasks().into_iter().filter(|t| t.session == id) {
+        out.push(Write::DeleteTask(task.id));
+        if task.is_running() {
+            out.push(Write::DeleteStage(task.stage.clone()));
+        }
+    }
     out.push(Write::DeleteSession(id));
 }

@@ -7,10 +7,11 @@
 //! a later number waits for the ones before it. What arrives while a commit is in flight
 //! goes into the next one (group commit). Answers go out only after the commit is durable.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::import::{self, Cursor, Task};
 use super::model::{Change, Draft, ItemId, Op, Refusal, Resolution, View};
-use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, Write};
+use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, TaskRecord, Write};
 use super::{Answer, BATCH_BYTES};
 use crate::election::Term;
 use crate::ids::{Millis, TabId};
@@ -90,6 +91,15 @@ pub(crate) struct Writer {
     state: State,
     queue: VecDeque<Incoming>,
     in_flight: Option<InFlight>,
+    /// The imports under way: where each goes on from (as committed, or as the commit in
+    /// flight leaves it).
+    cursors: BTreeMap<ItemId, Cursor>,
+    /// The staged chunk each import reads now, once read.
+    chunks: BTreeMap<ItemId, (u64, Vec<u8>)>,
+    /// Imports whose chunk is being read.
+    reading: BTreeSet<ItemId>,
+    /// Imports whose chunk could not be read, and why.
+    unreadable: BTreeMap<ItemId, String>,
 }
 
 /// What the writer asks of the engine.
@@ -99,6 +109,12 @@ pub(crate) enum WriterOut {
     Commit(Commit),
     /// Tell these tabs how their (already durable) requests ended.
     Answers(Vec<Answer>),
+    /// Read chunk `index` of the file staged as `stage`, for import `task`.
+    ReadChunk {
+        task: ItemId,
+        stage: String,
+        index: u64,
+    },
     /// Everything in these backups (key, text read) is durable: delete them.
     Forget(Vec<(String, String)>),
 }
@@ -111,7 +127,35 @@ impl Writer {
             state: State::Claiming,
             queue: VecDeque::new(),
             in_flight: None,
+            cursors: BTreeMap::new(),
+            chunks: BTreeMap::new(),
+            reading: BTreeSet::new(),
+            unreadable: BTreeMap::new(),
         }
+    }
+
+    /// Chunk `index` of import `task` was read (or could not be).
+    pub(crate) fn chunk_read(&mut self, task: ItemId, index: u64, result: Result<Vec<u8>, String>) {
+        self.reading.remove(&task);
+        if self.cursors.get(&task).map(|c| c.chunk) != Some(index) {
+            return;
+        }
+        match result {
+            Ok(bytes) => {
+                self.chunks.insert(task, (index, bytes));
+            }
+            Err(reason) => {
+                self.unreadable.insert(task, reason);
+            }
+        }
+    }
+
+    /// Forgets every import's progress in memory: the store's is loaded again.
+    fn forget_imports(&mut self) {
+        self.cursors.clear();
+        self.chunks.clear();
+        self.reading.clear();
+        self.unreadable.clear();
     }
 
     pub(crate) fn is_ready(&self) -> bool {
@@ -156,6 +200,13 @@ impl Writer {
         let view = image.view();
         let until = now.plus(self.question_ms);
         let asked = view.questions().iter().map(|q| (q.id, until)).collect();
+        self.forget_imports();
+        self.cursors = image
+            .tasks
+            .iter()
+            .filter(|r| r.task.is_running())
+            .map(|r| (r.task.id, r.cursor.clone()))
+            .collect();
         self.state = State::Ready {
             view,
             ledgers,
@@ -170,6 +221,7 @@ impl Writer {
         self.state = State::Fenced;
         self.in_flight = None;
         self.queue.clear();
+        self.forget_imports();
     }
 
     /// The commit in flight failed for another reason: what this leader holds in memory is
@@ -178,6 +230,7 @@ impl Writer {
     pub(crate) fn reload(&mut self) {
         self.state = State::Claiming;
         self.in_flight = None;
+        self.forget_imports();
     }
 
     /// The revision of the commit in flight, if any.
@@ -396,6 +449,78 @@ impl Writer {
         if !dup.is_empty() {
             out.push(WriterOut::Answers(dup));
         }
+        // Imports: tasks started here get a cursor; each running one adds its next batch if
+        // its chunk is read (or asks for the chunk); tasks that ended lose their cursor.
+        let mut touched_tasks: Vec<ItemId> = Vec::new();
+        for change in &changes {
+            match change {
+                Change::TaskStarted { task } => {
+                    self.cursors.insert(task.id, Cursor::default());
+                    touched_tasks.push(task.id);
+                }
+                Change::TaskEnded { task, .. } => touched_tasks.push(*task),
+                _ => {}
+            }
+        }
+        let running: Vec<Task> = view
+            .tasks()
+            .into_iter()
+            .filter(|t| t.is_running() && self.cursors.contains_key(&t.id))
+            .cloned()
+            .collect();
+        for task in running {
+            if bytes >= BATCH_BYTES {
+                break;
+            }
+            let Some(cursor) = self.cursors.get(&task.id).cloned() else {
+                continue;
+            };
+            let batch = if let Some(reason) = self.unreadable.remove(&task.id) {
+                Some(import::failed_batch(&task, &cursor, reason))
+            } else {
+                match self.chunks.get(&task.id) {
+                    Some((index, chunk)) if *index == cursor.chunk => {
+                        Some(import::next_batch(&task, &cursor, chunk))
+                    }
+                    _ => {
+                        if self.reading.insert(task.id) {
+                            out.push(WriterOut::ReadChunk {
+                                task: task.id,
+                                stage: task.stage.clone(),
+                                index: cursor.chunk,
+                            });
+                        }
+                        None
+                    }
+                }
+            };
+            if let Some((change, next)) = batch {
+                if next.chunk != cursor.chunk {
+                    self.chunks.remove(&task.id);
+                }
+                self.cursors.insert(task.id, next);
+                bytes += change_bytes(&change);
+                store::writes_for(view, rev, &change, &mut writes);
+                changes.push(change);
+                touched_tasks.push(task.id);
+            }
+        }
+        for id in touched_tasks {
+            let Some(task) = view.task(id) else { continue };
+            let cursor = self.cursors.get(&id).cloned().unwrap_or_default();
+            writes.push(Write::PutTask(TaskRecord {
+                task: task.clone(),
+                cursor,
+            }));
+            if !task.is_running() {
+                writes.push(Write::DeleteStage(task.stage.clone()));
+                self.cursors.remove(&id);
+                self.chunks.remove(&id);
+                self.reading.remove(&id);
+            }
+        }
+        // Imports whose session went lose their cursor too.
+        self.cursors.retain(|id, _| view.task(*id).is_some());
         // Questions answered or deleted with their session wait no more.
         asked.retain(|id, _| view.question(*id).is_some());
         if answers.is_empty() && changes.is_empty() {
@@ -461,6 +586,17 @@ fn change_bytes(change: &Change) -> usize {
         | Change::Resolved { .. }
         | Change::DraftDismissed { .. } => 0,
         Change::DraftRecovered { draft } => draft.text.len(),
+        Change::TaskStarted { task } => task.name.len() + task.stage.len(),
+        Change::TaskEnded { .. } => 0,
+        Change::Imported {
+            messages, state, ..
+        } => {
+            let failed = match state {
+                super::TaskState::Failed { reason, .. } => reason.len(),
+                _ => 0,
+            };
+            messages.iter().map(|m| m.text.len() + 64).sum::<usize>() + failed
+        }
         Change::Added { message, .. } => message.text.len(),
     };
     text * 6 + 160

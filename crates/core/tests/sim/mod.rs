@@ -45,13 +45,16 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 
 mod backups;
 mod data;
+mod imports;
 mod requests;
 
 pub use backups::BackupStats;
 use backups::Backups;
-use conclave_core::data::{Refusal, StoreOp, StoreResult};
+use conclave_core::data::{ItemId, Refusal, StoreOp, StoreResult};
 use data::Data;
 pub use data::DataStats;
+pub use imports::ImportStats;
+use imports::Imports;
 pub use requests::RequestStats;
 use requests::Requests;
 
@@ -273,6 +276,8 @@ pub struct Outcome {
     pub requests: RequestStats,
     /// What the backups went through (B1-B4).
     pub backups: BackupStats,
+    /// What the imports went through (T1-T4).
+    pub imports: ImportStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
 }
@@ -374,6 +379,8 @@ pub struct Sim {
     store_fifo: BTreeMap<usize, u64>,
     /// Emergency backups: each tab's key, the leader's readings, B1-B4.
     backups: Backups,
+    /// Imports: staged files, T1-T4.
+    imports: Imports,
     pub trace: Option<Vec<String>>,
 }
 
@@ -417,6 +424,7 @@ impl Sim {
             requests_open: true,
             store_fifo: BTreeMap::new(),
             backups: Backups::new(seed),
+            imports: Imports::new(seed),
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -438,12 +446,15 @@ impl Sim {
     pub fn without_requests(mut self) -> Self {
         self.requests.enabled = false;
         self.backups.enabled = false;
+        self.imports.enabled = false;
         self
     }
 
-    /// The same seed without emergency backups: the history its requests had before them.
-    pub fn without_backups(mut self) -> Self {
+    /// The same seed without emergency backups or imports: the history its requests had
+    /// before them.
+    pub fn without_backups_or_imports(mut self) -> Self {
         self.backups.enabled = false;
+        self.imports.enabled = false;
         self
     }
 
@@ -511,9 +522,12 @@ impl Sim {
                 .map(|t| t.engine.peers().map(|p| p.id).collect::<BTreeSet<_>>());
             let result = self.backups.check(self.requests.store(), leader.as_ref());
             result.map_err(|e| self.violation(e))?;
+            let result = self.imports.check_end(self.requests.store());
+            result.map_err(|e| self.violation(e))?;
         }
         self.outcome.requests = self.requests.stats;
         self.outcome.backups = self.backups.stats;
+        self.outcome.imports = self.imports.stats;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
@@ -1136,7 +1150,7 @@ impl Sim {
                         Input::Store(op) => {
                             let id = self.tabs[to].engine.id();
                             self.log(|| format!("tab {to} store {}", op_name(&op)));
-                            let result = self.requests.run(id, op, true, false);
+                            let result = self.requests.run(id, op, true, false, &mut self.imports);
                             match result.map_err(|e| self.violation(e))? {
                                 Some(result) => self.tabs[to].engine.handle_store(clock, result),
                                 None => continue,
@@ -1159,7 +1173,7 @@ impl Sim {
                 {
                     if let Some(Input::Store(op)) = self.inputs.remove(&order) {
                         let id = self.tabs[to].engine.id();
-                        let result = self.requests.run(id, op, true, false);
+                        let result = self.requests.run(id, op, true, false, &mut self.imports);
                         if let Some(result) = result.map_err(|e| self.violation(e))? {
                             self.order += 1;
                             self.inputs.insert(self.order, Input::StoreDone(result));
@@ -1185,7 +1199,7 @@ impl Sim {
                     Some(Input::Reconcile(_)) => self.data.lost_commit(),
                     Some(Input::Store(op)) => {
                         let id = self.tabs[to].engine.id();
-                        let result = self.requests.run(id, op, false, true);
+                        let result = self.requests.run(id, op, false, true, &mut self.imports);
                         result.map_err(|e| self.violation(e))?;
                     }
                     _ => {}
@@ -1195,7 +1209,7 @@ impl Sim {
                     Some(Input::Reconcile(_)) => self.data.lost_commit(),
                     Some(Input::Store(op)) => {
                         let id = self.tabs[to].engine.id();
-                        let result = self.requests.run(id, op, false, false);
+                        let result = self.requests.run(id, op, false, false, &mut self.imports);
                         result.map_err(|e| self.violation(e))?;
                     }
                     _ => {}
@@ -1236,11 +1250,17 @@ impl Sim {
                     let burst = if self.requests.rng.chance(200) { 5 } else { 1 };
                     for _ in 0..burst {
                         let n = self.requests.stats.made;
-                        let op = self.requests.draw(i, n);
+                        let sessions = self.requests.sessions_of(i);
+                        let running = self.requests.running_of(i);
+                        let op = match self.imports.draw(i, &sessions, &running) {
+                            Some(op) => op,
+                            None => self.requests.draw(i, n),
+                        };
                         match self.tabs[i].engine.handle_request(clock, op.clone()) {
                             Ok(number) => {
                                 let id = self.tabs[i].engine.id();
                                 self.log(|| format!("tab {i} request {number}: {op:?}"));
+                                self.imports.made(i, ItemId { tab: id, number }, &op);
                                 self.requests.made(id, number, op);
                             }
                             Err(Refusal::Busy) => {}
@@ -1710,6 +1730,7 @@ fn op_name(op: &StoreOp) -> String {
             c.term,
             c.writes.len()
         ),
+        StoreOp::ReadChunk { task, index, .. } => format!("read chunk {index} of import {task:?}"),
     }
 }
 

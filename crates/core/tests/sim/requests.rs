@@ -25,6 +25,7 @@ use conclave_core::data::{
 };
 use conclave_core::{TabId, Term};
 
+use super::imports::Imports;
 use super::Rng;
 
 /// What the workspace went through over one seed.
@@ -158,8 +159,16 @@ impl Requests {
         op: StoreOp,
         page_alive: bool,
         cached: bool,
+        imports: &mut Imports,
     ) -> Result<Option<StoreResult>, String> {
         Ok(match op {
+            StoreOp::ReadChunk { task, stage, index } => page_alive.then(|| StoreResult::Chunk {
+                task,
+                index,
+                result: imports
+                    .chunk(&stage, index)
+                    .ok_or_else(|| StoreError::Failed("no such staged chunk".into())),
+            }),
             StoreOp::Read => page_alive.then(|| StoreResult::Read(Ok(self.store.clone()))),
             StoreOp::Claim { term } => {
                 if cached {
@@ -183,6 +192,7 @@ impl Requests {
                 // The fence is the only way a commit fails here: check what would land first.
                 if self.store.fence <= commit.term {
                     self.check_landing(id, &commit.writes, commit.term)?;
+                    imports.check_landing(&self.store, &commit.writes)?;
                 }
                 let result = self.store.commit(&commit);
                 match &result {
@@ -293,6 +303,20 @@ impl Requests {
     /// The store as it stands.
     pub fn store(&self) -> &Image {
         &self.store
+    }
+
+    /// The imports tab `i` shows running.
+    pub fn running_of(&self, i: usize) -> Vec<ItemId> {
+        self.views
+            .get(&i)
+            .map(|v| {
+                v.tasks()
+                    .iter()
+                    .filter(|t| t.is_running())
+                    .map(|t| t.id)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The sessions tab `i` shows.
