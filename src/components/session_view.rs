@@ -53,15 +53,16 @@ pub fn SessionView(
         let Some(id) = session.get() else { return 0 };
         workspace.with(|view| view.session(id).map_or(0, |s| s.messages.len()))
     });
+    // How many messages match, and the rows of the latest of them.
     let posts = Memo::new(move |_| {
         let Some(id) = session.get() else {
-            return Vec::new();
+            return (0, Vec::new());
         };
         let me = me.get();
         query.with(|q| {
             workspace.with(|view| {
                 view.session(id)
-                    .map(|s| view_model::post_rows(s, q, me))
+                    .map(|s| view_model::latest_post_rows(s, q, me, MAX_SHOWN))
                     .unwrap_or_default()
             })
         })
@@ -153,17 +154,17 @@ pub fn SessionView(
                         on:input=move |ev| query.set(event_target_value(&ev))
                     />
                     <span class="hint" data-testid="search-count" aria-live="polite">
-                        {move || view_model::search_count(posts.with(Vec::len), total.get())}
+                        {move || view_model::search_count(posts.with(|(count, _)| *count), total.get())}
                     </span>
                 </div>
-                <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|p| p.len() <= MAX_SHOWN)>
-                    {move || format!("{} earlier messages not shown.", posts.with(Vec::len).saturating_sub(MAX_SHOWN))}
+                <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|(count, _)| *count <= MAX_SHOWN)>
+                    {move || format!("{} earlier messages not shown.", posts.with(|(count, _)| *count).saturating_sub(MAX_SHOWN))}
                 </p>
                 <ol class="posts" data-testid="messages">
                     // Keyed by id: a message never changes, so each is drawn once. Only the
                     // latest are drawn: an import can bring tens of thousands.
                     <For
-                        each=move || posts.with(|p| p[p.len().saturating_sub(MAX_SHOWN)..].to_vec())
+                        each=move || posts.with(|(_, rows)| rows.clone())
                         key=|post: &PostRow| post.id.clone()
                         let:post
                     >

@@ -109,7 +109,31 @@ pub struct PostRow {
 /// The rows of `session` that match `query`, oldest first; `me` is this tab, if known.
 #[must_use]
 pub fn post_rows(session: &Session, query: &str, me: Option<TabId>) -> Vec<PostRow> {
-    search(&session.messages, query)
+    latest_post_rows(session, query, me, usize::MAX).1
+}
+
+/// How many messages of `session` match `query`, and the rows of the latest `limit` of them,
+/// oldest first. Without a query nothing but those rows is looked at: a session of tens of
+/// thousands of messages costs what its latest do.
+#[must_use]
+pub fn latest_post_rows(
+    session: &Session,
+    query: &str,
+    me: Option<TabId>,
+    limit: usize,
+) -> (usize, Vec<PostRow>) {
+    let (count, matched): (usize, Vec<&Message>) = if query.trim().is_empty() {
+        let all = &session.messages;
+        (
+            all.len(),
+            all[all.len().saturating_sub(limit)..].iter().collect(),
+        )
+    } else {
+        let found = search(&session.messages, query);
+        let from = found.len().saturating_sub(limit);
+        (found.len(), found[from..].to_vec())
+    };
+    let rows = matched
         .into_iter()
         .map(|m| PostRow {
             id: m.id.to_string(),
@@ -121,7 +145,8 @@ pub fn post_rows(session: &Session, query: &str, me: Option<TabId>) -> Vec<PostR
             },
             text: m.text.clone(),
         })
-        .collect()
+        .collect();
+    (count, rows)
 }
 
 /// What a request asks, in one word.
@@ -414,6 +439,9 @@ mod tests {
         assert_eq!(rows[1].author, tab(2).to_string());
         assert_eq!(rows[1].id, id(2, 3).to_string());
         assert_eq!(post_rows(&s, "THEIR", None).len(), 1);
+        let (count, latest) = latest_post_rows(&s, "", None, 1);
+        assert_eq!((count, latest.len()), (s.messages.len(), 1));
+        assert_eq!(latest[0].text, s.messages[s.messages.len() - 1].text);
     }
 
     #[test]

@@ -290,16 +290,8 @@ impl Db {
     /// - [`IdbError::Failed`] for anything else (a value that cannot be cloned, an invalid key
     ///   or range, an unknown store, a corrupt fence). In every error case nothing is written.
     pub async fn commit(&self, term: &str, writes: Vec<Write>) -> Result<(), IdbError> {
-        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
-        let tx = self
-            .db
-            .transaction(STORES)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(options)
-            .build()
-            .map_err(begin_error)?;
+        let tx = self.strict(&STORES)?;
         self.remember_durability(&tx);
-        let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
 
         let stored = match read_fence(&tx).await {
             Ok(stored) => stored,
@@ -314,16 +306,18 @@ impl Db {
             Ok(pending) => pending,
             Err(error) => return Err(abort(tx, error).await),
         };
-        let result = tx.commit().await;
-        drop(pending);
-        result.map_err(|error| match error {
-            CrateError::DomException(_) => failed(error),
-            // Aborted without a failing request (a quota or I/O failure at commit time): the
-            // reason is on the transaction.
-            other => raw
-                .error()
-                .map_or_else(|| failed(other), |dom| from_dom(&dom)),
-        })
+        finish(tx, pending).await
+    }
+
+    /// A readwrite transaction over `stores` with durability "strict".
+    fn strict(&self, stores: &[&'static str]) -> Result<Transaction<'_>, IdbError> {
+        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
+        self.db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(options)
+            .build()
+            .map_err(begin_error)
     }
 
     /// Stores `chunks` of the file staged as `stage`, from chunk `first` on, in one strict
@@ -334,15 +328,7 @@ impl Db {
     /// [`IdbError::QuotaExceeded`] when the origin's storage is full;
     /// [`IdbError::Unavailable`] when the connection is closed; [`IdbError::Failed`] otherwise.
     pub async fn stage(&self, stage: &str, first: u64, chunks: &[Vec<u8>]) -> Result<(), IdbError> {
-        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
-        let tx = self
-            .db
-            .transaction(STAGING)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(options)
-            .build()
-            .map_err(begin_error)?;
-        let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
+        let tx = self.strict(&[STAGING])?;
         let store = tx.object_store(STAGING).map_err(failed)?;
         let mut pending = Vec::with_capacity(chunks.len());
         for (i, chunk) in chunks.iter().enumerate() {
@@ -357,14 +343,7 @@ impl Db {
                 Err(error) => return Err(abort(tx, failed(error)).await),
             }
         }
-        let result = tx.commit().await;
-        drop(pending);
-        result.map_err(|error| match error {
-            CrateError::DomException(_) => failed(error),
-            other => raw
-                .error()
-                .map_or_else(|| failed(other), |dom| from_dom(&dom)),
-        })
+        finish(tx, pending).await
     }
 
     /// Chunk `index` of the file staged as `stage`, if it is there.
@@ -435,6 +414,22 @@ impl std::fmt::Debug for Db {
             .field("last_durability", &self.last_durability.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// Commits `tx`, whose requests are `pending` (kept, not awaited: the transaction's `complete`
+/// covers them), and resolves when it is durable.
+async fn finish(tx: Transaction<'_>, pending: Vec<VoidRequest>) -> Result<(), IdbError> {
+    let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
+    let result = tx.commit().await;
+    drop(pending);
+    result.map_err(|error| match error {
+        CrateError::DomException(_) => failed(error),
+        // Aborted without a failing request (a quota or I/O failure at commit time): the
+        // reason is on the transaction.
+        other => raw
+            .error()
+            .map_or_else(|| failed(other), |dom| from_dom(&dom)),
+    })
 }
 
 /// The key of chunk `index` of the file staged as `stage`: `[stage, index]`.
