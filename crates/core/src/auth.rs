@@ -18,6 +18,7 @@ use std::fmt;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::hex;
 use crate::rejection::Rejection;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -41,14 +42,14 @@ impl Key {
     /// The key as 64 lowercase hex digits (how the driver stores it).
     #[must_use]
     pub fn to_hex(&self) -> String {
-        to_hex(&self.0)
+        hex::encode(&self.0)
     }
 
     /// Reads a key written by [`Key::to_hex`]; `None` for anything else.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Self> {
         let mut bytes = [0u8; 32];
-        from_hex(text, &mut bytes).then_some(Self(bytes))
+        hex::decode_into(text, &mut bytes).then_some(Self(bytes))
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -91,7 +92,7 @@ pub fn seal(mut payload: String, key: Option<&Key>) -> String {
         mac.update(payload.as_bytes());
         let tag = mac.finalize().into_bytes();
         payload.push('#');
-        payload.push_str(&to_hex(&tag));
+        payload.push_str(&hex::encode(&tag));
     }
     payload
 }
@@ -121,7 +122,7 @@ pub(crate) fn open<'a>(text: &'a str, key: Option<&Key>) -> Result<Opened<'a>, R
         return Err(Rejection::NoKey);
     };
     let mut bytes = [0u8; TAG_HEX_LEN / 2];
-    if !from_hex(tag, &mut bytes) {
+    if !hex::decode_into(tag, &mut bytes) {
         return Err(Rejection::BadTag);
     }
     let mut mac = key.mac();
@@ -129,37 +130,6 @@ pub(crate) fn open<'a>(text: &'a str, key: Option<&Key>) -> Result<Opened<'a>, R
     mac.verify_slice(&bytes)
         .map(|()| Opened::Signed(payload))
         .map_err(|_| Rejection::BadTag)
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
-/// Fills `out` from exactly `2 * out.len()` lowercase hex digits; false on anything else.
-fn from_hex(text: &str, out: &mut [u8]) -> bool {
-    fn digit(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        }
-    }
-    if text.len() != out.len() * 2 {
-        return false;
-    }
-    for (slot, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => *slot = (hi << 4) | lo,
-            _ => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

@@ -57,12 +57,8 @@ impl TabId {
     /// The 32 lowercase hex digits, without going through the formatting machinery (ids are
     /// written into every message).
     fn hex(self) -> [u8; 32] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
-        for (i, byte) in self.0.to_be_bytes().iter().enumerate() {
-            out[2 * i] = DIGITS[usize::from(byte >> 4)];
-            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
-        }
+        crate::hex::encode_into(&self.0.to_be_bytes(), &mut out);
         out
     }
 }
@@ -91,13 +87,12 @@ impl FromStr for TabId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Exactly one spelling per id, so that two spellings can never name two "different" tabs.
-        let canonical = s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !canonical {
-            return Err(ParseTabIdError);
+        let mut bytes = [0u8; 16];
+        if crate::hex::decode_into(s, &mut bytes) {
+            Ok(Self::from_bytes(bytes))
+        } else {
+            Err(ParseTabIdError)
         }
-        u128::from_str_radix(s, 16)
-            .map(Self)
-            .map_err(|_| ParseTabIdError)
     }
 }
 

@@ -64,6 +64,7 @@ pub mod auth;
 pub mod data;
 mod election;
 mod engine;
+mod hex;
 mod ids;
 mod json;
 pub mod reconcile;
