@@ -146,3 +146,11 @@ impl Locks {
         on_loss.forget();
     }
 }
+
+impl Drop for Locks {
+    /// A lock held or queued for by a driver that is gone is given back: the next tab does
+    /// not wait for this page to close.
+    fn drop(&mut self) {
+        self.release();
+    }
+}
