@@ -226,4 +226,7 @@ pub enum StepDown {
     LockLost,
     /// It resigned: the page is closing or freezing.
     Resigned,
+    /// Storage never confirmed the term it minted (full, or disabled): it gave the locks back
+    /// so that another tab may lead.
+    Unpersisted,
 }

@@ -164,9 +164,10 @@ fn every_seed_keeps_every_invariant() {
         data.skipped
     );
     println!(
-        "B1-B4: {} backups written ({} refused, as by a full storage), {} drafts typed; {} readings by a leader, {} keys deleted once durable; {} dead tabs checked: {} requests and {} drafts of their last backups all in the store; {} unreadable keys planted, never deleted",
+        "B1-B4: {} backups written ({} refused, as by a full storage; {} term writes refused too), {} drafts typed; {} readings by a leader, {} keys deleted once durable; {} dead tabs checked: {} requests and {} drafts of their last backups all in the store; {} unreadable keys planted, never deleted",
         backups.written,
         backups.refused,
+        backups.terms_refused,
         backups.drafts_typed,
         backups.readings,
         backups.deleted,

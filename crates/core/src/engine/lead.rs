@@ -80,6 +80,8 @@ pub(super) struct Lead {
     /// before this: a grant that waited out a stall must let a queued theft notice arrive).
     victim: Option<TabId>,
     act_floor: Millis,
+    /// A candidate whose term is not durable by then gives up ([`StepDown::Unpersisted`]).
+    persist_by: Option<Millis>,
     /// A leader that stalled does not act before it has read the stored term.
     verifying: bool,
     /// A read of the stored term is wanted ([`Output::ReadTerm`]).
@@ -133,6 +135,7 @@ impl Lead {
             act_at: now,
             victim: None,
             act_floor: now,
+            persist_by: None,
             verifying: false,
             read_term: false,
             mint_on_read: false,
@@ -549,6 +552,7 @@ impl Engine {
         self.lead.role = Role::Candidate;
         self.lead.act_at = act_at;
         self.lead.act_floor = now;
+        self.lead.persist_by = Some(now.plus(PERSIST_TIMEOUT_MS));
         self.lead.victim = victim;
         self.lead.verifying = false;
         self.lead.leader_heard = now;
@@ -936,6 +940,18 @@ impl Engine {
                 }
             }
         }
+        if self.lead.role == Role::Candidate
+            && self.lead.durable < self.lead.term
+            && self.lead.persist_by.is_some_and(|by| now >= by)
+        {
+            // Storage refused the term (full, or disabled): it cannot lead, and must not hold
+            // the locks that would let another tab lead. It gives them back and queues again,
+            // behind every other tab.
+            self.lead.persist_by = None;
+            self.release_lock();
+            self.step_down(StepDown::Unpersisted);
+            self.queue_for_lock();
+        }
         if self.promotable() && !self.lead.verifying && now >= self.lead.act_at {
             self.lead.role = Role::Leader;
             self.events.push_back(Event::BecameLeader {
@@ -976,9 +992,19 @@ impl Engine {
         let campaign = self.campaign_at().map(|c| match c {
             Campaign::Probe(at) | Campaign::TakeOver(at) => at,
         });
-        [act, campaign, kept].into_iter().flatten().min()
+        let unpersisted = self
+            .lead
+            .persist_by
+            .filter(|_| self.lead.role == Role::Candidate && self.lead.durable < self.lead.term);
+        [act, campaign, kept, unpersisted].into_iter().flatten().min()
     }
 }
+
+
+/// How long a candidate waits for storage to confirm the term it minted before it gives up,
+/// in ms. The browser's `localStorage` answers at once; the bound is for a write that never
+/// succeeds.
+const PERSIST_TIMEOUT_MS: u64 = 1_000;
 
 /// The next step of a follower.
 #[derive(Clone, Copy, Debug)]

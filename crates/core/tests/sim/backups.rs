@@ -40,6 +40,7 @@ pub struct BackupStats {
     pub readings: u64,
     pub deleted: u64,
     pub planted: u64,
+    pub terms_refused: u64,
     pub dead_checked: u64,
     pub requests_checked: u64,
     pub drafts_checked: u64,
@@ -53,6 +54,7 @@ impl BackupStats {
         self.readings += other.readings;
         self.deleted += other.deleted;
         self.planted += other.planted;
+        self.terms_refused += other.terms_refused;
         self.dead_checked += other.dead_checked;
         self.requests_checked += other.requests_checked;
         self.drafts_checked += other.drafts_checked;
@@ -96,6 +98,13 @@ impl Backups {
             }
         }
         backups
+    }
+
+    /// Whether storage refuses a tab's write of its term now (never once the faults stop).
+    pub fn refuse_term_write(&mut self, healing: bool) -> bool {
+        let refused = self.enabled && !healing && self.rng.chance(20);
+        self.stats.terms_refused += u64::from(refused);
+        refused
     }
 
     /// Tab writes `text` to its `key`: whether the browser took it.

@@ -665,6 +665,12 @@ impl Sim {
     fn schedule_persists(&mut self, i: usize, persists: &mut Vec<Term>) {
         for term in persists.drain(..) {
             let at = self.now + self.rng.range(0, PERSIST_MS);
+            // Now and then storage refuses the write (full, or disabled): it is never
+            // confirmed, and the tab must not lead that term, nor wedge the election.
+            if self.backups.refuse_term_write(self.healing) {
+                self.log(|| format!("tab {i}'s write of {term:?} refused"));
+                continue;
+            }
             self.push(at, i, Input::Persisted(term));
         }
     }
