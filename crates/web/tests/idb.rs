@@ -293,16 +293,17 @@ async fn another_tabs_upgrade_closes_this_connection_instead_of_blocking() {
         .indexed_db()
         .expect("indexedDB getter")
         .expect("indexedDB");
-    let upgrade = factory.open_with_u32(&name, 2).expect("open v2");
+    // This build's schema is version 2; a newer build's would be 3.
+    let upgrade = factory.open_with_u32(&name, 3).expect("open v3");
     let done = within(3_000, || {
         upgrade.ready_state() == IdbRequestReadyState::Done
     })
     .await;
     assert!(
         done,
-        "the v2 open went through: the old connection closed itself"
+        "the v3 open went through: the old connection closed itself"
     );
-    assert!(upgrade.error().expect("settled").is_none(), "v2 opened");
+    assert!(upgrade.error().expect("settled").is_none(), "v3 opened");
     let newer: web_sys::IdbDatabase =
         wasm_bindgen::JsCast::unchecked_into(upgrade.result().expect("a db"));
 
@@ -312,7 +313,7 @@ async fn another_tabs_upgrade_closes_this_connection_instead_of_blocking() {
     }
     match Db::open(&name).await {
         Err(IdbError::Unavailable(reason)) => assert!(reason.contains("VersionError"), "{reason}"),
-        other => panic!("version 1 cannot open a version 2 database, got {other:?}"),
+        other => panic!("version 2 cannot open a version 3 database, got {other:?}"),
     }
     newer.close();
 }
