@@ -175,3 +175,65 @@ async fn deleting_a_session_removes_its_messages_and_no_other() {
     assert_eq!(image.messages.len(), 2);
     assert!(image.messages.iter().all(|m| m.session == b));
 }
+
+/// A staged file reads back chunk by chunk as written, an import's record reads back with
+/// the image, and the commit that ends the import takes the staged chunks with it.
+#[wasm_bindgen_test]
+async fn a_staged_file_reads_back_and_goes_with_the_commit_that_ends_its_import() {
+    use conclave_core::data::store::TaskRecord;
+    use conclave_core::data::{Cursor, Format, Task, TaskState};
+    let db = fresh("staging").await;
+    let chunks = vec![vec![1u8, 2, 3], vec![0xff; 70_000]];
+    db.stage("stage-1", 0, &chunks).await.expect("stages");
+    for (index, chunk) in chunks.iter().enumerate() {
+        let op = StoreOp::ReadChunk {
+            task: item(1, 2),
+            stage: "stage-1".into(),
+            index: index as u64,
+        };
+        match run_store_op(&db, op).await {
+            StoreResult::Chunk {
+                result: Ok(bytes),
+                index: i,
+                ..
+            } => {
+                assert_eq!(i, index as u64);
+                assert_eq!(&bytes, chunk);
+            }
+            other => panic!("a chunk read: {other:?}"),
+        }
+    }
+    let task = Task {
+        id: item(1, 2),
+        session: item(1, 1),
+        name: "notes.txt".into(),
+        format: Format::Lines,
+        stage: "stage-1".into(),
+        chunks: 2,
+        bytes: 70_003,
+        chunks_done: 2,
+        records: 0,
+        state: TaskState::Done,
+    };
+    let mut writes = batch(item(1, 1), 1);
+    writes.push(Write::PutTask(TaskRecord {
+        task: task.clone(),
+        cursor: Cursor::default(),
+    }));
+    writes.push(Write::DeleteStage("stage-1".into()));
+    commit(&db, Term::new(1, tab(1)), 1, writes)
+        .await
+        .expect("commits");
+    let image = read(&db).await;
+    assert_eq!(image.tasks.len(), 1);
+    assert_eq!(image.tasks[0].task, task);
+    let gone = StoreOp::ReadChunk {
+        task: item(1, 2),
+        stage: "stage-1".into(),
+        index: 0,
+    };
+    match run_store_op(&db, gone).await {
+        StoreResult::Chunk { result: Err(_), .. } => {}
+        other => panic!("the staged chunks are gone: {other:?}"),
+    }
+}
