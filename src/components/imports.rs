@@ -125,40 +125,47 @@ pub fn Imports(
             </label>
             <p class="status" data-testid="import-status" role="status">{move || status.get()}</p>
             <ul class="tasks" data-testid="tasks">
+                // Keyed by id alone: a row is drawn once and its parts follow its progress, so
+                // that its cancel button stays the same element while batches land.
                 <For
-                    each=move || rows.get()
-                    key=|row: &TaskRow| (row.id, row.state, row.records)
-                    let:row
+                    each=move || rows.with(|rows| rows.iter().map(|row| row.id).collect::<Vec<_>>())
+                    key=|id: &ItemId| *id
+                    let:task
                 >
                     {
-                        let task = row.id;
-                        let running = row.state == "running";
+                        let row = Memo::new(move |_| {
+                            rows.with(|rows| rows.iter().find(|row| row.id == task).cloned())
+                        });
+                        let field = move |read: fn(&TaskRow) -> String| {
+                            move || row.with(|row| row.as_ref().map(read).unwrap_or_default())
+                        };
                         view! {
                             <li
                                 data-testid="task"
-                                data-task-id=row.id.to_string()
-                                data-state=row.state
-                                data-records=row.records.to_string()
-                                data-chunks-done=row.chunks_done.to_string()
-                                data-chunks=row.chunks.to_string()
+                                data-task-id=task.to_string()
+                                data-state=field(|r| r.state.to_owned())
+                                data-records=field(|r| r.records.to_string())
+                                data-chunks-done=field(|r| r.chunks_done.to_string())
+                                data-chunks=field(|r| r.chunks.to_string())
                             >
-                                <span class="name">{row.name}</span>
+                                <span class="name">{field(|r| r.name.clone())}</span>
                                 " "
-                                <progress max=row.chunks.to_string() value=row.chunks_done.to_string()></progress>
+                                <progress max=field(|r| r.chunks.to_string()) value=field(|r| r.chunks_done.to_string())></progress>
                                 " "
-                                <span class="progress">{row.progress}</span>
-                                {row.error.map(|e| view! { <span class="error">{e}</span> })}
-                                {running.then(|| view! {
-                                    <button
-                                        type="button"
-                                        data-testid="cancel-task"
-                                        on:click=move |_| {
-                                            let _ = request.run(Op::Cancel { task });
-                                        }
-                                    >
-                                        "Cancel"
-                                    </button>
-                                })}
+                                <span class="progress">{field(|r| r.progress.clone())}</span>
+                                <span class="error" hidden=move || row.with(|r| r.as_ref().is_none_or(|r| r.error.is_none()))>
+                                    {field(|r| r.error.clone().unwrap_or_default())}
+                                </span>
+                                <button
+                                    type="button"
+                                    data-testid="cancel-task"
+                                    hidden=move || row.with(|r| r.as_ref().is_none_or(|r| r.state != "running"))
+                                    on:click=move |_| {
+                                        let _ = request.run(Op::Cancel { task });
+                                    }
+                                >
+                                    "Cancel"
+                                </button>
                             </li>
                         }
                     }

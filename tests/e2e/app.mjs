@@ -45,3 +45,149 @@ export async function leaderOf(pages, ids, bound) {
   });
   return found;
 }
+
+/**
+ * Creates a session titled `title` from `page`'s sidebar; resolves to its id once the tab
+ * lists it (typed and sent through the DOM: Playwright's click waits for the moving list).
+ */
+export async function createSession(page, title) {
+  await page.$eval(
+    "[data-testid=new-session-title]",
+    (input, title) => {
+      input.value = title;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    },
+    title,
+  );
+  await page.$eval("[data-testid=new-session]", (button) => button.click());
+  return sessionIdOf(page, title);
+}
+
+/** The id of the session titled `title` in `page`'s sidebar, once it is listed. */
+export async function sessionIdOf(page, title, bound = 10_000) {
+  let id;
+  await within(bound, `session ${title} listed`, async () => {
+    id = await page.$$eval(
+      "[data-testid=session]",
+      (rows, title) => rows.find((r) => r.querySelector(".title")?.textContent === title)?.dataset.sessionId,
+      title,
+    );
+    return Boolean(id);
+  });
+  return id;
+}
+
+/** Opens session `id` in every page of `pages`, once each lists it. */
+export async function openSession(pages, id, bound = 10_000) {
+  const row = `[data-testid=session][data-session-id="${id}"] [data-testid=switch-session]`;
+  for (const page of pages) {
+    await within(bound, `session ${id} listed`, async () => (await page.$$(row)).length === 1);
+    await page.$eval(row, (b) => b.click());
+    await within(bound, `session ${id} open`, async () => (await page.$$("[data-testid=import-file]")).length === 1);
+  }
+}
+
+/** The imports a tab lists for its open session, in its order. */
+export function tasks(page) {
+  return page.$$eval("[data-testid=task]", (rows) =>
+    rows.map((r) => ({
+      id: r.dataset.taskId,
+      state: r.dataset.state,
+      records: Number(r.dataset.records),
+      chunksDone: Number(r.dataset.chunksDone),
+      chunks: Number(r.dataset.chunks),
+      name: r.querySelector(".name")?.textContent ?? "",
+      progress: r.querySelector(".progress")?.textContent ?? "",
+      // Shown only when it says something (a failed import's reason).
+      error: (() => {
+        const e = r.querySelector(".error");
+        return e && !e.hidden ? e.textContent : null;
+      })(),
+      // The cancel button stays in the row (so that it is one element throughout), shown
+      // while the import runs.
+      cancel: (() => {
+        const b = r.querySelector("[data-testid=cancel-task]");
+        return b !== null && !b.hidden;
+      })(),
+    })),
+  );
+}
+
+/**
+ * Reads, from `page`, the messages of `session` as the store holds them (IndexedDB
+ * `conclave:store`, store `messages`, keys `[session, order]`), in key order: { orders, ids,
+ * texts }. Opens the database at its current version (call it only once the app opened it),
+ * and closes it after.
+ */
+export function storedMessages(page, session) {
+  return page.evaluate(
+    (session) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("conclave:store");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction("messages", "readonly");
+          const range = IDBKeyRange.bound([session, -Infinity], [session, Infinity]);
+          const req = tx.objectStore("messages").getAll(range);
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            db.close();
+            const rows = req.result;
+            resolve({
+              orders: rows.map((r) => r.order),
+              ids: rows.map((r) => String(r.message?.id)),
+              texts: rows.map((r) => r.message?.text),
+              sessions: [...new Set(rows.map((r) => r.session))],
+            });
+          };
+        };
+      }),
+    session,
+  );
+}
+
+/**
+ * What the store's `staging` object store holds, read from `page`: each stage with its number
+ * of chunks, as { [stage]: count }.
+ */
+export function stagedChunks(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("conclave:store");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const req = db.transaction("staging", "readonly").objectStore("staging").getAllKeys();
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            db.close();
+            const stages = {};
+            for (const [stage] of req.result) stages[stage] = (stages[stage] ?? 0) + 1;
+            resolve(stages);
+          };
+        };
+      }),
+  );
+}
+
+/** The keys of the store's `meta` object store, read from `page`. */
+export function metaKeys(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("conclave:store");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const req = db.transaction("meta", "readonly").objectStore("meta").getAllKeys();
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            db.close();
+            resolve(req.result.map(String));
+          };
+        };
+      }),
+  );
+}

@@ -4,6 +4,7 @@
 //! outputs into web calls. Shared mutable state lives here, at the edge, and nowhere in the core.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use conclave_core::data::{
@@ -64,6 +65,9 @@ struct Shared {
     db: DbState,
     /// Files staged for import so far (each gets its own stage).
     next_stage: u64,
+    /// This tab's import requests not yet ended, and their stages: a refused one's staged
+    /// file is removed here (a started import's goes with its task).
+    staged: BTreeMap<u64, String>,
     /// Store operations the engine asked for, run once the engine is no longer borrowed.
     store_ops: Vec<StoreOp>,
     /// The app's handler for workspace news, if it set one.
@@ -188,6 +192,7 @@ impl Driver {
             rehearsal: Rehearsal::Due,
             db: DbState::Opening(Vec::new()),
             next_stage: 0,
+            staged: BTreeMap::new(),
             store_ops: Vec::new(),
             on_data: None,
             data_inbox: Vec::new(),
@@ -338,14 +343,24 @@ impl Driver {
             }
             let op = Op::Import {
                 session,
-                stage,
+                stage: stage.clone(),
                 name: file.name().chars().take(100).collect(),
                 format,
                 chunks,
                 bytes,
             };
-            feed_result(&shared, |inner, now| inner.engine.handle_request(now, op))
-                .map_err(ImportError::Refused)
+            let made = feed_result(&shared, |inner, now| {
+                let made = inner.engine.handle_request(now, op);
+                if let Ok(number) = made {
+                    inner.staged.insert(number, stage.clone());
+                }
+                made
+            });
+            if made.is_err() {
+                // Refused at once: nothing will ever read the staged file.
+                let _ = db.unstage(&stage).await;
+            }
+            made.map_err(ImportError::Refused)
         }
     }
 
@@ -592,6 +607,17 @@ impl Shared {
         }
     }
 
+    /// Removes the file staged as `stage`, later (its import was refused).
+    fn unstage(&self, stage: String) {
+        if let DbState::Open(db) = &self.db {
+            let db = Rc::clone(db);
+            wasm_bindgen_futures::spawn_local(async move {
+                // A failure leaves the chunks for a later sweep; nothing else depends on them.
+                let _ = db.unstage(&stage).await;
+            });
+        }
+    }
+
     /// Marks `event` on the timeline and passes on what the app listens for.
     fn take_event(&mut self, event: Event) {
         self.mark(&event);
@@ -604,7 +630,14 @@ impl Shared {
             }
             Event::WorkspaceLoaded(view) => WorkspaceEvent::Loaded(view),
             Event::WorkspaceChanged { rev, changes } => WorkspaceEvent::Changed { rev, changes },
-            Event::RequestEnded { number, outcome } => WorkspaceEvent::Ended { number, outcome },
+            Event::RequestEnded { number, outcome } => {
+                if let Some(stage) = self.staged.remove(&number) {
+                    if matches!(outcome, Outcome::Refused(_)) {
+                        self.unstage(stage);
+                    }
+                }
+                WorkspaceEvent::Ended { number, outcome }
+            }
             _ => return,
         };
         self.data_inbox.push(news);

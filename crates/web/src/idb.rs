@@ -346,6 +346,28 @@ impl Db {
         finish(tx, pending).await
     }
 
+    /// Removes every chunk of the file staged as `stage` (none there is no error).
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::Unavailable`] when the connection is closed; [`IdbError::Failed`] otherwise.
+    pub async fn unstage(&self, stage: &str) -> Result<(), IdbError> {
+        let tx = self.strict(&[STAGING])?;
+        let store = tx.object_store(STAGING).map_err(failed)?;
+        let request = store
+            .delete::<JsValue, _>(KeyRange::Bound(
+                chunk_key(stage, 0),
+                false,
+                chunk_key(stage, u64::from(u32::MAX)),
+                false,
+            ))
+            .primitive();
+        match request {
+            Ok(request) => finish(tx, vec![request]).await,
+            Err(error) => Err(abort(tx, failed(error)).await),
+        }
+    }
+
     /// Chunk `index` of the file staged as `stage`, if it is there.
     ///
     /// # Errors

@@ -365,6 +365,10 @@ impl Writer {
                                 Err(reason) => Outcome::Refused(reason),
                             }
                         };
+                        if let (Outcome::Refused(_), Op::Import { stage, .. }) = (&outcome, &op) {
+                            // A refused import's staged file has no task to end it: it goes now.
+                            writes.push(Write::DeleteStage(stage.clone()));
+                        }
                         ledger.consume(number, outcome);
                         answers.push(Answer {
                             tab,

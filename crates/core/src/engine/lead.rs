@@ -996,10 +996,12 @@ impl Engine {
             .lead
             .persist_by
             .filter(|_| self.lead.role == Role::Candidate && self.lead.durable < self.lead.term);
-        [act, campaign, kept, unpersisted].into_iter().flatten().min()
+        [act, campaign, kept, unpersisted]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
-
 
 /// How long a candidate waits for storage to confirm the term it minted before it gives up,
 /// in ms. The browser's `localStorage` answers at once; the bound is for a write that never
