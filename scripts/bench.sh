@@ -23,3 +23,9 @@ node tests/bench/failover.mjs "${1:-30}"
 node tests/bench/writes.mjs "${1:-300}"
 node tests/bench/steady.mjs
 node tests/bench/platform.mjs "${1:-30}"
+# Backups, in wasm (also #[ignore]d): the backup write beside a bare localStorage.setItem of the
+# same text, and the reconciliation of 20 dead tabs' backups beside the same IndexedDB work bare;
+# then, on the served app, 20 orphaned backups merged by a new leader beside a bare page's floor.
+(cd crates/web && wasm-pack test --release --headless --chrome --test backup_cost -- --include-ignored --nocapture) 2>&1 \
+  | grep -E "^backups:"
+node tests/bench/backups.mjs
