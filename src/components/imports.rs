@@ -148,14 +148,7 @@ pub fn Imports(
                                 data-chunks-done=field(|r| r.chunks_done.to_string())
                                 data-chunks=field(|r| r.chunks.to_string())
                             >
-                                <span class="name">{field(|r| r.name.clone())}</span>
-                                " "
-                                <progress max=field(|r| r.chunks.to_string()) value=field(|r| r.chunks_done.to_string())></progress>
-                                " "
-                                <span class="progress">{field(|r| r.progress.clone())}</span>
-                                <span class="error" hidden=move || row.with(|r| r.as_ref().is_none_or(|r| r.error.is_none()))>
-                                    {field(|r| r.error.clone().unwrap_or_default())}
-                                </span>
+                                // First in the row: the text after it changes with every batch.
                                 <button
                                     type="button"
                                     data-testid="cancel-task"
@@ -166,6 +159,15 @@ pub fn Imports(
                                 >
                                     "Cancel"
                                 </button>
+                                " "
+                                <span class="name">{field(|r| r.name.clone())}</span>
+                                " "
+                                <progress max=field(|r| r.chunks.to_string()) value=field(|r| r.chunks_done.to_string())></progress>
+                                " "
+                                <span class="progress">{field(|r| r.progress.clone())}</span>
+                                <span class="error" hidden=move || row.with(|r| r.as_ref().is_none_or(|r| r.error.is_none()))>
+                                    {field(|r| r.error.clone().unwrap_or_default())}
+                                </span>
                             </li>
                         }
                     }

@@ -157,6 +157,15 @@ pub fn SessionView(
                         {move || view_model::search_count(posts.with(|(count, _)| *count), total.get())}
                     </span>
                 </div>
+                // Above the messages: what an import adds below does not move its controls.
+                <Imports
+                    workspace
+                    session=Signal::from(session)
+                    request
+                    import
+                    import_started
+                    ended
+                />
                 <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|(count, _)| *count <= MAX_SHOWN)>
                     {move || format!("{} earlier messages not shown.", posts.with(|(count, _)| *count).saturating_sub(MAX_SHOWN))}
                 </p>
@@ -176,14 +185,6 @@ pub fn SessionView(
                     </For>
                 </ol>
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
-                <Imports
-                    workspace
-                    session=Signal::from(session)
-                    request
-                    import
-                    import_started
-                    ended
-                />
                 <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
                     <For
                         each=move || recovered.get()
