@@ -244,17 +244,15 @@ impl Data {
 
     /// The page is being hidden, frozen or closed: check the backup once more.
     pub(crate) fn touch_backup(&mut self) {
-        self.keeper.touch();
+        self.keeper.recheck();
     }
 
     /// What this tab's own backup key needs now, if anything.
     pub(crate) fn poll_own_backup(&mut self) -> Option<OwnWrite> {
-        let requests = self
-            .outbox
-            .pending()
-            .map(|p| (p.number, p.op.clone()))
-            .collect();
-        self.keeper.poll(self.outbox.last_number(), requests)
+        let outbox = &self.outbox;
+        self.keeper.poll(outbox.last_number(), || {
+            outbox.pending().map(|p| (p.number, p.op.clone())).collect()
+        })
     }
 
     /// The browser refused this tab's last backup write.

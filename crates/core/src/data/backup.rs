@@ -238,7 +238,10 @@ pub(crate) struct Keeper {
     key: String,
     tab: TabId,
     drafts: BTreeMap<ItemId, String>,
+    /// What it backs up changed since the key was last checked.
     dirty: bool,
+    /// The page is going away: the key must hold what it backs up now.
+    recheck: bool,
     /// The text in its key, as last written (`None`: no key).
     stored: Option<String>,
     /// The drafts in the stored text.
@@ -255,6 +258,7 @@ impl Keeper {
             tab,
             drafts: BTreeMap::new(),
             dirty: false,
+            recheck: false,
             stored: None,
             protected: BTreeMap::new(),
             undo: None,
@@ -266,9 +270,15 @@ impl Keeper {
         self.status.clone()
     }
 
-    /// Something it backs up changed (or the page is going away): check the key again.
+    /// Something it backs up changed: check the key again.
     pub(crate) fn touch(&mut self) {
         self.dirty = true;
+    }
+
+    /// The page is being hidden, frozen or closed: the key must hold what it backs up, which
+    /// it already does unless the last write failed.
+    pub(crate) fn recheck(&mut self) {
+        self.recheck = true;
     }
 
     /// The page runs again after a freeze or the back/forward cache: a leader may have read
@@ -295,11 +305,22 @@ impl Keeper {
 
     /// The write the key needs now, if it needs one; `made` is the highest request number
     /// this tab has made, `requests` those not ended.
-    pub(crate) fn poll(&mut self, made: u64, requests: Vec<(u64, Op)>) -> Option<OwnWrite> {
-        if !std::mem::take(&mut self.dirty) {
+    pub(crate) fn poll(
+        &mut self,
+        made: u64,
+        requests: impl FnOnce() -> Vec<(u64, Op)>,
+    ) -> Option<OwnWrite> {
+        let recheck = std::mem::take(&mut self.recheck) && self.status.failure.is_some();
+        if !std::mem::take(&mut self.dirty) && !recheck {
             return None;
         }
         self.undo = None;
+        // The drafts' text alone over the budget: no need to encode to know.
+        if self.drafts.values().map(String::len).sum::<usize>() > MAX_BACKUP_BYTES {
+            self.fail(BackupFailure::TooLarge);
+            return None;
+        }
+        let requests = requests();
         if requests.is_empty() && self.drafts.is_empty() {
             self.status.failure = None;
             self.status.unprotected.clear();
@@ -441,19 +462,19 @@ mod tests {
     #[test]
     fn the_keeper_writes_on_change_only_and_removes_its_key_when_nothing_is_left() {
         let mut keeper = Keeper::new("conclave", tab());
-        assert_eq!(keeper.poll(0, Vec::new()), None, "nothing changed");
+        assert_eq!(keeper.poll(0, Vec::new), None, "nothing changed");
         keeper.draft(session(1), "hello");
-        let text = written(keeper.poll(0, Vec::new()));
+        let text = written(keeper.poll(0, Vec::new));
         assert!(text.contains("hello"));
         keeper.touch();
         assert_eq!(
-            keeper.poll(0, Vec::new()),
+            keeper.poll(0, Vec::new),
             None,
             "the same text is not written again"
         );
         keeper.draft(session(1), "");
         assert_eq!(
-            keeper.poll(0, Vec::new()),
+            keeper.poll(0, Vec::new),
             Some(OwnWrite::Remove {
                 key: backup_key("conclave", tab())
             })
@@ -465,9 +486,9 @@ mod tests {
     fn a_refused_or_oversized_backup_keeps_the_previous_one_and_names_the_draft() {
         let mut keeper = Keeper::new("conclave", tab());
         keeper.draft(session(1), "kept");
-        let first = written(keeper.poll(1, vec![add(1)]));
+        let first = written(keeper.poll(1, || vec![add(1)]));
         keeper.draft(session(2), "not kept");
-        let _ = written(keeper.poll(1, vec![add(1)]));
+        let _ = written(keeper.poll(1, || vec![add(1)]));
         keeper.refused();
         let status = keeper.status();
         assert_eq!(status.failure, Some(BackupFailure::Refused));
@@ -475,12 +496,16 @@ mod tests {
         assert_eq!(status.bytes, first.len(), "the previous backup stands");
         assert_eq!(status.writes, 1);
         keeper.draft(session(2), &"x".repeat(MAX_BACKUP_BYTES));
-        assert_eq!(keeper.poll(1, vec![add(1)]), None, "too large: not written");
+        assert_eq!(
+            keeper.poll(1, || vec![add(1)]),
+            None,
+            "too large: not written"
+        );
         let status = keeper.status();
         assert_eq!(status.failure, Some(BackupFailure::TooLarge));
         assert_eq!(status.unprotected, vec![session(2)]);
         keeper.draft(session(2), "small again");
-        let _ = written(keeper.poll(1, vec![add(1)]));
+        let _ = written(keeper.poll(1, || vec![add(1)]));
         assert_eq!(keeper.status().failure, None);
         assert!(keeper.status().unprotected.is_empty());
     }
