@@ -250,11 +250,18 @@ fn emulate_visibility(visible: bool) {
     document.dispatch_event(&event).expect("dispatched");
 }
 
-/// Whether the tab behind `conclave` leads within 3 s (checked every 10 ms).
+/// Whether the tab behind `conclave` leads, and writes the store it has claimed, within 3 s
+/// (checked every 10 ms).
 async fn leads_soon(conclave: &conclave::UseConclaveReturn) -> bool {
     use leptos::prelude::GetUntracked as _;
     for _ in 0..300 {
-        if conclave.is_leader.get_untracked() {
+        // Leading, and writing the store it has claimed: that claim shows at once too, and
+        // would otherwise land in the middle of what a test measures next.
+        let writing = conclave
+            .snapshot
+            .get_untracked()
+            .is_some_and(|s| s.store.writing);
+        if conclave.is_leader.get_untracked() && writing {
             return true;
         }
         TimeoutFuture::new(10).await;
