@@ -4,7 +4,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
-import { leaderOf, messages, sessions, state } from "./app.mjs";
+import { leaderOf, messages, sessions, state, storedMessages } from "./app.mjs";
 
 let env;
 before(async () => {
@@ -127,7 +127,17 @@ async function writeThroughLeaderLoss(n, perRound, how) {
     }
   }
   await settled(pages, 20_000);
-  const shown = await messages(pages[0]);
+  // The list draws only the latest 500 messages: every message is read from the store, and
+  // every tab must say it shows them all.
+  const stored = await storedMessages(pages[0], session);
+  const shown = stored.ids.map((id, k) => [id, id.split(".")[0], stored.texts[k]]);
+  for (const page of pages) {
+    assert.equal(
+      await page.getByTestId("search-count").textContent(),
+      `${shown.length} of ${shown.length} messages`,
+      "every tab shows every stored message",
+    );
+  }
   assert.equal(new Set(shown.map(([id]) => id)).size, shown.length, "a message id shown twice");
   assert.equal(new Set(shown.map(([, , text]) => text)).size, shown.length, "a message text shown twice");
   const views = await Promise.all(pages.map(state));
