@@ -700,10 +700,7 @@ fn recover(writer: &mut Writer, backup: Backup, raw: &RawBackup) -> Verdict {
         backup
             .drafts
             .iter()
-            .filter(|(session, text)| {
-                view.session(**session).is_some()
-                    && view.draft(**session, tab).is_none_or(|d| &d.text != *text)
-            })
+            .filter(|(session, text)| view.offers_anew(**session, tab, text))
             .count()
     });
     let verdict = if requests.is_empty() && drafts == 0 {

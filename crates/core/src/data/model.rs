@@ -527,6 +527,14 @@ impl View {
         self.drafts.get(&(session, from))
     }
 
+    /// Whether `text`, typed by tab `from` in `session`, would be offered anew: the session
+    /// exists and does not offer that text of that tab already.
+    #[must_use]
+    pub fn offers_anew(&self, session: ItemId, from: TabId, text: &str) -> bool {
+        self.sessions.contains_key(&session)
+            && self.draft(session, from).is_none_or(|d| d.text != text)
+    }
+
     /// The same view with these questions pending (those about a missing session are left
     /// out).
     #[must_use]

@@ -400,9 +400,7 @@ impl Writer {
                         }
                         progress = true;
                         for (session, typed) in drafts {
-                            let fresh = view.session(session).is_some()
-                                && view.draft(session, tab).is_none_or(|d| d.text != typed);
-                            if fresh {
+                            if view.offers_anew(session, tab, &typed) {
                                 let change = Change::DraftRecovered {
                                     draft: Draft {
                                         session,
