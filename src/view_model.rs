@@ -15,8 +15,8 @@ pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN};
 
 pub use workspace::{
     breaker_label, check_title, choose_active, latest_post_rows, not_sent, op_label, outcome_of,
-    pending_rows, post_rows, request_rows, search, search_count, session_rows, stage_label,
-    ComposeStatus, PendingRow, PostRow, SessionRow,
+    pending_rows, request_rows, search, search_count, session_rows, stage_label, ComposeStatus,
+    PendingRow, PostRow, SessionRow,
 };
 
 /// One row of the peer table.

@@ -106,14 +106,8 @@ pub struct PostRow {
     pub text: String,
 }
 
-/// The rows of `session` that match `query`, oldest first; `me` is this tab, if known.
-#[must_use]
-pub fn post_rows(session: &Session, query: &str, me: Option<TabId>) -> Vec<PostRow> {
-    latest_post_rows(session, query, me, usize::MAX).1
-}
-
 /// How many messages of `session` match `query`, and the rows of the latest `limit` of them,
-/// oldest first. Without a query nothing but those rows is looked at: a session of tens of
+/// oldest first (`me` is this tab, if known: its own read "you"). Without a query nothing but those rows is looked at: a session of tens of
 /// thousands of messages costs what its latest do.
 #[must_use]
 pub fn latest_post_rows(
@@ -432,13 +426,13 @@ mod tests {
             1,
             vec![message(1, 2, "<b>mine</b>"), message(2, 3, "theirs")],
         );
-        let rows = post_rows(&s, "", Some(tab(1)));
+        let (_, rows) = latest_post_rows(&s, "", Some(tab(1)), usize::MAX);
         assert_eq!(rows[0].by, "you");
         assert_eq!(rows[0].text, "<b>mine</b>", "text is kept as written");
         assert_eq!(rows[1].by, "02020202");
         assert_eq!(rows[1].author, tab(2).to_string());
         assert_eq!(rows[1].id, id(2, 3).to_string());
-        assert_eq!(post_rows(&s, "THEIR", None).len(), 1);
+        assert_eq!(latest_post_rows(&s, "THEIR", None, usize::MAX).0, 1);
         let (count, latest) = latest_post_rows(&s, "", None, 1);
         assert_eq!((count, latest.len()), (s.messages.len(), 1));
         assert_eq!(latest[0].text, s.messages[s.messages.len() - 1].text);
