@@ -48,6 +48,9 @@ pub use error::{ImportError, StartError};
 #[doc(hidden)]
 pub use idb::{Db, IdbError, Write};
 // Likewise the store's mapping of the engine's operations, for `tests/store.rs`.
+// Likewise the backups' `localStorage` reads and deletions, for `tests/backup_cost.rs`.
+#[doc(hidden)]
+pub use platform::{items_with_prefix, remove_item};
 pub use snapshot::Snapshot;
 #[doc(hidden)]
 pub use store::{database_name, run as run_store_op};

@@ -139,7 +139,7 @@ pub(crate) fn write_item(window: &Window, key: &str, text: &str) -> bool {
 }
 
 /// Removes `key` from `localStorage` if it holds `text` (any text when `None`).
-pub(crate) fn remove_item(window: &Window, key: &str, text: Option<&str>) {
+pub fn remove_item(window: &Window, key: &str, text: Option<&str>) {
     let Some(storage) = window.local_storage().ok().flatten() else {
         return;
     };
@@ -154,7 +154,7 @@ pub(crate) fn remove_item(window: &Window, key: &str, text: Option<&str>) {
 }
 
 /// Every `localStorage` key starting with `prefix`, with its text.
-pub(crate) fn items_with_prefix(window: &Window, prefix: &str) -> Vec<(String, String)> {
+pub fn items_with_prefix(window: &Window, prefix: &str) -> Vec<(String, String)> {
     let Some(storage) = window.local_storage().ok().flatten() else {
         return Vec::new();
     };

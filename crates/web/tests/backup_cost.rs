@@ -297,26 +297,19 @@ fn backup_write_costs() {
     }
 }
 
-/// Reads every `localStorage` key starting with `prefix`, as the driver does.
-fn read_backups(storage: &Storage, prefix: &str) -> Vec<RawBackup> {
-    let count = storage.length().unwrap_or(0);
-    let keys: Vec<String> = (0..count)
-        .filter_map(|i| storage.key(i).ok().flatten())
-        .filter(|key| key.starts_with(prefix))
-        .collect();
-    keys.into_iter()
-        .filter_map(|key| {
-            let text = storage.get_item(&key).ok().flatten()?;
-            Some(RawBackup { key, text })
-        })
+/// Reads every `localStorage` key starting with `prefix`, with the driver's own code.
+fn read_backups(prefix: &str) -> Vec<RawBackup> {
+    let window = web_sys::window().expect("a window");
+    conclave_web::items_with_prefix(&window, prefix)
+        .into_iter()
+        .map(|(key, text)| RawBackup { key, text })
         .collect()
 }
 
-/// Deletes `key` if it still holds `text`, as the driver does.
-fn delete_backup(storage: &Storage, key: &str, text: &str) {
-    if storage.get_item(key).ok().flatten().as_deref() == Some(text) {
-        let _ = storage.remove_item(key);
-    }
+/// Deletes `key` if it still holds `text`, with the driver's own code.
+fn delete_backup(key: &str, text: &str) {
+    let window = web_sys::window().expect("a window");
+    conclave_web::remove_item(&window, key, Some(text));
 }
 
 async fn fresh_db(what: &str, run: usize) -> (Db, String) {
@@ -506,7 +499,7 @@ async fn reconciliation_of_20_backups() {
 
         // Timed: read the keys; the engine's work until its commit is handed out.
         let t0 = now_ms();
-        let raws = read_backups(&storage, &prefix);
+        let raws = read_backups(&prefix);
         let t1 = now_ms();
         leader.handle_backups(now, &raws);
         let mut pending = Vec::new();
@@ -516,7 +509,7 @@ async fn reconciliation_of_20_backups() {
                 match output {
                     Output::Store(StoreOp::Commit(commit)) => pending.push(commit),
                     Output::DeleteBackup { key, text } => {
-                        delete_backup(&storage, &key, &text);
+                        delete_backup(&key, &text);
                         *deletes += 1;
                     }
                     Output::Transmit(text) => {
@@ -544,7 +537,7 @@ async fn reconciliation_of_20_backups() {
         }
         let t3 = now_ms();
         // What became of them: every key gone, every backup applied whole.
-        let left = read_backups(&storage, &prefix).len();
+        let left = read_backups(&prefix).len();
         let applied = leader
             .backups_found()
             .iter()
