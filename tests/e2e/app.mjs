@@ -50,7 +50,7 @@ export async function leaderOf(pages, ids, bound) {
  * Creates a session titled `title` from `page`'s sidebar; resolves to its id once the tab
  * lists it (typed and sent through the DOM: Playwright's click waits for the moving list).
  */
-export async function createSession(page, title) {
+export async function createSession(page, title, bound = 10_000) {
   await page.$eval(
     "[data-testid=new-session-title]",
     (input, title) => {
@@ -60,7 +60,7 @@ export async function createSession(page, title) {
     title,
   );
   await page.$eval("[data-testid=new-session]", (button) => button.click());
-  return sessionIdOf(page, title);
+  return sessionIdOf(page, title, bound);
 }
 
 /** The id of the session titled `title` in `page`'s sidebar, once it is listed. */
@@ -114,80 +114,56 @@ export function tasks(page) {
 }
 
 /**
- * Reads, from `page`, the messages of `session` as the store holds them (IndexedDB
- * `conclave:store`, store `messages`, keys `[session, order]`), in key order: { orders, ids,
- * texts }. Opens the database at its current version (call it only once the app opened it),
- * and closes it after.
+ * What `page` reads from one object store of the app's database (`conclave:store`, opened at
+ * its current version: call it only once the app opened it, and closed after): `getAll` or
+ * `getAllKeys`, over the key range [`lower`, `upper`] when given.
  */
-export function storedMessages(page, session) {
+function readStore(page, store, method, lower, upper) {
   return page.evaluate(
-    (session) =>
+    ([store, method, lower, upper]) =>
       new Promise((resolve, reject) => {
         const open = indexedDB.open("conclave:store");
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
           const db = open.result;
-          const tx = db.transaction("messages", "readonly");
-          const range = IDBKeyRange.bound([session, -Infinity], [session, Infinity]);
-          const req = tx.objectStore("messages").getAll(range);
+          const range = lower === undefined ? undefined : IDBKeyRange.bound(lower, upper);
+          const req = db.transaction(store, "readonly").objectStore(store)[method](range);
           req.onerror = () => reject(req.error);
           req.onsuccess = () => {
             db.close();
-            const rows = req.result;
-            resolve({
-              orders: rows.map((r) => r.order),
-              ids: rows.map((r) => String(r.message?.id)),
-              texts: rows.map((r) => r.message?.text),
-              sessions: [...new Set(rows.map((r) => r.session))],
-            });
+            resolve(req.result);
           };
         };
       }),
-    session,
+    [store, method, lower, upper],
   );
+}
+
+/**
+ * Reads, from `page`, the messages of `session` as the store holds them (store `messages`,
+ * keys `[session, order]`), in key order: { orders, ids, texts, sessions }.
+ */
+export async function storedMessages(page, session) {
+  const rows = await readStore(page, "messages", "getAll", [session, -Infinity], [session, Infinity]);
+  return {
+    orders: rows.map((r) => r.order),
+    ids: rows.map((r) => String(r.message?.id)),
+    texts: rows.map((r) => r.message?.text),
+    sessions: [...new Set(rows.map((r) => r.session))],
+  };
 }
 
 /**
  * What the store's `staging` object store holds, read from `page`: each stage with its number
  * of chunks, as { [stage]: count }.
  */
-export function stagedChunks(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("conclave:store");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const req = db.transaction("staging", "readonly").objectStore("staging").getAllKeys();
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            db.close();
-            const stages = {};
-            for (const [stage] of req.result) stages[stage] = (stages[stage] ?? 0) + 1;
-            resolve(stages);
-          };
-        };
-      }),
-  );
+export async function stagedChunks(page) {
+  const stages = {};
+  for (const [stage] of await readStore(page, "staging", "getAllKeys")) stages[stage] = (stages[stage] ?? 0) + 1;
+  return stages;
 }
 
 /** The keys of the store's `meta` object store, read from `page`. */
-export function metaKeys(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("conclave:store");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const req = db.transaction("meta", "readonly").objectStore("meta").getAllKeys();
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            db.close();
-            resolve(req.result.map(String));
-          };
-        };
-      }),
-  );
+export async function metaKeys(page) {
+  return (await readStore(page, "meta", "getAllKeys")).map(String);
 }

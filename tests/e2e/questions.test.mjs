@@ -4,7 +4,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
-import { leaderOf } from "./app.mjs";
+import { createSession, leaderOf, sessionIdOf } from "./app.mjs";
 
 let env;
 before(async () => {
@@ -16,20 +16,6 @@ after(async () => {
 afterEach(async () => {
   await closeTabs(env.context);
 });
-
-/** The id of the session titled `title` in `page`'s sidebar, once it is there. */
-async function sessionId(page, title) {
-  let id;
-  await within(5_000, `session ${title} listed`, async () => {
-    id = await page.$$eval(
-      "[data-testid=session]",
-      (rows, title) => rows.find((r) => r.querySelector(".title")?.textContent === title)?.dataset.sessionId,
-      title,
-    );
-    return Boolean(id);
-  });
-  return id;
-}
 
 /** The question pending about session `session` in `page`, once it shows. */
 async function questionAbout(page, title) {
@@ -92,16 +78,7 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
     const title = `trial ${trial}`;
     // Typed and sent through the DOM: Playwright's click waits for the list beside the form
     // to stop moving, which costs seconds a trial and tests nothing of the app.
-    await asker.$eval(
-      "[data-testid=new-session-title]",
-      (input, title) => {
-        input.value = title;
-        input.dispatchEvent(new Event("input", { bubbles: true }));
-      },
-      title,
-    );
-    await asker.$eval("[data-testid=new-session]", (button) => button.click());
-    const session = await sessionId(asker, title);
+    const session = await createSession(asker, title, 5_000);
     // A DOM click: the list moves as sessions come and go, and Playwright's click would wait
     // for it to settle (seconds per trial); what is tested here is the app, not the pointer.
     await asker.$eval(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`, (b) => b.click());
@@ -149,7 +126,7 @@ test("a question nobody answers is cancelled once by the timeout, in every tab",
   const title = `unanswered ${Date.now()}`;
   await pages[0].getByTestId("new-session-title").fill(title);
   await pages[0].getByTestId("new-session").click();
-  const session = await sessionId(pages[0], title);
+  const session = await sessionIdOf(pages[0], title, 5_000);
   await pages[1].click(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`);
   const question = await questionAbout(pages[2], title);
   const asked = performance.now();
@@ -177,7 +154,7 @@ test("a tab whose messages cannot reach the leader turns read-only, and writes a
   const tab = pages[(leader + 1) % 3];
   await tab.getByTestId("new-session-title").fill("Read-only test");
   await tab.getByTestId("new-session").click();
-  await sessionId(tab, "Read-only test");
+  await sessionIdOf(tab, "Read-only test", 5_000);
   await within(5_000, "the session is open", async () => (await tab.getByTestId("compose-text").count()) === 1);
   // Test code blocks this tab's channel: nothing it posts leaves.
   await tab.evaluate(() => {
@@ -220,7 +197,7 @@ test("a tab whose messages cannot reach the leader turns read-only, and writes a
   await tab.getByTestId("compose-text").press("Enter");
   await within(5_000, "saved", async () => (await tab.getByTestId("compose-status").textContent()) === "Saved.");
   const others = pages.filter((p) => p !== tab);
-  const session = await sessionId(tab, "Read-only test");
+  const session = await sessionIdOf(tab, "Read-only test", 5_000);
   for (const page of others) {
     await page.click(`[data-testid=session][data-session-id="${session}"] [data-testid=switch-session]`);
   }
