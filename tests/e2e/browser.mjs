@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "./server.mjs";
 
-export const DIST = fileURLToPath(new URL("../../dist", import.meta.url));
+/** The built app to serve: `dist/`, or CONCLAVE_DIST (for a build kept apart, e.g. `trunk build --release --dist target/dist-x`). */
+export const DIST = process.env.CONCLAVE_DIST ?? fileURLToPath(new URL("../../dist", import.meta.url));
 
 /** Chromium's flags on this machine (as root, offline). */
 export const ARGS = [
