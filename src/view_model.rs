@@ -220,6 +220,7 @@ fn rejection_label(reason: Rejection) -> &'static str {
         Rejection::Malformed => "malformed JSON",
         Rejection::WrongType => "wrong field type",
         Rejection::UnsafeNumber => "unsafe number",
+        Rejection::TermOutOfRange => "term out of range",
         Rejection::UnknownVersion => "other protocol version",
         Rejection::OtherChannel => "other channel",
         Rejection::OwnId => "claims this tab's id",

@@ -47,6 +47,12 @@
 //! - **Stall guard.** A leader whose previous input is older than [`crate::Config::stall_ms`]
 //!   (its main thread was blocked, or the page frozen without a `freeze` event) does not act on
 //!   this input: it asks its peers for their terms and waits [`crate::Config::verify_ms`] first.
+//! - **Bounded terms.** No term number above [`Term::MAX_NUMBER`] is minted, stored, sent or
+//!   believed: one read from storage ([`Term::parse_stored`]) or the channel above it is corrupt,
+//!   ignored and counted, so a corrupted or hostile value cannot push the terms past what the
+//!   wire format carries exactly. A tab at the limit mints the limit again (the lowest tab id then
+//!   never outranks the highest): reaching it takes 2^50 elections, or a value written there on
+//!   purpose, which only clearing the stored term undoes.
 //! - **Listen before campaigning** (pre-vote). A tab that starts, resumes or is restored from the
 //!   back/forward cache listens for [`crate::Config::listen_ms`] before it may mint or steal, so a
 //!   waking tab cannot disrupt a healthy leader.
@@ -104,14 +110,90 @@ impl Term {
         (self != Self::ZERO).then_some(self.leader)
     }
 
-    /// The term `me` mints after this one.
+    /// The highest term number anyone mints, stores, sends or believes: 2^50, an eighth of the
+    /// highest integer a JavaScript number holds exactly (what the wire format carries). At one
+    /// election a millisecond it lasts 35,000 years; a higher number is corrupt.
+    pub const MAX_NUMBER: u64 = 1 << 50;
+
+    /// The term `me` mints after this one (never above [`Term::MAX_NUMBER`]).
     #[must_use]
     pub const fn next(self, me: TabId) -> Self {
-        Self {
-            number: self.number.saturating_add(1),
-            leader: me,
-        }
+        let number = if self.number < Self::MAX_NUMBER {
+            self.number + 1
+        } else {
+            Self::MAX_NUMBER
+        };
+        Self { number, leader: me }
     }
+
+    /// Whether the number is within [`Term::MAX_NUMBER`]; one above it is corrupt.
+    #[must_use]
+    pub const fn is_in_range(self) -> bool {
+        self.number <= Self::MAX_NUMBER
+    }
+
+    /// How a term is stored (in `localStorage`): `<number>:<leader hex>`, read back by
+    /// [`Term::parse_stored`].
+    #[must_use]
+    pub fn stored_text(self) -> String {
+        let leader = self.leader().unwrap_or(Self::ZERO_LEADER);
+        format!("{}:{leader}", self.number)
+    }
+
+    /// Reads a stored term, as [`Term::stored_text`] writes it.
+    ///
+    /// # Errors
+    /// [`CorruptTerm::Malformed`] if it is not `<decimal number>:<32 hex digits>` (or a number
+    /// 0 whose leader is not all zeros, or a leader of zeros with a number); [`CorruptTerm::OutOfRange`]
+    /// if the number is above [`Term::MAX_NUMBER`].
+    ///
+    /// # Examples
+    /// ```
+    /// use conclave_core::{CorruptTerm, TabId, Term};
+    /// let term = Term::new(7, TabId::from_bytes([3; 16]));
+    /// assert_eq!(Term::parse_stored(&term.stored_text()), Ok(term));
+    /// assert_eq!(Term::parse_stored(&Term::ZERO.stored_text()), Ok(Term::ZERO));
+    /// let top = format!("9007199254740991:{}", TabId::from_bytes([3; 16]));
+    /// assert_eq!(Term::parse_stored(&top), Err(CorruptTerm::OutOfRange));
+    /// assert_eq!(Term::parse_stored("7"), Err(CorruptTerm::Malformed));
+    /// ```
+    pub fn parse_stored(text: &str) -> Result<Self, CorruptTerm> {
+        let (number, leader) = text.split_once(':').ok_or(CorruptTerm::Malformed)?;
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CorruptTerm::Malformed);
+        }
+        let leader: TabId = leader.parse().map_err(|_| CorruptTerm::Malformed)?;
+        // Digits only: the one way to fail is a number past u64, far past the limit.
+        let number: u64 = number.parse().map_err(|_| CorruptTerm::OutOfRange)?;
+        let term = Self::new(number, leader);
+        // Number 0 is "no term", which has exactly one spelling.
+        if (number == 0) != (leader == Self::ZERO_LEADER) {
+            return Err(CorruptTerm::Malformed);
+        }
+        if !term.is_in_range() {
+            return Err(CorruptTerm::OutOfRange);
+        }
+        Ok(term)
+    }
+
+    /// Whether writing this term over the stored `text` keeps the highest term stored: yes if
+    /// nothing is stored, what is stored is corrupt, or it is lower.
+    #[must_use]
+    pub fn outranks_stored(self, text: Option<&str>) -> bool {
+        text.and_then(|text| Self::parse_stored(text).ok())
+            .is_none_or(|stored| stored < self)
+    }
+}
+
+/// Why a stored term was not believed ([`Term::parse_stored`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CorruptTerm {
+    /// Not `<number>:<leader>` as a term is stored.
+    #[error("not a stored term")]
+    Malformed,
+    /// A number above [`Term::MAX_NUMBER`].
+    #[error("a term number above {}", Term::MAX_NUMBER)]
+    OutOfRange,
 }
 
 impl Ord for Term {

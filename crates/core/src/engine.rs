@@ -7,7 +7,7 @@ mod lead;
 use crate::auth::{self, Key, Opened};
 use crate::data::{
     BackupStatus, Change, Data, Found, ItemId, Op, Outcome, OwnWrite, Pending, RawBackup, Refusal,
-    RequestCounters, StoreOp, StoreResult, StoreStatus, View,
+    RequestCounters, StoreError, StoreOp, StoreResult, StoreStatus, View,
 };
 use crate::election::{LockName, LockRequest, Mode, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
@@ -319,6 +319,9 @@ pub struct Peer {
 pub struct Counters {
     /// Messages this tab posted.
     pub sent: u64,
+    /// Stored terms and theft records read that were corrupt (not a term, or one above
+    /// [`Term::MAX_NUMBER`]): taken as none ([`Engine::handle_stored_term`]).
+    pub corrupt_stored: u64,
     /// Messages received on the heir's channel that this tab passed on to every tab.
     pub relayed: u64,
     /// First message from a sender (or its new incarnation).
@@ -518,6 +521,9 @@ impl Engine {
         } = start;
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
+        // A term above the limit is corrupt: believed by nobody (the driver parses the stored
+        // text with [`Term::parse_stored`], which refuses it; this guards any other caller).
+        let term = if term.is_in_range() { term } else { Term::ZERO };
         let lead = lead::Lead::new(&config, term, now);
         let config_budget = config.request_budget_ms;
         let question_ms = config.question_timeout_ms;
@@ -977,7 +983,21 @@ impl Engine {
 
     /// Reports how a [`StoreOp`] from [`Output::Store`] went, at `now`.
     pub fn handle_store(&mut self, now: Millis, result: StoreResult) {
+        let fence = match &result {
+            StoreResult::Claimed {
+                result: Err(StoreError::Fenced { stored }),
+                ..
+            }
+            | StoreResult::Committed {
+                result: Err(StoreError::Fenced { stored }),
+                ..
+            } => Some(*stored),
+            _ => None,
+        };
         self.data.handle_store(now, result);
+        if let Some(fence) = fence {
+            self.learn_fence(now, fence);
+        }
         if self.phase == Phase::Running {
             self.sync_data(now);
         } else {

@@ -74,7 +74,7 @@ pub mod vclock;
 pub mod wire;
 
 pub use auth::Key;
-pub use election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
+pub use election::{CorruptTerm, LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
 pub use engine::{
     Config, Counters, Engine, Event, LeaveReason, Lifecycle, Output, Peer, Received, SendError,
     Start,

@@ -19,6 +19,10 @@ pub enum Rejection {
     WrongType,
     /// A number is outside what JavaScript holds exactly (above 2^53 − 1, or not finite).
     UnsafeNumber,
+    /// The term's number is above [`crate::Term::MAX_NUMBER`]: no tab mints one, so it is
+    /// corrupt (or forged), and believing it would carry every tab's terms past what the wire
+    /// format holds.
+    TermOutOfRange,
     /// The message speaks another protocol version (a stale or newer build of the app).
     UnknownVersion,
     /// The message belongs to another channel name (another app on the same origin).
@@ -49,12 +53,13 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, in display order.
-    pub const ALL: [Rejection; 16] = [
+    pub const ALL: [Rejection; 17] = [
         Rejection::NotText,
         Rejection::Oversized,
         Rejection::Malformed,
         Rejection::WrongType,
         Rejection::UnsafeNumber,
+        Rejection::TermOutOfRange,
         Rejection::UnknownVersion,
         Rejection::OtherChannel,
         Rejection::OwnId,
@@ -77,6 +82,7 @@ impl Rejection {
             Rejection::Malformed => "malformed",
             Rejection::WrongType => "wrong-type",
             Rejection::UnsafeNumber => "unsafe-number",
+            Rejection::TermOutOfRange => "term-out-of-range",
             Rejection::UnknownVersion => "unknown-version",
             Rejection::OtherChannel => "other-channel",
             Rejection::OwnId => "own-id",

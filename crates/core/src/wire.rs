@@ -244,7 +244,8 @@ impl Codec {
     /// # Errors
     /// The [`Rejection`] naming the first problem found, in this order: [`Rejection::Oversized`]
     /// (before any parsing), [`Rejection::Malformed`], [`Rejection::UnsafeNumber`],
-    /// [`Rejection::WrongType`], [`Rejection::UnknownVersion`], [`Rejection::OtherChannel`].
+    /// [`Rejection::WrongType`], [`Rejection::UnknownVersion`], [`Rejection::OtherChannel`],
+    /// [`Rejection::TermOutOfRange`].
     pub fn decode(&self, text: &str) -> Result<Envelope, Rejection> {
         if text.len() > self.max_bytes {
             return Err(Rejection::Oversized);
@@ -301,6 +302,9 @@ impl Codec {
         // Number 0 is "no term", which has exactly one spelling.
         if (raw.term.0 == 0) != (term == Term::ZERO) {
             return Err(Rejection::WrongType);
+        }
+        if !term.is_in_range() {
+            return Err(Rejection::TermOutOfRange);
         }
         Ok(Envelope {
             from,
@@ -565,6 +569,8 @@ mod tests {
             (with("term", "-1"), Rejection::WrongType),
             (with("term", "0"), Rejection::WrongType),
             (with("term", "9007199254740992"), Rejection::UnsafeNumber),
+            (with("term", "9007199254740991"), Rejection::TermOutOfRange),
+            (with("term", "1125899906842625"), Rejection::TermOutOfRange),
             (with("lead", "\"nobody\""), Rejection::WrongType),
             (
                 with("msg", "{\"resign\":{\"successor\":\"x\"}}"),

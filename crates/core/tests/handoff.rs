@@ -108,7 +108,9 @@ impl Group {
                 self.stored = self.stored.max(term);
                 self.tabs[t].handle_persisted(self.now, term);
             }
-            Output::ReadTerm => self.tabs[t].handle_stored_term(self.now, self.stored),
+            Output::ReadTerm => {
+                self.tabs[t].handle_stored_term(self.now, Some(&self.stored.stored_text()))
+            }
             Output::RecordTheft(term) => self.stored_theft = self.stored_theft.max(term),
             Output::Lock(name, request) => {
                 if (name, request) == (LockName::Heir, LockRequest::Release) {
@@ -128,8 +130,8 @@ impl Group {
     fn grant(&mut self, i: usize, name: LockName) -> Vec<(LockName, LockRequest)> {
         match name {
             LockName::Leader => {
-                self.tabs[i].handle_stored_term(self.now, self.stored);
-                self.tabs[i].handle_stored_theft(self.stored_theft);
+                self.tabs[i].handle_stored_term(self.now, Some(&self.stored.stored_text()));
+                self.tabs[i].handle_stored_theft(Some(&self.stored_theft.stored_text()));
             }
             LockName::Heir => self.holds_heir[i] = true,
         }
@@ -393,7 +395,7 @@ fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corr
     let _ = pair.drain(1);
     pair.blocked[2] = false;
     assert!(pair.tabs[1].is_leader());
-    pair.tabs[2].handle_stored_term(pair.now, pair.stored);
+    pair.tabs[2].handle_stored_term(pair.now, Some(&pair.stored.stored_text()));
     assert_eq!(pair.tabs[2].term(), pair.tabs[1].term());
     let _ = pair.take(2);
     let _ = pair.take(2);

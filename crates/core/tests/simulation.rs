@@ -94,6 +94,7 @@ fn every_seed_keeps_every_invariant() {
     let mut requests = sim::RequestStats::default();
     let mut backups = sim::BackupStats::default();
     let mut imports = sim::ImportStats::default();
+    let mut terms = sim::TermStats::default();
     let mut sleeps = (0, 0);
     let mut failures = Vec::new();
     let (mut locks, mut lease) = (Figures::default(), Figures::default());
@@ -133,6 +134,7 @@ fn every_seed_keeps_every_invariant() {
                 requests.add(&outcome.requests);
                 backups.add(&outcome.backups);
                 imports.add(&outcome.imports);
+                terms.add(&outcome.terms);
                 sleeps.0 += u64::from(outcome.machine_sleeps > 0);
                 sleeps.1 += outcome.machine_sleeps;
             }
@@ -184,6 +186,10 @@ fn every_seed_keeps_every_invariant() {
         imports.cancelled,
         imports.records,
         imports.batches,
+    );
+    println!(
+        "term items corrupted in {} seeds: {} overwrites, {} of them with text no tab believes (past the highest term number, or not a term); one leader at a believable term after every heal; {} steps with two tabs acting at once with Web Locks meanwhile (a deposed leader that stalled misses its thief's term in storage)",
+        terms.seeds, terms.overwrites, terms.unbelievable, terms.overlaps
     );
     println!(
         "R1-R5: {} requests made ({} more refused at once, the breaker open), {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} lost with their page",
@@ -254,8 +260,36 @@ fn seeds_that_found_bugs_still_pass() {
         ),
     ];
     for (seed, bug) in requests {
-        let result = Sim::new(seed).without_backups_or_imports().run();
+        let result = Sim::new(seed)
+            .without_backups_or_imports()
+            .without_term_corruption()
+            .run();
         assert!(result.is_ok(), "seed {seed} ({bug}): {result:?}");
+    }
+    // Seeds found by the term items' corruption; they run with everything, and each must still
+    // overwrite the items (or it pins nothing).
+    let corruption: [(u64, &str); 3] = [
+        (
+            18,
+            "agreement: no leader at all after terms were pushed past what the wire carries",
+        ),
+        (
+            25,
+            "agreement: every tab followed a leader whose term the wire could not carry",
+        ),
+        (
+            158,
+            "R5: a leader that minted below the store's fence (the stored term lost) was fenced for ever",
+        ),
+    ];
+    for (seed, bug) in corruption {
+        let result = Sim::new(seed).run();
+        assert!(result.is_ok(), "seed {seed} ({bug}): {result:?}");
+        let overwrites = result.map(|o| o.terms.overwrites).unwrap_or_default();
+        assert!(
+            overwrites > 0,
+            "seed {seed} ({bug}) no longer corrupts the term items"
+        );
     }
     let pinned: [(u64, &str); 24] = [
         (
@@ -360,6 +394,7 @@ fn seeds_that_found_bugs_still_pass() {
         let result = Sim::new(seed)
             .without_machine_sleeps()
             .without_requests()
+            .without_term_corruption()
             .run();
         assert!(result.is_ok(), "seed {seed} ({bug}): {result:?}");
     }

@@ -172,7 +172,10 @@ impl Driver {
             now: clock.now(),
             visible,
             key,
-            term: platform::stored_term(&window, &platform::term_item(&channel_name)),
+            // A corrupt stored term is no term (the engine counts it on its first read).
+            term: platform::stored_text(&window, &platform::term_item(&channel_name))
+                .and_then(|text| Term::parse_stored(&text).ok())
+                .unwrap_or(Term::ZERO),
         };
         let engine = Engine::start(config, start);
         let shared = Rc::new(RefCell::new(Shared {
@@ -464,7 +467,7 @@ fn storage_changed(shared: &Rc<RefCell<Shared>>, item: Option<&str>) {
     } else if item == Some(term_item.as_str()) {
         feed(shared, |inner, now| {
             let term = inner.stored(platform::term_item);
-            inner.engine.handle_stored_term(now, term);
+            inner.engine.handle_stored_term(now, term.as_deref());
         });
     }
 }
@@ -501,10 +504,10 @@ fn lock_notice(
                 inner.mark_now("conclave:leader-lock-granted");
                 // Whoever held the lock before wrote its term first: start above it.
                 let term = inner.stored(platform::term_item);
-                inner.engine.handle_stored_term(now, term);
+                inner.engine.handle_stored_term(now, term.as_deref());
                 // ...and whether it was a thief that died before it used the lock.
                 let robbed = inner.stored(platform::theft_item);
-                inner.engine.handle_stored_theft(robbed);
+                inner.engine.handle_stored_theft(robbed.as_deref());
             }
             inner.engine.handle_lock(now, name, change);
         });
@@ -534,7 +537,7 @@ fn schedule_rehearsal(shared: &Rc<RefCell<Shared>>) {
             Some(term) => {
                 // The one step of the take-over outside the engine: the text of the term
                 // it stores.
-                std::hint::black_box(platform::term_text(term));
+                std::hint::black_box(term.stored_text());
                 inner.mark_now("conclave:takeover-rehearsed");
                 Rehearsal::Done
             }
@@ -557,7 +560,7 @@ impl Shared {
                 Output::ReadTerm => {
                     let term = self.stored(platform::term_item);
                     let now = self.clock.now();
-                    self.engine.handle_stored_term(now, term);
+                    self.engine.handle_stored_term(now, term.as_deref());
                 }
                 // When localStorage refuses (full, or disabled), the term is not durable and
                 // is never confirmed, so this tab will not lead.
@@ -643,10 +646,10 @@ impl Shared {
         self.data_inbox.push(news);
     }
 
-    /// The term stored in this channel's `item` ([`platform::term_item`] or
-    /// [`platform::theft_item`]).
-    fn stored(&self, item: fn(&str) -> String) -> Term {
-        platform::stored_term(&self.window, &item(&self.channel_name))
+    /// The text stored in this channel's `item` ([`platform::term_item`] or
+    /// [`platform::theft_item`]): a term, unless corrupt.
+    fn stored(&self, item: fn(&str) -> String) -> Option<String> {
+        platform::stored_text(&self.window, &item(&self.channel_name))
     }
 
     /// Writes `term` to this channel's `item` unless a higher one is there; `false` when

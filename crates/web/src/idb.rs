@@ -34,6 +34,7 @@ use std::future::Future as _;
 use std::pin::pin;
 use std::task::Poll;
 
+use conclave_core::Term;
 use futures_channel::oneshot;
 use gloo_events::EventListener;
 use indexed_db_futures::database::Database;
@@ -88,7 +89,7 @@ pub enum IdbError {
     QuotaExceeded,
     /// Any other failure, with the `DOMException` name and message (or the error's text): a
     /// value that cannot be cloned, an invalid key or key range, an unknown store, a
-    /// transaction aborted by the browser, or a corrupt fence record.
+    /// or a transaction aborted by the browser.
     #[error("indexedDB failed: {0}")]
     Failed(String),
 }
@@ -274,7 +275,7 @@ impl Db {
 
     /// One readwrite transaction with durability "strict" over sessions+messages+meta: reads
     /// meta key "fence" (a string that orders as the terms do, absent = ""); if it is greater
-    /// than `term`, aborts with
+    /// than `term` (and believable: a corrupt fence is overwritten, see `fences`), aborts with
     /// IdbError::Fenced and writes nothing; otherwise puts meta "fence" = term, applies
     /// `writes` in order, calls `commit()` on the transaction, and resolves when `complete`
     /// fires (Err on `abort`/`error`, mapping QuotaExceededError to QuotaExceeded).
@@ -288,7 +289,7 @@ impl Db {
     /// - [`IdbError::QuotaExceeded`] when the origin's storage is full;
     /// - [`IdbError::Unavailable`] when the connection is closed;
     /// - [`IdbError::Failed`] for anything else (a value that cannot be cloned, an invalid key
-    ///   or range, an unknown store, a corrupt fence). In every error case nothing is written.
+    ///   or range, an unknown store). In every error case nothing is written.
     pub async fn commit(&self, term: &str, writes: Vec<Write>) -> Result<(), IdbError> {
         let tx = self.strict(&STORES)?;
         self.remember_durability(&tx);
@@ -297,7 +298,7 @@ impl Db {
             Ok(stored) => stored,
             Err(error) => return Err(abort(tx, error).await),
         };
-        if stored.as_str() > term {
+        if fences(&stored, term) {
             let ours = term.to_owned();
             return Err(abort(tx, IdbError::Fenced { stored, ours }).await);
         }
@@ -464,8 +465,20 @@ pub(crate) fn chunk_key(stage: &str, index: u64) -> JsValue {
     key.into()
 }
 
-/// Reads the fence in `meta`: absent is the empty string (below every term); anything but a
-/// string is a corrupt record.
+/// Whether the stored fence keeps a commit at `term` out: it is higher, and a leader could have
+/// written it (its first 16 hex digits, the term's number, are at most [`Term::MAX_NUMBER`]).
+/// Anything else there is corrupt, and would fence every leader for ever: the commit
+/// overwrites it.
+fn fences(stored: &str, term: &str) -> bool {
+    let believable = stored
+        .get(..16)
+        .and_then(|number| u64::from_str_radix(number, 16).ok())
+        .is_some_and(|number| number <= Term::MAX_NUMBER);
+    believable && stored > term
+}
+
+/// Reads the fence in `meta`: absent is the empty string (below every term), and so is a
+/// record that is not a string (corrupt: the commit overwrites it).
 async fn read_fence(tx: &Transaction<'_>) -> Result<String, IdbError> {
     let meta = tx.object_store(META).map_err(failed)?;
     let stored = meta
@@ -477,9 +490,7 @@ async fn read_fence(tx: &Transaction<'_>) -> Result<String, IdbError> {
     match stored {
         None => Ok(String::new()),
         Some(value) if value.is_undefined() => Ok(String::new()),
-        Some(value) => value
-            .as_string()
-            .ok_or_else(|| IdbError::Failed(format!("the fence record is not a term: {value:?}"))),
+        Some(value) => Ok(value.as_string().unwrap_or_default()),
     }
 }
 

@@ -87,33 +87,22 @@ pub(crate) fn theft_item(channel: &str) -> String {
     format!("{channel}:theft:v1")
 }
 
-/// The highest term stored in `item`, as `<number>:<leader hex>`; [`Term::ZERO`] when there is
-/// none, it cannot be read, or it is not a term.
-pub(crate) fn stored_term(window: &Window, item: &str) -> Term {
-    let read = || {
-        let storage = window.local_storage().ok()??;
-        let text = storage.get_item(item).ok()??;
-        let (number, leader) = text.split_once(':')?;
-        Some(Term::new(number.parse().ok()?, leader.parse().ok()?))
-    };
-    read().unwrap_or(Term::ZERO)
+/// The text stored in `item` (a term, as [`Term::stored_text`] writes it, if not corrupt);
+/// `None` when there is none or storage cannot be read.
+pub(crate) fn stored_text(window: &Window, item: &str) -> Option<String> {
+    window.local_storage().ok()??.get_item(item).ok()?
 }
 
-/// Writes `term` to `item` unless a higher one is stored already. `false` when storage refused.
+/// Writes `term` to `item` unless a higher one is stored already ([`Term::outranks_stored`]: a
+/// corrupt one is replaced). `false` when storage refused.
 pub(crate) fn store_term(window: &Window, item: &str, term: Term) -> bool {
-    if stored_term(window, item) >= term {
+    if !term.outranks_stored(stored_text(window, item).as_deref()) {
         return true;
     }
     let Some(storage) = window.local_storage().ok().flatten() else {
         return false;
     };
-    storage.set_item(item, &term_text(term)).is_ok()
-}
-
-/// How `term` is stored: `<number>:<leader>`, read back by [`stored_term`].
-pub(crate) fn term_text(term: Term) -> String {
-    let leader = term.leader().unwrap_or(Term::ZERO_LEADER);
-    format!("{}:{leader}", term.number())
+    storage.set_item(item, &term.stored_text()).is_ok()
 }
 
 pub(crate) fn is_visible(document: &Document) -> bool {

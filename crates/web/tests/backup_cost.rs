@@ -128,7 +128,7 @@ fn drain(engine: &mut Engine, storage: &Storage, channel: &BroadcastChannel) -> 
     let mut written = None;
     while let Some(output) = engine.poll_output() {
         match output {
-            Output::ReadTerm => engine.handle_stored_term(Millis(0), Term::ZERO),
+            Output::ReadTerm => engine.handle_stored_term(Millis(0), None),
             Output::WriteBackup { key, text } => {
                 if storage.set_item(&key, &text).is_ok() {
                     written = Some(text);
@@ -337,7 +337,7 @@ async fn lead_alone(engine: &mut Engine, db: &Db, mut stored: Term) -> (String, 
     for _ in 0..10_000 {
         while let Some(output) = engine.poll_output() {
             match output {
-                Output::ReadTerm => engine.handle_stored_term(now, stored),
+                Output::ReadTerm => engine.handle_stored_term(now, Some(&stored.stored_text())),
                 Output::Persist(term) => {
                     stored = stored.max(term);
                     engine.handle_persisted(now, term);
@@ -354,7 +354,7 @@ async fn lead_alone(engine: &mut Engine, db: &Db, mut stored: Term) -> (String, 
             engine.handle_store(now, result);
         } else if let Some(name) = grants.pop() {
             if name == LockName::Leader {
-                engine.handle_stored_term(now, stored);
+                engine.handle_stored_term(now, Some(&stored.stored_text()));
             }
             engine.handle_lock(now, name, LockChange::Granted);
         } else {

@@ -336,3 +336,29 @@ async fn a_closed_db_is_unavailable() {
 fn fence(n: u64) -> String {
     format!("{n:016x}")
 }
+
+#[wasm_bindgen_test]
+async fn a_corrupt_fence_is_overwritten_not_obeyed() {
+    let db = Db::open(&fresh("corrupt-fence")).await.expect("opens");
+    // A fence no leader writes (a number past the highest term), then one that is no string:
+    // each would fence every leader for ever if it were believed.
+    for corrupt in [
+        JsValue::from_str(&"f".repeat(48)),
+        JsValue::from_str("zzzz"),
+        JsValue::from_f64(42.0),
+    ] {
+        db.commit(&fence(3), vec![put("meta", "fence", corrupt)])
+            .await
+            .expect("the corrupt fence is written");
+        db.commit(&fence(3), vec![put("sessions", "three", 3)])
+            .await
+            .expect("a leader's commit overwrites the corrupt fence");
+        assert_eq!(stored_fence(&db).await, Some(fence(3)));
+    }
+    // A believable higher fence still fences.
+    db.commit(&fence(9), Vec::new())
+        .await
+        .expect("term 9 commits");
+    let stale = db.commit(&fence(3), Vec::new()).await;
+    assert!(matches!(stale, Err(IdbError::Fenced { .. })), "{stale:?}");
+}

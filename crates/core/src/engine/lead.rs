@@ -247,8 +247,8 @@ impl Engine {
         }
         let mut copy = self.rehearsal_copy();
         let stored = copy.lead.term;
-        copy.handle_stored_term(now, stored);
-        copy.handle_stored_theft(Term::ZERO);
+        copy.adopt_stored(now, stored);
+        copy.lead.robbed = Term::ZERO;
         copy.handle_lock(now, LockName::Leader, LockChange::Granted);
         let mut at = now;
         for _ in 0..REHEARSAL_DEADLINES {
@@ -267,7 +267,7 @@ impl Engine {
     fn drop_outputs(&mut self, now: Millis, stored: Term) {
         while let Some(output) = self.poll_output() {
             match output {
-                Output::ReadTerm => self.handle_stored_term(now, stored),
+                Output::ReadTerm => self.adopt_stored(now, stored),
                 Output::Persist(term) => self.handle_persisted(now, term),
                 _ => {}
             }
@@ -343,14 +343,36 @@ impl Engine {
         }
     }
 
-    /// Reports the highest term found in durable storage at `now`. Read it when
-    /// [`Output::ReadTerm`] asks, when the lock is granted (before
-    /// [`Engine::handle_lock`]), and whenever another page writes it.
+    /// Reports the highest term found in durable storage at `now`, as stored
+    /// ([`Term::stored_text`]; `None` if nothing is). Read it when [`Output::ReadTerm`] asks,
+    /// when the lock is granted (before [`Engine::handle_lock`]), and whenever another page
+    /// writes it. Text that is not a term, or a term above [`Term::MAX_NUMBER`], is corrupt:
+    /// counted in [`crate::Counters::corrupt_stored`] and taken as no term at all (the next term
+    /// this tab persists replaces it).
     ///
     /// Every tab writes its term before it acts, so this is how a leader that could not run
     /// for a while learns it was deposed, and how the next holder of a lock whose thief died
     /// learns that a leader may not yet know it was deposed (it then waits for it).
-    pub fn handle_stored_term(&mut self, now: Millis, term: Term) {
+    pub fn handle_stored_term(&mut self, now: Millis, stored: Option<&str>) {
+        let term = self.believe_stored(stored);
+        self.adopt_stored(now, term);
+    }
+
+    /// A stored term's text as a term: [`Term::ZERO`] if absent or corrupt (counted).
+    fn believe_stored(&mut self, stored: Option<&str>) -> Term {
+        match stored.map(Term::parse_stored) {
+            None => Term::ZERO,
+            Some(Ok(term)) => term,
+            Some(Err(_)) => {
+                let count = &mut self.counters.corrupt_stored;
+                *count = count.saturating_add(1);
+                Term::ZERO
+            }
+        }
+    }
+
+    /// [`Engine::handle_stored_term`] once read.
+    fn adopt_stored(&mut self, now: Millis, term: Term) {
         self.lead.durable = self.lead.durable.max(term);
         self.lead.verifying = false;
         if self.phase != Phase::Running {
@@ -358,18 +380,7 @@ impl Engine {
         }
         let mint = std::mem::take(&mut self.lead.mint_on_read);
         let handoff = self.lead.handoff_on_read.take();
-        if term > self.lead.term {
-            let unseen = term.leader() != self.lead.term.leader();
-            self.adopt(now, term);
-            if unseen && self.config.mode == Mode::WebLocks && self.lead.unaware.is_none() {
-                // A term minted out of our sight, perhaps by a steal: its victim is unknown.
-                self.lead.unaware = Some(Unaware {
-                    id: None,
-                    since: now,
-                    until_heard_at: term,
-                });
-            }
-        }
+        self.adopt_durable(now, term);
         if mint && self.lead.role == Role::Follower {
             self.mint(now, now, None);
         }
@@ -378,6 +389,36 @@ impl Engine {
             self.mint(now, now, None);
             self.lead.handed = true;
         }
+        self.advance(now);
+    }
+
+    /// Adopts `term`, found durable (stored, or the store's fence), if it is past ours.
+    fn adopt_durable(&mut self, now: Millis, term: Term) {
+        if term <= self.lead.term {
+            return;
+        }
+        let unseen = term.leader() != self.lead.term.leader();
+        self.adopt(now, term);
+        if unseen && self.config.mode == Mode::WebLocks && self.lead.unaware.is_none() {
+            // A term minted out of our sight, perhaps by a steal: its victim is unknown.
+            self.lead.unaware = Some(Unaware {
+                id: None,
+                since: now,
+                until_heard_at: term,
+            });
+        }
+    }
+
+    /// The durable store refused this tab's claim or commit: `fence`, a term past the one it
+    /// wrote at, has committed there. That is as durable a sign of a later term as a stored
+    /// one (a corrupted or lost stored term can hide it): adopt it, stepping down if leading,
+    /// so that the next leader mints past it and the store takes its commits again.
+    pub(super) fn learn_fence(&mut self, now: Millis, fence: Term) {
+        if self.phase != Phase::Running || !fence.is_in_range() {
+            return;
+        }
+        self.lead.durable = self.lead.durable.max(fence);
+        self.adopt_durable(now, fence);
         self.advance(now);
     }
 
@@ -394,11 +435,11 @@ impl Engine {
         self.lead.theft.take()
     }
 
-    /// Reports the highest theft record in durable storage (see
-    /// [`Output::RecordTheft`]; [`Term::ZERO`] if none): read it with the stored term when
-    /// the leader lock is granted, before [`Engine::handle_lock`].
-    pub fn handle_stored_theft(&mut self, robbed: Term) {
-        self.lead.robbed = robbed;
+    /// Reports the highest theft record in durable storage (see [`Output::RecordTheft`]; stored
+    /// as a term is, `None` if there is none): read it with the stored term when the leader
+    /// lock is granted, before [`Engine::handle_lock`]. A corrupt record counts as none.
+    pub fn handle_stored_theft(&mut self, stored: Option<&str>) {
+        self.lead.robbed = self.believe_stored(stored);
     }
 
     /// The next request for the lock manager, and the lock it is about, if any.

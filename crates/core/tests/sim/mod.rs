@@ -47,6 +47,7 @@ mod backups;
 mod data;
 mod imports;
 mod requests;
+mod terms;
 
 pub use backups::BackupStats;
 use backups::Backups;
@@ -57,6 +58,8 @@ pub use imports::ImportStats;
 use imports::Imports;
 pub use requests::RequestStats;
 use requests::Requests;
+use terms::TermItems;
+pub use terms::TermStats;
 
 /// How long faults are injected, in virtual ms.
 const CHAOS_MS: u64 = 15_000;
@@ -278,6 +281,8 @@ pub struct Outcome {
     pub backups: BackupStats,
     /// What the imports went through (T1-T4).
     pub imports: ImportStats,
+    /// What the term items' corruption did.
+    pub terms: TermStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
 }
@@ -344,10 +349,8 @@ pub struct Sim {
     locks: [Locks; 2],
     /// Per tab: the last lock notice's delivery time, so that notices arrive in order.
     notice_fifo: BTreeMap<usize, u64>,
-    /// The durable store's term (the highest confirmed write).
-    stored: Term,
-    /// The highest theft record in storage (written synchronously, before the steal).
-    stored_theft: Term,
+    /// `localStorage`'s term and theft record, as text (a fault overwrites them).
+    terms: TermItems,
     /// S1: who led each term.
     led: BTreeMap<Term, TabId>,
     /// Leaders lost and not yet replaced: (how, since, their term).
@@ -403,8 +406,7 @@ impl Sim {
             order: 0,
             locks: Default::default(),
             notice_fifo: BTreeMap::new(),
-            stored: Term::ZERO,
-            stored_theft: Term::ZERO,
+            terms: TermItems::new(seed),
             led: BTreeMap::new(),
             losses: Vec::new(),
             quiet: false,
@@ -438,6 +440,12 @@ impl Sim {
     /// The same seed without machine sleeps: the history it had when it was pinned.
     pub fn without_machine_sleeps(mut self) -> Self {
         self.profile.machine_sleeps = false;
+        self
+    }
+
+    /// The same seed without its term items overwritten: the history it had before that fault.
+    pub fn without_term_corruption(mut self) -> Self {
+        self.terms.corrupting = false;
         self
     }
 
@@ -528,6 +536,7 @@ impl Sim {
         self.outcome.requests = self.requests.stats;
         self.outcome.backups = self.backups.stats;
         self.outcome.imports = self.imports.stats;
+        self.outcome.terms = self.terms.stats;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
@@ -566,7 +575,7 @@ impl Sim {
                 now: Millis(0),
                 visible: true,
                 key: Some(Key::from_bytes([42; 32])),
-                term: self.stored,
+                term: self.terms.term(),
             },
         );
         self.tabs.push(Tab {
@@ -575,7 +584,7 @@ impl Sim {
             state: State::Running,
             hidden: None,
             lock_gen: [0; 2],
-            term: self.stored,
+            term: self.terms.term(),
             accepted: Term::ZERO,
             fresh: false,
             holds_heir: false,
@@ -607,7 +616,8 @@ impl Sim {
                 Output::ReadTerm => {
                     // localStorage is read synchronously, as the driver does.
                     let clock = self.tabs[i].clock(self.now);
-                    self.tabs[i].engine.handle_stored_term(clock, self.stored);
+                    let stored = self.terms.term.as_deref();
+                    self.tabs[i].engine.handle_stored_term(clock, stored);
                 }
                 Output::TransmitToHeir(text) => self.sent(i, &text, true)?,
                 Output::Transmit(text) => self.sent(i, &text, false)?,
@@ -615,7 +625,7 @@ impl Sim {
                 Output::RecordTheft(term) => {
                     // localStorage writes synchronously: the record is there before the steal.
                     self.log(|| format!("tab {i} records a theft from {term:?}"));
-                    self.stored_theft = self.stored_theft.max(term);
+                    self.terms.store_theft(term);
                 }
                 Output::Lock(name, request) => {
                     self.log(|| format!("tab {i} {name:?} lock {request:?}"));
@@ -824,10 +834,16 @@ impl Sim {
             .collect()
     }
 
-    /// S1′: with Web Locks, never two running tabs acting as leader at once.
+    /// S1′: with Web Locks, never two running tabs acting as leader at once. Not while the term
+    /// items are being corrupted: a deposed leader that stalled learns of its thief's term from
+    /// storage, and a term item overwritten with a lower term (or none) hides it until the
+    /// lock's loss is heard. That time is counted as split-brain instead, and agreement is
+    /// checked after the heal as in every seed.
     fn check_acting(&mut self) -> Result<(), Violation> {
         let acting = self.acting();
-        if self.profile.mode == Mode::WebLocks && acting.len() > 1 {
+        if self.profile.mode == Mode::WebLocks && acting.len() > 1 && self.terms.corrupting {
+            self.terms.stats.overlaps += 1;
+        } else if self.profile.mode == Mode::WebLocks && acting.len() > 1 {
             let terms: Vec<Term> = acting.iter().map(|&i| self.tabs[i].engine.term()).collect();
             return Err(self.violation(format!(
                 "S1': tabs {acting:?} act as leader at once, terms {terms:?}"
@@ -1013,11 +1029,17 @@ impl Sim {
                 })
                 .min();
             let next_fault = (!self.healing).then_some(self.next_fault);
-            let Some(next) = [next_delivery, next_timer, next_wake, next_fault]
-                .into_iter()
-                .flatten()
-                .min()
-            else {
+            let next_corruption = self.terms.due(self.healing);
+            let Some(next) = [
+                next_delivery,
+                next_timer,
+                next_wake,
+                next_fault,
+                next_corruption,
+            ]
+            .into_iter()
+            .flatten()
+            .min() else {
                 break;
             };
             if next > end {
@@ -1052,6 +1074,10 @@ impl Sim {
                 self.next_fault = self.now + self.rng.range(1, 2 * self.profile.fault_every_ms);
             } else if next_fault == Some(next) {
                 self.next_fault = u64::MAX;
+            }
+            if next_corruption == Some(next) {
+                let line = self.terms.corrupt(self.now);
+                self.log(|| line);
             }
             self.deliver_due()?;
             self.fire_timers()?;
@@ -1135,13 +1161,14 @@ impl Sim {
                             if change == LockChange::Granted && name == LockName::Leader {
                                 // The driver reads the stored term and theft record before
                                 // taking the lock.
-                                self.tabs[to].engine.handle_stored_term(clock, self.stored);
-                                self.tabs[to].engine.handle_stored_theft(self.stored_theft);
+                                let engine = &mut self.tabs[to].engine;
+                                engine.handle_stored_term(clock, self.terms.term.as_deref());
+                                engine.handle_stored_theft(self.terms.theft.as_deref());
                             }
                             self.tabs[to].engine.handle_lock(clock, name, change);
                         }
                         Input::Persisted(term) => {
-                            self.stored = self.stored.max(term);
+                            self.terms.store_term(term);
                             self.tabs[to].engine.handle_persisted(clock, term);
                         }
                         Input::Crash => {
@@ -1201,7 +1228,7 @@ impl Sim {
                 State::Cached { .. } => match self.inputs.remove(&order) {
                     // The page is not running; a write it made still lands, a notice is void,
                     // and a transaction it had open is aborted.
-                    Some(Input::Persisted(term)) => self.stored = self.stored.max(term),
+                    Some(Input::Persisted(term)) => self.terms.store_term(term),
                     Some(Input::Reconcile(_)) => self.data.lost_commit(),
                     Some(Input::Store(op)) => {
                         let id = self.tabs[to].engine.id();
@@ -1615,6 +1642,11 @@ impl Sim {
             )));
         };
         let term = self.tabs[leader].engine.term();
+        if !term.is_in_range() {
+            return Err(self.violation(format!(
+                "agreement: tab {leader} leads {term:?}, past the highest term number"
+            )));
+        }
         for (i, tab) in self.tabs.iter().enumerate().filter(|(_, t)| t.is_running()) {
             if tab.engine.term() != term || tab.engine.leader() != Some(tab_id(&self.tabs[leader]))
             {
