@@ -247,8 +247,11 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         import_started: import_started.into(),
         ended: ended.into(),
         resolved: resolved.into(),
+        // Read from the driver at every read too: a snapshot taken before the thread was
+        // blocked still says "leader" when it resumes, before the engine's next input.
         is_leader: Signal::derive(move || {
             snapshot.with(|s| s.as_ref().is_some_and(|s| s.is_leader))
+                && driver.is_some_and(|d| d.try_with_value(Driver::is_leader).unwrap_or(false))
         }),
         leader: Signal::derive(move || snapshot.with(|s| s.as_ref().and_then(|s| s.leader))),
         term: Signal::derive(move || snapshot.with(|s| s.as_ref().map_or(Term::ZERO, |s| s.term))),

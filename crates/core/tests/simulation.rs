@@ -291,6 +291,17 @@ fn seeds_that_found_bugs_still_pass() {
             "seed {seed} ({bug}) no longer corrupts the term items"
         );
     }
+    // A leader blocked past the stall bound, replaced, and resumed by the heal: until its next
+    // input it still said it led (S1' as app code reading `is_leader_at` sees it).
+    let result = Sim::new(3).run();
+    assert!(
+        result.is_ok(),
+        "seed 3 (S1': a resumed leader said it led before its next input): {result:?}"
+    );
+    let blocked = result
+        .map(|o| o.failover_freeze_ms.len())
+        .unwrap_or_default();
+    assert!(blocked > 0, "seed 3 no longer replaces a blocked leader");
     let pinned: [(u64, &str); 24] = [
         (
             0,

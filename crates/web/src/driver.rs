@@ -17,6 +17,7 @@ use conclave_core::{
 };
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, PageTransitionEvent, StorageEvent};
 
@@ -251,6 +252,7 @@ impl Driver {
             }),
         ];
         pump(&shared);
+        PAGE_DRIVER.with(|page| *page.borrow_mut() = Rc::downgrade(&shared));
         Ok(Self {
             shared,
             _listeners: listeners,
@@ -373,8 +375,19 @@ impl Driver {
         self.shared.borrow_mut().on_data = Some(Rc::new(handler));
     }
 
+    /// Whether this tab may act as leader now, read at the call
+    /// ([`conclave_core::Engine::is_leader_at`]): a tab whose thread was blocked or page
+    /// frozen past the stall bound says no from the moment it runs again, before the engine's
+    /// next input has it check whether it was deposed meanwhile.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        let shared = self.shared.borrow();
+        shared.engine.is_leader_at(shared.clock.now())
+    }
+
     /// The current state, read now (between inputs it equals what `on_change` last received,
-    /// but for [`Snapshot::now`]).
+    /// but for [`Snapshot::now`], and [`Snapshot::is_leader`] once the stall bound has passed
+    /// since the last input).
     pub fn snapshot(&self) -> Snapshot {
         let shared = self.shared.borrow();
         Snapshot::of(&shared.engine, shared.clock.now())
@@ -919,5 +932,27 @@ fn listen(
         if let Some(shared) = shared.upgrade() {
             handler(&shared, e);
         }
+    })
+}
+
+thread_local! {
+    /// The page's driver: the last one started (a page runs one; tests run several in turn).
+    static PAGE_DRIVER: RefCell<Weak<RefCell<Shared>>> = const { RefCell::new(Weak::new()) };
+}
+
+/// For page scripts (and the end-to-end tests), as `isLeader()` among the app's exports:
+/// whether the page's tab may act as leader now, read at the call as [`Driver::is_leader`]
+/// reads it; `false` with no driver running, or while the driver is busy.
+#[wasm_bindgen(js_name = isLeader)]
+#[must_use]
+pub fn page_is_leader() -> bool {
+    PAGE_DRIVER.with(|page| {
+        let Some(shared) = page.borrow().upgrade() else {
+            return false;
+        };
+        let Ok(shared) = shared.try_borrow() else {
+            return false;
+        };
+        shared.engine.is_leader_at(shared.clock.now())
     })
 }

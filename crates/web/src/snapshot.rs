@@ -29,7 +29,9 @@ pub struct Snapshot {
     pub term: Term,
     /// This tab's part in the election.
     pub role: Role,
-    /// Whether this tab may act as leader now.
+    /// Whether this tab may act as leader at [`Snapshot::now`]
+    /// ([`conclave_core::Engine::is_leader_at`]); read again with [`crate::Driver::is_leader`]
+    /// when it matters later.
     pub is_leader: bool,
     /// The leader this tab follows (itself when leading), if any.
     pub leader: Option<TabId>,
@@ -63,7 +65,7 @@ impl Snapshot {
             mode: engine.mode(),
             term: engine.term(),
             role: engine.role(),
-            is_leader: engine.is_leader(),
+            is_leader: engine.is_leader_at(now),
             leader: engine.leader(),
             requests: engine.request_counters(),
             pending: engine.pending_requests().cloned().collect(),

@@ -212,6 +212,17 @@ impl Engine {
         self.lead.role == Role::Leader && !self.lead.verifying
     }
 
+    /// Whether this tab may act as leader at `now`, as app code asks between inputs:
+    /// [`Engine::is_leader`], and its last input is no older than [`super::Config::stall_ms`]. A tab
+    /// whose thread was blocked (or page frozen) longer may have been deposed meanwhile; until
+    /// its next input has it check its term, it does not say it leads, so two running tabs
+    /// never both say so. A hidden leader whose timers the browser spaces out says it leads
+    /// again at each input.
+    #[must_use]
+    pub fn is_leader_at(&self, now: Millis) -> bool {
+        self.is_leader() && now.since(self.lead.last_input) <= self.config.stall_ms
+    }
+
     /// The leader this tab follows (itself when leading): the tab that leads the highest known
     /// term, while it is listed; `None` when there is none or it is gone.
     #[must_use]
