@@ -231,6 +231,8 @@ fn rejection_label(reason: Rejection) -> &'static str {
         Rejection::TagLength => "signature of wrong length",
         Rejection::NoKey => "signed, no key yet",
         Rejection::StaleTerm => "from a deposed leader",
+        Rejection::SentBeforeStart => "sent before this tab listened",
+        Rejection::TooOld => "too old",
         Rejection::NotLeader => "leader's message from a non-leader",
         // The core may name new reasons before the app learns to word them.
         _ => "other",

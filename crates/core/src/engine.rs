@@ -59,6 +59,15 @@ pub struct Config {
     /// How long a question (a confirmation asked of every tab) waits for an answer before the
     /// leader cancels it, in ms.
     pub question_timeout_ms: u64,
+    /// How far before this tab started listening a message's send time may be and the message
+    /// still be taken as sent to it, in ms: the few ms between the channel's opening and the
+    /// engine's start, and clock resolution. Further back, it is a replay
+    /// ([`Rejection::SentBeforeStart`]).
+    pub fresh_slack_ms: u64,
+    /// The oldest a message may be when it arrives, in ms ([`Rejection::TooOld`]): older than
+    /// any delivery, unless this tab's thread was stopped that long (it then learns again what
+    /// it missed: presence from the next heartbeats, the workspace by reloading at the gap).
+    pub max_age_ms: u64,
 }
 
 impl Config {
@@ -91,6 +100,8 @@ impl Default for Config {
             handoff_ms: 1_000,
             request_budget_ms: 5_000,
             question_timeout_ms: 30_000,
+            fresh_slack_ms: 250,
+            max_age_ms: 60_000,
         }
     }
 }
@@ -404,6 +415,9 @@ pub struct Start {
     pub key: Option<Key>,
     /// The highest term persisted by earlier pages of the app ([`Term::ZERO`] if none).
     pub term: Term,
+    /// The wall clock at `now`, in ms since the Unix epoch (`Date.now()`); see
+    /// [`Engine::handle_wall_clock`].
+    pub wall: u64,
 }
 
 /// How many departed senders' windows are kept to recognise their late messages.
@@ -457,6 +471,13 @@ pub struct Engine {
     me: TabId,
     key: Option<Key>,
     started: Millis,
+    /// Since when it hears the channel: its start, or its return from being away. A message
+    /// sent before then was not sent to it.
+    listening_since: Millis,
+    /// The latest instant an input reported: messages sealed now are stamped with it.
+    seen: Millis,
+    /// The wall clock minus this tab's clock ([`Engine::handle_wall_clock`]).
+    wall_offset: u64,
     incarnation: Incarnation,
     next_seq: u64,
     visible: bool,
@@ -503,6 +524,7 @@ impl Engine {
                 visible,
                 key,
                 term: Term::ZERO,
+                wall: now.0,
             },
         )
     }
@@ -518,6 +540,7 @@ impl Engine {
             visible,
             key,
             term,
+            wall,
         } = start;
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         let tracker = Tracker::new(config.max_ttl_ms, MAX_RETIRED_SENDERS);
@@ -540,6 +563,9 @@ impl Engine {
             me,
             key,
             started: now,
+            listening_since: now,
+            seen: now,
+            wall_offset: wall.saturating_sub(now.0),
             incarnation: Incarnation::default(),
             next_seq: 1,
             visible,
@@ -615,6 +641,7 @@ impl Engine {
 
     /// Handles one message received from the channel at `now`.
     pub fn handle_message(&mut self, now: Millis, received: Received<'_>) {
+        self.seen = self.seen.max(now);
         self.receive(now, received);
     }
 
@@ -628,6 +655,7 @@ impl Engine {
     /// that the one tab that takes over is the only one woken while it does; the others hear
     /// the resignation from it, after it leads.
     pub fn handle_message_to_heir(&mut self, now: Millis, received: Received<'_>) {
+        self.seen = self.seen.max(now);
         if let (true, Received::Text(text)) = (self.receive(now, received), received) {
             self.seal_owed();
             self.transmit.push_back(text.to_owned());
@@ -668,6 +696,9 @@ impl Engine {
                 return self.reject(Rejection::UnsignedKind);
             }
         }
+        if let Err(reason) = self.fresh(now, &envelope) {
+            return self.reject(reason);
+        }
         if envelope.from == self.me {
             return self.reject(Rejection::OwnId);
         }
@@ -699,6 +730,37 @@ impl Engine {
         self.deliver(now, envelope);
         self.advance(now);
         signed
+    }
+
+    /// Whether `envelope` is fresh at `now`: its age (this tab's wall clock now minus the
+    /// sender's at sealing) is no more than how long this tab has listened (plus
+    /// [`Config::fresh_slack_ms`]), nor than [`Config::max_age_ms`]. Ages are differences of
+    /// one shared clock read moments apart, so a wall clock that is set, or a machine that
+    /// sleeps, shifts only the ages of messages in flight at that moment.
+    fn fresh(&self, now: Millis, envelope: &Envelope) -> Result<(), Rejection> {
+        let age = self.wall_at(now).saturating_sub(envelope.at);
+        let listened = now.since(self.listening_since);
+        if age > listened.saturating_add(self.config.fresh_slack_ms) {
+            return Err(Rejection::SentBeforeStart);
+        }
+        if age > self.config.max_age_ms {
+            return Err(Rejection::TooOld);
+        }
+        Ok(())
+    }
+
+    /// The wall clock at this tab's `now`.
+    fn wall_at(&self, now: Millis) -> u64 {
+        now.0.saturating_add(self.wall_offset)
+    }
+
+    /// Reports that the wall clock (ms since the Unix epoch, `Date.now()`) reads `wall` at
+    /// `now`. The driver says so before every input: the wall clock is the one the tabs of a
+    /// machine share, and messages are stamped and judged by it, while this tab's own clock
+    /// (monotonic, stopped while the machine sleeps on some platforms) runs its timers.
+    pub fn handle_wall_clock(&mut self, now: Millis, wall: u64) {
+        self.seen = self.seen.max(now);
+        self.wall_offset = wall.saturating_sub(now.0);
     }
 
     /// Counts a message rejected for `reason`: it was not delivered.
@@ -777,6 +839,7 @@ impl Engine {
     /// [`SendError::Away`] while the page is frozen or closed; [`SendError::TooLarge`] when the
     /// message would exceed [`Config::max_message_bytes`] (the receivers would refuse it).
     pub fn handle_broadcast(&mut self, now: Millis, data: &str) -> Result<(), SendError> {
+        self.seen = self.seen.max(now);
         if self.phase == Phase::Away {
             return Err(SendError::Away);
         }
@@ -802,6 +865,7 @@ impl Engine {
     /// greets again, signed, so that peers which dropped its unsigned or differently signed
     /// messages hear it. Handing the same key again does nothing.
     pub fn handle_key(&mut self, now: Millis, key: Key) {
+        self.seen = self.seen.max(now);
         if self.key.as_ref() == Some(&key) {
             return;
         }
@@ -813,6 +877,7 @@ impl Engine {
 
     /// Handles the passing of time: call it at (or after) [`Engine::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.seen = self.seen.max(now);
         if self.phase == Phase::Away {
             return;
         }
@@ -857,6 +922,7 @@ impl Engine {
 
     /// Handles a page lifecycle change at `now`.
     pub fn handle_lifecycle(&mut self, now: Millis, change: Lifecycle) {
+        self.seen = self.seen.max(now);
         if matches!(
             change,
             Lifecycle::Hidden | Lifecycle::Frozen | Lifecycle::Closing
@@ -890,6 +956,8 @@ impl Engine {
                     self.incarnation = self.incarnation.next();
                     self.next_seq = 1;
                     self.phase = Phase::Running;
+                    // What was sent while it was away was not sent to it.
+                    self.listening_since = now;
                     // Time passed while away; give peers one time-to-live to be heard again
                     // rather than dropping them all before their answers arrive.
                     self.tracker.refresh(now);
@@ -973,6 +1041,7 @@ impl Engine {
     /// A [`Refusal`] when it cannot be sent at all: invalid ([`Refusal::EmptyText`] and the
     /// like), or [`Refusal::Busy`] when [`crate::data::MAX_PENDING`] requests are outstanding.
     pub fn handle_request(&mut self, now: Millis, op: Op) -> Result<u64, Refusal> {
+        self.seen = self.seen.max(now);
         let leader = self.leader();
         let number = self.data.make(now, op, leader)?;
         if self.phase == Phase::Running {
@@ -983,6 +1052,7 @@ impl Engine {
 
     /// Reports how a [`StoreOp`] from [`Output::Store`] went, at `now`.
     pub fn handle_store(&mut self, now: Millis, result: StoreResult) {
+        self.seen = self.seen.max(now);
         let fence = match &result {
             StoreResult::Claimed {
                 result: Err(StoreError::Fenced { stored }),
@@ -1025,6 +1095,7 @@ impl Engine {
 
     /// Every backup key and its text, as [`Output::ReadBackups`] asked, read at `now`.
     pub fn handle_backups(&mut self, now: Millis, backups: &[RawBackup]) {
+        self.seen = self.seen.max(now);
         let peers = &self.peers;
         self.data
             .handle_backups(backups, |tab| peers.contains_key(&tab));
@@ -1103,6 +1174,9 @@ impl Engine {
             me: self.me,
             key: self.key.clone(),
             started: self.started,
+            listening_since: self.listening_since,
+            seen: self.seen,
+            wall_offset: self.wall_offset,
             incarnation: self.incarnation,
             next_seq: self.next_seq,
             visible: self.visible,
@@ -1216,6 +1290,7 @@ impl Engine {
             from: self.me,
             incarnation: self.incarnation,
             seq: Seq(self.next_seq),
+            at: self.wall_at(self.seen),
             term: self.lead.term,
             body,
         }

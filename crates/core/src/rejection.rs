@@ -46,6 +46,12 @@ pub enum Rejection {
     /// A leader message (its term names its sender as leader) from a term lower than the
     /// highest this tab knows: the sender was deposed and has not heard yet (fencing).
     StaleTerm,
+    /// Sent before this tab could have heard it: its send time is further back than this tab
+    /// has been listening (a genuine message replayed after its time, to a tab that was not
+    /// there to hear it).
+    SentBeforeStart,
+    /// Older than any honest delay: sent more than [`crate::Config::max_age_ms`] ago.
+    TooOld,
     /// A message only a leader may send (a store commit, answers to requests) from a tab that
     /// does not claim to lead the term it carries.
     NotLeader,
@@ -53,7 +59,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, in display order.
-    pub const ALL: [Rejection; 17] = [
+    pub const ALL: [Rejection; 19] = [
         Rejection::NotText,
         Rejection::Oversized,
         Rejection::Malformed,
@@ -70,6 +76,8 @@ impl Rejection {
         Rejection::TagLength,
         Rejection::NoKey,
         Rejection::StaleTerm,
+        Rejection::SentBeforeStart,
+        Rejection::TooOld,
         Rejection::NotLeader,
     ];
 
@@ -93,6 +101,8 @@ impl Rejection {
             Rejection::TagLength => "tag-length",
             Rejection::NoKey => "no-key",
             Rejection::StaleTerm => "stale-term",
+            Rejection::SentBeforeStart => "sent-before-start",
+            Rejection::TooOld => "too-old",
             Rejection::NotLeader => "not-leader",
         }
     }

@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":2,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
+//! {"v":3,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -21,8 +21,9 @@ use crate::json::{SafeU64, UNSAFE_NUMBER};
 use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
-/// Version 2 added the term to every envelope and the probe, alive and resign bodies.
-pub const PROTOCOL_VERSION: u64 = 2;
+/// Version 2 added the term to every envelope and the probe, alive and resign bodies; version 3
+/// the send time (`at`).
+pub const PROTOCOL_VERSION: u64 = 3;
 
 /// The default upper bound on one message, in bytes, checked before parsing.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -36,6 +37,9 @@ pub struct Envelope {
     pub incarnation: Incarnation,
     /// The sender's sequence number within that incarnation, from 1.
     pub seq: Seq,
+    /// When it was sealed: the sender's wall clock, in ms since the Unix epoch (the tabs of
+    /// one machine read the same clock). Receivers judge its freshness by it.
+    pub at: u64,
     /// The highest term the sender knows. When it names the sender as its leader, this is a
     /// *leader message*, fenced by the term.
     pub term: Term,
@@ -213,6 +217,7 @@ impl Codec {
             from: Cow::Owned(envelope.from.to_string()),
             inc: SafeU64(u64::from(envelope.incarnation.0)),
             seq: SafeU64(envelope.seq.0.min(MAX_SAFE_INTEGER)),
+            at: SafeU64(envelope.at.min(MAX_SAFE_INTEGER)),
             term: SafeU64(envelope.term.number().min(MAX_SAFE_INTEGER)),
             lead: Cow::Owned(
                 envelope
@@ -310,6 +315,7 @@ impl Codec {
             from,
             incarnation: Incarnation(incarnation),
             seq: Seq(raw.seq.0),
+            at: raw.at.0,
             term,
             body,
         })
@@ -361,6 +367,7 @@ struct RawEnvelope<'a> {
     from: Cow<'a, str>,
     inc: SafeU64,
     seq: SafeU64,
+    at: SafeU64,
     term: SafeU64,
     #[serde(borrow)]
     lead: Cow<'a, str>,
@@ -491,6 +498,7 @@ mod tests {
             from: id(7),
             incarnation: Incarnation(2),
             seq: Seq(41),
+            at: 1_764_806_400_000,
             term: Term::new(4, id(9)),
             body,
         }
@@ -534,7 +542,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"v":2,"ch":"conclave","from":"{}","inc":2,"seq":41,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+                r#"{{"v":3,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
                 id(7),
                 id(9)
             )
@@ -565,7 +573,10 @@ mod tests {
             ("{}".into(), Rejection::WrongType),
             (with("v", "NaN"), Rejection::Malformed),
             (with("v", "1"), Rejection::UnknownVersion),
-            (with("v", "3"), Rejection::UnknownVersion),
+            (with("v", "2"), Rejection::UnknownVersion),
+            (with("v", "4"), Rejection::UnknownVersion),
+            (with("at", "-1"), Rejection::WrongType),
+            (with("at", "9007199254740992"), Rejection::UnsafeNumber),
             (with("term", "-1"), Rejection::WrongType),
             (with("term", "0"), Rejection::WrongType),
             (with("term", "9007199254740992"), Rejection::UnsafeNumber),
@@ -608,7 +619,7 @@ mod tests {
     #[test]
     fn an_unknown_field_is_a_wrong_type() {
         let good = codec().encode(&sample(Body::Bye));
-        let text = good.replacen("{\"v\":2,", "{\"v\":2,\"extra\":0,", 1);
+        let text = good.replacen("{\"v\":3,", "{\"v\":3,\"extra\":0,", 1);
         assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
     }
 

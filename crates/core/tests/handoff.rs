@@ -48,6 +48,7 @@ impl Group {
                     visible: true,
                     key: Some(Key::from_bytes([42; 32])),
                     term: Term::ZERO,
+                    wall: 0,
                 },
             )
         };
@@ -714,6 +715,7 @@ fn only_the_heir_waiting_for_the_leader_lock_rehearses() {
             visible: true,
             key: Some(Key::from_bytes([42; 32])),
             term: Term::ZERO,
+            wall: now.0,
         },
     );
     assert_eq!(

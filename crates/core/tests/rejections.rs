@@ -10,7 +10,7 @@ const KEY: Key = Key::from_bytes([7; 32]);
 const OTHER_KEY: Key = Key::from_bytes([8; 32]);
 const SENDER: &str = "01010101010101010101010101010101";
 /// The protocol version this build speaks, as JSON.
-const V: &str = "2";
+const V: &str = "3";
 
 fn engine(id: u8, key: Option<Key>) -> Engine {
     Engine::new(
@@ -31,11 +31,17 @@ fn greeting_and_heartbeat(key: Option<Key>) -> (String, String) {
     (hello, heartbeat)
 }
 
-/// A payload in the wire shape, with `v`, `ch` and `seq` as given (raw JSON).
+/// A payload in the wire shape, with `v`, `ch` and `seq` as given (raw JSON), sent at wall
+/// clock 0 (when the receivers of these tests start).
 fn payload(v: &str, ch: &str, seq: &str) -> String {
+    sent_at(v, ch, seq, 0)
+}
+
+/// [`payload`], sent at wall clock `at`.
+fn sent_at(v: &str, ch: &str, seq: &str, at: u64) -> String {
     let from = SENDER;
     format!(
-        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"term":0,"lead":"{zero}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+        r#"{{"v":{v},"ch":{ch},"from":"{from}","inc":0,"seq":{seq},"at":{at},"term":0,"lead":"{zero}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
         zero = "0".repeat(32)
     )
 }
@@ -218,6 +224,51 @@ fn what_passes_passes() {
     );
 }
 
+/// A receiver that starts listening at `start` (its clock and the wall clock agree) and hears,
+/// at `now`, a heartbeat sent at wall clock `at`; what it counted.
+fn freshness(start: u64, now: u64, at: u64) -> Option<Rejection> {
+    let mut receiver = Engine::new(
+        Config::default(),
+        TabId::from_bytes([9; 16]),
+        Millis(start),
+        true,
+        Some(KEY),
+    );
+    let text = signed(sent_at(V, "\"conclave\"", "1", at));
+    receiver.handle_message(Millis(now), Received::Text(&text));
+    let counters = receiver.counters();
+    Rejection::ALL
+        .into_iter()
+        .find(|&r| counters.rejected(r) > 0)
+}
+
+#[test]
+fn a_message_sent_before_the_tab_listened_or_too_long_ago_is_refused_by_name() {
+    let slack = Config::default().fresh_slack_ms;
+    let max_age = Config::default().max_age_ms;
+    // A genuine message replayed to a tab that opened after it was sent.
+    assert_eq!(
+        freshness(10_000, 10_000, 10_000 - slack - 1),
+        Some(Rejection::SentBeforeStart)
+    );
+    assert_eq!(
+        freshness(10_000, 70_000, 5_000),
+        Some(Rejection::SentBeforeStart),
+        "however long the tab has listened since"
+    );
+    // Sent as it started (the channel opens a moment before the engine): taken.
+    assert_eq!(freshness(10_000, 10_000, 10_000 - slack), None);
+    assert_eq!(freshness(10_000, 10_050, 10_040), None);
+    // Older than any honest delay, to a tab that was listening when it was sent.
+    assert_eq!(
+        freshness(0, 100_000, 100_000 - max_age - 1),
+        Some(Rejection::TooOld)
+    );
+    assert_eq!(freshness(0, 100_000, 100_000 - max_age), None);
+    // A sender whose clock is ahead (its message seems to come from the future): taken.
+    assert_eq!(freshness(0, 1_000, 1_500), None);
+}
+
 #[test]
 fn a_replayed_message_is_dropped_as_a_duplicate() {
     let (signed_hello, _) = greeting_and_heartbeat(Some(KEY));
@@ -272,6 +323,7 @@ fn a_deposed_leaders_actions_are_fenced_and_it_is_told() {
                 visible: true,
                 key: Some(KEY),
                 term: known,
+                wall: 0,
             },
         );
         let _ = support::drain(&mut tab);

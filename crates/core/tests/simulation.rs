@@ -95,6 +95,7 @@ fn every_seed_keeps_every_invariant() {
     let mut backups = sim::BackupStats::default();
     let mut imports = sim::ImportStats::default();
     let mut terms = sim::TermStats::default();
+    let mut replays = sim::ReplayStats::default();
     let mut sleeps = (0, 0);
     let mut failures = Vec::new();
     let (mut locks, mut lease) = (Figures::default(), Figures::default());
@@ -135,6 +136,7 @@ fn every_seed_keeps_every_invariant() {
                 backups.add(&outcome.backups);
                 imports.add(&outcome.imports);
                 terms.add(&outcome.terms);
+                replays.add(&outcome.replays);
                 sleeps.0 += u64::from(outcome.machine_sleeps > 0);
                 sleeps.1 += outcome.machine_sleeps;
             }
@@ -186,6 +188,10 @@ fn every_seed_keeps_every_invariant() {
         imports.cancelled,
         imports.records,
         imports.batches,
+    );
+    println!(
+        "F1: {} messages replayed in {} seeds ({} of tabs that had left); none delivered to a tab that was not listening when it was sent",
+        replays.replays, replays.seeds, replays.departed
     );
     println!(
         "term items corrupted in {} seeds: {} overwrites, {} of them with text no tab believes (past the highest term number, or not a term); one leader at a believable term after every heal; {} steps with two tabs acting at once with Web Locks meanwhile (a deposed leader that stalled misses its thief's term in storage)",

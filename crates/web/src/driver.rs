@@ -177,6 +177,7 @@ impl Driver {
             term: platform::stored_text(&window, &platform::term_item(&channel_name))
                 .and_then(|text| Term::parse_stored(&text).ok())
                 .unwrap_or(Term::ZERO),
+            wall: platform::wall_clock(),
         };
         let engine = Engine::start(config, start);
         let shared = Rc::new(RefCell::new(Shared {
@@ -421,6 +422,8 @@ fn feed_result<T>(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, 
     let answer = {
         let mut inner = shared.borrow_mut();
         let now = inner.clock.now();
+        // Messages are stamped and judged by the wall clock the tabs share.
+        inner.engine.handle_wall_clock(now, platform::wall_clock());
         input(&mut inner, now)
     };
     pump(shared);

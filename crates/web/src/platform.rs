@@ -105,6 +105,16 @@ pub(crate) fn store_term(window: &Window, item: &str, term: Term) -> bool {
     storage.set_item(item, &term.stored_text()).is_ok()
 }
 
+/// The wall clock, in ms since the Unix epoch (`Date.now()`): the clock every tab of the
+/// machine reads, unlike `performance.now()` (whose origin is each page's own, and which
+/// stops while the machine sleeps on some platforms).
+pub(crate) fn wall_clock() -> u64 {
+    // Non-negative and far below 2^53; `as` saturates anyway.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = js_sys::Date::now() as u64;
+    ms
+}
+
 pub(crate) fn is_visible(document: &Document) -> bool {
     document.visibility_state() == VisibilityState::Visible
 }

@@ -287,6 +287,7 @@ impl Engine {
 
     /// Reports what the lock manager did with lock `name` (Web Locks mode).
     pub fn handle_lock(&mut self, now: Millis, name: LockName, change: LockChange) {
+        self.seen = self.seen.max(now);
         if self.config.mode != Mode::WebLocks {
             return;
         }
@@ -347,6 +348,7 @@ impl Engine {
 
     /// Reports that `term` was written to durable storage. A minted term is used only after.
     pub fn handle_persisted(&mut self, now: Millis, term: Term) {
+        self.seen = self.seen.max(now);
         self.lead.durable = self.lead.durable.max(term);
         if self.phase == Phase::Running {
             self.stall_guard(now);
@@ -365,6 +367,7 @@ impl Engine {
     /// for a while learns it was deposed, and how the next holder of a lock whose thief died
     /// learns that a leader may not yet know it was deposed (it then waits for it).
     pub fn handle_stored_term(&mut self, now: Millis, stored: Option<&str>) {
+        self.seen = self.seen.max(now);
         let term = self.believe_stored(stored);
         self.adopt_stored(now, term);
     }

@@ -46,6 +46,7 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 mod backups;
 mod data;
 mod imports;
+mod replay;
 mod requests;
 mod terms;
 
@@ -56,6 +57,8 @@ use data::Data;
 pub use data::DataStats;
 pub use imports::ImportStats;
 use imports::Imports;
+pub use replay::ReplayStats;
+use replay::Replayer;
 pub use requests::RequestStats;
 use requests::Requests;
 use terms::TermItems;
@@ -91,6 +94,10 @@ const SETTLE_REQUESTS_MS: u64 = 3_000;
 /// How long the farewell runs, once every tab is shown, before the remaining tabs must agree
 /// on one leader again.
 const FAREWELL_SETTLE_MS: u64 = 6_000;
+
+/// The wall clock at virtual time 0, in ms since the Unix epoch: the tabs' wall clock is the
+/// virtual time from there (it runs on while the machine sleeps; a tab's own clock may not).
+const WALL_EPOCH: u64 = 1_764_806_400_000;
 
 /// A seeded random source with the few draws the simulator needs.
 pub struct Rng(TestRng);
@@ -188,6 +195,9 @@ struct Tab {
     engine: Engine,
     /// Virtual time at which the tab's own clock read 0.
     origin: u64,
+    /// Since when it hears the channel (virtual ms): its opening, or its return from the
+    /// back/forward cache or a freeze (F1).
+    listening_since: u64,
     state: State,
     /// Timer granularity while hidden: 1 s, or 60 s after five minutes hidden.
     hidden: Option<u64>,
@@ -218,10 +228,13 @@ impl Tab {
     fn listens_as_heir(&self) -> bool {
         self.holds_heir || self.engine.role() != Role::Follower
     }
-    /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped.
+    /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped (and the
+    /// wall clock, which went on, is read again).
     fn restart_clock(&mut self, now: u64) {
         if let Some(since) = self.clock_stopped_at.take() {
             self.origin += now - since;
+            let clock = self.clock(now);
+            self.engine.handle_wall_clock(clock, WALL_EPOCH + now);
         }
     }
     /// When this tab's timer fires, in virtual time, if it is armed and the tab runs.
@@ -283,6 +296,8 @@ pub struct Outcome {
     pub imports: ImportStats,
     /// What the term items' corruption did.
     pub terms: TermStats,
+    /// What the replaying adversary did.
+    pub replays: ReplayStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
 }
@@ -351,6 +366,8 @@ pub struct Sim {
     notice_fifo: BTreeMap<usize, u64>,
     /// `localStorage`'s term and theft record, as text (a fault overwrites them).
     terms: TermItems,
+    /// A same-origin page replaying recorded messages (F1).
+    replayer: Replayer,
     /// S1: who led each term.
     led: BTreeMap<Term, TabId>,
     /// Leaders lost and not yet replaced: (how, since, their term).
@@ -407,6 +424,7 @@ impl Sim {
             locks: Default::default(),
             notice_fifo: BTreeMap::new(),
             terms: TermItems::new(seed),
+            replayer: Replayer::new(seed),
             led: BTreeMap::new(),
             losses: Vec::new(),
             quiet: false,
@@ -537,6 +555,7 @@ impl Sim {
         self.outcome.backups = self.backups.stats;
         self.outcome.imports = self.imports.stats;
         self.outcome.terms = self.terms.stats;
+        self.outcome.replays = self.replayer.stats;
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
@@ -576,11 +595,13 @@ impl Sim {
                 visible: true,
                 key: Some(Key::from_bytes([42; 32])),
                 term: self.terms.term(),
+                wall: WALL_EPOCH + self.now,
             },
         );
         self.tabs.push(Tab {
             engine,
             origin: self.now,
+            listening_since: self.now,
             state: State::Running,
             hidden: None,
             lock_gen: [0; 2],
@@ -910,6 +931,7 @@ impl Sim {
             }
             return Ok(());
         }
+        self.replayer.sent(key, self.now, text);
         if self.sent.insert(key, leader_action).is_some() {
             return Err(self.violation(format!("tab {i} reused (incarnation, seq) {key:?}")));
         }
@@ -984,6 +1006,18 @@ impl Sim {
         {
             self.outcome.deliveries += 1;
             let key = (from, incarnation, seq.0);
+            // F1: nothing sent before the tab listened (a replay after its time).
+            let slack = Config::default().fresh_slack_ms;
+            let listening = self.tabs[i].listening_since;
+            if let Some(at) = self
+                .replayer
+                .sent_at(&key)
+                .filter(|at| at + slack < listening)
+            {
+                return Err(self.violation(format!(
+                    "F1: tab {i} delivered {key:?}, sent at {at}, before it listened (since {listening})"
+                )));
+            }
             // Integrity: only what was sent is delivered.
             if !self.sent.contains_key(&key) {
                 return Err(self.violation(format!("tab {i} delivered {key:?}, never sent")));
@@ -1041,12 +1075,14 @@ impl Sim {
                 .min();
             let next_fault = (!self.healing).then_some(self.next_fault);
             let next_corruption = self.terms.due(self.healing);
+            let next_replay = self.replayer.due(self.healing);
             let Some(next) = [
                 next_delivery,
                 next_timer,
                 next_wake,
                 next_fault,
                 next_corruption,
+                next_replay,
             ]
             .into_iter()
             .flatten()
@@ -1085,6 +1121,9 @@ impl Sim {
                 self.next_fault = self.now + self.rng.range(1, 2 * self.profile.fault_every_ms);
             } else if next_fault == Some(next) {
                 self.next_fault = u64::MAX;
+            }
+            if next_replay == Some(next) {
+                self.replay()?;
             }
             if next_corruption == Some(next) {
                 let line = self.terms.corrupt(self.now);
@@ -1125,6 +1164,7 @@ impl Sim {
                 if let Some(change) = change {
                     let clock = self.tabs[i].clock(self.now);
                     self.log(|| format!("tab {i} {change:?}"));
+                    self.tabs[i].listening_since = self.now;
                     self.tabs[i].engine.handle_lifecycle(clock, change);
                     self.drain(i)?;
                 }
@@ -1404,6 +1444,21 @@ impl Sim {
         Ok(())
     }
 
+    /// The adversary posts a recorded message again, to every tab.
+    fn replay(&mut self) -> Result<(), Violation> {
+        let departed: Vec<TabId> = self
+            .tabs
+            .iter()
+            .filter(|t| t.state == State::Gone)
+            .map(|t| t.engine.id())
+            .collect();
+        if let Some(text) = self.replayer.pick(self.now, &departed) {
+            self.log(|| format!("replay {}", &text[..text.len().min(120)]));
+            self.post(usize::MAX, &text, false);
+        }
+        Ok(())
+    }
+
     /// Tab `i` is shown: its timers run on time again.
     fn show(&mut self, i: usize) -> Result<(), Violation> {
         self.tabs[i].hidden = None;
@@ -1469,6 +1524,7 @@ impl Sim {
                     self.tabs[i].state = State::Running;
                     self.tabs[i].fresh = !frozen;
                     if frozen {
+                        self.tabs[i].listening_since = self.now;
                         self.tabs[i]
                             .engine
                             .handle_lifecycle(clock, Lifecycle::Resumed);
@@ -1476,6 +1532,7 @@ impl Sim {
                 }
                 State::Cached { .. } => {
                     self.tabs[i].state = State::Running;
+                    self.tabs[i].listening_since = self.now;
                     self.tabs[i]
                         .engine
                         .handle_lifecycle(clock, Lifecycle::Restored);
