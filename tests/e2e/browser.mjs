@@ -177,7 +177,8 @@ export function recordRoles() {
  * A browser profile that outlives its browser, for tests that close (or lose) every tab, end
  * the browser and start it again on the same profile, as a person relaunching it does. The
  * server starts once and stays up until `close()`: the origin (host and port) is the same at
- * every launch, or the relaunched app would read another origin's storage. One user-data
+ * every launch, or the relaunched app would read another origin's storage. It serves `root`
+ * (the built app by default; a benchmark's bare page from elsewhere). One user-data
  * directory is made here and removed by `close()`.
  *
  * Returns { url, profileDir, open(), close() }:
@@ -189,8 +190,8 @@ export function recordRoles() {
  * - `close()` closes a browser still open, the server, and removes the profile and every
  *   launch's configuration directory.
  */
-export async function launchPersistent() {
-  const server = await serve(DIST);
+export async function launchPersistent(root = DIST) {
+  const server = await serve(root);
   const profileDir = await mkdtemp(join(tmpdir(), "conclave-chromium-profile-"));
   const configs = [];
   let current = null;
