@@ -3,6 +3,7 @@
 #   scripts/setup.sh serve   the wasm32 target, Trunk, wasm-bindgen-cli, wasm-opt
 #   scripts/setup.sh test    all of the above, plus wasm-pack, Chromium and ChromeDriver,
 #                            and playwright-core
+# (scripts/fuzz.sh installs cargo-fuzz for itself, with need_cargo_fuzz.)
 # Everything comes from the package registries (crates.io, npm, Debian); nothing else is
 # downloaded, now or at run time. Source it to also get the PATH and environment it sets up.
 set -euo pipefail
@@ -10,6 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TRUNK_VERSION="0.21.14"        # 0.22 needs a newer rustc than this toolchain
 WASM_PACK_VERSION="0.15.1"
+CARGO_FUZZ_VERSION="0.13.2"
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -50,6 +52,16 @@ need_wasm_pack() {
   if ! has_version wasm-pack "$WASM_PACK_VERSION"; then
     log "installing wasm-pack $WASM_PACK_VERSION (about 3 minutes)"
     cargo install --locked wasm-pack --version "=$WASM_PACK_VERSION"
+  fi
+}
+
+# cargo-fuzz builds with the nightly toolchain (libFuzzer needs it); the project stays on stable.
+has_nightly() { cargo +nightly --version >/dev/null 2>&1; }
+
+need_cargo_fuzz() {
+  if ! has_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 1 minute)"
+    cargo install --locked cargo-fuzz --version "=$CARGO_FUZZ_VERSION"
   fi
 }
 
