@@ -47,6 +47,16 @@ step "clippy (host)" cargo clippy --workspace --all-targets --locked -- -D warni
 step "clippy (wasm32)" cargo clippy --workspace --all-targets --locked --target wasm32-unknown-unknown -- -D warnings
 step "docs (rustdoc; a broken intra-doc link is an error)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 step "host tests (core, release: units, doctests, properties, 10,000-seed simulation)" cargo test -p conclave-core --release --locked -- --nocapture
+# A short run of every fuzz target (nightly; the host tests above already replayed their seeds
+# and findings on stable).
+fuzz_short() {
+  if ! has_nightly; then
+    printf '\033[1;33mWARNING: no nightly toolchain: the fuzz targets did NOT run; only their stable replay (in the host tests) did\033[0m\n' >&2
+    return 0
+  fi
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+}
+step "fuzz (every decoder, ${FUZZ_SECONDS:-15} s each, nightly)" fuzz_short
 step "browser tests: driver (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome crates/web
 step "browser tests: app (wasm-pack, headless Chromium)" wasm-pack test --headless --chrome .
 step "release build (trunk)" trunk build --release
