@@ -48,7 +48,7 @@ step "clippy (wasm32)" cargo clippy --workspace --all-targets --locked --target 
 step "docs (rustdoc; a broken intra-doc link is an error)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 step "host tests (core, release: units, doctests, properties, 10,000-seed simulation)" cargo test -p conclave-core --release --locked -- --nocapture
 # A short run of every fuzz target (nightly; the host tests above already replayed their seeds
-# and findings on stable).
+# and regressions on stable).
 fuzz_short() {
   if ! has_nightly; then
     printf '\033[1;33mWARNING: no nightly toolchain: the fuzz targets did NOT run; only their stable replay (in the host tests) did\033[0m\n' >&2
