@@ -194,7 +194,7 @@ fn every_seed_keeps_every_invariant() {
         replays.replays, replays.seeds, replays.departed
     );
     println!(
-        "term items corrupted in {} seeds: {} overwrites, {} of them with text no tab believes (past the highest term number, or not a term); one leader at a believable term after every heal; {} steps with two tabs acting at once with Web Locks meanwhile (a deposed leader that stalled misses its thief's term in storage)",
+        "term items corrupted in {} seeds: {} overwrites, {} of them with text no tab believes (past the highest term number, or not a term); one leader at a believable term after every heal; at {} instants (virtual ms) two tabs acted at once with Web Locks meanwhile (a deposed leader that stalled misses its thief's term in storage)",
         terms.seeds, terms.overwrites, terms.unbelievable, terms.overlaps
     );
     println!(

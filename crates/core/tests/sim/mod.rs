@@ -44,8 +44,12 @@ use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
 mod backups;
+mod channel;
 mod data;
+mod faults;
 mod imports;
+mod invariants;
+mod locks;
 mod replay;
 mod requests;
 mod terms;
@@ -57,6 +61,7 @@ use data::Data;
 pub use data::DataStats;
 pub use imports::ImportStats;
 use imports::Imports;
+use locks::Locks;
 pub use replay::ReplayStats;
 use replay::Replayer;
 pub use requests::RequestStats;
@@ -68,12 +73,8 @@ pub use terms::TermStats;
 const CHAOS_MS: u64 = 15_000;
 /// The most tabs alive at once.
 const MAX_TABS: usize = 16;
-/// The longest the lock manager takes to tell a tab what happened, in virtual ms.
-const LOCK_NOTICE_MS: u64 = 50;
 /// The longest a storage write takes to be confirmed, in virtual ms.
 const PERSIST_MS: u64 = 20;
-/// Per mille of the leader lock's steals whose thief dies before the grant reaches it.
-const THIEF_DIES_PER_MILLE: u64 = 100;
 /// How long the quiet phase after the heal lasts, in virtual ms: a minute and more, so that
 /// hidden tabs' one-minute timers fire in it...
 const QUIET_MS: u64 = 65_000;
@@ -323,13 +324,6 @@ enum Input {
     Store(StoreOp),
     /// The result of a transaction that ran while the page was paused.
     StoreDone(StoreResult),
-}
-
-/// The browser's lock manager, for one lock.
-#[derive(Debug, Default)]
-struct Locks {
-    holder: Option<usize>,
-    queue: VecDeque<usize>,
 }
 
 /// How a tab left, for the figure its absence from the lists goes to.
@@ -706,359 +700,6 @@ impl Sim {
         }
     }
 
-    /// Records and posts what tab `i` sent.
-    fn sent(&mut self, i: usize, text: &str, to_heir: bool) -> Result<(), Violation> {
-        text.hash(&mut self.hasher);
-        self.record_sent(i, text)?;
-        self.post(i, text, to_heir);
-        Ok(())
-    }
-
-    /// Posts tab `i`'s `text` on the channel, or on the heir's channel, whose listeners are
-    /// the tabs listening there now (not the sender's own page).
-    fn post(&mut self, i: usize, text: &str, to_heir: bool) {
-        for j in 0..self.tabs.len() {
-            if j == i
-                || self.tabs[j].state == State::Gone
-                || (to_heir && !self.tabs[j].listens_as_heir())
-            {
-                continue;
-            }
-            if !self.healing && self.rng.chance(self.profile.loss_per_mille) {
-                continue;
-            }
-            let copies = if !self.healing && self.rng.chance(self.profile.dup_per_mille) {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let mut at = self.now + self.rng.range(0, self.profile.max_delay_ms);
-                if !self.profile.reorder {
-                    let last = self.fifo.entry((i, j)).or_insert(0);
-                    at = at.max(*last);
-                    *last = at;
-                }
-                let text = text.to_owned();
-                let input = if to_heir {
-                    Input::ToHeir(text)
-                } else {
-                    Input::Text(text)
-                };
-                self.push(at, j, input);
-            }
-        }
-    }
-
-    fn push(&mut self, at: u64, to: usize, input: Input) {
-        self.order += 1;
-        self.inputs.insert(self.order, input);
-        self.queue.push(Reverse((at, 0, self.order, to)));
-    }
-
-    /// Tells tab `to` what the lock manager did, in order, after up to [`LOCK_NOTICE_MS`].
-    fn notice(&mut self, to: usize, name: LockName, change: LockChange) {
-        let last = self.notice_fifo.entry(to).or_insert(0);
-        let at = (self.now + self.rng.range(0, LOCK_NOTICE_MS)).max(*last);
-        *last = at;
-        let lock_gen = self.tabs[to].lock_gen[name.index()];
-        self.push(at, to, Input::Lock(name, change, lock_gen));
-    }
-
-    fn lock_request(&mut self, i: usize, name: LockName, request: LockRequest) {
-        let n = name.index();
-        // A new request: notices about earlier ones are void.
-        self.tabs[i].lock_gen[n] += 1;
-        match request {
-            LockRequest::Request => {
-                let lock = &mut self.locks[n];
-                if lock.holder.is_none() && lock.queue.is_empty() {
-                    lock.holder = Some(i);
-                    self.notice(i, name, LockChange::Granted);
-                } else if lock.holder != Some(i) && !lock.queue.contains(&i) {
-                    lock.queue.push_back(i);
-                }
-            }
-            LockRequest::Steal => {
-                let lock = &mut self.locks[n];
-                lock.queue.retain(|&q| q != i);
-                let victim = lock.holder.filter(|&h| h != i);
-                lock.holder = Some(i);
-                if let Some(h) = victim {
-                    self.notice(h, name, LockChange::Lost);
-                }
-                self.notice(i, name, LockChange::Granted);
-                if name == LockName::Leader
-                    && !self.healing
-                    && self.rng.chance(THIEF_DIES_PER_MILLE)
-                {
-                    // The thief dies before the grant reaches it: the lock passes on, and its
-                    // victim may still think it leads.
-                    let at = self.now + self.rng.range(0, LOCK_NOTICE_MS);
-                    self.log(|| format!("tab {i} will die at {at}, before its steal's grant"));
-                    self.push(at, i, Input::Crash);
-                }
-            }
-            LockRequest::Release => {
-                if name == LockName::Heir {
-                    // The driver stops listening on the heir's channel.
-                    self.tabs[i].holds_heir = false;
-                }
-                let lock = &mut self.locks[n];
-                lock.queue.retain(|&q| q != i);
-                if lock.holder == Some(i) {
-                    lock.holder = None;
-                    self.grant_next(name);
-                }
-            }
-        }
-    }
-
-    fn grant_next(&mut self, name: LockName) {
-        while let Some(next) = self.locks[name.index()].queue.pop_front() {
-            if self.tabs[next].state != State::Gone {
-                self.locks[name.index()].holder = Some(next);
-                self.notice(next, name, LockChange::Granted);
-                return;
-            }
-        }
-    }
-
-    /// A page went away for good: the browser drops its locks and its queued requests.
-    fn drop_locks(&mut self, i: usize) {
-        for name in LockName::ALL {
-            let lock = &mut self.locks[name.index()];
-            lock.queue.retain(|&q| q != i);
-            if lock.holder == Some(i) {
-                lock.holder = None;
-                self.grant_next(name);
-            }
-        }
-    }
-
-    /// S2: a tab's highest term never decreases.
-    fn check_terms(&mut self, i: usize) -> Result<(), Violation> {
-        let term = self.tabs[i].engine.term();
-        if term < self.tabs[i].term {
-            let was = self.tabs[i].term;
-            return Err(self.violation(format!("S2: tab {i}'s term fell from {was:?} to {term:?}")));
-        }
-        self.tabs[i].term = term;
-        Ok(())
-    }
-
-    /// The running tabs that say they lead now, as app code reading
-    /// [`Engine::is_leader_at`] between inputs sees it (a thread just resumed included).
-    fn acting(&self) -> Vec<usize> {
-        (0..self.tabs.len())
-            .filter(|&i| {
-                let tab = &self.tabs[i];
-                tab.is_running() && tab.engine.is_leader_at(tab.clock(self.now))
-            })
-            .collect()
-    }
-
-    /// The running tabs that lead as far as the protocol goes ([`Engine::is_leader`]): a
-    /// hidden leader between two of its spaced-out timers included.
-    fn leading(&self) -> Vec<usize> {
-        (0..self.tabs.len())
-            .filter(|&i| self.tabs[i].is_running() && self.tabs[i].engine.is_leader())
-            .collect()
-    }
-
-    /// S1′: with Web Locks, never two running tabs acting as leader at once. Not while the term
-    /// items are being corrupted: a deposed leader that stalled learns of its thief's term from
-    /// storage, and a term item overwritten with a lower term (or none) hides it until the
-    /// lock's loss is heard. That time is counted as split-brain instead, and agreement is
-    /// checked after the heal as in every seed.
-    fn check_acting(&mut self) -> Result<(), Violation> {
-        let acting = self.acting();
-        if self.profile.mode == Mode::WebLocks && acting.len() > 1 && self.terms.corrupting {
-            self.terms.stats.overlaps += 1;
-        } else if self.profile.mode == Mode::WebLocks && acting.len() > 1 {
-            let terms: Vec<Term> = acting.iter().map(|&i| self.tabs[i].engine.term()).collect();
-            return Err(self.violation(format!(
-                "S1': tabs {acting:?} act as leader at once, terms {terms:?}"
-            )));
-        }
-        // A lost leader is replaced once a running tab leads a higher term.
-        if let Some(best) = acting.iter().map(|&i| self.tabs[i].engine.term()).max() {
-            let now = self.now;
-            let outcome = &mut self.outcome;
-            self.losses.retain(|&(how, since, term)| {
-                if best <= term {
-                    return true;
-                }
-                match how {
-                    Loss::Close => &mut outcome.failover_close_ms,
-                    Loss::Crash => &mut outcome.failover_crash_ms,
-                    Loss::Freeze => &mut outcome.failover_freeze_ms,
-                }
-                .push(now - since);
-                false
-            });
-        }
-        Ok(())
-    }
-
-    /// Notes that tab `i` is about to stop running, if it leads.
-    fn note_loss(&mut self, i: usize, how: Loss) {
-        if self.tabs[i].is_running() && self.tabs[i].engine.is_leader() {
-            let term = self.tabs[i].engine.term();
-            self.losses.push((how, self.now, term));
-        }
-    }
-
-    fn record_sent(&mut self, i: usize, text: &str) -> Result<(), Violation> {
-        let payload = text.rsplit_once('#').map_or(text, |(payload, _)| payload);
-        let value: serde_json::Value = serde_json::from_str(payload)
-            .map_err(|e| self.violation(format!("tab {i} sent unparsable text {text}: {e}")))?;
-        let me = self.tabs[i].engine.id();
-        let from = value["from"].as_str().and_then(|f| f.parse::<TabId>().ok());
-        let key = (
-            from.unwrap_or(me),
-            Incarnation(value["inc"].as_u64().unwrap_or(u64::MAX) as u32),
-            value["seq"].as_u64().unwrap_or(0),
-        );
-        // An app message from the leader of its term (a resignation carries no authority:
-        // below the receiver's term it is heard as a goodbye).
-        let leader_action =
-            value["lead"].as_str() == Some(&key.0.to_string()) && value["msg"].get("app").is_some();
-        if key.0 != me {
-            // Passed on from the heir's channel: only what was sent, unchanged.
-            if self.sent.get(&key) != Some(&leader_action) {
-                return Err(self.violation(format!("tab {i} passed on {text}, never sent")));
-            }
-            return Ok(());
-        }
-        self.replayer.sent(key, self.now, text);
-        if self.sent.insert(key, leader_action).is_some() {
-            return Err(self.violation(format!("tab {i} reused (incarnation, seq) {key:?}")));
-        }
-        Ok(())
-    }
-
-    fn check_event(&mut self, i: usize, event: Event) -> Result<(), Violation> {
-        match event {
-            Event::BecameLeader { term } => {
-                let me = self.tabs[i].engine.id();
-                self.outcome.elections += 1;
-                if self.quiet {
-                    self.outcome.quiet_elections += 1;
-                }
-                self.log(|| format!("tab {i} leads {term:?}"));
-                // A new leader reconciles every backup.
-                self.start_reconciliation(i);
-                // S1: at most one leader per term, and only the tab that minted it.
-                if term.leader() != Some(me) {
-                    return Err(
-                        self.violation(format!("S1: tab {i} leads {term:?}, minted by another"))
-                    );
-                }
-                if let Some(other) = self.led.insert(term, me) {
-                    return Err(self.violation(format!(
-                        "S1: {term:?} led twice (before by {})",
-                        other.short()
-                    )));
-                }
-            }
-            Event::LostLeadership { term, reason } => {
-                self.log(|| format!("tab {i} stops leading {term:?}: {reason:?}"));
-            }
-            Event::WorkspaceLoaded(ref view) => {
-                self.log(|| format!("tab {i} loads revision {}", view.rev()));
-                self.requests.loaded(i, view.clone());
-            }
-            Event::WorkspaceChanged { rev, ref changes } => {
-                let result = self.requests.changed(i, rev, changes);
-                result.map_err(|e| self.violation(e))?;
-            }
-            Event::RequestEnded { number, outcome } => {
-                let id = self.tabs[i].engine.id();
-                self.log(|| format!("tab {i} request {number} ended {outcome:?}"));
-                let result = self.requests.ended(id, number, outcome);
-                result.map_err(|e| self.violation(e))?;
-            }
-            Event::Delivered {
-                from,
-                incarnation,
-                seq,
-                term,
-            } if self.sent.get(&(from, incarnation, seq.0)) == Some(&true) => {
-                // S3: a receiver accepts leader messages of non-decreasing terms only, so no
-                // action of a deposed leader is accepted once a newer one has been.
-                if term < self.tabs[i].accepted {
-                    let newer = self.tabs[i].accepted;
-                    return Err(self.violation(format!(
-                        "S3: tab {i} accepted a leader message at {term:?} after one at {newer:?}"
-                    )));
-                }
-                self.tabs[i].accepted = term;
-            }
-            _ => {}
-        }
-        if let Event::Delivered {
-            from,
-            incarnation,
-            seq,
-            ..
-        } = event
-        {
-            self.outcome.deliveries += 1;
-            let key = (from, incarnation, seq.0);
-            // F1: nothing sent before the tab listened (a replay after its time).
-            let slack = Config::default().fresh_slack_ms;
-            let listening = self.tabs[i].listening_since;
-            if let Some(at) = self
-                .replayer
-                .sent_at(&key)
-                .filter(|at| at + slack < listening)
-            {
-                return Err(self.violation(format!(
-                    "F1: tab {i} delivered {key:?}, sent at {at}, before it listened (since {listening})"
-                )));
-            }
-            // Integrity: only what was sent is delivered.
-            if !self.sent.contains_key(&key) {
-                return Err(self.violation(format!("tab {i} delivered {key:?}, never sent")));
-            }
-            // S4: never twice.
-            if !self.delivered.insert((i, key)) {
-                return Err(self.violation(format!("S4: tab {i} delivered {key:?} twice")));
-            }
-            // S5: in order, or filling a gap announced earlier.
-            let (highest, gaps) = self
-                .progress
-                .entry((i, from, incarnation))
-                .or_insert((0, Vec::new()));
-            if *highest == 0 || seq.0 > *highest {
-                if *highest != 0 && seq.0 > *highest + 1 {
-                    gaps.push((*highest + 1, seq.0 - 1));
-                }
-                *highest = seq.0;
-            } else if !gaps.iter().any(|&(lo, hi)| (lo..=hi).contains(&seq.0)) {
-                let h = *highest;
-                return Err(self.violation(format!(
-                    "S5: tab {i} delivered {key:?} below highest {h} with no gap announced"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// S7: state is O(live senders): a tab lists only tabs that exist, never itself.
-    fn check_memory(&self, i: usize) -> Result<(), Violation> {
-        let me = self.tabs[i].engine.id();
-        let listed = self.tabs[i].engine.peers().count();
-        if listed >= self.tabs.len() || self.tabs[i].engine.peers().any(|p| p.id == me) {
-            return Err(self.violation(format!(
-                "S7: tab {i} lists {listed} peers of {} tabs",
-                self.tabs.len()
-            )));
-        }
-        Ok(())
-    }
-
     fn run_until(&mut self, end: u64) -> Result<(), Violation> {
         let mut steps_at_now = 0u32;
         loop {
@@ -1125,9 +766,13 @@ impl Sim {
             if next_replay == Some(next) {
                 self.replay()?;
             }
-            if next_corruption == Some(next) {
+            let asleep = self.asleep_until.is_some_and(|wake| self.now < wake);
+            if next_corruption == Some(next) && next < CHAOS_MS && !asleep {
                 let line = self.terms.corrupt(self.now);
                 self.log(|| line);
+            } else if next_corruption == Some(next) {
+                // Nothing runs while the machine sleeps; after the chaos, nothing corrupts.
+                self.terms.postpone(self.now);
             }
             self.deliver_due()?;
             self.fire_timers()?;
@@ -1362,226 +1007,6 @@ impl Sim {
         Ok(())
     }
 
-    fn inject_fault(&mut self) -> Result<(), Violation> {
-        let live: Vec<usize> = (0..self.tabs.len())
-            .filter(|&i| self.tabs[i].is_running())
-            .collect();
-        let kind = self.rng.range(0, 9);
-        if live.is_empty() || kind == 0 {
-            // Open tabs, sometimes several in the same millisecond.
-            let burst = if self.rng.chance(300) {
-                self.rng.range(2, 5)
-            } else {
-                1
-            };
-            for _ in 0..burst {
-                self.open_tab()?;
-            }
-            return Ok(());
-        }
-        let i = live[self.rng.range(0, live.len() as u64 - 1) as usize];
-        let clock = self.tabs[i].clock(self.now);
-        let id = self.tabs[i].engine.id();
-        match kind {
-            1 => self.crash(i),
-            2 => {
-                self.log(|| format!("close tab {i}"));
-                self.note_loss(i, Loss::Close);
-                self.close(i)?;
-                self.departures.push((id, self.now, Departure::Goodbye));
-            }
-            3 => {
-                let until = self.now + self.rng.range(500, 20_000);
-                self.log(|| format!("freeze tab {i} until {until}"));
-                self.note_loss(i, Loss::Freeze);
-                self.last_words(i);
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Frozen);
-                self.drain(i)?;
-                self.tabs[i].state = State::Paused {
-                    until,
-                    frozen: true,
-                };
-            }
-            4 => {
-                self.log(|| format!("block tab {i} for 5 s"));
-                self.note_loss(i, Loss::Freeze);
-                self.tabs[i].state = State::Paused {
-                    until: self.now + 5_000,
-                    frozen: false,
-                };
-            }
-            5 | 6 => {
-                let granularity = if self.rng.chance(300) { 60_000 } else { 1_000 };
-                self.log(|| format!("hide tab {i} ({granularity} ms timers)"));
-                self.tabs[i].hidden = Some(granularity);
-                self.ever_hidden = true;
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Hidden);
-                self.drain(i)?;
-            }
-            7 => {
-                self.log(|| format!("show tab {i}"));
-                self.show(i)?;
-            }
-            _ => {
-                let until = self
-                    .rng
-                    .chance(700)
-                    .then(|| self.now + self.rng.range(100, 30_000));
-                self.log(|| format!("tab {i} into the back/forward cache until {until:?}"));
-                self.note_loss(i, Loss::Close);
-                self.last_words(i);
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Closing);
-                self.drain(i)?;
-                self.tabs[i].state = State::Cached { until };
-            }
-        }
-        Ok(())
-    }
-
-    /// The adversary posts a recorded message again, to every tab.
-    fn replay(&mut self) -> Result<(), Violation> {
-        let departed: Vec<TabId> = self
-            .tabs
-            .iter()
-            .filter(|t| t.state == State::Gone)
-            .map(|t| t.engine.id())
-            .collect();
-        if let Some(text) = self.replayer.pick(self.now, &departed) {
-            self.log(|| format!("replay {}", &text[..text.len().min(120)]));
-            self.post(usize::MAX, &text, false);
-        }
-        Ok(())
-    }
-
-    /// Tab `i` is shown: its timers run on time again.
-    fn show(&mut self, i: usize) -> Result<(), Violation> {
-        self.tabs[i].hidden = None;
-        let clock = self.tabs[i].clock(self.now);
-        self.tabs[i]
-            .engine
-            .handle_lifecycle(clock, Lifecycle::Visible);
-        self.drain(i)
-    }
-
-    /// Tab `i`'s page closes: its last words, its goodbye (or resignation), and its locks go.
-    fn close(&mut self, i: usize) -> Result<(), Violation> {
-        self.last_words(i);
-        let clock = self.tabs[i].clock(self.now);
-        self.tabs[i]
-            .engine
-            .handle_lifecycle(clock, Lifecycle::Closing);
-        self.drain(i)?;
-        self.tabs[i].state = State::Gone;
-        self.backups.died(self.tabs[i].engine.id());
-        self.drop_locks(i);
-        if self.tabs[i].engine.poll_timeout().is_some() {
-            return Err(self.violation(format!("tab {i} armed a timer after closing")));
-        }
-        Ok(())
-    }
-
-    /// Tab `i`'s page crashes: no last words, its locks and queued requests are dropped.
-    fn crash(&mut self, i: usize) {
-        self.log(|| format!("crash tab {i}"));
-        self.note_loss(i, Loss::Crash);
-        self.tabs[i].state = State::Gone;
-        self.backups.died(self.tabs[i].engine.id());
-        self.drop_locks(i);
-        let id = self.tabs[i].engine.id();
-        self.departures.push((id, self.now, Departure::Silent));
-    }
-
-    /// Faults stop: every paused or cached tab comes back, every tab is visible, the network
-    /// stops losing and duplicating.
-    fn heal(&mut self) -> Result<(), Violation> {
-        self.healing = true;
-        self.log(|| "heal".to_owned());
-        // Input queued for a paused tab runs as soon as it resumes, which is now.
-        let now = self.now;
-        let paused: Vec<bool> = self
-            .tabs
-            .iter()
-            .map(|t| matches!(t.state, State::Paused { .. }))
-            .collect();
-        self.queue = std::mem::take(&mut self.queue)
-            .into_iter()
-            .map(|Reverse((at, tie, order, to))| {
-                Reverse((if paused[to] { at.min(now) } else { at }, tie, order, to))
-            })
-            .collect();
-        self.losses.clear();
-        for i in 0..self.tabs.len() {
-            self.tabs[i].restart_clock(self.now);
-            let clock = self.tabs[i].clock(self.now);
-            match self.tabs[i].state {
-                State::Paused { frozen, .. } => {
-                    self.tabs[i].state = State::Running;
-                    self.tabs[i].fresh = !frozen;
-                    if frozen {
-                        self.tabs[i].listening_since = self.now;
-                        self.tabs[i]
-                            .engine
-                            .handle_lifecycle(clock, Lifecycle::Resumed);
-                    }
-                }
-                State::Cached { .. } => {
-                    self.tabs[i].state = State::Running;
-                    self.tabs[i].listening_since = self.now;
-                    self.tabs[i]
-                        .engine
-                        .handle_lifecycle(clock, Lifecycle::Restored);
-                }
-                State::Running | State::Gone => {}
-            }
-            if self.tabs[i].is_running() && self.tabs[i].hidden.take().is_some() {
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Visible);
-                self.tabs[i].fresh = false;
-            }
-            if !self.tabs[i].fresh {
-                self.drain(i)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn measure_departures(&mut self) {
-        if self.departures.is_empty() {
-            return;
-        }
-        // Who is listed by any running tab, and by any visible running tab.
-        let (mut listed, mut listed_visible) = (BTreeSet::new(), BTreeSet::new());
-        for tab in self.tabs.iter().filter(|t| t.is_running()) {
-            for peer in tab.engine.peers() {
-                listed.insert(peer.id);
-                if tab.hidden.is_none() {
-                    listed_visible.insert(peer.id);
-                }
-            }
-        }
-        let now = self.now;
-        let outcome = &mut self.outcome;
-        self.departures.retain(|&(id, since, how)| {
-            let (by, gone) = match how {
-                Departure::Goodbye => (&listed, &mut outcome.goodbye_ms),
-                Departure::Silent => (&listed, &mut outcome.silent_ms),
-                Departure::Farewell => (&listed_visible, &mut outcome.farewell_ms),
-            };
-            if by.contains(&id) {
-                return true;
-            }
-            gone.push(now - since);
-            false
-        });
-    }
-
     /// The farewell, after the quiet phase: no faults, and the leader closes — with Web Locks
     /// often together with its heir, so that its resignation, which goes to the heir alone, is
     /// heard by nobody — and now and then one more tab with it. Promptness: each of them leaves
@@ -1638,124 +1063,9 @@ impl Sim {
         self.run_until(self.now + FAREWELL_SETTLE_MS)?;
         self.check_one_leader()
     }
-
-    /// No running tab whose timers run at `granularity` (`None`: visible) still lists one of
-    /// the tabs `gone`, which said goodbye at `since`.
-    fn check_farewell(
-        &self,
-        gone: &[TabId],
-        granularity: Option<u64>,
-        since: u64,
-    ) -> Result<(), Violation> {
-        for (i, tab) in self.tabs.iter().enumerate() {
-            if !tab.is_running() || tab.hidden != granularity {
-                continue;
-            }
-            if let Some(id) = tab
-                .engine
-                .peers()
-                .map(|p| p.id)
-                .find(|id| gone.contains(id))
-            {
-                return Err(self.violation(format!(
-                    "promptness: tab {i} (timers {granularity:?}) still lists {} {} ms after its goodbye",
-                    id.short(),
-                    self.now - since
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// After the heal phase every running tab lists exactly the other running tabs.
-    fn check_converged(&self) -> Result<(), Violation> {
-        let running: BTreeSet<TabId> = self
-            .tabs
-            .iter()
-            .filter(|t| t.is_running())
-            .map(|t| t.engine.id())
-            .collect();
-        for (i, tab) in self.tabs.iter().enumerate().filter(|(_, t)| t.is_running()) {
-            let listed: BTreeSet<TabId> = tab.engine.peers().map(|p| p.id).collect();
-            let mut expected = running.clone();
-            expected.remove(&tab.engine.id());
-            if listed != expected {
-                let extra: Vec<String> =
-                    listed.difference(&expected).map(|id| id.short()).collect();
-                let missing: Vec<String> =
-                    expected.difference(&listed).map(|id| id.short()).collect();
-                return Err(self.violation(format!(
-                    "convergence: tab {i} lists {} peers, {} tabs run besides it (extra {extra:?}, missing {missing:?})",
-                    listed.len(),
-                    expected.len()
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Sim {
-    /// After the heal: exactly one running tab acts as leader, and every running tab follows
-    /// it at the same term.
-    fn check_one_leader(&self) -> Result<(), Violation> {
-        if !self.tabs.iter().any(Tab::is_running) {
-            return Ok(());
-        }
-        let acting = self.leading();
-        let [leader] = acting[..] else {
-            return Err(self.violation(format!(
-                "agreement: {} tabs act as leader ({acting:?})",
-                acting.len()
-            )));
-        };
-        let term = self.tabs[leader].engine.term();
-        if !term.is_in_range() {
-            return Err(self.violation(format!(
-                "agreement: tab {leader} leads {term:?}, past the highest term number"
-            )));
-        }
-        for (i, tab) in self.tabs.iter().enumerate().filter(|(_, t)| t.is_running()) {
-            if tab.engine.term() != term || tab.engine.leader() != Some(tab_id(&self.tabs[leader]))
-            {
-                return Err(self.violation(format!(
-                    "agreement: tab {i} follows {:?} at {:?}; tab {leader} leads {term:?}",
-                    tab.engine.leader().map(TabId::short),
-                    tab.engine.term()
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The quiet phase: no faults, and a third of the tabs hidden (some with one-minute timers).
-    fn go_quiet(&mut self) -> Result<(), Violation> {
-        self.quiet = true;
-        self.log(|| "quiet".to_owned());
-        for i in 0..self.tabs.len() {
-            if self.tabs[i].is_running() && self.rng.chance(333) {
-                let granularity = if self.rng.chance(500) { 60_000 } else { 1_000 };
-                self.log(|| format!("hide tab {i} ({granularity} ms timers)"));
-                self.tabs[i].hidden = Some(granularity);
-                let clock = self.tabs[i].clock(self.now);
-                self.tabs[i]
-                    .engine
-                    .handle_lifecycle(clock, Lifecycle::Hidden);
-                self.drain(i)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Sim {
-    /// The user's last keystrokes, saved synchronously as the page hides or freezes.
-    fn last_words(&mut self, i: usize) {
-        if self.data.rng.chance(500) {
-            self.data.write(i);
-        }
-    }
-
     /// Tab `i`, acting as leader, reads every backup; the reconciliation commits a little later.
     fn start_reconciliation(&mut self, i: usize) {
         let read = self.data.read();
@@ -1791,39 +1101,6 @@ impl Sim {
             .check_all_stored()
             .map_err(|what| self.violation(what))
     }
-
-    /// The whole machine sleeps: no page runs, no lock is granted, no message moves until it
-    /// wakes. On some platforms a page's monotonic clock counts the sleep, on others it stops;
-    /// each tab draws one. No page hears `freeze` or `resume`.
-    fn sleep_machine(&mut self) {
-        let wake = self.now + self.data.rng.range(1_000, 120_000);
-        self.log(|| format!("the machine sleeps until {wake}"));
-        self.asleep_until = Some(wake);
-        self.outcome.machine_sleeps += 1;
-        for i in 0..self.tabs.len() {
-            let tab = &mut self.tabs[i];
-            tab.state = match tab.state {
-                State::Running => State::Paused {
-                    until: wake,
-                    frozen: false,
-                },
-                State::Paused { until, frozen } => State::Paused {
-                    until: until.max(wake),
-                    frozen,
-                },
-                State::Cached { until: Some(until) } => State::Cached {
-                    until: Some(until.max(wake)),
-                },
-                other => other,
-            };
-            if matches!(tab.state, State::Paused { .. })
-                && tab.clock_stopped_at.is_none()
-                && self.data.rng.chance(500)
-            {
-                tab.clock_stopped_at = Some(self.now);
-            }
-        }
-    }
 }
 
 fn op_name(op: &StoreOp) -> String {
@@ -1837,26 +1114,6 @@ fn op_name(op: &StoreOp) -> String {
             c.writes.len()
         ),
         StoreOp::ReadChunk { task, index, .. } => format!("read chunk {index} of import {task:?}"),
-    }
-}
-
-impl Sim {
-    /// R5: with no faults since the heal, every running tab's requests have ended and it
-    /// shows exactly the store.
-    fn check_requests_settled(&self) -> Result<(), Violation> {
-        if !self.requests.enabled {
-            return Ok(());
-        }
-        for (i, tab) in self.tabs.iter().enumerate() {
-            if tab.is_running() {
-                let outstanding: Vec<u64> =
-                    tab.engine.pending_requests().map(|p| p.number).collect();
-                self.requests
-                    .check_settled(i, outstanding.len())
-                    .map_err(|e| self.violation(format!("{e} {outstanding:?}")))?;
-            }
-        }
-        Ok(())
     }
 }
 

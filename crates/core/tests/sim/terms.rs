@@ -23,6 +23,8 @@ pub struct TermItems {
     pub corrupting: bool,
     rng: Rng,
     next_at: u64,
+    /// The last instant counted in [`TermStats::overlaps`].
+    overlap_at: Option<u64>,
     pub stats: TermStats,
 }
 
@@ -35,8 +37,8 @@ pub struct TermStats {
     pub overwrites: u64,
     /// ...of which with text no tab believes (corrupt, or removed).
     pub unbelievable: u64,
-    /// Steps after which two running tabs acted as leader at once with Web Locks (S1′, not
-    /// asserted in these seeds).
+    /// Virtual instants (ms) at which two running tabs acted as leader at once with Web Locks
+    /// (S1′, not asserted in these seeds).
     pub overlaps: u64,
 }
 
@@ -63,6 +65,7 @@ impl TermItems {
             corrupting,
             rng,
             next_at,
+            overlap_at: None,
             stats: TermStats {
                 seeds: u64::from(corrupting),
                 ..TermStats::default()
@@ -88,6 +91,19 @@ impl TermItems {
     /// When the next overwrite is due, if this seed corrupts and the faults still run.
     pub fn due(&self, healing: bool) -> Option<u64> {
         (self.corrupting && !healing).then_some(self.next_at)
+    }
+
+    /// Two tabs act as leader at once at `now`: counted once per instant.
+    pub fn overlap(&mut self, now: u64) {
+        if self.overlap_at != Some(now) {
+            self.overlap_at = Some(now);
+            self.stats.overlaps += 1;
+        }
+    }
+
+    /// No overwrite at `now` (the machine sleeps, or the chaos is over): the next one later.
+    pub fn postpone(&mut self, now: u64) {
+        self.next_at = now + self.rng.range(1, 2 * CORRUPT_EVERY_MS);
     }
 
     /// Overwrites one item at `now` with arbitrary text; returns a line for the trace.
