@@ -7,7 +7,8 @@
 # reference library's, in the same harness;
 # what the app costs a tab in steady state with 10 tabs open; then the platform's floor in the
 # same run: raw Web Locks hand-over (tab close, renderer crash) and raw BroadcastChannel
-# throughput. A benchmark, not a test: it prints figures and judges nothing.
+# throughput; then backups, and a 20 MiB import (1 and 5 tabs, a leader crash) beside a plain
+# single-tab import loop. A benchmark, not a test: it prints figures and judges nothing.
 #   bash scripts/bench.sh [trials]      (default 30 trials per configuration)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -29,3 +30,4 @@ node tests/bench/platform.mjs "${1:-30}"
 (cd crates/web && wasm-pack test --release --headless --chrome --test backup_cost -- --include-ignored --nocapture) 2>&1 \
   | grep -E "^backups:"
 node tests/bench/backups.mjs
+node tests/bench/imports.mjs
