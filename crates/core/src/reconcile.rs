@@ -81,7 +81,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::TabId;
-use crate::json::{HexId, SafeU64, UNSAFE_NUMBER};
+use crate::json::{unsafe_number_at, HexId, SafeU64};
 use crate::vclock::{Causality, VClock};
 
 /// Every backup key is this prefix followed by the tab id in 32 lowercase hex digits.
@@ -357,11 +357,11 @@ pub fn parse_backup(key: &str, text: &str) -> Result<Backup, BackupRejection> {
         return Err(BackupRejection::Oversized);
     }
     // The version decides how to read the rest, so it is checked first.
-    let header: Header = serde_json::from_str(text).map_err(classify)?;
+    let header: Header = serde_json::from_str(text).map_err(|e| classify(&e, text))?;
     if header.v.0 != BACKUP_VERSION {
         return Err(BackupRejection::WrongVersion);
     }
-    let body: BackupIn = serde_json::from_str(text).map_err(classify)?;
+    let body: BackupIn = serde_json::from_str(text).map_err(|e| classify(&e, text))?;
     if body.tab.0 != key_tab {
         return Err(BackupRejection::IdMismatch);
     }
@@ -394,17 +394,13 @@ fn clocks_run_forward(ops: &[Op], clock: &VClock) -> bool {
     previous.is_covered_by(clock)
 }
 
-/// Maps a serde_json error to the rejection it stands for.
-pub(crate) fn classify(err: serde_json::Error) -> BackupRejection {
-    use serde_json::error::Category;
-    let message = err.to_string();
-    match err.classify() {
-        // serde_json reports a float literal beyond f64 (1e400) as a syntax error.
-        Category::Syntax if message.contains("number out of range") => {
-            BackupRejection::UnsafeNumber
-        }
-        Category::Data if message.starts_with(UNSAFE_NUMBER) => BackupRejection::UnsafeNumber,
-        _ => BackupRejection::Malformed,
+/// Maps serde_json's error reading `text` to the rejection it stands for: a number JavaScript
+/// does not hold exactly where the error is ([`unsafe_number_at`]), or anything else malformed.
+pub(crate) fn classify(err: &serde_json::Error, text: &str) -> BackupRejection {
+    if unsafe_number_at(text, err) {
+        BackupRejection::UnsafeNumber
+    } else {
+        BackupRejection::Malformed
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Answer, Change, Op, Outcome};
 use crate::election::Term;
 use crate::ids::{Incarnation, Seq, TabId, MAX_SAFE_INTEGER};
-use crate::json::{SafeU64, UNSAFE_NUMBER};
+use crate::json::{unsafe_number_at, SafeU64};
 use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
@@ -262,9 +262,10 @@ impl Codec {
         let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
             Ok(raw) => raw,
             Err(err) => {
-                let header: Header<'_> = serde_json::from_str(text).map_err(classify)?;
+                let header: Header<'_> =
+                    serde_json::from_str(text).map_err(|e| classify(&e, text))?;
                 self.check_header(header.v.0, &header.ch)?;
-                return Err(classify(err));
+                return Err(classify(&err, text));
             }
         };
         self.check_header(raw.v.0, &raw.ch)?;
@@ -334,16 +335,14 @@ impl Codec {
     }
 }
 
-/// Maps a serde_json error to the rejection it stands for.
-fn classify(err: serde_json::Error) -> Rejection {
+/// Maps serde_json's error reading `text` to the rejection it stands for.
+fn classify(err: &serde_json::Error, text: &str) -> Rejection {
     use serde_json::error::Category;
     match err.classify() {
-        // serde_json reports a float literal beyond f64 (1e400) as a syntax error.
-        Category::Syntax if err.to_string().contains("number out of range") => {
-            Rejection::UnsafeNumber
-        }
+        // A literal beyond f64 (1e400) is a syntax error to serde_json; one above 2^53 − 1 is
+        // refused by [`SafeU64`]: either way, the number is at the error.
+        Category::Syntax | Category::Data if unsafe_number_at(text, err) => Rejection::UnsafeNumber,
         Category::Syntax | Category::Eof | Category::Io => Rejection::Malformed,
-        Category::Data if err.to_string().starts_with(UNSAFE_NUMBER) => Rejection::UnsafeNumber,
         Category::Data => Rejection::WrongType,
     }
 }

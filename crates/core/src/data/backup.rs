@@ -136,11 +136,13 @@ impl Backup {
         if text.len() > MAX_BACKUP_BYTES {
             return Err(BackupRejection::Oversized);
         }
-        let header: Header = serde_json::from_str(text).map_err(crate::reconcile::classify)?;
+        let header: Header =
+            serde_json::from_str(text).map_err(|e| crate::reconcile::classify(&e, text))?;
         if header.v.0 != BACKUP_FORMAT {
             return Err(BackupRejection::WrongVersion);
         }
-        let body: BackupIn = serde_json::from_str(text).map_err(crate::reconcile::classify)?;
+        let body: BackupIn =
+            serde_json::from_str(text).map_err(|e| crate::reconcile::classify(&e, text))?;
         if body.tab != tab {
             return Err(BackupRejection::IdMismatch);
         }
