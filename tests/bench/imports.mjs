@@ -67,7 +67,7 @@ const NAME = "Streaming_History_Audio_2024.json";
  */
 function watch() {
   const now = () => performance.timeOrigin + performance.now();
-  const w = { picked: null, started: null, done: {}, records: 0, long: [], reads: [] };
+  const w = { picked: null, started: null, done: {}, records: 0, progress: [], long: [], reads: [], terms: [] };
   window.__watch = w;
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) w.long.push([performance.timeOrigin + e.startTime, e.duration]);
@@ -88,8 +88,14 @@ function watch() {
     if (w.started === null && document.querySelector("[data-testid=import-status]")?.textContent === "Import started.") w.started = now();
     for (const row of document.querySelectorAll("[data-testid=task]")) {
       if (row.dataset.state === "done" && !(row.dataset.taskId in w.done)) w.done[row.dataset.taskId] = now();
-      w.records = Math.max(w.records, Number(row.dataset.records) || 0);
+      const records = Number(row.dataset.records) || 0;
+      if (records > w.records) {
+        w.records = records;
+        w.progress.push([now(), records]);
+      }
     }
+    const term = document.querySelector("[data-testid=term]")?.textContent;
+    if (term && term !== w.terms.at(-1)?.[1]) w.terms.push([now(), term]);
   };
   new MutationObserver(check).observe(document, {
     subtree: true,
@@ -192,6 +198,8 @@ async function app(file, n, crashAt = null) {
     const task = await firstTask(pages);
     const long = [];
     let crashed = "";
+    let crashedAt = null;
+    let ledAt = null;
     if (crashAt !== null) {
       const watcher = pages.find((_, i) => i !== leader);
       const at = Math.floor(file.records * crashAt);
@@ -201,6 +209,7 @@ async function app(file, n, crashAt = null) {
       long.push({ role: "crashed leader", watch: await watched(victim) });
       const before = (await watched(watcher)).records;
       const t = Date.now();
+      crashedAt = t;
       await crash({ context }, victim);
       pages = pages.filter((p) => p !== victim);
       ids = ids.filter((_, i) => i !== leader);
@@ -208,7 +217,8 @@ async function app(file, n, crashAt = null) {
       const marks = await pages[leader].evaluate(() =>
         performance.getEntriesByName("conclave:became-leader").map((m) => performance.timeOrigin + m.startTime),
       );
-      const led = Math.max(...marks) - t;
+      ledAt = Math.max(...marks);
+      const led = ledAt - t;
       crashed = `crashed at ${before} records; a new leader ${led.toFixed(0)} ms after the crash (its conclave:became-leader mark)`;
     }
     await until(BOUND, `${what}: done in every tab`, async () => {
@@ -225,12 +235,29 @@ async function app(file, n, crashAt = null) {
     pages.forEach((p, i) => long.push({ role: i === leader ? (crashAt === null ? "leader" : "new leader") : p === picker ? "picker" : "follower", watch: all[i] }));
     const perTab = long.map(({ role, watch }) => ({ role, ...longIn(watch, picked, end) }));
     const wrong = rows.filter((r) => r.state !== "done" || r.records !== file.records);
+    // The pace as the picker saw it: when each batch's records showed there.
+    const progress = all[pages.indexOf(picker)].progress.filter(([t]) => t >= picked && t <= end);
+    const gaps = progress.slice(1).map(([t], i) => t - progress[i][0]);
+    let pace = `batches shown in the picker every ${quantile(gaps, 0.5).toFixed(0)} ms (median; ${gaps.length + 1} updates), the longest pause ${Math.max(...gaps).toFixed(0)} ms`;
+    if (crashedAt !== null) {
+      // The new leader's first batch: the first shown after it became leader (batches the
+      // crashed one committed may still arrive just after the crash).
+      const after = progress.findIndex(([t]) => t > ledAt);
+      if (after > 0) {
+        pace +=
+          `; the new leader's first batch shown ${(progress[after][0] - crashedAt).toFixed(0)} ms after the crash ` +
+          `(${(progress[after][0] - progress[after - 1][0]).toFixed(0)} ms after the one before it)`;
+      }
+    }
+    const terms = [...new Set(all.flatMap((w) => w.terms.filter(([t]) => t >= picked && t <= end).map(([, term]) => term)))];
+    if (terms.length) pace += `; leader terms begun during the import: ${terms.join(", ")}`;
     console.log(
       `${what}: ${records} records, ${(SIZE / MiB).toFixed(0)} MiB, done in every tab ${(ms / 1_000).toFixed(1)} s after the pick ` +
         `(staged and started after ${((started - picked) / 1_000).toFixed(1)} s): ${rate(records, ms)}` +
         (crashed ? `; ${crashed}` : "") +
         ` [load ${load} before]`,
     );
+    console.log(`${what}: ${pace}`);
     console.log(`${what}: ${longWords(perTab)}`);
     if (wrong.length) console.log(`${what}: a tab shows other than ${file.records} records done: ${JSON.stringify(wrong)}`);
     return { ms, staging: started - picked, records };
