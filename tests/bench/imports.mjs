@@ -33,7 +33,9 @@
 //   node tests/bench/imports.mjs
 // after a release build of the app in dist/ (`trunk build --release`); it builds nothing
 // (CONCLAVE_DIST=… serves another build). IMPORTS_MIB=2 imports a smaller file;
-// IMPORTS_ROUNDS=3 (default 1); IMPORTS_ONLY=baseline,1,5,crash runs only those.
+// IMPORTS_ROUNDS=3 (default 1); IMPORTS_ONLY=baseline,1,5,crash runs only those;
+// IMPORTS_CSS='…' adds a style sheet to every page of the app (an experiment on what drawing
+// the session's messages costs, e.g. `.posts{display:none}`).
 // Any error the pages log (console errors, uncaught exceptions) is printed at the end.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -55,6 +57,7 @@ const CRASH_AT = 0.5;
 const BOUND = 600_000;
 const BASELINE = fileURLToPath(new URL("idb-baseline", import.meta.url));
 const NAME = "Streaming_History_Audio_2024.json";
+const CSS = process.env.IMPORTS_CSS ?? "";
 
 /**
  * An init script: notes in `window.__watch` when the page's file input changes (the pick),
@@ -137,12 +140,20 @@ function watchErrors(context, where) {
   });
 }
 
+/** An init script: adds `css` to the page (a constructed style sheet: the page's CSP allows it). */
+function addStyle(css) {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css);
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}
+
 /** A fresh browser on a fresh persistent profile serving `root`, the watch in every page. */
 async function browser(root, where) {
   const env = await launchPersistent(root);
   try {
     const context = await env.open();
     await context.addInitScript(watch);
+    if (CSS && root === DIST) await context.addInitScript(addStyle, CSS);
     watchErrors(context, where);
     return { env, context, blank: context.pages() };
   } catch (error) {
@@ -300,6 +311,7 @@ try {
     `the file: ${texts.length} records, ${(buffer.length / MiB).toFixed(2)} MiB (${(buffer.length / texts.length).toFixed(0)} bytes a record); ` +
       `IndexedDB on disk (a persistent profile per run); ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}`,
   );
+  if (CSS) console.log(`every page of the app with this style sheet added (IMPORTS_CSS): ${CSS}`);
   const runs = {
     baseline: () => baseline(file),
     1: () => app(file, 1),
