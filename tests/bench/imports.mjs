@@ -16,7 +16,10 @@
 // 2. The app, 5 tabs open: the same, picked in a follower; done when every tab shows it done.
 // 3. A leader crash: 5 tabs, the same import, the leader's renderer crashed once (as the
 //    end-to-end test crashes it: CDP Page.crash) when a follower shows half of the records in;
-//    the extra time it costs against run 2 of the same round, and how soon a new leader led.
+//    the extra time it costs against run 2 of the same round, how soon a new leader led (its
+//    `conclave:became-leader` mark) and how soon the picker showed its first batch. For every
+//    run of the app, also the pace (how often the picker showed a new batch, the longest pause)
+//    and any leader term begun during the import.
 // 4. The baseline, a plain import loop in one tab with no coordination (idb-baseline/import.html,
 //    served on its own origin): the same file, read in 64 KiB slices, its records found by a
 //    streaming scan and written into IndexedDB in the app's batches (≤ 24 KiB of text), one
