@@ -1148,6 +1148,13 @@ impl Engine {
 
     /// Brings the data layer up to date with the election at `now`, and takes what it says.
     pub(super) fn sync_data(&mut self, now: Millis) {
+        if self.verifying_its_lead() {
+            // A leader checking its term after a stall keeps its writer, and commits nothing,
+            // until it knows whether it was deposed: dropping the writer would lose the news
+            // of the commit in flight (every tab would then read the whole store at the gap)
+            // and have the next writer claim and read the whole store again.
+            return;
+        }
         let leading = self.is_leader().then_some(self.lead.term);
         let leader = self.leader();
         self.data.sync(now, leading, leader);

@@ -1,7 +1,9 @@
 //! A lone tab and the term it finds stored: text that is no term, or a term past the highest
 //! number, is counted and taken as none; a term at the limit is never passed; and a leader
-//! whose inputs stop for longer than the stall bound stops saying it leads.
+//! whose inputs stop for longer than the stall bound stops saying it leads (and, when nobody
+//! deposed it, goes on writing the store without claiming it again).
 
+use conclave_core::data::{Image, StoreOp, StoreResult};
 use conclave_core::{Config, Engine, Key, Millis, Mode, Output, Received, Rejection, TabId, Term};
 
 const ME: TabId = TabId::from_bytes([7; 16]);
@@ -16,13 +18,7 @@ fn lone_at(stored: Option<&str>) -> (Engine, Millis) {
     let mut engine = Engine::new(config, ME, Millis(0), true, Some(Key::from_bytes([1; 32])));
     let mut now = Millis(0);
     while !engine.is_leader() && now < Millis(10_000) {
-        while let Some(output) = engine.poll_output() {
-            match output {
-                Output::ReadTerm => engine.handle_stored_term(now, stored),
-                Output::Persist(term) => engine.handle_persisted(now, term),
-                _ => {}
-            }
-        }
+        serve(&mut engine, now, stored);
         if engine.is_leader() {
             break;
         }
@@ -118,4 +114,46 @@ fn a_leader_whose_inputs_stop_past_the_stall_bound_stops_saying_it_leads() {
         }
     }
     assert!(engine.is_leader_at(resumed));
+}
+
+/// Carries out what `engine` asks at `now`: the stored term is `stored`, terms persist at
+/// once, a claim of the store finds it empty. Returns how many claims it made.
+fn serve(engine: &mut Engine, now: Millis, stored: Option<&str>) -> usize {
+    let mut claims = 0;
+    while let Some(output) = engine.poll_output() {
+        match output {
+            Output::ReadTerm => engine.handle_stored_term(now, stored),
+            Output::Persist(term) => engine.handle_persisted(now, term),
+            Output::Store(StoreOp::Claim { term }) => {
+                claims += 1;
+                engine.handle_store(
+                    now,
+                    StoreResult::Claimed {
+                        term,
+                        result: Ok(Image::default()),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    claims
+}
+
+#[test]
+fn a_leader_that_checks_its_term_after_a_stall_keeps_its_writer() {
+    let (mut engine, mut now) = lone_at(None);
+    serve(&mut engine, now, None);
+    assert!(
+        engine.store_status().writing,
+        "the new leader claimed the store"
+    );
+    // Its thread stops for 2 s (past the stall bound), then a timer runs: it checks the stored
+    // term (nobody deposed it) and goes on writing, without claiming (and reading) the store
+    // again.
+    now = now.plus(2_000);
+    engine.handle_timeout(now);
+    assert_eq!(serve(&mut engine, now, None), 0, "no second claim");
+    assert!(engine.is_leader_at(now));
+    assert!(engine.store_status().writing);
 }

@@ -212,6 +212,11 @@ impl Engine {
         self.lead.role == Role::Leader && !self.lead.verifying
     }
 
+    /// Whether this tab leads but is checking its term after a stall (it does not act meanwhile).
+    pub(super) fn verifying_its_lead(&self) -> bool {
+        self.lead.role == Role::Leader && self.lead.verifying
+    }
+
     /// Whether this tab may act as leader at `now`, as app code asks between inputs:
     /// [`Engine::is_leader`], and its last input is no older than [`super::Config::stall_ms`]. A tab
     /// whose thread was blocked (or page frozen) longer may have been deposed meanwhile; until
