@@ -167,7 +167,11 @@ pub(crate) struct Data {
     sent_to: Option<TabId>,
     rev: Option<u64>,
     reading: bool,
-    early: Vec<(u64, Vec<Change>)>,
+    /// Commits heard ahead of the view: (revision, changes, how many reads had been asked for
+    /// when it was heard).
+    early: Vec<(u64, Vec<Change>, u64)>,
+    /// How many reads of the store this tab has asked for.
+    reads: u64,
     ops: VecDeque<StoreOp>,
     /// News for the app, in order.
     events: VecDeque<Event>,
@@ -211,6 +215,7 @@ impl Data {
             rev: None,
             reading: true,
             early: Vec::new(),
+            reads: 0,
             ops: VecDeque::from([StoreOp::Read]),
             events: VecDeque::new(),
             sends: VecDeque::new(),
@@ -475,21 +480,21 @@ impl Data {
                 if self.early.len() >= MAX_EARLY {
                     self.early.clear();
                 }
-                self.early.push((rev, changes));
+                self.early.push((rev, changes, self.reads));
                 self.read();
             }
         }
     }
 
     fn apply_early(&mut self) {
-        self.early.sort_by_key(|(rev, _)| *rev);
+        self.early.sort_by_key(|(rev, ..)| *rev);
         let shown = self.rev.unwrap_or(0);
-        self.early.retain(|(rev, _)| *rev > shown);
+        self.early.retain(|(rev, ..)| *rev > shown);
         while let Some(shown) = self.rev {
-            let Some(at) = self.early.iter().position(|(rev, _)| *rev == shown + 1) else {
+            let Some(at) = self.early.iter().position(|(rev, ..)| *rev == shown + 1) else {
                 break;
             };
-            let (rev, changes) = self.early.remove(at);
+            let (rev, changes, _) = self.early.remove(at);
             self.rev = Some(rev);
             self.events
                 .push_back(Event::WorkspaceChanged { rev, changes });
@@ -524,6 +529,7 @@ impl Data {
     fn read(&mut self) {
         if !self.reading {
             self.reading = true;
+            self.reads += 1;
             self.ops.push_back(StoreOp::Read);
         }
     }
@@ -543,6 +549,13 @@ impl Data {
                 match result {
                     Ok(image) => {
                         self.error = None;
+                        // A commit heard before this read was asked for is in the store it
+                        // read, unless it never was (a keyholder that lies): one the read
+                        // cannot place is dropped, not read for again and again.
+                        let read = self.reads;
+                        self.early.retain(|&(rev, _, heard)| {
+                            heard >= read || rev <= image.rev.saturating_add(1)
+                        });
                         self.loaded(&image);
                     }
                     Err(error) => self.error = Some(error),

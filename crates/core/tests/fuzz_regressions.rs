@@ -135,15 +135,15 @@ fn replay_file(kind: &str, target: &str, name: &str) {
     replay(target, check, kind, name, &input);
 }
 
-/// Open (found by the `engine` target): a follower that hears its leader commit a revision
-/// its store does not hold (one skipped, from a tab with the key that lies) reads the store
-/// again as soon as each read ends, for ever: the commit heard ahead stays early, and each
-/// load that brings nothing newer asks for another read.
+/// Found by the `engine` target: a follower that heard its leader commit a revision its store
+/// does not hold (one skipped, from a tab with the key that lies) read the store again as soon
+/// as each read ended, for ever: the commit heard ahead stayed early, and each load that
+/// brought nothing newer asked for another read. A commit heard before a read was asked for
+/// and that the read cannot place is now dropped.
 #[test]
-#[ignore = "open finding: once the core is fixed, move the input to fuzz/regressions/engine/"]
 fn a_follower_told_of_a_revision_its_store_lacks_stops_reading_it() {
     replay_file(
-        "findings",
+        "regressions",
         "engine",
         "follower-told-of-a-revision-its-store-lacks",
     );
