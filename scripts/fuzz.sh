@@ -6,7 +6,7 @@
 # more than 2 GiB of memory), after naming the input that did it. A target with an open finding
 # (an input in fuzz/findings/<target>/ that the core still fails) is skipped, loudly: it would
 # stop there at once.
-#   bash scripts/fuzz.sh [seconds-per-target]      (default 60)
+#   bash scripts/fuzz.sh [seconds-per-target [target...]]      (default 60 s, every target)
 # On a shared machine, run it as `nice -n 19 bash scripts/fuzz.sh 600`.
 #
 # Each target starts from the committed seeds (fuzz/seeds/<target>/, written by the real
@@ -42,7 +42,16 @@ total_crashes=0
 targets=0
 declare -a crashed=() skipped=()
 printf '%-10s %14s %10s %8s\n' target executions exec/s crashes
-for target in $(cargo +nightly fuzz list); do
+all=$(cargo +nightly fuzz list)
+chosen=("${@:2}")
+for target in "${chosen[@]}"; do
+  if ! grep -qx "$target" <<<"$all"; then
+    printf '\033[1;31merror:\033[0m no fuzz target %s (there are: %s)\n' "$target" "$(echo $all)" >&2
+    exit 1
+  fi
+done
+[ "${#chosen[@]}" -gt 0 ] || read -r -d '' -a chosen <<<"$all" || true
+for target in "${chosen[@]}"; do
   if compgen -G "findings/$target/*" >/dev/null; then
     printf '%-10s %14s %10s %8s\n' "$target" - - skipped
     skipped+=("$target: open finding $(ls -d findings/"$target"/* | tr '\n' ' ')")
