@@ -14,7 +14,16 @@ use crate::view_model;
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
-    let conclave = use_conclave_with_options(UseConclaveOptions::default().mode(requested_mode()));
+    // Whether the coordination panel is unfolded. Folded (as it starts), it draws nothing, so
+    // the counters, sequence numbers and ages only it shows wait, as on a hidden page, and show
+    // at once when it unfolds; what must show at once (who leads, the tabs listed, what the
+    // banners say) still does.
+    let unfolded = RwSignal::new(false);
+    let conclave = use_conclave_with_options(
+        UseConclaveOptions::default()
+            .mode(requested_mode())
+            .shown(unfolded.into()),
+    );
     let snapshot = conclave.snapshot;
     let start_error = conclave.error.get_untracked();
     // The open session: one per tab (each tab may show another), shared by the sidebar, which
@@ -76,7 +85,13 @@ pub fn App() -> impl IntoView {
         </main>
         // Closed by default: the coordination panel is for watching the tabs work, not for
         // the work itself.
-        <details class="coordination" data-testid="coordination">
+        <details
+            class="coordination"
+            data-testid="coordination"
+            on:toggle=move |ev| {
+                unfolded.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open());
+            }
+        >
             <summary>"Coordination"</summary>
             <div class="panel">
                 <ThisTab snapshot />

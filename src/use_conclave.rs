@@ -30,6 +30,10 @@ pub struct UseConclaveOptions {
     /// page draws nothing, so counters, sequence numbers and ages wait until it is shown,
     /// and show then at once). What must show at once still does, hidden or not.
     pub refresh_hidden: bool,
+    /// Whether anything that shows counters, sequence numbers and ages is in view now (a
+    /// panel unfolded, say): while it says no, their refreshes wait as on a hidden page, and
+    /// show at once when it says yes again. `None` (the default): always in view.
+    pub shown: Option<Signal<bool>>,
     /// How many of the latest app messages from other tabs [`UseConclaveReturn::messages`]
     /// keeps (50 by default; the oldest go first).
     pub keep_messages: usize,
@@ -43,6 +47,7 @@ impl Default for UseConclaveOptions {
             mode: config.mode,
             refresh_ms: 1_000,
             refresh_hidden: false,
+            shown: None,
             keep_messages: 50,
         }
     }
@@ -76,6 +81,16 @@ impl UseConclaveOptions {
     pub fn refresh_hidden(self, refresh_hidden: bool) -> Self {
         Self {
             refresh_hidden,
+            ..self
+        }
+    }
+
+    /// The same options, refreshing counters, sequence numbers and ages only while `shown`
+    /// says they are in view.
+    #[must_use]
+    pub fn shown(self, shown: Signal<bool>) -> Self {
+        Self {
+            shown: Some(shown),
             ..self
         }
     }
@@ -171,6 +186,7 @@ pub fn use_conclave() -> UseConclaveReturn {
 /// driver starts now and says goodbye (resigning if it leads) when the component is cleaned up.
 pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveReturn {
     let snapshot = RwSignal::new(None::<Snapshot>);
+    let refresh = Refresh::new(snapshot, &options);
     let config = Config {
         channel: options.channel,
         mode: options.mode,
@@ -178,7 +194,15 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
     };
     let messages = RwSignal::new(Vec::<AppMessage>::new());
     let keep = options.keep_messages;
-    let refresh = Refresh::new(snapshot, options.refresh_ms, options.refresh_hidden);
+    if let Some(shown) = options.shown {
+        // Back in view: what waited shows at once.
+        let refresh = refresh.clone();
+        Effect::new(move |_| {
+            if shown.get() {
+                refresh.catch_up();
+            }
+        });
+    }
     let workspace = RwSignal::new(View::default());
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
     let resolved = RwSignal::new(Vec::<Resolved>::new());
@@ -302,22 +326,25 @@ fn resolutions(workspace: &RwSignal<View>, changes: &[Change]) -> Vec<Resolved> 
 /// Hands the driver's snapshots to the signal: at once when they change what must show at once
 /// ([`view_model::shows_at_once`]), otherwise the latest of them at most every `refresh_ms`,
 /// and, unless `refresh_hidden`, not while the page is hidden: the latest waits until the page
-/// is shown again, which shows at once (visibility is one of the things that do).
+/// is shown again, which shows at once (visibility is one of the things that do). Nor while
+/// `shown` says nothing shows them: the latest waits until it does ([`Refresh::catch_up`]).
 #[derive(Clone)]
 struct Refresh {
     signal: RwSignal<Option<Snapshot>>,
     refresh_ms: u32,
     refresh_hidden: bool,
+    shown: Option<Signal<bool>>,
     /// The latest snapshot not yet shown, and the timer that will show it.
     waiting: Rc<RefCell<(Option<Snapshot>, Option<Timeout>)>>,
 }
 
 impl Refresh {
-    fn new(signal: RwSignal<Option<Snapshot>>, refresh_ms: u32, refresh_hidden: bool) -> Self {
+    fn new(signal: RwSignal<Option<Snapshot>>, options: &UseConclaveOptions) -> Self {
         Self {
             signal,
-            refresh_ms,
-            refresh_hidden,
+            refresh_ms: options.refresh_ms,
+            refresh_hidden: options.refresh_hidden,
+            shown: options.shown,
             waiting: Rc::default(),
         }
     }
@@ -338,17 +365,25 @@ impl Refresh {
             self.show(next);
             return;
         }
-        let draws = next.visible || self.refresh_hidden;
+        // A hidden page, or a folded panel, draws nothing: a refresh there would be work for
+        // nobody (every tab takes about one a second, beside the messages it hears).
+        let in_view = self
+            .shown
+            .is_none_or(|shown| shown.try_get_untracked().unwrap_or(true));
+        let draws = (next.visible || self.refresh_hidden) && in_view;
         let mut waiting = self.waiting.borrow_mut();
         waiting.0 = Some(next);
         if waiting.1.is_none() && draws {
             let this = self.clone();
-            waiting.1 = Some(Timeout::new(self.refresh_ms, move || {
-                let latest = std::mem::take(&mut *this.waiting.borrow_mut()).0;
-                if let Some(latest) = latest {
-                    this.show(latest);
-                }
-            }));
+            waiting.1 = Some(Timeout::new(self.refresh_ms, move || this.catch_up()));
+        }
+    }
+
+    /// Shows the latest snapshot that waits, if any, now.
+    fn catch_up(&self) {
+        let latest = std::mem::take(&mut *self.waiting.borrow_mut()).0;
+        if let Some(latest) = latest {
+            self.show(latest);
         }
     }
 

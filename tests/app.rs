@@ -223,6 +223,51 @@ async fn counts_while_hidden(channel: &str, refresh_hidden: bool) -> u64 {
     while_hidden
 }
 
+#[wasm_bindgen_test]
+async fn counters_wait_while_nothing_shows_them_and_show_at_once_when_something_does() {
+    use conclave::{use_conclave_with_options, UseConclaveOptions};
+    use conclave_web::Rejection;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    // As the app's folded coordination panel: nothing shows the counters.
+    let shown = RwSignal::new(false);
+    let tab = use_conclave_with_options(
+        UseConclaveOptions::default()
+            .channel("folded-waits")
+            .refresh_ms(100)
+            .shown(shown.into()),
+    );
+    let malformed = move || tab.counters.get_untracked().rejected(Rejection::Malformed);
+    // Alone on its channel, the tab comes to lead, which shows at once; only then post.
+    assert!(leads_soon(&tab).await, "the only tab leads");
+    let garbage = web_sys::BroadcastChannel::new("folded-waits").expect("a channel");
+    for _ in 0..5 {
+        garbage
+            .post_message(&"not json".into())
+            .expect("posting works");
+    }
+    TimeoutFuture::new(400).await;
+    assert_eq!(malformed(), 0, "nothing shows the counters: they wait");
+    shown.set(true);
+    // The effect that catches up runs once the signal's subscribers are told (a microtask).
+    TimeoutFuture::new(0).await;
+    assert_eq!(
+        malformed(),
+        5,
+        "shown, everything counted meanwhile, at once"
+    );
+    // And from then on they refresh as usual.
+    garbage
+        .post_message(&"not json".into())
+        .expect("posting works");
+    TimeoutFuture::new(300).await;
+    assert_eq!(malformed(), 6, "shown, they refresh");
+    garbage.close();
+    owner.cleanup();
+}
+
 /// Makes the test page say it is hidden (`visible: false`) as a background tab's does, or
 /// visible again, and tells its listeners, as the browser would.
 fn emulate_visibility(visible: bool) {

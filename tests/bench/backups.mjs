@@ -22,7 +22,7 @@
 //   node tests/bench/backups.mjs [trials]      (default 10)
 // after a release build of the app in dist/ (`trunk build --release`); it builds nothing.
 import { fileURLToPath } from "node:url";
-import { launchPersistent, within } from "../e2e/browser.mjs";
+import { launchPersistent, openPanel, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { quantile, stats } from "./stats.mjs";
 
@@ -32,7 +32,7 @@ const REQUESTS = 3;
 const DRAFT_BYTES = 1024;
 /** The app's channel (conclave-core's default) names its backup keys. */
 const PREFIX = "conclave:backup:";
-/** The panel's figures refresh at most once a second. */
+/** The panel's figures refresh at most once a second, and only while it is unfolded. */
 const PANEL_REFRESH_MS = 1_200;
 const BASELINE = fileURLToPath(new URL("idb-baseline", import.meta.url));
 
@@ -208,6 +208,7 @@ try {
       if (performance.now() - start > 20_000) throw new Error(`trial ${t}: not led and merged within 20 s: ${JSON.stringify(seen)}`);
     }
     await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
+    await openPanel(page);
     const after = await page.evaluate(panel);
     const recovered = after.found.filter((what) => what === `recovered: ${REQUESTS} requests applied, 1 drafts offered`).length;
     if (recovered !== ORPHANS || seen.removed !== ORPHANS) wrong.push(`trial ${t}: ${recovered} of ${ORPHANS} recovered whole, ${seen.removed} keys removed; found: ${[...new Set(after.found)].join(" | ")}`);

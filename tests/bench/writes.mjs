@@ -46,7 +46,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { ARGS, DIST, EXTRA_ARGS, launch, openTabs, tabId, within } from "../e2e/browser.mjs";
+import { ARGS, DIST, EXTRA_ARGS, closePanel, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { pidsWhere } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
@@ -389,9 +389,13 @@ async function pipelined({ prefix, count, startAt, submit }) {
   return { start, end: now(), busy, refused };
 }
 
-/** The panel's store revision (how many commits the store has had), as a number. */
+/** The panel's store revision (how many commits the store has had), as a number: read with
+ * the panel unfolded (folded, the revision waits), which is then folded again. */
 async function storeRev(page) {
-  return Number((await election(page)).rev);
+  await openPanel(page);
+  const rev = Number((await election(page)).rev);
+  await closePanel(page);
+  return rev;
 }
 
 async function latency(n) {

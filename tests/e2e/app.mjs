@@ -1,9 +1,11 @@
 // What the end-to-end tests read of the served app: its panel, its sessions, its messages, and
 // who leads. Shared by every test file that drives the workspace.
-import { within } from "./browser.mjs";
+import { openPanel, within } from "./browser.mjs";
 
-/** What a tab's panel says of the election and its requests. */
-export function state(page) {
+/** What a tab's panel says of the election and its requests (unfolding it: folded, its
+ * request counters, requests in flight and store revision wait). */
+export async function state(page) {
+  await openPanel(page);
   return page.evaluate(() => {
     const text = (id) => document.querySelector(`[data-testid=${id}]`)?.textContent ?? "";
     const count = (id) => Number(text(id));
@@ -33,11 +35,19 @@ export function messages(page) {
   );
 }
 
+/** Who a tab's panel says leads, and its role: shown at once, folded panel or not. */
+function election(page) {
+  return page.evaluate(() => ({
+    role: document.querySelector("[data-testid=role]")?.textContent ?? "",
+    leader: document.querySelector("[data-testid=leader]")?.dataset.leaderId ?? "",
+  }));
+}
+
 /** Waits until exactly one of `pages` leads and all agree on it; resolves to its index. */
 export async function leaderOf(pages, ids, bound) {
   let found;
   await within(bound, "one agreed leader", async () => {
-    const views = await Promise.all(pages.map(state));
+    const views = await Promise.all(pages.map(election));
     const leaders = views.filter((v) => v.role === "leader");
     if (leaders.length !== 1) return false;
     found = views.indexOf(leaders[0]);

@@ -423,6 +423,7 @@ test("unreadable backup keys (garbage, another version, too large, foreign, anot
       assert.equal(row.length, 1, `one row for ${key}`);
       assert.equal(row[0][1], `skipped (${reason}); kept`, `what became of ${key}`);
     }
+    await openPanel(pages[1 - leader]);
     const other = await foundRows(pages[1 - leader]);
     assert.deepEqual(other, [], "the rows are filled only in the leader's tab");
 

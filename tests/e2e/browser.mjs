@@ -111,11 +111,36 @@ export async function tabId(page) {
   return id.textContent();
 }
 
-/** Unfolds the coordination panel (closed by default), to type into what it holds. */
+/**
+ * Unfolds the coordination panel (closed by default), to type into what it holds or to read
+ * what only it shows: folded, it draws nothing, so its counters, sequence numbers and ages wait
+ * (who leads, the terms and the tabs listed show at once, folded or not). Resolves once the
+ * app has shown them as they are now; an unfolded panel refreshes them once a second.
+ */
 export async function openPanel(page) {
-  await page.evaluate(() => {
-    document.querySelector("[data-testid=coordination]").open = true;
-  });
+  await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const panel = document.querySelector("[data-testid=coordination]");
+        if (panel.open) return resolve();
+        // After the app's own listener (added first) and the redrawing it starts (microtasks).
+        panel.addEventListener("toggle", () => setTimeout(resolve, 0), { once: true });
+        panel.open = true;
+      }),
+  );
+}
+
+/** Folds the coordination panel again: from then on its counters wait (see `openPanel`). */
+export async function closePanel(page) {
+  await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const panel = document.querySelector("[data-testid=coordination]");
+        if (!panel.open) return resolve();
+        panel.addEventListener("toggle", () => setTimeout(resolve, 0), { once: true });
+        panel.open = false;
+      }),
+  );
 }
 
 /** The ids of the peers the tab lists. */

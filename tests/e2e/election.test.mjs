@@ -1,7 +1,7 @@
 // One leader among real tabs of one headless Chromium, on the served app, under its strict CSP.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { closeTabs, emulateHidden, launch, openTabs, peerIds, recordRoles, sameSet, tabId, within } from "./browser.mjs";
+import { closeTabs, emulateHidden, launch, openPanel, openTabs, peerIds, recordRoles, sameSet, tabId, within } from "./browser.mjs";
 
 // A visible tab takes over from a frozen leader within this bound (conclave-core's defaults:
 // probe after 1.1 s of silence, 250 ms for the answer, 1.3 s of grace after the steal).
@@ -82,6 +82,8 @@ test("closing the leader's tab, then crashing the next leader's renderer, each h
   const forgotten = await within(1_500, "every tab forgot the closed leader", async () =>
     (await Promise.all(rest.map(peerIds))).every((list) => !list.includes(closedId)),
   );
+  // Counters show in an unfolded panel (folded, they wait).
+  await Promise.all(rest.map(openPanel));
   const relays = async () =>
     (await Promise.all(rest.map((p) => p.getByTestId("count-relayed").textContent()))).map(Number);
   await within(2_000, "one tab passed the resignation on", async () =>
@@ -183,6 +185,7 @@ async function leaderAndHeirClose(pages) {
 
   const next = await agreedLeader(others, otherIds, 3_000, "a new leader");
   assert.ok(next.term > first.term, `term grew: ${first.term} -> ${next.term}`);
+  await Promise.all(others.map(openPanel));
   const relayed = await Promise.all(others.map((p) => p.getByTestId("count-relayed").textContent()));
   assert.deepEqual(relayed.map(Number), [0, 0], "nobody heard the resignation to pass it on");
   const agreed = performance.now() - t0;
@@ -248,6 +251,7 @@ test("a leader whose main thread is blocked 5 s is replaced within 3 s, and on r
   // follow the new leader.
   const views = await Promise.all(others.map(election));
   for (const v of views) assert.equal(v.term, next.term);
+  await Promise.all(others.map(openPanel));
   const staleRejected = await Promise.all(others.map((p) => p.getByTestId("count-stale-term").textContent()));
   console.log(`# stale-term leader messages rejected by the other tabs: ${staleRejected.join(" ")}`);
   await Promise.all(pages.map((page) => page.close()));

@@ -76,8 +76,10 @@ async function agreedLeader(pages, ids, bound, what) {
   }
 }
 
-/** The counter `name` of a tab's panel (`count-{name}`), or null if the panel has none. */
-function counter(page, name) {
+/** The counter `name` of a tab's panel (`count-{name}`), or null if the panel has none
+ * (unfolding it: folded, its counters wait). */
+async function counter(page, name) {
+  await openPanel(page);
   return page.evaluate((name) => {
     const cell = document.querySelector(`[data-testid="count-${name}"]`);
     return cell ? Number(cell.textContent) : null;

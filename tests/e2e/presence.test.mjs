@@ -1,7 +1,7 @@
 // Tab identity and presence in real tabs of one headless Chromium, on the served app.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { closeTabs, emulateHidden, launch, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
+import { closeTabs, emulateHidden, launch, openPanel, openTabs, peerIds, sameSet, tabId, within } from "./browser.mjs";
 
 // The bounds the app states (conclave-core's Config::default): a tab that says goodbye leaves
 // every list at once; a visible tab that falls silent leaves within its 3 s time-to-live.
@@ -34,6 +34,8 @@ test("10 tabs opened at once get 10 distinct ids and each lists the 9 others; cl
   // though all 10 started at once and may each have created one.
   const signing = await Promise.all(pages.map((p) => p.getByTestId("signing").textContent()));
   assert.deepEqual(signing, Array(10).fill("signed (HMAC-SHA-256)"));
+  // Counters show in an unfolded panel (folded, they wait).
+  await Promise.all(pages.map(openPanel));
   const badTags = await Promise.all(pages.map((p) => p.getByTestId("count-bad-tag").textContent()));
   console.log(`# messages signed with a losing key during start-up, per tab: ${badTags.join(" ")}`);
 
@@ -93,6 +95,8 @@ async function hiddenPanelWaits(pages) {
     (await Promise.all(pages.map(peerIds))).every((list) => list.length === 2),
   );
   const [, hidden, watcher] = pages;
+  // Sequence numbers show in an unfolded panel (folded, they wait, as hidden ones do).
+  await Promise.all(pages.map(openPanel));
   /** The last sequence number `page`'s panel shows for the sender. */
   const seqOf = (page) => page.$eval(`[data-peer-id="${ids[0]}"] [data-label=Seq]`, (c) => Number(c.textContent));
   await emulateHidden(hidden, true);
@@ -149,6 +153,7 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     "tag-length": "1",
   };
   // Both tabs hear the raw channel (a different object in the same page counts as another sender).
+  await Promise.all(pages.map(openPanel));
   for (const page of pages) {
     await within(5_000, "every rejection counted", async () => {
       for (const [reason, count] of Object.entries(expected)) {
@@ -217,6 +222,7 @@ test("a tab whose storage throws holds no key, says so in a banner, and is ignor
   assert.match(await broken.getByTestId("safe-mode").textContent(), /no signing key/);
   // The healthy tab never lists it: its unsigned messages are refused by name.
   assert.ok(!(await peerIds(healthy)).includes(brokenId));
+  await openPanel(healthy);
   assert.ok(Number(await healthy.getByTestId("count-unsigned").textContent()) >= 1);
   await Promise.all([healthy.close(), broken.close()]);
 });
