@@ -68,6 +68,31 @@ impl Page {
     /// Tab `id`, starting now with `key`, on a store holding `image`; the leader lock is free
     /// when `leader_lock_free`, held by another tab otherwise.
     pub fn open(id: TabId, key: Option<Key>, leader_lock_free: bool, image: Image) -> Self {
+        Self::start(id, key, leader_lock_free, image, BTreeMap::new())
+    }
+
+    /// Tab `id`, holding the key, once it leads with the store holding `image` claimed and
+    /// the files `staged`.
+    pub fn leading(id: TabId, image: Image, staged: BTreeMap<(String, u64), Vec<u8>>) -> Self {
+        let mut page = Self::start(id, Some(KEY), true, image, staged);
+        for _ in 0..100 {
+            if page.tab.is_leader() && page.tab.store_status().writing {
+                return page;
+            }
+            page.run_for(100);
+        }
+        panic!("a tab alone with the leader lock free never led and wrote the store");
+    }
+
+    /// [`Page::open`] with the files `staged`: they are there before the tab starts, as a tab
+    /// with the leader lock free leads, claims the store and resumes its imports at once.
+    fn start(
+        id: TabId,
+        key: Option<Key>,
+        leader_lock_free: bool,
+        image: Image,
+        staged: BTreeMap<(String, u64), Vec<u8>>,
+    ) -> Self {
         let config = Config::default();
         let codec = Codec::new(config.channel.clone(), config.max_message_bytes);
         assert_eq!(config.channel, CHANNEL);
@@ -76,7 +101,7 @@ impl Page {
             tab: Engine::new(config, id, Millis(0), true, key),
             local: BTreeMap::new(),
             image,
-            staged: BTreeMap::new(),
+            staged,
             posts: Vec::new(),
             to_heir: Vec::new(),
             held_elsewhere: !leader_lock_free,
@@ -89,20 +114,6 @@ impl Page {
         };
         page.settle();
         page
-    }
-
-    /// Tab `id`, holding the key, once it leads with the store holding `image` claimed and
-    /// the files `staged`.
-    pub fn leading(id: TabId, image: Image, staged: BTreeMap<(String, u64), Vec<u8>>) -> Self {
-        let mut page = Self::open(id, Some(KEY), true, image);
-        page.staged = staged;
-        for _ in 0..100 {
-            if page.tab.is_leader() && page.tab.store_status().writing {
-                return page;
-            }
-            page.run_for(100);
-        }
-        panic!("a tab alone with the leader lock free never led and wrote the store");
     }
 
     /// Hands the tab `text`, received on the channel (or on the heir's channel).

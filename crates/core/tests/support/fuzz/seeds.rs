@@ -598,7 +598,7 @@ fn stores() -> Vec<Seed> {
         "questions": image.questions,
         "drafts": image.drafts,
         "tasks": image.tasks,
-        "staged": { STAGE: ["{\"n\":5}, {\"n\":6}, {\"n\":7}, {\"n\":", "8}, 9]"] },
+        "staged": { STAGE: ["{\"n\":5}, {\"n\":6}, {\"n\":7}, {\"n\":", "8}, {\"n\":9}, ", "10]"] },
     });
     vec![seed("written-by-a-leader", store.to_string())]
 }
