@@ -149,6 +149,22 @@ fn a_follower_told_of_a_revision_its_store_lacks_stops_reading_it() {
     );
 }
 
+/// Found by the `import` target: a record longer than the limit that was also not UTF-8, not
+/// JSON, or cut short by the end of the file failed its import for either reason, depending on
+/// where the chunks were cut (a record carried across chunks was refused for its length before
+/// its end was read; a whole one for what was wrong inside it). Its length is now judged
+/// first, wherever the chunks are cut.
+#[test]
+fn a_record_too_long_fails_its_import_as_too_long_wherever_the_file_is_cut() {
+    for name in [
+        "long-line-not-utf8",
+        "long-record-not-json",
+        "long-record-cut-short",
+    ] {
+        replay_file("regressions", "import", name);
+    }
+}
+
 /// Writes the seed corpus afresh (see the module's docs).
 #[test]
 #[ignore = "writes fuzz/seeds/; run it when the encoders change"]

@@ -255,16 +255,21 @@ pub(crate) fn parse(format: Format, json: JsonState, input: &[u8], last: bool) -
         Format::Lines => lines(input, last),
         Format::Json => json_array(json, input, last),
     };
-    let too_long = format!("a record is longer than {MAX_TEXT_BYTES} bytes");
-    if let Some(at) = parsed.records.iter().position(|r| r.len() > MAX_TEXT_BYTES) {
-        parsed.records.truncate(at);
-        parsed.error = Some(too_long);
-    } else if parsed.carry.len() > MAX_TEXT_BYTES && parsed.error.is_none() {
+    // Each complete record was measured as it was read.
+    if parsed.carry.len() > MAX_TEXT_BYTES && parsed.error.is_none() {
         // A record that has not ended within the limit never will fit it.
         parsed.carry.clear();
-        parsed.error = Some(too_long);
+        parsed.error = Some(too_long());
     }
     parsed
+}
+
+/// Why a record longer than [`MAX_TEXT_BYTES`] is refused. Its length, as it stands in the
+/// file, is judged before anything else about it: a record carried across chunks is refused
+/// for its length before its end is read, so a whole one must be too, or the reason would
+/// depend on where the chunks were cut.
+fn too_long() -> String {
+    format!("a record is longer than {MAX_TEXT_BYTES} bytes")
 }
 
 fn text(bytes: &[u8]) -> Result<String, String> {
@@ -281,6 +286,14 @@ fn lines(input: &[u8], last: bool) -> Parsed {
         input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
     };
     for line in input[..end].split(|&b| b == b'\n') {
+        if line.len() > MAX_TEXT_BYTES {
+            return Parsed {
+                records,
+                carry: Vec::new(),
+                json: JsonState::Before,
+                error: Some(too_long()),
+            };
+        }
         match text(line) {
             Ok(line) => {
                 let line = line.trim();
@@ -351,6 +364,7 @@ fn json_array(mut state: JsonState, input: &[u8], last: bool) -> Parsed {
                 at += 1;
             }
             JsonState::Inside => match value_end(input, at) {
+                Some(end) if end - at > MAX_TEXT_BYTES => return fail(records, state, &too_long()),
                 Some(end) => {
                     let record = match text(&input[at..end]) {
                         Ok(record) => record,
@@ -361,6 +375,9 @@ fn json_array(mut state: JsonState, input: &[u8], last: bool) -> Parsed {
                     }
                     records.push(record);
                     at = end;
+                }
+                None if last && input.len() - at > MAX_TEXT_BYTES => {
+                    return fail(records, state, &too_long())
                 }
                 None if last => {
                     return fail(records, state, "the file ends in the middle of a record")
