@@ -20,7 +20,7 @@ use conclave_core::{
 
 use super::{CHANNEL, KEY};
 
-/// The `localStorage` item of the highest term (as `crates/web/src/platform.rs` names it).
+/// The `localStorage` item of the highest term (as `crates/web/src/platform.rs` names them).
 pub const TERM_ITEM: &str = "conclave:term:v1";
 /// The `localStorage` item of the highest theft record.
 pub const THEFT_ITEM: &str = "conclave:theft:v1";
@@ -54,8 +54,8 @@ pub struct Page {
     /// Whether another tab holds the leader lock: this tab waits for it until
     /// [`Page::free_leader_lock`] (or steals it).
     held_elsewhere: bool,
+    /// The locks this tab waits for (the leader lock, while another tab holds it).
     waiting: BTreeSet<LockName>,
-    holds: BTreeSet<LockName>,
     owed: VecDeque<Owed>,
     /// Frozen or closed: messages are not handed over (the page does not run).
     away: bool,
@@ -106,7 +106,6 @@ impl Page {
             to_heir: Vec::new(),
             held_elsewhere: !leader_lock_free,
             waiting: BTreeSet::new(),
-            holds: BTreeSet::new(),
             owed: VecDeque::new(),
             away: false,
             handed: 0,
@@ -116,7 +115,7 @@ impl Page {
         page
     }
 
-    /// Hands the tab `text`, received on the channel (or on the heir's channel).
+    /// Hands the tab what arrived on the channel (or on the heir's channel).
     pub fn receive(&mut self, received: Received<'_>, to_heir: bool) {
         if !self.away {
             self.handed += 1;
@@ -288,7 +287,6 @@ impl Page {
             }
             LockRequest::Release => {
                 self.waiting.remove(&name);
-                self.holds.remove(&name);
                 // A grant still on its way is handed straight back.
                 self.owed
                     .retain(|owed| !matches!(owed, Owed::Grant(n) if *n == name));
@@ -297,7 +295,6 @@ impl Page {
     }
 
     fn grant(&mut self, name: LockName) {
-        self.holds.insert(name);
         if name == LockName::Leader {
             let term = self.local.get(TERM_ITEM).cloned();
             self.tab.handle_stored_term(self.now, term.as_deref());
