@@ -17,8 +17,9 @@ pub const ME: TabId = TabId::from_bytes([0x11; 16]);
 /// Another tab: the one that sends, or that started an import.
 pub const OTHER: TabId = TabId::from_bytes([0x22; 16]);
 
-/// The most time an `engine` input may let pass, in ms, and a line at most.
+/// The most time an `engine` input may let pass, in ms.
 pub const ENGINE_MS: u64 = 600_000;
+/// The most time one line of an `engine` input may let pass, in ms.
 const LINE_MS: u64 = 60_000;
 
 /// `engine` — input: a script, one command a line, for a tab that holds the key. The first
@@ -133,10 +134,10 @@ const MAX_PIECES: usize = 16;
 
 /// `import` — input: a byte of flags (bit 0: the file is JSON, not lines), a byte `n`, then
 /// `n % 8 + 1` bytes of chunk sizes (each byte `b` is `b + 1` bytes, taken in turn; at most
-/// 16 chunks), and the file. A leader imports the file twice, from its store as a new leader
-/// resumes an import: staged in one chunk, and cut into chunks of those sizes. The messages
-/// (ids and texts, in order) and how the import ends are the same whichever way the file was
-/// cut, and it does end.
+/// 16 chunks), and the file. A leader imports the file from its store, as a new leader resumes
+/// an import: staged in one chunk, and again cut into chunks of those sizes (when that makes
+/// more than one). The import ends, and its messages (ids and texts, in order) and how it ends
+/// are the same whichever way the file was cut.
 pub fn import(data: &[u8]) {
     let [flags, n, rest @ ..] = data else { return };
     let n = usize::from(n % 8) + 1;
