@@ -148,12 +148,18 @@ export function peerIds(page) {
   return page.$$eval("[data-testid=peer-row]", (rows) => rows.map((r) => r.dataset.peerId));
 }
 
-/** Polls `check` every 25 ms until it returns true; resolves to the elapsed ms, or throws. */
-export async function within(ms, what, check) {
+/**
+ * Polls `check` every 25 ms until it returns true; resolves to the elapsed ms, or throws, with
+ * what `describe` (if given) says of the state it gave up in.
+ */
+export async function within(ms, what, check, describe) {
   const start = performance.now();
   for (;;) {
     if (await check()) return performance.now() - start;
-    if (performance.now() - start > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    if (performance.now() - start > ms) {
+      const state = describe ? ` (${await describe()})` : "";
+      throw new Error(`not within ${ms} ms: ${what}${state}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -44,17 +44,22 @@ function resolution(page, id) {
   }, id);
 }
 
-/** Clicks `selector` in every page at the same wall-clock instant. */
-async function clickTogether(pages, selectors) {
+/**
+ * Clicks `selectors[i]` in `pages[i]`, every page at the same wall-clock instant; resolves to
+ * whether each page still had it to click (a tab whose timer fires late may already have heard
+ * the other tab's answer, and with it the question go).
+ */
+function clickTogether(pages, selectors) {
   const at = Date.now() + 60;
-  await Promise.all(
+  return Promise.all(
     pages.map((page, i) =>
       page.evaluate(
         ([selector, at]) =>
           new Promise((done) =>
             setTimeout(() => {
-              document.querySelector(selector)?.click();
-              done();
+              const button = document.querySelector(selector);
+              button?.click();
+              done(Boolean(button));
             }, Math.max(0, at - Date.now())),
           ),
         [selectors[i], at],
@@ -68,7 +73,7 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
   const ids = await Promise.all(pages.map(tabId));
   await leaderOf(pages, ids, 10_000);
   const [asker, b, c] = pages;
-  const tally = { confirmed: 0, cancelled: 0, doubled: 0 };
+  const tally = { confirmed: 0, cancelled: 0, doubled: 0, late: 0 };
   let started = performance.now();
   for (let trial = 0; trial < 200; trial++) {
     if (trial % 20 === 0 && trial > 0) {
@@ -86,22 +91,38 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
     await questionAbout(c, title);
     // b and c answer at the same instant: both yes, or one yes and one no.
     const answers = trial % 2 === 0 ? ["answer-yes", "answer-yes"] : ["answer-yes", "answer-no"];
-    await clickTogether(
+    const clicked = await clickTogether(
       [b, c],
       answers.map((a) => `[data-testid=question][data-question-id="${question}"] [data-testid=${a}]`),
     );
     let seen;
-    await within(15_000, `trial ${trial}: every tab resolved the question and both answers ended`, async () => {
-      seen = await Promise.all(pages.map((p) => resolution(p, question)));
-      return seen.every((r) => r !== null) && [seen[1], seen[2]].every((r) => r.mine !== "" && r.mine !== "Sending your answer…");
-    });
+    await within(
+      15_000,
+      `trial ${trial}: every tab resolved the question and both answers ended`,
+      async () => {
+        seen = await Promise.all(pages.map((p) => resolution(p, question)));
+        return (
+          seen.every((r) => r !== null) &&
+          [seen[1], seen[2]].every((r, i) => (r.mine !== "") === clicked[i] && r.mine !== "Sending your answer…")
+        );
+      },
+      async () => {
+        const pending = await Promise.all(pages.map((p) => p.$$eval(`[data-testid=question][data-question-id="${question}"]`, (q) => q.length)));
+        return `seen ${JSON.stringify(seen)}, still asked in tabs ${JSON.stringify(pending)}`;
+      },
+    );
     // Once, and the same way, everywhere.
     for (const r of seen) assert.deepEqual([r.resolution, r.by], [seen[0].resolution, seen[0].by], `trial ${trial}`);
+    // A tab that clicked too late to find the question sent no answer: the other tab's was
+    // the only one, and applied.
+    const sent = clicked.filter(Boolean).length;
+    if (sent < 2) tally.late += 1;
     const won = [seen[1], seen[2]].filter((r) => r.mine === "Your answer was the one applied.").length;
     const lost = [seen[1], seen[2]].filter((r) => r.mine.startsWith("Already answered")).length;
     if (won !== 1) tally.doubled += 1;
-    assert.deepEqual([won, lost], [1, 1], `trial ${trial}: exactly one answer applied`);
-    assert.ok([ids[1], ids[2]].includes(seen[0].by), `trial ${trial}: resolved by one of the answering tabs`);
+    assert.deepEqual([won, lost], [1, sent - 1], `trial ${trial}: exactly one answer applied`);
+    const winner = [seen[1], seen[2]].findIndex((r) => r.mine === "Your answer was the one applied.");
+    assert.equal(seen[0].by, [ids[1], ids[2]][winner], `trial ${trial}: resolved by the tab whose answer was applied`);
     tally[seen[0].resolution] += 1;
     // A confirmed deletion removed the session from every tab; a cancelled one kept it.
     const listed = await Promise.all(
@@ -115,8 +136,13 @@ test("200 deletions answered from two tabs at the same moment each resolve exact
       assert.deepEqual(listed, [1, 1, 1], `trial ${trial}: a cancelled deletion keeps the session`);
     }
   }
-  console.log(`# 200 racing trials: ${tally.confirmed} confirmed, ${tally.cancelled} cancelled, ${tally.doubled} resolved twice`);
+  console.log(
+    `# 200 racing trials: ${tally.confirmed} confirmed, ${tally.cancelled} cancelled, ${tally.doubled} resolved twice, ` +
+      `${tally.late} where one tab's click came after the other's answer had resolved the question`,
+  );
   assert.equal(tally.doubled, 0);
+  // The race is what is tested: nearly every trial must have sent both answers.
+  assert.ok(tally.late <= 40, `${tally.late} of 200 trials sent only one answer`);
 });
 
 test("a question nobody answers is cancelled once by the timeout, in every tab", async () => {
