@@ -9,7 +9,7 @@ use crate::data::{
     BackupStatus, Change, Data, Found, ItemId, Op, Outcome, OwnWrite, Pending, RawBackup, Refusal,
     RequestCounters, StoreError, StoreOp, StoreResult, StoreStatus, View,
 };
-use crate::election::{LockName, LockRequest, Mode, StepDown, Term};
+use crate::election::{LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
@@ -24,6 +24,11 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How often a tab says "still here", in ms.
     pub heartbeat_ms: u64,
+    /// How often a *hidden* follower says "still here", in ms: its peers keep it listed for
+    /// [`Config::hidden_ttl_ms`], so it need not be heard every second, and every heartbeat
+    /// costs each tab that hears it (the channel's own delivery is most of an idle tab's
+    /// work). A tab that leads, campaigns or is shown heartbeats every [`Config::heartbeat_ms`].
+    pub hidden_heartbeat_ms: u64,
     /// How long peers keep a *visible* tab listed without hearing from it, in ms.
     pub visible_ttl_ms: u64,
     /// How long peers keep a *hidden* tab listed without hearing from it, in ms. Chrome runs a
@@ -86,6 +91,7 @@ impl Default for Config {
             channel: "conclave".to_owned(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             heartbeat_ms: 1_000,
+            hidden_heartbeat_ms: 15_000,
             visible_ttl_ms: 3_000,
             hidden_ttl_ms: 75_000,
             max_ttl_ms: 5 * 60 * 1_000,
@@ -489,7 +495,8 @@ pub struct Engine {
     deposed: Vec<Deposed>,
     tracker: Tracker,
     counters: Counters,
-    next_heartbeat: Millis,
+    /// When this tab last said it is here (`None`: not yet).
+    last_heartbeat: Option<Millis>,
     /// A heartbeat owed but not yet sealed: it is sealed, with this tab's term and beacon as
     /// they are then, when the driver next takes a text, or before any later message (so the
     /// order holds). Another heartbeat before then is the same one: a candidate whose term
@@ -574,7 +581,7 @@ impl Engine {
             deposed: Vec::new(),
             tracker,
             counters: Counters::default(),
-            next_heartbeat: now,
+            last_heartbeat: None,
             owed_heartbeat: false,
             transmit: VecDeque::new(),
             to_heir: VecDeque::new(),
@@ -882,7 +889,7 @@ impl Engine {
             return;
         }
         self.stall_guard(now);
-        if now >= self.next_heartbeat {
+        if now >= self.next_heartbeat() {
             self.announce(now, Presence::Heartbeat);
         }
         let expired: Vec<TabId> = self
@@ -1192,7 +1199,7 @@ impl Engine {
             deposed: self.deposed.clone(),
             tracker: self.tracker.clone(),
             counters: self.counters.clone(),
-            next_heartbeat: self.next_heartbeat,
+            last_heartbeat: self.last_heartbeat,
             owed_heartbeat: self.owed_heartbeat,
             // What is queued here is this engine's to say, and the copy's would be dropped.
             transmit: VecDeque::new(),
@@ -1214,7 +1221,8 @@ impl Engine {
             .iter()
             .map(|(&id, beacon)| self.expiry(id, beacon))
             .min();
-        let presence = earliest_expiry.map_or(self.next_heartbeat, |e| e.min(self.next_heartbeat));
+        let heartbeat = self.next_heartbeat();
+        let presence = earliest_expiry.map_or(heartbeat, |e| e.min(heartbeat));
         let deadline = self.lead_deadline().map_or(presence, |d| d.min(presence));
         Some(self.data.deadline().map_or(deadline, |d| d.min(deadline)))
     }
@@ -1280,7 +1288,22 @@ impl Engine {
             Presence::Hello => self.send(Body::Hello(self.beacon())),
             Presence::Heartbeat => self.owed_heartbeat = true,
         }
-        self.next_heartbeat = now.plus(self.config.heartbeat_ms);
+        self.last_heartbeat = Some(now);
+    }
+
+    /// When this tab next says it is here: a heartbeat period after it last did (at once if
+    /// it never did). The period is the long hidden one only for a hidden follower, so a
+    /// follower that becomes candidate or leader while hidden heartbeats every second at once.
+    fn next_heartbeat(&self) -> Millis {
+        let period = if self.visible || self.role() != Role::Follower {
+            self.config.heartbeat_ms
+        } else {
+            self.config
+                .hidden_heartbeat_ms
+                .max(self.config.heartbeat_ms)
+        };
+        self.last_heartbeat
+            .map_or(Millis(0), |last| last.plus(period))
     }
 
     /// Seals the owed heartbeat, if any, behind what is already queued.

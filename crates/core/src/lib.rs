@@ -28,7 +28,8 @@
 //!   random source; its [`Incarnation`] grows when it comes back from a freeze or the
 //!   back/forward cache.
 //! - **Presence**: a tab greets on start, every tab answers a greeting at once, says "still here"
-//!   every [`Config::heartbeat_ms`], and says goodbye on `pagehide`/`freeze`. A peer that falls
+//!   every [`Config::heartbeat_ms`] (every [`Config::hidden_heartbeat_ms`] while it is a hidden
+//!   follower), and says goodbye on `pagehide`/`freeze`. A peer that falls
 //!   silent leaves the list [`Config::visible_ttl_ms`] after it was last heard (visible peers,
 //!   3 s by default) or [`Config::hidden_ttl_ms`] (hidden peers, whose timers the browser
 //!   throttles to once a minute: 75 s by default). A leader left behind by a later term leaves

@@ -724,3 +724,87 @@ fn only_the_heir_waiting_for_the_leader_lock_rehearses() {
         "a tab without Web Locks"
     );
 }
+
+#[test]
+fn a_hidden_follower_heartbeats_rarely_stays_listed_and_heartbeats_every_second_once_it_leads() {
+    let mut group = Group::leader_and_heir(3);
+    let ids: Vec<TabId> = group.tabs.iter().map(Engine::id).collect();
+    for t in [1, 2] {
+        group.tabs[t].handle_lifecycle(group.now, Lifecycle::Hidden);
+    }
+    let _ = group.drain(0);
+    let config = Config::default();
+
+    // A minute, in steps of 100 ms: what each tab posts, every tab still listing the others.
+    let posted = |group: &mut Group, ms: u64| {
+        let mut sent = vec![0; group.tabs.len()];
+        for _ in 0..ms / 100 {
+            group.now = group.now.plus(100);
+            for (t, count) in sent.iter_mut().enumerate() {
+                group.tabs[t].handle_timeout(group.now);
+                let posts = group.take(t).posts;
+                *count += posts.len();
+                for text in posts {
+                    for u in group.others(t).collect::<Vec<_>>() {
+                        group.tabs[u].handle_message(group.now, Received::Text(&text));
+                    }
+                }
+            }
+            let _ = group.drain(0);
+            for t in 0..group.tabs.len() {
+                let listed: Vec<TabId> = group.tabs[t].peers().map(|p| p.id).collect();
+                let others: Vec<TabId> = ids.iter().copied().filter(|&id| id != ids[t]).collect();
+                assert!(
+                    others.iter().all(|id| listed.contains(id)),
+                    "tab {t} lists {listed:?} at {:?}",
+                    group.now
+                );
+            }
+        }
+        sent
+    };
+    let sent = posted(&mut group, 60_000);
+    let every_second = (60_000 / config.heartbeat_ms) as usize;
+    let hidden_most = (60_000 / config.hidden_heartbeat_ms) as usize + 1;
+    assert!(
+        sent[0] + 1 >= every_second,
+        "the leader heartbeats every second: {sent:?}"
+    );
+    for t in [1, 2] {
+        assert!(
+            (hidden_most - 2..=hidden_most).contains(&sent[t]),
+            "hidden follower {t} posts about every {} ms: {sent:?}",
+            config.hidden_heartbeat_ms
+        );
+    }
+
+    // The leader closes: the hidden heir leads, and says so every second from then on.
+    let _ = group.close_leader();
+    assert!(group.tabs[1].is_leader(), "the heir leads by hand-off");
+    let _ = group.grant(1, LockName::Leader);
+    let sent = {
+        let mut sent = [0; 2];
+        for _ in 0..100 {
+            group.now = group.now.plus(100);
+            for (slot, t) in [1, 2].into_iter().enumerate() {
+                group.tabs[t].handle_timeout(group.now);
+                let posts = group.take(t).posts;
+                sent[slot] += posts.len();
+                let to = 3 - t;
+                for text in posts {
+                    group.tabs[to].handle_message(group.now, Received::Text(&text));
+                }
+            }
+        }
+        sent
+    };
+    assert!(
+        sent[0] >= 9,
+        "the hidden leader heartbeats every second: {sent:?}"
+    );
+    assert!(
+        sent[1] <= 2,
+        "the other hidden follower still rarely: {sent:?}"
+    );
+    assert!(group.tabs[2].peers().any(|p| p.id == ids[1]));
+}
