@@ -1,7 +1,16 @@
-// The baseline beside Conclave's sustained writes (tests/bench/writes.mjs): no leader, no
-// channel; every tab writes IndexedDB itself, one readwrite transaction with durability
-// "strict" per message (the way RxDB and Dexie insert: one document, one transaction). Also the
-// platform's floor: what one commit costs in this Chromium, strict and relaxed.
+// The baselines beside Conclave's sustained writes (tests/bench/writes.mjs), in three modes:
+// - "bare": no leader, no channel; every tab writes IndexedDB itself, one readwrite
+//   transaction with durability "strict" per message (the way RxDB and Dexie insert: one
+//   document, one transaction), and tells no one: only the storage part of the work.
+// - "observed": the same writes, and every tab shows every message, as RxDB's and Dexie's
+//   observing tabs do: once a write commits, its tab draws it and tells the other tabs on a
+//   BroadcastChannel, and each of them reads that record from IndexedDB and draws it (a
+//   generous observer: it reads the one new record, where a live query would run again).
+// - "display": no storage at all; each message goes out on the BroadcastChannel at once and
+//   every tab draws it: the floor of "every tab shows every write" in this Chromium.
+// Messages are drawn as the app draws them (the same markup, the latest 500 kept, with the same
+// rules from posts.css). Also the platform's floor: what one commit costs in this Chromium,
+// strict and relaxed.
 //
 // Exposes `window.__baseline` once its database is open.
 
@@ -42,6 +51,34 @@ const TAB = crypto.randomUUID();
 
 const db = await open("baseline");
 
+/** The messages shown, as the app's session view lists them: the latest `SHOWN`. */
+const SHOWN = 500;
+const list = document.querySelector("ol.posts");
+const shown = { count: 0, last: 0 };
+function show(record) {
+  const li = document.createElement("li");
+  li.dataset.testid = "message";
+  li.dataset.messageId = record.id;
+  li.dataset.author = record.author;
+  const author = document.createElement("code");
+  author.className = "author";
+  author.title = record.author;
+  author.textContent = record.author.slice(0, 8);
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = record.text;
+  li.append(author, text);
+  list.append(li);
+  if (list.childElementCount > SHOWN) list.firstElementChild.remove();
+  shown.count += 1;
+  shown.last = now();
+}
+const channel = new BroadcastChannel("baseline");
+channel.onmessage = async ({ data }) => {
+  if (data.record) show(data.record);
+  else show(await request(db.transaction("messages", "readonly").objectStore("messages").get(data.id)));
+};
+
 window.__baseline = {
   tab: TAB,
 
@@ -50,15 +87,34 @@ window.__baseline = {
    * at once, each its own strict transaction (pipelined: none waits for another), and resolves
    * to { start, end, durabilities } when every one has committed.
    */
-  async write(prefix, count, startAt) {
+  async write(prefix, count, startAt, mode = "bare") {
     while (now() < startAt) await new Promise((r) => setTimeout(r, Math.min(4, startAt - now())));
     const start = now();
     const commits = [];
     for (let i = 0; i < count; i++) {
-      commits.push(insert(db, message(`${prefix}-${TAB}-${i}`, `${prefix} ${TAB.slice(0, 8)} #${i}`), "strict"));
+      const record = message(`${prefix}-${TAB}-${i}`, `${prefix} ${TAB.slice(0, 8)} #${i}`);
+      if (mode === "display") {
+        show(record);
+        channel.postMessage({ record });
+        continue;
+      }
+      const committed = insert(db, record, "strict");
+      commits.push(
+        mode === "observed"
+          ? committed.then(() => {
+              show(record);
+              channel.postMessage({ id: record.id });
+            })
+          : committed,
+      );
     }
     await Promise.all(commits);
     return { start, end: now() };
+  },
+
+  /** How many messages this tab has drawn, and when it drew the last (epoch ms). */
+  shown() {
+    return { ...shown };
   },
 
   /** How many records the shared database holds (every tab's). */
