@@ -11,9 +11,11 @@
 //    tabs (a MutationObserver in every page notes when each message text first appears, on
 //    the machine's wall clock: performance.timeOrigin + performance.now()). Also when it
 //    appears in the writing tab itself.
-// 2. Sustained writes, 5 tabs writing at once (a fresh browser): each tab submits K messages as
-//    fast as it can, pipelined (a submit refused because too many requests are outstanding is
-//    submitted again, same text, after a few ms), until every tab shows all 5 × K; writes/s
+// 2. Sustained writes, 5 tabs writing at once (a fresh browser): each tab makes K writes as
+//    fast as it can, pipelined, through the page's `addMessage` export (as many at once as it
+//    takes; or, with WRITES_SUSTAINED_SUBMIT=request, through the composer, one submit a turn;
+//    a write refused because too many requests are outstanding is made again, same text, after
+//    a few ms), until every tab shows all 5 × K; writes/s
 //    from the first submit to the moment the last tab shows the last message, with how many
 //    strict commits the leader made for them (the store's revision, read from the panel). Beside
 //    it, in the same run, the baseline: 5 tabs of a plain page (idb-baseline/, served on its
@@ -69,6 +71,16 @@ const ROUNDS = Number(process.env.WRITES_ROUNDS ?? 3);
  */
 const SUBMIT = process.env.WRITES_SUBMIT ?? "request";
 if (!["request", "event"].includes(SUBMIT)) throw new Error(`WRITES_SUBMIT: request or event, not ${SUBMIT}`);
+/**
+ * How each tab makes its writes in the sustained part: "api" (the default) through the page's
+ * `addMessage` export, as a page script would, as many at once as the tab takes (like the
+ * baselines, which call IndexedDB from script with no form); "request" or "event" through the
+ * composer, one submit a turn, as above.
+ */
+const SUSTAINED_SUBMIT = process.env.WRITES_SUSTAINED_SUBMIT ?? "api";
+if (!["api", "request", "event"].includes(SUSTAINED_SUBMIT)) {
+  throw new Error(`WRITES_SUSTAINED_SUBMIT: api, request or event, not ${SUSTAINED_SUBMIT}`);
+}
 const WRITERS = 5;
 const ONLY = process.env.WRITES_ONLY;
 const FLOOR_N = 200;
@@ -375,6 +387,26 @@ async function pipelined({ prefix, count, startAt, submit }) {
   const start = now();
   let busy = 0;
   const refused = [];
+  if (submit === "api") {
+    // As many at once as the tab takes; when it has too many outstanding, a few ms later.
+    const session = document.querySelector("[data-testid=session][aria-current=true]").dataset.sessionId;
+    for (let i = 0; i < count; ) {
+      try {
+        window.wasmBindings.addMessage(session, `${prefix}#${i}`);
+        i++;
+      } catch (error) {
+        if (!/too many requests/.test(error.message)) {
+          refused.push(error.message);
+          i++;
+        } else {
+          busy++;
+          await new Promise((r) => setTimeout(r, 3));
+        }
+      }
+    }
+    channel.port1.close();
+    return { start, end: now(), busy, refused };
+  }
   for (let i = 0; i < count; i++) {
     const text = `${prefix}#${i}`;
     for (;;) {
@@ -443,7 +475,7 @@ async function sustainedConclave(round) {
     const startAt = Date.now() + 500;
     const mark = usage(env);
     const runs = await Promise.all(
-      pages.map((page, i) => page.evaluate(pipelined, { prefix: `${prefix}${ids[i].slice(0, 8)} `, count: K, startAt, submit: SUBMIT })),
+      pages.map((page, i) => page.evaluate(pipelined, { prefix: `${prefix}${ids[i].slice(0, 8)} `, count: K, startAt, submit: SUSTAINED_SUBMIT })),
     );
     const total = WRITERS * K;
     let views;
@@ -553,6 +585,11 @@ async function floor(storage) {
 }
 
 if (SUBMIT === "event") console.log("submits: a bare submit event (WRITES_SUBMIT=event), not form.requestSubmit()");
+console.log(
+  SUSTAINED_SUBMIT === "api"
+    ? "sustained writes: made through the page's addMessage export, as many at once as a tab takes (WRITES_SUSTAINED_SUBMIT=request: through the composer)"
+    : `sustained writes: made through the composer (${SUSTAINED_SUBMIT}), one submit a turn`,
+);
 console.log(
   STORAGE === "disk"
     ? "IndexedDB on disk: a persistent profile per configuration (WRITES_STORAGE=memory: off-the-record contexts)"

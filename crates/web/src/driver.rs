@@ -959,3 +959,34 @@ pub fn page_is_leader() -> bool {
         shared.engine.is_leader_at(shared.clock.now())
     })
 }
+
+/// For page scripts (and the benchmarks), as `addMessage(session, text)` among the app's
+/// exports: asks the leader to add `text` to session `session` (its id as the page shows it
+/// in `data-session-id`), as the composer's Send does, without the form; returns the
+/// request's number (it ends as every request does, in the requests the page lists).
+///
+/// # Errors
+/// `session` is not a session id, no driver runs on the page (or it is busy), or the request
+/// is refused at once (its [`Refusal`], as text).
+#[wasm_bindgen(js_name = addMessage)]
+pub fn page_add_message(session: &str, text: &str) -> Result<f64, wasm_bindgen::JsError> {
+    use wasm_bindgen::JsError;
+    let session: ItemId = session
+        .parse()
+        .map_err(|e| JsError::new(&format!("not a session id: {e}")))?;
+    let shared = PAGE_DRIVER
+        .with(|page| page.borrow().upgrade())
+        .ok_or_else(|| JsError::new("no driver runs on this page"))?;
+    if shared.try_borrow_mut().is_err() {
+        return Err(JsError::new("the driver is busy"));
+    }
+    let op = Op::Add {
+        session,
+        text: text.to_owned(),
+    };
+    let number = feed_result(&shared, |inner, now| inner.engine.handle_request(now, op))
+        .map_err(|refusal| JsError::new(&refusal.to_string()))?;
+    // Request numbers count this tab's requests: far below 2^53, exact as a JavaScript number.
+    #[allow(clippy::cast_precision_loss)]
+    Ok(number as f64)
+}

@@ -41,7 +41,7 @@ pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,
     Term,
 };
-pub use driver::{page_is_leader, Driver, WorkspaceEvent};
+pub use driver::{page_add_message, page_is_leader, Driver, WorkspaceEvent};
 pub use error::{ImportError, StartError};
 // The IndexedDB layer is the driver's; it is public only so that the browser tests in
 // `tests/idb.rs` (which see nothing else) can exercise it, hence hidden from the docs.
