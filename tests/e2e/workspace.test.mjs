@@ -211,3 +211,43 @@ test("close every tab, open the app again: every session and message is there", 
   assert.equal((await messages(again)).length, 6);
   assert.deepEqual(await again.evaluate(() => window.__cspViolations), []);
 });
+
+test("a page script adds messages through addMessage: shown in every tab once, a bad session refused by name", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  const leader = await leaderOf(pages, ids, 10_000);
+  const writer = pages[(leader + 1) % pages.length];
+  const title = `Scripted ${Date.now()}`;
+  await createSession(writer, title);
+  let session;
+  await within(10_000, "every tab lists the new session", async () => {
+    const listed = await Promise.all(pages.map(sessions));
+    session = listed[0].find(([, t]) => t === title)?.[0];
+    return listed.every((s) => s.some(([, t]) => t === title));
+  });
+  for (const page of pages) {
+    await page.click(`[data-testid=session][data-session-id="${session}"] [data-testid=switch-session]`);
+  }
+  // 20 at once, in one task: each gets a request number of its own.
+  const numbers = await writer.evaluate(
+    (session) => Array.from({ length: 20 }, (_, i) => window.wasmBindings.addMessage(session, `scripted #${i}`)),
+    session,
+  );
+  assert.equal(new Set(numbers).size, 20, `distinct request numbers: ${numbers}`);
+  await within(10_000, "every tab shows the 20 messages", async () =>
+    (await Promise.all(pages.map(messages))).every((m) => m.filter(([, , t]) => t.startsWith("scripted #")).length === 20),
+  );
+  for (const page of pages) {
+    const texts = (await messages(page)).map(([, , t]) => t);
+    assert.deepEqual(texts, Array.from({ length: 20 }, (_, i) => `scripted #${i}`), "in order, once each");
+  }
+  const refused = await writer.evaluate(() => {
+    try {
+      window.wasmBindings.addMessage("not-an-id", "x");
+      return null;
+    } catch (error) {
+      return error.message;
+    }
+  });
+  assert.match(refused ?? "", /not a session id/);
+});
