@@ -168,6 +168,10 @@ test("5 tabs write at once while the leader's renderer is crashed twice: nothing
   await writeThroughLeaderLoss(5, 20, "crash");
 });
 
+test("3 tabs write 100 messages each while the leader's renderer is crashed twice: the last tab standing holds every one", async () => {
+  await writeThroughLeaderLoss(3, 34, "crash");
+});
+
 test("10 tabs write 100 messages each while the leader's renderer is crashed twice", async () => {
   await writeThroughLeaderLoss(10, 34, "crash");
 });
