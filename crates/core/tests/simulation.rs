@@ -246,7 +246,9 @@ fn the_same_seed_gives_the_same_trace() {
 }
 
 /// Seeds that once broke an invariant, each named after the bug it found (in the protocol or
-/// in the simulator's model). They run first and alone, so a regression names itself.
+/// in the simulator's model). They run first and alone, so a regression names itself; and each
+/// asserts that the scenario it pins still happens in its run, so that a seed whose history
+/// drifted away from it says so instead of passing for nothing.
 #[test]
 fn seeds_that_found_bugs_still_pass() {
     // Seeds found by the workspace's requests (R1-R5); they run with them (and without the
@@ -308,111 +310,274 @@ fn seeds_that_found_bugs_still_pass() {
         .map(|o| o.failover_freeze_ms.len())
         .unwrap_or_default();
     assert!(blocked > 0, "seed 3 no longer replaces a blocked leader");
-    let pinned: [(u64, &str); 24] = [
-        (
-            0,
-            "livelock: a candidate's deadline passed while it verified after a stall",
-        ),
-        (
-            4,
-            "S5: a fenced stale-term message left a trace in the sender's window",
-        ),
-        (
-            55,
-            "S1': a stale grant, shuffled after its loss in a blocked tab, was believed",
-        ),
-        (
-            70,
-            "agreement: a leader heard again after falling silent stayed 'gone'",
-        ),
-        (
-            90,
-            "S1': a thief died before acting; the next holder did not wait for the victim",
-        ),
-        (
-            146,
-            "agreement: with no tab running there is nothing to agree on",
-        ),
-        (
-            149,
-            "S1': a thief that lost a race gave the stolen lock to the queue",
-        ),
-        (
-            295,
-            "S1': a hand-off steal raced with the queue's grant of the released lock",
-        ),
-        (
-            332,
-            "S1': a new tab took the lock while a deposed hidden leader was blocked",
-        ),
-        (
-            365,
-            "S1': a blocked tab counted as acting before it ran an input",
-        ),
-        (
-            414,
-            "S1': the named successor stole the lock the queue had just granted",
-        ),
-        (
-            951,
-            "agreement: a lease-mode tab back from the cache minted below the stored term",
-        ),
-        (
-            6394,
-            "S1': a grant that waited out a block was used before its theft notice",
-        ),
-        (
-            6498,
-            "S1': a stale leader-lock grant, shuffled after its loss, was taken for a free lock",
-        ),
-        (
-            9394,
-            "S1': a resumed thread counted as acting before it ran an input",
-        ),
-        (
-            9323,
-            "S1': a thief died before its steal's grant; the next holder led while its victim did",
-        ),
-        (
-            9790,
-            "S1': a thief died before its steal's grant; the next holder led while its victim did",
-        ),
-        (
-            13363,
-            "S1': a thief that stepped down handed its stolen lock to itself and acted at once",
-        ),
-        (
-            15003,
-            "S1': a thief that lost the heir lock handed its just-stolen lock to the new heir",
-        ),
-        (
-            32020,
-            "S1': a thief that stalled led anew on its kept lock before the theft of it was heard",
-        ),
-        (
-            14502,
-            "agreement: a late goodbye from the leader's earlier life marked it gone for good",
-        ),
-        (
-            25526,
-            "agreement: a leader heard acting again stayed 'gone' after a clean departure",
-        ),
-        (
-            26996,
-            "agreement: a late goodbye from the leader's earlier life marked it gone for good",
-        ),
-        (
-            44,
-            "promptness: a heartbeat overtaken by its sender's resignation listed it again",
-        ),
-    ];
-    for (seed, bug) in pinned {
-        // Machine sleeps came later: without them, each seed replays the history it was pinned for.
-        let result = Sim::new(seed)
+    // Machine sleeps, requests and term corruption came later: without them, each seed replays
+    // what it can of the history it was pinned for, and its scenario says whether it still does.
+    let run = |seed| {
+        Sim::new(seed)
             .without_machine_sleeps()
             .without_requests()
             .without_term_corruption()
-            .run();
+            .run()
+    };
+    for (seed, bug, pin) in PINNED {
+        let result = run(seed);
         assert!(result.is_ok(), "seed {seed} ({bug}): {result:?}");
+        match pin {
+            Reaches(scenario) => {
+                let count = result.map(|o| scenario.count(&o)).unwrap_or_default();
+                assert!(
+                    count > 0,
+                    "seed {seed} ({bug}) no longer reaches its scenario: {}",
+                    scenario.what()
+                );
+            }
+            Drifted(scenario) => assert!(
+                STAND_INS.iter().any(|&(_, s)| s == scenario),
+                "seed {seed} ({bug}) drifted, and no stand-in pins its scenario: {}",
+                scenario.what()
+            ),
+        }
+    }
+    for (seed, scenario) in STAND_INS {
+        let result = run(seed);
+        let what = scenario.what();
+        assert!(result.is_ok(), "stand-in seed {seed} ({what}): {result:?}");
+        let count = result.map(|o| scenario.count(&o)).unwrap_or_default();
+        assert!(count > 0, "stand-in seed {seed} no longer reaches: {what}");
     }
 }
+
+/// The scenario a pinned seed is about, as the simulator counts it ([`sim::ScenarioStats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    StalledCandidate,
+    StaleTermFenced,
+    ShuffledGrant,
+    LeaderBackAfterSilence,
+    LeaderBackAfterGoodbye,
+    DeadThief,
+    AgreementWithoutTabs,
+    StolenLockReleased,
+    StealOfUnheardGrant,
+    StealFromPaused,
+    GrantPastBlockedHiddenLeader,
+    BlockedLeaderResumed,
+    LeaseLedAfterRestore,
+    ThiefSteppingDown,
+    ThiefLosingHeir,
+    StalledThief,
+    LateLeaderGoodbye,
+    HeardAfterGoodbye,
+}
+
+impl Scenario {
+    /// How often it happened in a run.
+    fn count(self, o: &Outcome) -> u64 {
+        let s = &o.scenarios;
+        match self {
+            Self::StalledCandidate => s.stalled_candidates,
+            Self::StaleTermFenced => s.stale_term_rejections,
+            Self::ShuffledGrant => s.shuffled_grants,
+            Self::LeaderBackAfterSilence => s.leaders_back_after_silence,
+            Self::LeaderBackAfterGoodbye => s.leaders_back_after_goodbye,
+            Self::DeadThief => s.dead_thieves,
+            Self::AgreementWithoutTabs => s.agreement_without_tabs,
+            Self::StolenLockReleased => s.stolen_locks_released,
+            Self::StealOfUnheardGrant => s.steals_of_unheard_grants,
+            Self::StealFromPaused => s.steals_from_paused,
+            Self::GrantPastBlockedHiddenLeader => s.grants_past_blocked_hidden_leader,
+            Self::BlockedLeaderResumed => s.blocked_leaders_resumed,
+            Self::LeaseLedAfterRestore if o.mode == Some(Mode::Lease) => s.led_after_restore,
+            Self::LeaseLedAfterRestore => 0,
+            Self::ThiefSteppingDown => s.thieves_stepping_down,
+            Self::ThiefLosingHeir => s.thieves_losing_heir,
+            Self::StalledThief => s.stalled_thieves,
+            Self::LateLeaderGoodbye => s.late_leader_goodbyes,
+            Self::HeardAfterGoodbye => s.heard_after_goodbye,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::StalledCandidate => "a candidate ran an input after a stall",
+            Self::StaleTermFenced => "a deposed leader's message was fenced (stale term)",
+            Self::ShuffledGrant => "a lock grant reached its page after the loss of that request",
+            Self::LeaderBackAfterSilence => "a leader found gone was heard again at its term",
+            Self::LeaderBackAfterGoodbye => {
+                "a leader that said goodbye was heard again at its term"
+            }
+            Self::DeadThief => "a thief died before its steal's grant, holding the leader lock",
+            Self::AgreementWithoutTabs => "agreement was checked with no tab running",
+            Self::StolenLockReleased => "a thief released the leader lock it had stolen",
+            Self::StealOfUnheardGrant => "a steal of the leader lock whose grant was on its way",
+            Self::StealFromPaused => "a steal of the leader lock from a paused tab",
+            Self::GrantPastBlockedHiddenLeader => {
+                "the leader lock was given while a hidden, blocked tab still led"
+            }
+            Self::BlockedLeaderResumed => "a leader's blocked thread resumed",
+            Self::LeaseLedAfterRestore => "in lease mode, a tab back from the cache led",
+            Self::ThiefSteppingDown => "a thief stepped down holding the lock it stole",
+            Self::ThiefLosingHeir => "a thief lost the heir lock holding the lock it stole",
+            Self::StalledThief => "a thief stalled holding the lock it stole",
+            Self::LateLeaderGoodbye => "a leader's goodbye from its earlier life was delivered",
+            Self::HeardAfterGoodbye => "a message was delivered after its sender's goodbye",
+        }
+    }
+}
+
+/// What the pinned-seed test asks of a seed's run besides keeping every invariant.
+#[derive(Clone, Copy, Debug)]
+enum Pin {
+    /// The scenario still happens in it.
+    Reaches(Scenario),
+    /// Its history no longer reaches the scenario (the protocol and the simulator changed
+    /// since it was pinned); it still runs, and a stand-in seed pins the scenario.
+    Drifted(Scenario),
+}
+
+use Pin::{Drifted, Reaches};
+use Scenario::*;
+
+/// Seeds that once broke an invariant, each with the bug it found (in the protocol or in the
+/// simulator's model) and the scenario it pins.
+const PINNED: [(u64, &str, Pin); 24] = [
+    (
+        0,
+        "livelock: a candidate's deadline passed while it verified after a stall",
+        Drifted(StalledCandidate),
+    ),
+    (
+        4,
+        "S5: a fenced stale-term message left a trace in the sender's window",
+        Drifted(StaleTermFenced),
+    ),
+    (
+        55,
+        "S1': a stale grant, shuffled after its loss in a blocked tab, was believed",
+        Drifted(ShuffledGrant),
+    ),
+    (
+        70,
+        "agreement: a leader heard again after falling silent stayed 'gone'",
+        Drifted(LeaderBackAfterSilence),
+    ),
+    (
+        90,
+        "S1': a thief died before acting; the next holder did not wait for the victim",
+        Drifted(DeadThief),
+    ),
+    (
+        146,
+        "agreement: with no tab running there is nothing to agree on",
+        Drifted(AgreementWithoutTabs),
+    ),
+    (
+        149,
+        "S1': a thief that lost a race gave the stolen lock to the queue",
+        Reaches(StolenLockReleased),
+    ),
+    (
+        295,
+        "S1': a hand-off steal raced with the queue's grant of the released lock",
+        Drifted(StealOfUnheardGrant),
+    ),
+    (
+        332,
+        "S1': a new tab took the lock while a deposed hidden leader was blocked",
+        Drifted(GrantPastBlockedHiddenLeader),
+    ),
+    (
+        365,
+        "S1': a blocked tab counted as acting before it ran an input",
+        Drifted(BlockedLeaderResumed),
+    ),
+    (
+        414,
+        "S1': the named successor stole the lock the queue had just granted",
+        Drifted(StealOfUnheardGrant),
+    ),
+    (
+        951,
+        "agreement: a lease-mode tab back from the cache minted below the stored term",
+        Reaches(LeaseLedAfterRestore),
+    ),
+    (
+        6394,
+        "S1': a grant that waited out a block was used before its theft notice",
+        Drifted(StealFromPaused),
+    ),
+    (
+        6498,
+        "S1': a stale leader-lock grant, shuffled after its loss, was taken for a free lock",
+        Drifted(ShuffledGrant),
+    ),
+    (
+        9394,
+        "S1': a resumed thread counted as acting before it ran an input",
+        Reaches(BlockedLeaderResumed),
+    ),
+    (
+        9323,
+        "S1': a thief died before its steal's grant; the next holder led while its victim did",
+        Drifted(DeadThief),
+    ),
+    (
+        9790,
+        "S1': a thief died before its steal's grant; the next holder led while its victim did",
+        Reaches(DeadThief),
+    ),
+    (
+        13363,
+        "S1': a thief that stepped down handed its stolen lock to itself and acted at once",
+        Drifted(ThiefSteppingDown),
+    ),
+    (
+        15003,
+        "S1': a thief that lost the heir lock handed its just-stolen lock to the new heir",
+        Reaches(ThiefLosingHeir),
+    ),
+    (
+        32020,
+        "S1': a thief that stalled led anew on its kept lock before the theft of it was heard",
+        Drifted(StalledThief),
+    ),
+    (
+        14502,
+        "agreement: a late goodbye from the leader's earlier life marked it gone for good",
+        Drifted(LateLeaderGoodbye),
+    ),
+    (
+        25526,
+        "agreement: a leader heard acting again stayed 'gone' after a clean departure",
+        Drifted(LeaderBackAfterGoodbye),
+    ),
+    (
+        26996,
+        "agreement: a late goodbye from the leader's earlier life marked it gone for good",
+        Drifted(LateLeaderGoodbye),
+    ),
+    (
+        44,
+        "promptness: a heartbeat overtaken by its sender's resignation listed it again",
+        Reaches(HeardAfterGoodbye),
+    ),
+];
+
+/// Seeds that reach today the scenario of pinned seeds whose histories drifted away from it:
+/// the first of seeds 0 to 1,999, run as the pinned ones run, that reaches each.
+const STAND_INS: [(u64, Scenario); 14] = [
+    (1, StalledCandidate),
+    (7, StaleTermFenced), // lease mode, as seed 4
+    (86, ShuffledGrant),
+    (16, LeaderBackAfterSilence),
+    (17, DeadThief),
+    (247, AgreementWithoutTabs),
+    (329, StealOfUnheardGrant),
+    (52, GrantPastBlockedHiddenLeader),
+    (6, BlockedLeaderResumed),
+    (1, StealFromPaused),
+    (21, ThiefSteppingDown),
+    (17, StalledThief),
+    (825, LateLeaderGoodbye),
+    (349, LeaderBackAfterGoodbye),
+];

@@ -78,6 +78,7 @@ impl Sim {
             return Ok(());
         }
         self.replayer.sent(key, self.now, text);
+        self.watch_sent(key, &value["msg"]);
         if self.sent.insert(key, leader_action).is_some() {
             return Err(self.violation(format!("tab {i} reused (incarnation, seq) {key:?}")));
         }

@@ -155,10 +155,13 @@ impl Sim {
                         self.tabs[i]
                             .engine
                             .handle_lifecycle(clock, Lifecycle::Resumed);
+                    } else {
+                        self.watch_unblocked(i);
                     }
                 }
                 State::Cached { .. } => {
                     self.tabs[i].state = State::Running;
+                    self.watch_restored(i);
                     self.tabs[i].listening_since = self.now;
                     self.tabs[i]
                         .engine

@@ -78,6 +78,7 @@ impl Sim {
     }
 
     pub(super) fn check_event(&mut self, i: usize, event: Event) -> Result<(), Violation> {
+        self.watch_event(i, &event);
         match event {
             Event::BecameLeader { term } => {
                 let me = self.tabs[i].engine.id();
@@ -285,8 +286,9 @@ impl Sim {
 
     /// After the heal: exactly one running tab acts as leader, and every running tab follows
     /// it at the same term.
-    pub(super) fn check_one_leader(&self) -> Result<(), Violation> {
+    pub(super) fn check_one_leader(&mut self) -> Result<(), Violation> {
         if !self.tabs.iter().any(Tab::is_running) {
+            self.watch.stats.agreement_without_tabs += 1;
             return Ok(());
         }
         let acting = self.leading();

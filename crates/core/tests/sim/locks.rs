@@ -12,8 +12,10 @@ pub(super) const THIEF_DIES_PER_MILLE: u64 = 100;
 /// The browser's lock manager, for one lock.
 #[derive(Debug, Default)]
 pub(super) struct Locks {
-    holder: Option<usize>,
+    pub(super) holder: Option<usize>,
     queue: VecDeque<usize>,
+    /// When the holder's grant notice arrives (virtual ms).
+    grant_due: u64,
 }
 
 impl Sim {
@@ -24,12 +26,23 @@ impl Sim {
         *last = at;
         let lock_gen = self.tabs[to].lock_gen[name.index()];
         self.push(at, to, Input::Lock(name, change, lock_gen));
+        if change == LockChange::Granted {
+            self.locks[name.index()].grant_due = at;
+            if name == LockName::Leader {
+                self.watch_leader_lock_given(to);
+            }
+        }
     }
 
     pub(super) fn lock_request(&mut self, i: usize, name: LockName, request: LockRequest) {
         let n = name.index();
         // A new request: notices about earlier ones are void.
         self.tabs[i].lock_gen[n] += 1;
+        if name == LockName::Leader {
+            let lock = &self.locks[n];
+            let victim = lock.holder.filter(|&h| h != i);
+            self.watch_lock_request(i, request, victim, lock.grant_due);
+        }
         match request {
             LockRequest::Request => {
                 let lock = &mut self.locks[n];

@@ -37,8 +37,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use conclave_core::reconcile::RawBackup;
 use conclave_core::{
-    Config, Engine, Event, Incarnation, Key, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Mode, Output, Received, Role, Start, TabId, Term,
+    Config, Engine, Event, Incarnation, Key, LeaveReason, Lifecycle, LockChange, LockName,
+    LockRequest, Millis, Mode, Output, Received, Rejection, Role, Start, TabId, Term,
 };
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -52,6 +52,7 @@ mod invariants;
 mod locks;
 mod replay;
 mod requests;
+mod scenarios;
 mod terms;
 
 pub use backups::BackupStats;
@@ -66,6 +67,8 @@ pub use replay::ReplayStats;
 use replay::Replayer;
 pub use requests::RequestStats;
 use requests::Requests;
+pub use scenarios::ScenarioStats;
+use scenarios::{TabWatch, Watch};
 use terms::TermItems;
 pub use terms::TermStats;
 
@@ -215,6 +218,8 @@ struct Tab {
     holds_heir: bool,
     /// Asleep with the machine since then, on a platform whose monotonic clock stops in sleep.
     clock_stopped_at: Option<u64>,
+    /// What its pinned scenarios need remembered.
+    watch: TabWatch,
 }
 
 impl Tab {
@@ -301,6 +306,8 @@ pub struct Outcome {
     pub replays: ReplayStats,
     /// Times the whole machine slept.
     pub machine_sleeps: u64,
+    /// How often each scenario a regression seed pins happened.
+    pub scenarios: ScenarioStats,
 }
 
 type MessageKey = (TabId, Incarnation, u64);
@@ -395,6 +402,8 @@ pub struct Sim {
     backups: Backups,
     /// Imports: staged files, T1-T4.
     imports: Imports,
+    /// Counts the scenarios the regression seeds pin.
+    watch: Watch,
     pub trace: Option<Vec<String>>,
 }
 
@@ -439,6 +448,7 @@ impl Sim {
             store_fifo: BTreeMap::new(),
             backups: Backups::new(seed),
             imports: Imports::new(seed),
+            watch: Watch::default(),
             trace: None,
         };
         sim.next_fault = sim.rng.range(0, 2 * sim.profile.fault_every_ms);
@@ -553,6 +563,8 @@ impl Sim {
         self.outcome.mode = Some(self.profile.mode);
         self.outcome.trace_hash = self.hasher.finish();
         self.outcome.data = self.data.stats;
+        self.watch_end();
+        self.outcome.scenarios = self.watch.stats;
         Ok(std::mem::take(&mut self.outcome))
     }
 
@@ -604,6 +616,7 @@ impl Sim {
             fresh: false,
             holds_heir: false,
             clock_stopped_at: None,
+            watch: TabWatch::default(),
         });
         self.data.open(id);
         let i = self.tabs.len() - 1;
@@ -614,6 +627,7 @@ impl Sim {
     /// Posts what tab `i` sent and checks what it reported.
     fn drain(&mut self, i: usize) -> Result<(), Violation> {
         self.tabs[i].fresh = false;
+        self.watch_input(i);
         // Terms to store are scheduled after the drain's posts: their write delays are drawn
         // after the posts' delivery delays, so that every pinned seed replays its history.
         let mut persists = Vec::new();
@@ -681,6 +695,7 @@ impl Sim {
             }
         }
         self.schedule_persists(i, &mut persists);
+        self.watch_drained(i);
         self.check_memory(i)?;
         self.check_terms(i)?;
         self.check_acting()
@@ -798,6 +813,11 @@ impl Sim {
                 self.tabs[i].restart_clock(self.now);
                 // Until it runs an input, a resumed thread cannot act.
                 self.tabs[i].fresh = change.is_none();
+                if change.is_none() {
+                    self.watch_unblocked(i);
+                } else if change == Some(Lifecycle::Restored) {
+                    self.watch_restored(i);
+                }
                 if change.is_none() && self.rng.chance(500) {
                     // A blocked thread resumes: its overdue timer may run before its queued input.
                     if self.tabs[i].timer_at().is_some_and(|t| t <= self.now) {
@@ -847,6 +867,7 @@ impl Sim {
                         }
                         Input::ToHeir(_) => continue,
                         Input::Lock(name, change, lock_gen) => {
+                            self.watch_notice(to, (name, change, lock_gen), order);
                             if lock_gen != self.tabs[to].lock_gen[name.index()] {
                                 continue;
                             }
@@ -868,7 +889,7 @@ impl Sim {
                             self.tabs[to].engine.handle_persisted(clock, term);
                         }
                         Input::Crash => {
-                            self.crash(to);
+                            self.thief_dies(to);
                             continue;
                         }
                         // The app's data, not the engine's: nothing to drain.
@@ -894,7 +915,7 @@ impl Sim {
                 // A crash does not wait for the page to run.
                 State::Paused { .. } if matches!(self.inputs.get(&order), Some(Input::Crash)) => {
                     self.inputs.remove(&order);
-                    self.crash(to);
+                    self.thief_dies(to);
                 }
                 // The browser runs a paused page's transaction; the page hears when it resumes.
                 State::Paused { until, .. }
