@@ -68,7 +68,8 @@ pub fn BackupsPanel(
                     })}
                 </dd>
             </dl>
-            <table class="table" data-testid="backups-found">
+            // Hidden while empty: headers over no cell say nothing (the line below says it).
+            <table class="table" data-testid="backups-found" hidden=move || found.with(Vec::is_empty)>
                 <caption>"Found by the leader at its latest reading"</caption>
                 <thead>
                     <tr>

@@ -13,9 +13,12 @@ pub fn CounterTable(
     testid: &'static str,
     rows: Signal<Vec<CounterRow>>,
 ) -> impl IntoView {
+    // Named by its heading, as every other card is: a landmark a screen reader can jump to.
+    let heading = format!("{testid}-title");
+    let labelled_by = heading.clone();
     view! {
-        <section class="card">
-            <h2>{title}</h2>
+        <section class="card" aria-labelledby=labelled_by>
+            <h2 id=heading>{title}</h2>
             <table class="table counters" data-testid=testid>
                 <tbody>
                     {move || {

@@ -65,9 +65,18 @@ pub fn Questions(
             <For each=move || pending.get() key=|(id, _)| *id let:item>
                 {
                     let (id, title) = item;
+                    // A dialog is named by its question (an id has no space: "tab.number").
+                    let label = format!("question-{id}");
+                    let labelled_by = label.clone();
                     view! {
-                        <div class="question" role="alertdialog" data-testid="question" data-question-id=id.to_string()>
-                            <p>"Delete the session " <strong>{title}</strong> " and its messages?"</p>
+                        <div
+                            class="question"
+                            role="alertdialog"
+                            aria-labelledby=labelled_by
+                            data-testid="question"
+                            data-question-id=id.to_string()
+                        >
+                            <p id=label>"Delete the session " <strong>{title}</strong> " and its messages?"</p>
                             <button type="button" class="danger" data-testid="answer-yes" on:click=move |_| answer(id, true)>
                                 "Delete"
                             </button>

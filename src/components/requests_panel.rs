@@ -77,7 +77,8 @@ pub fn RequestsPanel(
                     </tbody>
                 </table>
             </div>
-            <table class="table pending" data-testid="pending-requests">
+            // Hidden while empty: headers over no cell say nothing (the line below says it).
+            <table class="table pending" data-testid="pending-requests" hidden=move || pending.with(Vec::is_empty)>
                 <caption>"Waiting for the leader"</caption>
                 <thead>
                     <tr>
