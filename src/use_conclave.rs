@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use conclave_web::{
-    Change, Config, Counters, Driver, ImportError, ItemId, Mode, Op, Outcome, Peer, Refusal,
-    Resolution, SendError, Snapshot, TabId, Term, View, WorkspaceEvent,
+    Config, Counters, Driver, ImportError, ItemId, Mode, Op, Outcome, Peer, Refusal,
+    ResolvedQuestion, SendError, Snapshot, TabId, Term, View, WorkspaceEvent,
 };
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
@@ -147,22 +147,10 @@ pub struct UseConclaveReturn {
     /// How this tab's latest import start went (counted, so that two alike tell apart): the
     /// request's number, or why it did not start.
     pub import_started: Signal<Option<(u32, Result<u64, ImportError>)>>,
-    /// The latest questions resolved while this tab watched, oldest first, at most 50: each
-    /// once, whichever tab answered (or the timeout).
-    pub resolved: Signal<Vec<Resolved>>,
-}
-
-/// A question resolved, as [`UseConclaveReturn::resolved`] lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
-    /// The question.
-    pub question: ItemId,
-    /// The session it was about, and its title when the question was resolved.
-    pub session: ItemId,
-    /// Its title then.
-    pub title: String,
-    /// How it was resolved.
-    pub resolution: Resolution,
+    /// The latest questions resolved, oldest first, as the workspace keeps them (its latest
+    /// twenty): each once, whichever tab answered (or the
+    /// timeout), also in a tab that read the store rather than heard the change.
+    pub resolved: Signal<Vec<ResolvedQuestion>>,
 }
 
 /// How many ended requests [`UseConclaveReturn::ended`] keeps.
@@ -205,7 +193,6 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
     }
     let workspace = RwSignal::new(View::default());
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
-    let resolved = RwSignal::new(Vec::<Resolved>::new());
     let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
             driver.on_message(move |from, data| {
@@ -218,11 +205,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
                     let _ = workspace.try_set(view);
                 }
                 WorkspaceEvent::Changed { rev, changes } => {
-                    let news = resolutions(&workspace, &changes);
                     workspace.try_update(|view| view.apply(rev, &changes));
-                    if !news.is_empty() {
-                        resolved.try_update(|list| keep_last(list, news, KEEP_ENDED));
-                    }
                 }
                 WorkspaceEvent::Ended { number, outcome } => {
                     ended.try_update(|list| keep_last(list, [(number, outcome)], KEEP_ENDED));
@@ -270,7 +253,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         import,
         import_started: import_started.into(),
         ended: ended.into(),
-        resolved: resolved.into(),
+        resolved: Memo::new(move |_| workspace.with(|v| v.resolved().to_vec())).into(),
         // Read from the driver at every read too: a snapshot taken before the thread was
         // blocked still says "leader" when it resumes, before the engine's next input.
         is_leader: Signal::derive(move || {
@@ -297,30 +280,6 @@ fn keep_last<T>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>, keep: usi
     list.extend(items);
     let excess = list.len().saturating_sub(keep);
     list.drain(..excess);
-}
-
-/// The questions `changes` resolve, with their sessions' titles as `workspace` shows them
-/// before the changes.
-fn resolutions(workspace: &RwSignal<View>, changes: &[Change]) -> Vec<Resolved> {
-    changes
-        .iter()
-        .filter_map(|change| match change {
-            Change::Resolved {
-                id,
-                session,
-                resolution,
-            } => Some(Resolved {
-                question: *id,
-                session: *session,
-                title: workspace
-                    .try_with_untracked(|v| v.session(*session).map(|s| s.title.clone()))
-                    .flatten()
-                    .unwrap_or_default(),
-                resolution: *resolution,
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Hands the driver's snapshots to the signal: at once when they change what must show at once

@@ -1,10 +1,8 @@
 //! Questions asked of every tab ("Delete this session?"): each tab shows them until one tab
 //! answers or the leader's timeout cancels them, and every tab says how each was resolved.
 
-use conclave_web::{ItemId, Op, Outcome, Refusal, Resolution, View};
+use conclave_web::{ItemId, Op, Outcome, Refusal, Resolution, ResolvedQuestion, View};
 use leptos::prelude::*;
-
-use crate::use_conclave::Resolved;
 
 /// The pending questions, each with its answer buttons, and the latest resolutions.
 ///
@@ -16,7 +14,7 @@ pub fn Questions(
     workspace: Signal<View>,
     request: Callback<Op, Result<u64, Refusal>>,
     ended: Signal<Vec<(u64, Outcome)>>,
-    resolved: Signal<Vec<Resolved>>,
+    resolved: Signal<Vec<ResolvedQuestion>>,
 ) -> impl IntoView {
     // This tab's answer to each question: the request's number, or why it was refused at once.
     let answers = RwSignal::new(Vec::<(ItemId, Result<u64, Refusal>)>::new());

@@ -233,3 +233,28 @@ test("a tab whose messages cannot reach the leader turns read-only, and writes a
     ),
   );
 });
+
+test("a tab opened after a question was resolved says how it was, as the tabs that watched do", async () => {
+  const pages = await openTabs(env.context, env.url, 2);
+  const ids = await Promise.all(pages.map(tabId));
+  await leaderOf(pages, ids, 10_000);
+  const title = `resolved before ${Date.now()}`;
+  const session = await createSession(pages[0], title, 5_000);
+  await pages[0].$eval(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`, (b) => b.click());
+  const question = await questionAbout(pages[1], title);
+  await pages[1].$eval(`[data-testid=question][data-question-id="${question}"] [data-testid=answer-yes]`, (b) => b.click());
+  let watched;
+  await within(10_000, "both tabs say how the question was resolved", async () => {
+    watched = await Promise.all(pages.map((p) => resolution(p, question)));
+    return watched.every((r) => r !== null);
+  });
+  assert.deepEqual([watched[0].resolution, watched[0].by], ["confirmed", ids[1]]);
+  // A third tab, opened now, reads the store: it says the same.
+  const [late] = await openTabs(env.context, env.url, 1);
+  await tabId(late);
+  let said;
+  await within(10_000, "the new tab says how the question was resolved", async () => (said = await resolution(late, question)) !== null);
+  assert.deepEqual([said.resolution, said.by], ["confirmed", ids[1]]);
+  assert.equal(said.mine, "", "the new tab did not answer");
+  assert.match(await late.$eval(`[data-testid=resolution][data-question-id="${question}"]`, (li) => li.textContent), new RegExp(title));
+});

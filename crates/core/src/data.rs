@@ -44,8 +44,8 @@ pub use import::{
     Cursor, Format, JsonState, Task, TaskState, BATCH_RECORD_BYTES, CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 pub use model::{
-    Change, Draft, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution, Session,
-    View, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
+    Change, Draft, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution,
+    ResolvedQuestion, Session, View, MAX_RESOLVED, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
 };
 pub use outbox::{Breaker, Pending, RequestCounters, Stage, COOL_DOWN_MS, TRIP_AFTER};
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};

@@ -34,8 +34,9 @@ mod store;
 
 pub use conclave_core::data::{
     BackupFailure, BackupRejection, BackupStatus, Breaker, Change, Draft, Format, Found, ItemId,
-    Message, Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution, Session, Stage,
-    StoreError, StoreStatus, Task, TaskState, Verdict, View, CHUNK_BYTES, MAX_IMPORT_BYTES,
+    Message, Op, Outcome, Pending, Question, Refusal, RequestCounters, Resolution,
+    ResolvedQuestion, Session, Stage, StoreError, StoreStatus, Task, TaskState, Verdict, View,
+    CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 pub use conclave_core::{
     Config, Counters, Incarnation, Key, Millis, Mode, Peer, Rejection, Role, SendError, Seq, TabId,

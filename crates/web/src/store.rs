@@ -6,7 +6,8 @@
 //! `messages` keyed by `[session id, order]`, so that a session's messages are one key range;
 //! `meta` holding `"fence"` (the highest term that claimed or wrote the store, as a string that
 //! orders as terms do), `"rev"` (the store's revision), `"ledger:<tab id>"` (each tab's
-//! ledger), `"question:<id>"` (each question waiting for an answer) and
+//! ledger), `"question:<id>"` (each question waiting for an answer), `"resolved:<id>"` (each of
+//! the latest questions resolved, with how) and
 //! `"draft:<session id>:<tab id>"` (each recovered draft offered) and `"task:<id>"` (each
 //! import, with where it goes on from); version 2 adds `staging`, keyed by `[stage, chunk]`:
 //! the files staged for import, as bytes.
@@ -26,6 +27,7 @@ const META: &str = "meta";
 const REV: &str = "rev";
 const LEDGER_PREFIX: &str = "ledger:";
 const QUESTION_PREFIX: &str = "question:";
+const RESOLVED_PREFIX: &str = "resolved:";
 const DRAFT_PREFIX: &str = "draft:";
 const TASK_PREFIX: &str = "task:";
 
@@ -159,6 +161,15 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
                 store: META,
                 key: JsValue::from_str(&format!("{QUESTION_PREFIX}{id}")),
             }),
+            Write::PutResolved(resolved) => out.push(idb::Write::Put {
+                store: META,
+                key: JsValue::from_str(&format!("{RESOLVED_PREFIX}{}", resolved.question)),
+                value: to_js(resolved)?,
+            }),
+            Write::DeleteResolved(id) => out.push(idb::Write::Delete {
+                store: META,
+                key: JsValue::from_str(&format!("{RESOLVED_PREFIX}{id}")),
+            }),
             Write::PutDraft(draft) => out.push(idb::Write::Put {
                 store: META,
                 key: draft_key(draft.session, draft.from),
@@ -221,6 +232,8 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
             image.fence = term_of(&value.as_string().unwrap_or_default());
         } else if key.starts_with(QUESTION_PREFIX) {
             decode_one(value, &mut image.questions, &mut skipped);
+        } else if key.starts_with(RESOLVED_PREFIX) {
+            decode_one(value, &mut image.resolved, &mut skipped);
         } else if key.starts_with(LEDGER_PREFIX) {
             decode_one(value, &mut image.ledgers, &mut skipped);
         } else if key.starts_with(DRAFT_PREFIX) {

@@ -419,6 +419,27 @@ pub struct Question {
     pub session: ItemId,
 }
 
+/// A question as it was resolved: kept in the store with the data (the latest
+/// [`MAX_RESOLVED`] of them), so that a tab that reads the store, rather than hearing the
+/// change, still says how each was resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedQuestion {
+    /// The question's id.
+    pub question: ItemId,
+    /// The session it was about.
+    pub session: ItemId,
+    /// The session's title when the question was resolved (a confirmed one is gone).
+    pub title: String,
+    /// How it was resolved.
+    pub resolution: Resolution,
+    /// The store revision that resolved it (their order).
+    pub rev: u64,
+}
+
+/// How many resolved questions the store keeps, the latest.
+pub const MAX_RESOLVED: usize = 20;
+
 /// How a question was resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -455,6 +476,8 @@ pub struct View {
     rev: u64,
     sessions: BTreeMap<ItemId, Session>,
     questions: BTreeMap<ItemId, Question>,
+    /// The latest resolved questions, oldest first, at most [`MAX_RESOLVED`].
+    resolved: Vec<ResolvedQuestion>,
     drafts: BTreeMap<(ItemId, TabId), Draft>,
     tasks: BTreeMap<ItemId, Task>,
 }
@@ -467,6 +490,7 @@ impl View {
             rev,
             sessions: sessions.into_iter().map(|s| (s.id, s)).collect(),
             questions: BTreeMap::new(),
+            resolved: Vec::new(),
             drafts: BTreeMap::new(),
             tasks: BTreeMap::new(),
         }
@@ -545,6 +569,25 @@ impl View {
             .map(|q| (q.id, q))
             .collect();
         self
+    }
+
+    /// The same view with these questions resolved: the latest [`MAX_RESOLVED`] of them, by
+    /// the revision that resolved them.
+    #[must_use]
+    pub fn with_resolved(mut self, resolved: impl IntoIterator<Item = ResolvedQuestion>) -> Self {
+        let mut resolved: Vec<ResolvedQuestion> = resolved.into_iter().collect();
+        resolved.sort_by_key(|r| (r.rev, r.question));
+        resolved.dedup_by_key(|r| r.question);
+        let excess = resolved.len().saturating_sub(MAX_RESOLVED);
+        resolved.drain(..excess);
+        self.resolved = resolved;
+        self
+    }
+
+    /// The latest resolved questions, oldest first (at most [`MAX_RESOLVED`]).
+    #[must_use]
+    pub fn resolved(&self) -> &[ResolvedQuestion] {
+        &self.resolved
     }
 
     /// The questions waiting for an answer, oldest first.
@@ -708,7 +751,25 @@ impl View {
                 resolution,
             } => {
                 // The entry goes before the resolution takes effect.
-                self.questions.remove(id);
+                if self.questions.remove(id).is_some() {
+                    let title = self
+                        .sessions
+                        .get(session)
+                        .map(|s| s.title.clone())
+                        .unwrap_or_default();
+                    self.resolved.push(ResolvedQuestion {
+                        question: *id,
+                        session: *session,
+                        title,
+                        resolution: *resolution,
+                        rev,
+                    });
+                    // In the order a view read from the store has them (one commit may
+                    // resolve several).
+                    self.resolved.sort_by_key(|r| (r.rev, r.question));
+                    let excess = self.resolved.len().saturating_sub(MAX_RESOLVED);
+                    self.resolved.drain(..excess);
+                }
                 if matches!(resolution, Resolution::Confirmed { .. }) {
                     self.remove_session(*session);
                 }

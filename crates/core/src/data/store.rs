@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::import::{Cursor, Task};
-use super::model::{Change, Draft, ItemId, Message, Question, Refusal, Resolution, Session, View};
+use super::model::{
+    Change, Draft, ItemId, Message, Question, Refusal, Resolution, ResolvedQuestion, Session, View,
+    MAX_RESOLVED,
+};
 use crate::election::Term;
 use crate::ids::TabId;
 
@@ -125,6 +128,8 @@ pub struct Image {
     pub ledgers: Vec<LedgerRecord>,
     /// Every question waiting for an answer.
     pub questions: Vec<Question>,
+    /// The latest resolved questions (at most [`MAX_RESOLVED`] are written).
+    pub resolved: Vec<ResolvedQuestion>,
     /// Every recovered draft offered.
     pub drafts: Vec<Draft>,
     /// Every import, running or ended.
@@ -146,6 +151,10 @@ pub enum Write {
     PutQuestion(Question),
     /// Removes a question.
     DeleteQuestion(ItemId),
+    /// Keeps how a question was resolved.
+    PutResolved(ResolvedQuestion),
+    /// Forgets how a question was resolved (no longer among the latest).
+    DeleteResolved(ItemId),
     /// Offers a recovered draft (replacing the one of the same session and tab).
     PutDraft(Draft),
     /// Takes a recovered draft away.
@@ -220,6 +229,7 @@ impl Image {
         }
         View::new(self.rev, sessions.into_values())
             .with_questions(self.questions.iter().cloned())
+            .with_resolved(self.resolved.iter().cloned())
             .with_drafts(self.drafts.iter().cloned())
             .with_tasks(self.tasks.iter().map(|r| r.task.clone()))
     }
@@ -268,6 +278,11 @@ impl Image {
                     self.questions.push(question.clone());
                 }
                 Write::DeleteQuestion(id) => self.questions.retain(|q| q.id != *id),
+                Write::PutResolved(resolved) => {
+                    self.resolved.retain(|r| r.question != resolved.question);
+                    self.resolved.push(resolved.clone());
+                }
+                Write::DeleteResolved(id) => self.resolved.retain(|r| r.question != *id),
                 Write::PutDraft(draft) => {
                     self.drafts
                         .retain(|d| (d.session, d.from) != (draft.session, draft.from));
@@ -325,6 +340,27 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
             resolution,
         } => {
             out.push(Write::DeleteQuestion(*id));
+            if view.question(*id).is_some() {
+                // Kept with the data, the latest MAX_RESOLVED: a tab that reads the store
+                // says how it went as one that heard it does.
+                out.push(Write::PutResolved(ResolvedQuestion {
+                    question: *id,
+                    session: *session,
+                    title: view
+                        .session(*session)
+                        .map(|s| s.title.clone())
+                        .unwrap_or_default(),
+                    resolution: *resolution,
+                    rev,
+                }));
+                let kept = view.resolved();
+                let excess = (kept.len() + 1).saturating_sub(MAX_RESOLVED);
+                out.extend(
+                    kept[..excess.min(kept.len())]
+                        .iter()
+                        .map(|r| Write::DeleteResolved(r.question)),
+                );
+            }
             if matches!(resolution, Resolution::Confirmed { .. }) {
                 delete_session(view, *session, Some(*id), out);
             }
@@ -390,4 +426,95 @@ fn delete_session(view: &View, id: ItemId, asked: Option<ItemId>, out: &mut Vec<
         }
     }
     out.push(Write::DeleteSession(id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::model::Op;
+    use crate::election::Term;
+    use crate::ids::TabId;
+
+    fn id(n: u64) -> ItemId {
+        ItemId {
+            tab: TabId::from_bytes([5; 16]),
+            number: n,
+        }
+    }
+
+    /// Applies `op` (as request `n`) to the live view and commits its writes to `image`.
+    fn commit(view: &mut View, image: &mut Image, n: u64, op: &Op) {
+        let change = view.check(id(n), op).expect("the op fits the view");
+        let rev = view.rev() + 1;
+        let mut writes = Vec::new();
+        writes_for(view, rev, &change, &mut writes);
+        image
+            .commit(&Commit {
+                term: Term::ZERO,
+                rev,
+                writes,
+            })
+            .expect("no fence");
+    }
+
+    #[test]
+    fn the_latest_resolutions_are_kept_with_the_data_and_read_back_as_heard() {
+        let (mut view, mut image) = (View::default(), Image::default());
+        let by = TabId::from_bytes([9; 16]);
+        for k in 0..25u64 {
+            let session = id(100 * k + 1);
+            let title = format!("session {k}");
+            commit(&mut view, &mut image, 100 * k + 1, &Op::Create { title });
+            commit(
+                &mut view,
+                &mut image,
+                100 * k + 2,
+                &Op::AskDelete { session },
+            );
+            let answer = ItemId {
+                tab: by,
+                number: k + 1,
+            };
+            let change = view
+                .check(
+                    answer,
+                    &Op::Answer {
+                        question: id(100 * k + 2),
+                        confirm: k % 2 == 0,
+                    },
+                )
+                .expect("the question waits");
+            let rev = view.rev() + 1;
+            let mut writes = Vec::new();
+            writes_for(&mut view, rev, &change, &mut writes);
+            image
+                .commit(&Commit {
+                    term: Term::ZERO,
+                    rev,
+                    writes,
+                })
+                .expect("no fence");
+        }
+        // The live view (a tab that heard every change) and the store read back agree.
+        let read = image.view();
+        assert_eq!(read.resolved(), view.resolved());
+        assert_eq!(
+            image.resolved.len(),
+            MAX_RESOLVED,
+            "only the latest are written"
+        );
+        let kept: Vec<&str> = read.resolved().iter().map(|r| r.title.as_str()).collect();
+        let expected: Vec<String> = (5..25).map(|k| format!("session {k}")).collect();
+        assert_eq!(
+            kept, expected,
+            "oldest first, titles kept for deleted sessions"
+        );
+        assert!(matches!(
+            read.resolved()[1].resolution,
+            Resolution::Confirmed { by: tab } if tab == by
+        ));
+        assert!(read.session(id(601)).is_none(), "confirmed: deleted");
+        assert!(read.session(id(701)).is_some(), "cancelled: kept");
+        assert!(read.questions().is_empty());
+    }
 }

@@ -253,6 +253,7 @@ pub fn store(data: &[u8]) {
         messages: records(&stored, "messages"),
         ledgers: records(&stored, "ledgers"),
         questions: records(&stored, "questions"),
+        resolved: records(&stored, "resolved"),
         drafts: records(&stored, "drafts"),
         tasks: records(&stored, "tasks"),
         ..Image::default()
