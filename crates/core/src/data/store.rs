@@ -442,9 +442,9 @@ mod tests {
         }
     }
 
-    /// Applies `op` (as request `n`) to the live view and commits its writes to `image`.
-    fn commit(view: &mut View, image: &mut Image, n: u64, op: &Op) {
-        let change = view.check(id(n), op).expect("the op fits the view");
+    /// Applies `op` (as request `request`) to the live view and commits its writes to `image`.
+    fn commit(view: &mut View, image: &mut Image, request: ItemId, op: &Op) {
+        let change = view.check(request, op).expect("the op fits the view");
         let rev = view.rev() + 1;
         let mut writes = Vec::new();
         writes_for(view, rev, &change, &mut writes);
@@ -464,36 +464,18 @@ mod tests {
         for k in 0..25u64 {
             let session = id(100 * k + 1);
             let title = format!("session {k}");
-            commit(&mut view, &mut image, 100 * k + 1, &Op::Create { title });
-            commit(
-                &mut view,
-                &mut image,
-                100 * k + 2,
-                &Op::AskDelete { session },
-            );
+            commit(&mut view, &mut image, session, &Op::Create { title });
+            let asked = Op::AskDelete { session };
+            commit(&mut view, &mut image, id(100 * k + 2), &asked);
             let answer = ItemId {
                 tab: by,
                 number: k + 1,
             };
-            let change = view
-                .check(
-                    answer,
-                    &Op::Answer {
-                        question: id(100 * k + 2),
-                        confirm: k % 2 == 0,
-                    },
-                )
-                .expect("the question waits");
-            let rev = view.rev() + 1;
-            let mut writes = Vec::new();
-            writes_for(&mut view, rev, &change, &mut writes);
-            image
-                .commit(&Commit {
-                    term: Term::ZERO,
-                    rev,
-                    writes,
-                })
-                .expect("no fence");
+            let op = Op::Answer {
+                question: id(100 * k + 2),
+                confirm: k % 2 == 0,
+            };
+            commit(&mut view, &mut image, answer, &op);
         }
         // The live view (a tab that heard every change) and the store read back agree.
         let read = image.view();
