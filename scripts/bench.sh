@@ -8,7 +8,8 @@
 # what the app costs a tab in steady state with 10 tabs open; then the platform's floor in the
 # same run: raw Web Locks hand-over (tab close, renderer crash) and raw BroadcastChannel
 # throughput; then backups, and a 20 MiB import (1 and 5 tabs, a leader crash) beside a plain
-# single-tab import loop. A benchmark, not a test: it prints figures and judges nothing.
+# single-tab import loop; last, 1,000 questions answered from several tabs at once (10 tabs, a
+# leader crash every 100th). A benchmark, not a test: it prints figures and judges nothing.
 #   bash scripts/bench.sh [trials]      (default 30 trials per configuration)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -22,7 +23,7 @@ trunk build tests/bench/bare/index.html --release true --dist target/bench-bare 
   | grep -E "^(one authenticated|throughput of)"
 node tests/bench/failover.mjs "${1:-30}"
 node tests/bench/writes.mjs "${1:-300}"
-node tests/bench/steady.mjs
+node tests/bench/steady.mjs 2
 node tests/bench/platform.mjs "${1:-30}"
 # Backups, in wasm (also #[ignore]d): the backup write beside a bare localStorage.setItem of the
 # same text, and the reconciliation of 20 dead tabs' backups beside the same IndexedDB work bare;
@@ -31,3 +32,4 @@ node tests/bench/platform.mjs "${1:-30}"
   | grep -E "^backups:"
 node tests/bench/backups.mjs
 node tests/bench/imports.mjs
+node tests/bench/questions.mjs 1000
