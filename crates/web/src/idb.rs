@@ -59,6 +59,8 @@ const META: &str = "meta";
 /// The object store of files staged for import, keyed by `[stage, chunk index]`, each value a
 /// `Uint8Array`.
 pub(crate) const STAGING: &str = "staging";
+/// How many records one request of [`Db::read_pages`] takes from a store.
+pub(crate) const READ_PAGE: u32 = 2_000;
 /// Every store, in the scope of each commit.
 const STORES: [&str; 4] = [SESSIONS, MESSAGES, META, STAGING];
 /// The `meta` key of the fence: the highest term that committed.
@@ -238,39 +240,85 @@ impl Db {
         &self,
         stores: &[&'static str],
     ) -> Result<Vec<Vec<(JsValue, JsValue)>>, IdbError> {
+        let mut out = vec![Vec::new(); stores.len()];
+        self.read_pages(stores, |store, page| out[store].extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// [`Db::read`], handing each store's records to `visit` a page of at most 2,000
+    /// at a time, in key order, with the store's index in `stores`: each page arrives in a
+    /// task of its own (its request's success), so a large store is read, and can be decoded,
+    /// in steps that leave the page free to run in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`Db::read`]; what was visited before the error is to be thrown away.
+    pub async fn read_pages(
+        &self,
+        stores: &[&'static str],
+        mut visit: impl FnMut(usize, Vec<(JsValue, JsValue)>),
+    ) -> Result<(), IdbError> {
         if stores.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let tx = self.db.transaction(stores).build().map_err(begin_error)?;
         self.remember_durability(&tx);
-        // Issue every request before awaiting any, so that the transaction is busy throughout.
-        let mut pending = Vec::with_capacity(stores.len());
-        for store in stores {
-            let store = tx.object_store(store).map_err(failed)?;
-            let keys = store
-                .get_all_keys::<JsValue>()
-                .primitive()
-                .map_err(failed)?;
-            let values = store.get_all::<JsValue>().primitive().map_err(failed)?;
-            pending.push((keys, values));
-        }
-        let mut out = Vec::with_capacity(pending.len());
-        for (keys, values) in pending {
-            let keys = keys.await.map_err(failed)?;
-            let values = values.await.map_err(failed)?;
-            let mut records = Vec::new();
-            for pair in keys.zip(values) {
-                match pair {
-                    (Ok(key), Ok(value)) => records.push((key, value)),
-                    (Err(error), _) | (_, Err(error)) => return Err(failed(error)),
+        for (index, name) in stores.iter().enumerate() {
+            let store = tx.object_store(name).map_err(failed)?;
+            // Each page is asked for once the last one is in: one readonly transaction keeps
+            // one snapshot throughout.
+            let mut after: Option<JsValue> = None;
+            loop {
+                let (keys, values) = match after.take() {
+                    None => (
+                        store
+                            .get_all_keys::<JsValue>()
+                            .with_limit(READ_PAGE)
+                            .primitive()
+                            .map_err(failed)?,
+                        store
+                            .get_all::<JsValue>()
+                            .with_limit(READ_PAGE)
+                            .primitive()
+                            .map_err(failed)?,
+                    ),
+                    Some(last) => (
+                        store
+                            .get_all_keys::<JsValue>()
+                            .with_query::<JsValue, _>(KeyRange::LowerBound(last.clone(), true))
+                            .with_limit(READ_PAGE)
+                            .primitive()
+                            .map_err(failed)?,
+                        store
+                            .get_all::<JsValue>()
+                            .with_query::<JsValue, _>(KeyRange::LowerBound(last, true))
+                            .with_limit(READ_PAGE)
+                            .primitive()
+                            .map_err(failed)?,
+                    ),
+                };
+                let keys = keys.await.map_err(failed)?;
+                let values = values.await.map_err(failed)?;
+                let mut page = Vec::new();
+                for pair in keys.zip(values) {
+                    match pair {
+                        (Ok(key), Ok(value)) => page.push((key, value)),
+                        (Err(error), _) | (_, Err(error)) => return Err(failed(error)),
+                    }
+                }
+                let full = page.len() >= READ_PAGE as usize;
+                after = page.last().map(|(key, _)| key.clone()).filter(|_| full);
+                visit(index, page);
+                if after.is_none() {
+                    break;
                 }
             }
-            out.push(records);
         }
         // A readonly transaction has nothing to commit: dropping it (the crate aborts what is
         // not committed) just ends it, after every read above has been answered.
         drop(tx);
-        Ok(out)
+        Ok(())
     }
 
     /// One readwrite transaction with durability "strict" over sessions+messages+meta: reads

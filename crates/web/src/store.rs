@@ -204,19 +204,33 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
     Ok(out)
 }
 
-/// Everything in the store, in one read-only transaction. A record that does not decode (a
-/// foreign or corrupted one) is left out and reported on the console, never fatal.
+/// Everything in the store, in one read-only transaction, decoded a page at a time as the
+/// pages arrive (each in a task of its own: a store of tens of thousands of messages is not
+/// read in one long task). A record that does not decode (a foreign or corrupted one) is left
+/// out and reported on the console, never fatal.
 async fn read(db: &Db) -> Result<Image, StoreError> {
-    let stores = db
-        .read(&[SESSIONS, MESSAGES, META])
-        .await
-        .map_err(store_error)?;
     let mut image = Image::default();
     let mut skipped = 0usize;
-    let mut stores = stores.into_iter();
-    decode_into(stores.next(), &mut image.sessions, &mut skipped);
-    decode_into(stores.next(), &mut image.messages, &mut skipped);
-    for (key, value) in stores.next().unwrap_or_default() {
+    db.read_pages(&[SESSIONS, MESSAGES, META], |store, page| match store {
+        0 => decode_into(page, &mut image.sessions, &mut skipped),
+        1 => decode_into(page, &mut image.messages, &mut skipped),
+        _ => decode_meta(page, &mut image, &mut skipped),
+    })
+    .await
+    .map_err(store_error)?;
+    if skipped > 0 {
+        web_sys::console::warn_1(
+            &format!("conclave: {skipped} records in the store did not decode and were skipped")
+                .into(),
+        );
+    }
+    Ok(image)
+}
+
+/// Decodes a page of the `meta` store into `image`: the revision, the fence, and the records
+/// by their keys' prefixes.
+fn decode_meta(page: Vec<(JsValue, JsValue)>, image: &mut Image, skipped: &mut usize) {
+    for (key, value) in page {
         let key = key.as_string().unwrap_or_default();
         if key == REV {
             image.rev = value
@@ -231,34 +245,25 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
         } else if key == idb::FENCE {
             image.fence = term_of(&value.as_string().unwrap_or_default());
         } else if key.starts_with(QUESTION_PREFIX) {
-            decode_one(value, &mut image.questions, &mut skipped);
+            decode_one(value, &mut image.questions, skipped);
         } else if key.starts_with(RESOLVED_PREFIX) {
-            decode_one(value, &mut image.resolved, &mut skipped);
+            decode_one(value, &mut image.resolved, skipped);
         } else if key.starts_with(LEDGER_PREFIX) {
-            decode_one(value, &mut image.ledgers, &mut skipped);
+            decode_one(value, &mut image.ledgers, skipped);
         } else if key.starts_with(DRAFT_PREFIX) {
-            decode_one(value, &mut image.drafts, &mut skipped);
+            decode_one(value, &mut image.drafts, skipped);
         } else if key.starts_with(TASK_PREFIX) {
-            decode_one(value, &mut image.tasks, &mut skipped);
+            decode_one(value, &mut image.tasks, skipped);
         }
     }
-    if skipped > 0 {
-        web_sys::console::warn_1(
-            &format!("conclave: {skipped} records in the store did not decode and were skipped")
-                .into(),
-        );
-    }
-    Ok(image)
 }
 
-/// Decodes every record of one store's `(key, value)` pairs into `out`, counting in `skipped`
-/// those that do not decode.
 fn decode_into<T: DeserializeOwned>(
-    records: Option<Vec<(JsValue, JsValue)>>,
+    records: Vec<(JsValue, JsValue)>,
     out: &mut Vec<T>,
     skipped: &mut usize,
 ) {
-    for (_, value) in records.unwrap_or_default() {
+    for (_, value) in records {
         decode_one(value, out, skipped);
     }
 }

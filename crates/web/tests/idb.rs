@@ -155,6 +155,34 @@ async fn a_group_commit_of_100_puts_lands_whole() {
 }
 
 #[wasm_bindgen_test]
+async fn a_large_store_is_read_whole_in_order_a_page_at_a_time() {
+    let db = Db::open(&fresh("pages")).await.expect("opens");
+    let writes = (0..4_500)
+        .map(|order| put("messages", message_key("s", order), order))
+        .collect();
+    db.commit(&fence(1), writes).await.expect("commits");
+    let mut pages = Vec::new();
+    db.read_pages(&["sessions", "messages"], |store, page| {
+        pages.push((store, page));
+    })
+    .await
+    .expect("reads");
+    let sizes: Vec<(usize, usize)> = pages.iter().map(|(s, p)| (*s, p.len())).collect();
+    assert_eq!(sizes, [(0, 0), (1, 2_000), (1, 2_000), (1, 500)]);
+    let messages: Vec<&(JsValue, JsValue)> = pages
+        .iter()
+        .filter(|(store, _)| *store == 1)
+        .flat_map(|(_, page)| page)
+        .collect();
+    for (order, (key, value)) in messages.iter().enumerate() {
+        assert_eq!(as_message_key(key), ("s".into(), order as f64));
+        assert_eq!(value.as_f64(), Some(order as f64));
+    }
+    let stores = db.read(&["messages"]).await.expect("reads");
+    assert_eq!(stores[0].len(), 4_500);
+}
+
+#[wasm_bindgen_test]
 async fn a_failing_transaction_leaves_every_store_and_the_fence_unchanged() {
     let db = Db::open(&fresh("atomic")).await.expect("opens");
     db.commit(&fence(3), vec![put("sessions", "a", "kept")])
