@@ -429,3 +429,45 @@ test("cancel from another tab: cancelled in every tab, the records before kept, 
     );
   });
 });
+
+test("a file staged by a tab that died before its import started is swept by the leader; a live tab's is kept", async () => {
+  await fresh(async (env) => {
+    const pages = await openTabs(env.context, env.url, 3);
+    const ids = await Promise.all(pages.map(tabId));
+    const leader = await leaderOf(pages, ids, 10_000);
+    const rest = pages.filter((_, i) => i !== leader);
+    const restIds = ids.filter((_, i) => i !== leader);
+    // Staged as the app stages (`<tab id>.<n>`, chunk by chunk): one by a tab that is gone,
+    // one by each tab that stays open (its import may be on its way: the next leader's own and
+    // a peer's), one not named as the app names.
+    const dead = "0123456789abcdef0123456789abcdef.1";
+    const live = restIds.map((id) => `${id}.7`);
+    const foreign = "not-a-stage";
+    await pages[0].evaluate(
+      (stages) =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open("conclave:store");
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const tx = open.result.transaction("staging", "readwrite");
+            for (const stage of stages) for (let i = 0; i < 3; i++) tx.objectStore("staging").put(new Uint8Array([i]), [stage, i]);
+            tx.oncomplete = () => {
+              open.result.close();
+              resolve();
+            };
+            tx.onerror = () => reject(tx.error);
+          };
+        }),
+      [dead, ...live, foreign],
+    );
+    const kept = { [live[0]]: 3, [live[1]]: 3, [foreign]: 3 };
+    assert.deepEqual(await stagedChunks(pages[0]), { ...kept, [dead]: 3 });
+    // The leader sweeps 5 s after it starts writing; a new leader, to be sure it comes after
+    // the planting: the first closes.
+    await pages[leader].close();
+    await leaderOf(rest, restIds, 10_000);
+    const swept = await within(15_000, "the dead tab's file swept", async () => !((await stagedChunks(rest[0]))[dead] > 0));
+    console.log(`# the orphaned file was swept ${(swept / 1000).toFixed(1)} s after the new leader was found`);
+    assert.deepEqual(await stagedChunks(rest[0]), kept, "the live tabs' and the foreign stage are kept");
+  });
+});

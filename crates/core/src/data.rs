@@ -505,6 +505,11 @@ impl Data {
         }
     }
 
+    /// What this tab has written to the store, while it writes.
+    pub(crate) fn written_view(&self) -> Option<&View> {
+        self.writer.as_ref().and_then(Writer::view)
+    }
+
     /// The store revision this tab has written, while it writes.
     pub(crate) fn written_rev(&self) -> Option<u64> {
         self.writer.as_ref().filter(|w| w.is_ready()).and(self.rev)

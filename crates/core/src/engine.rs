@@ -1210,6 +1210,38 @@ impl Engine {
         }
     }
 
+    /// Whether this tab writes the store now (it leads and has claimed it).
+    #[must_use]
+    pub fn is_writing(&self) -> bool {
+        self.data.written_view().is_some()
+    }
+
+    /// Whether the file staged as `stage` may still be wanted, as this tab's writer sees the
+    /// store: `None` unless this tab writes it. Else `Some(true)` while a running import
+    /// reads it, or while the tab that staged it (named in the stage: `<tab id>.<n>`) is this
+    /// one or a listed peer, which may be about to ask for its import; also for a stage not
+    /// named so (not this app's: kept, as every record it cannot read is). `Some(false)`: an
+    /// orphan, staged by a tab gone without its import starting, or left by an ended import;
+    /// its chunks are the leader's to remove.
+    #[must_use]
+    pub fn stage_in_use(&self, stage: &str) -> Option<bool> {
+        let view = self.data.written_view()?;
+        if view
+            .tasks()
+            .iter()
+            .any(|task| task.is_running() && task.stage == stage)
+        {
+            return Some(true);
+        }
+        let Some(tab) = stage
+            .split_once('.')
+            .and_then(|(tab, _)| tab.parse::<TabId>().ok())
+        else {
+            return Some(true);
+        };
+        Some(tab == self.me || self.peers.contains_key(&tab))
+    }
+
     /// When [`Engine::handle_timeout`] must next be called; `None` while the tab is away.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {

@@ -75,6 +75,8 @@ struct Shared {
     on_data: Option<Rc<dyn Fn(WorkspaceEvent)>>,
     /// Workspace news from the engine, handed to `on_data` once nothing is borrowed.
     data_inbox: Vec<WorkspaceEvent>,
+    /// While this tab writes the store: the next sweep of staged files nobody will import.
+    sweep: Option<Timeout>,
 }
 
 /// The durable store's connection.
@@ -201,6 +203,7 @@ impl Driver {
             store_ops: Vec::new(),
             on_data: None,
             data_inbox: Vec::new(),
+            sweep: None,
         }));
         open_store(&shared, &store::database_name(&config_channel));
 
@@ -781,6 +784,11 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         // The lock manager calls back asynchronously, never from inside `request`.
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
         inner.tune_heir_channel(&Rc::downgrade(shared));
+        if !inner.engine.is_writing() {
+            inner.sweep = None;
+        } else if inner.sweep.is_none() {
+            inner.sweep = Some(schedule_sweep(Rc::downgrade(shared), SWEEP_AFTER_MS));
+        }
         let now = inner.clock.now();
         let deadline = inner.engine.poll_timeout();
         if inner.timer.as_ref().map(|(at, _)| *at) != deadline {
@@ -915,6 +923,54 @@ fn run_store_ops(inner: &mut Shared, shared: &Rc<RefCell<Shared>>) {
             }
         }
     }
+}
+
+/// How long after it starts writing the store a leader first sweeps the staged files, in ms:
+/// the tabs alive then have been heard from.
+const SWEEP_AFTER_MS: u32 = 5_000;
+/// How often a leader sweeps the staged files again, in ms.
+const SWEEP_EVERY_MS: u32 = 5 * 60 * 1_000;
+
+/// In `delay` ms, removes the staged files nobody will import (each stage the engine says is
+/// not in use: its tab gone without its import starting, or its import ended), then again
+/// every [`SWEEP_EVERY_MS`] while this tab writes. A tab that died after staging leaves its
+/// file behind; nothing else removes it.
+fn schedule_sweep(weak: Weak<RefCell<Shared>>, delay: u32) -> Timeout {
+    Timeout::new(delay, move || {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let Ok(mut inner) = shared.try_borrow_mut() else {
+            return;
+        };
+        inner.sweep = Some(schedule_sweep(Weak::clone(&weak), SWEEP_EVERY_MS));
+        let DbState::Open(db) = &inner.db else {
+            return;
+        };
+        let db = Rc::clone(db);
+        drop(inner);
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(stages) = db.staged().await else {
+                return;
+            };
+            let orphans: Vec<String> = {
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let Ok(inner) = shared.try_borrow() else {
+                    return;
+                };
+                stages
+                    .into_iter()
+                    .filter(|stage| inner.engine.stage_in_use(stage) == Some(false))
+                    .collect()
+            };
+            for stage in orphans {
+                // A failure leaves the chunks for the next sweep.
+                let _ = db.unstage(&stage).await;
+            }
+        });
+    })
 }
 
 /// The channel a leader's hand-off goes to: only the holder of the heir lock (and a leader,

@@ -417,6 +417,62 @@ impl Db {
         }
     }
 
+    /// The stages of every file staged now, each once, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::Unavailable`] when the connection is closed; [`IdbError::Failed`] otherwise.
+    pub async fn staged(&self) -> Result<Vec<String>, IdbError> {
+        let mut stages: Vec<String> = Vec::new();
+        self.read_keys(STAGING, |key| {
+            let stage = js_sys::Array::from(&key).get(0).as_string();
+            if let Some(stage) = stage.filter(|s| stages.last() != Some(s)) {
+                stages.push(stage);
+            }
+        })
+        .await?;
+        Ok(stages)
+    }
+
+    /// Every key of `store`, in order, a page at a time, handed to `visit`.
+    async fn read_keys(
+        &self,
+        store: &'static str,
+        mut visit: impl FnMut(JsValue),
+    ) -> Result<(), IdbError> {
+        let tx = self.db.transaction(store).build().map_err(begin_error)?;
+        let store = tx.object_store(store).map_err(failed)?;
+        let mut after: Option<JsValue> = None;
+        loop {
+            let request = match after.take() {
+                None => store
+                    .get_all_keys::<JsValue>()
+                    .with_limit(READ_PAGE)
+                    .primitive(),
+                Some(last) => store
+                    .get_all_keys::<JsValue>()
+                    .with_query::<JsValue, _>(KeyRange::LowerBound(last, true))
+                    .with_limit(READ_PAGE)
+                    .primitive(),
+            };
+            let keys = request.map_err(failed)?.await.map_err(failed)?;
+            let mut count = 0usize;
+            let mut last = None;
+            for key in keys {
+                let key = key.map_err(failed)?;
+                count += 1;
+                last = Some(key.clone());
+                visit(key);
+            }
+            match last.filter(|_| count >= READ_PAGE as usize) {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        drop(tx);
+        Ok(())
+    }
+
     /// Chunk `index` of the file staged as `stage`, if it is there.
     ///
     /// # Errors
