@@ -67,10 +67,11 @@ need_cargo_fuzz() {
 
 need_node_tools() {
   # wasm-opt (binaryen 132: Debian's older one breaks the page), playwright-core, and the
-  # failover benchmark's reference (broadcast-channel) with esbuild to bundle it.
+  # failover benchmark's reference (broadcast-channel) with esbuild to bundle it, and axe-core
+  # for the accessibility test.
   if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] || [ ! -d "$ROOT/node_modules/playwright-core" ] \
     || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
-    log "installing node tools (binaryen, playwright-core, broadcast-channel, esbuild) from npm"
+    log "installing node tools (binaryen, playwright-core, broadcast-channel, esbuild, axe-core) from npm"
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
