@@ -41,6 +41,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::error::{Error as CrateError, OpenDbError};
 use indexed_db_futures::future::VoidRequest;
 use indexed_db_futures::internals::SystemRepr as _;
+use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{
     Transaction, TransactionDurability, TransactionMode, TransactionOptions,
@@ -60,7 +61,7 @@ const META: &str = "meta";
 /// `Uint8Array`.
 pub(crate) const STAGING: &str = "staging";
 /// How many records one request of [`Db::read_pages`] takes from a store.
-pub(crate) const READ_PAGE: u32 = 2_000;
+const READ_PAGE: u32 = 2_000;
 /// Every store, in the scope of each commit.
 const STORES: [&str; 4] = [SESSIONS, MESSAGES, META, STAGING];
 /// The `meta` key of the fence: the highest term that committed.
@@ -266,54 +267,7 @@ impl Db {
         self.remember_durability(&tx);
         for (index, name) in stores.iter().enumerate() {
             let store = tx.object_store(name).map_err(failed)?;
-            // Each page is asked for once the last one is in: one readonly transaction keeps
-            // one snapshot throughout.
-            let mut after: Option<JsValue> = None;
-            loop {
-                let (keys, values) = match after.take() {
-                    None => (
-                        store
-                            .get_all_keys::<JsValue>()
-                            .with_limit(READ_PAGE)
-                            .primitive()
-                            .map_err(failed)?,
-                        store
-                            .get_all::<JsValue>()
-                            .with_limit(READ_PAGE)
-                            .primitive()
-                            .map_err(failed)?,
-                    ),
-                    Some(last) => (
-                        store
-                            .get_all_keys::<JsValue>()
-                            .with_query::<JsValue, _>(KeyRange::LowerBound(last.clone(), true))
-                            .with_limit(READ_PAGE)
-                            .primitive()
-                            .map_err(failed)?,
-                        store
-                            .get_all::<JsValue>()
-                            .with_query::<JsValue, _>(KeyRange::LowerBound(last, true))
-                            .with_limit(READ_PAGE)
-                            .primitive()
-                            .map_err(failed)?,
-                    ),
-                };
-                let keys = keys.await.map_err(failed)?;
-                let values = values.await.map_err(failed)?;
-                let mut page = Vec::new();
-                for pair in keys.zip(values) {
-                    match pair {
-                        (Ok(key), Ok(value)) => page.push((key, value)),
-                        (Err(error), _) | (_, Err(error)) => return Err(failed(error)),
-                    }
-                }
-                let full = page.len() >= READ_PAGE as usize;
-                after = page.last().map(|(key, _)| key.clone()).filter(|_| full);
-                visit(index, page);
-                if after.is_none() {
-                    break;
-                }
-            }
+            for_each_page(&store, true, |page| visit(index, page)).await?;
         }
         // A readonly transaction has nothing to commit: dropping it (the crate aborts what is
         // not committed) just ends it, after every read above has been answered.
@@ -442,33 +396,10 @@ impl Db {
     ) -> Result<(), IdbError> {
         let tx = self.db.transaction(store).build().map_err(begin_error)?;
         let store = tx.object_store(store).map_err(failed)?;
-        let mut after: Option<JsValue> = None;
-        loop {
-            let request = match after.take() {
-                None => store
-                    .get_all_keys::<JsValue>()
-                    .with_limit(READ_PAGE)
-                    .primitive(),
-                Some(last) => store
-                    .get_all_keys::<JsValue>()
-                    .with_query::<JsValue, _>(KeyRange::LowerBound(last, true))
-                    .with_limit(READ_PAGE)
-                    .primitive(),
-            };
-            let keys = request.map_err(failed)?.await.map_err(failed)?;
-            let mut count = 0usize;
-            let mut last = None;
-            for key in keys {
-                let key = key.map_err(failed)?;
-                count += 1;
-                last = Some(key.clone());
-                visit(key);
-            }
-            match last.filter(|_| count >= READ_PAGE as usize) {
-                Some(last) => after = Some(last),
-                None => break,
-            }
-        }
+        for_each_page(&store, false, |page| {
+            page.into_iter().for_each(|(key, _)| visit(key))
+        })
+        .await?;
         drop(tx);
         Ok(())
     }
@@ -557,6 +488,65 @@ async fn finish(tx: Transaction<'_>, pending: Vec<VoidRequest>) -> Result<(), Id
             .error()
             .map_or_else(|| failed(other), |dom| from_dom(&dom)),
     })
+}
+
+/// Reads all of `store` a page of at most [`READ_PAGE`] at a time, in key order, handing each
+/// page to `visit` (its keys, and with `values` their values; without, `undefined`). Each page
+/// is asked for once the last one is in, within the caller's transaction (one snapshot
+/// throughout), and arrives in a task of its own.
+async fn for_each_page(
+    store: &ObjectStore<'_>,
+    values: bool,
+    mut visit: impl FnMut(Vec<(JsValue, JsValue)>),
+) -> Result<(), IdbError> {
+    // The least key there is, so that the first page needs no range of its own.
+    let mut from = KeyRange::LowerBound(JsValue::from_f64(f64::NEG_INFINITY), false);
+    loop {
+        // Both requests before awaiting either: the transaction stays busy.
+        let keys = store
+            .get_all_keys::<JsValue>()
+            .with_query::<JsValue, _>(from.clone())
+            .with_limit(READ_PAGE)
+            .primitive()
+            .map_err(failed)?;
+        let records = if values {
+            let request = store
+                .get_all::<JsValue>()
+                .with_query::<JsValue, _>(from)
+                .with_limit(READ_PAGE)
+                .primitive()
+                .map_err(failed)?;
+            Some(request)
+        } else {
+            None
+        };
+        let keys = keys.await.map_err(failed)?;
+        let mut page = Vec::new();
+        match records {
+            Some(records) => {
+                for pair in keys.zip(records.await.map_err(failed)?) {
+                    match pair {
+                        (Ok(key), Ok(value)) => page.push((key, value)),
+                        (Err(error), _) | (_, Err(error)) => return Err(failed(error)),
+                    }
+                }
+            }
+            None => {
+                for key in keys {
+                    page.push((key.map_err(failed)?, JsValue::UNDEFINED));
+                }
+            }
+        }
+        let last = page
+            .last()
+            .filter(|_| page.len() >= READ_PAGE as usize)
+            .map(|(key, _)| key.clone());
+        visit(page);
+        match last {
+            Some(last) => from = KeyRange::LowerBound(last, true),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// The key of chunk `index` of the file staged as `stage`: `[stage, index]`.
