@@ -440,6 +440,16 @@ pub struct ResolvedQuestion {
 /// How many resolved questions the store keeps, the latest.
 pub const MAX_RESOLVED: usize = 20;
 
+/// Orders `resolved` by the revision that resolved each (one commit may resolve several:
+/// then by id, as a view read from the store has them), each question once, and keeps the
+/// latest [`MAX_RESOLVED`].
+fn keep_latest(resolved: &mut Vec<ResolvedQuestion>) {
+    resolved.sort_by_key(|r| (r.rev, r.question));
+    resolved.dedup_by_key(|r| r.question);
+    let excess = resolved.len().saturating_sub(MAX_RESOLVED);
+    resolved.drain(..excess);
+}
+
 /// How a question was resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -575,12 +585,8 @@ impl View {
     /// the revision that resolved them.
     #[must_use]
     pub fn with_resolved(mut self, resolved: impl IntoIterator<Item = ResolvedQuestion>) -> Self {
-        let mut resolved: Vec<ResolvedQuestion> = resolved.into_iter().collect();
-        resolved.sort_by_key(|r| (r.rev, r.question));
-        resolved.dedup_by_key(|r| r.question);
-        let excess = resolved.len().saturating_sub(MAX_RESOLVED);
-        resolved.drain(..excess);
-        self.resolved = resolved;
+        self.resolved = resolved.into_iter().collect();
+        keep_latest(&mut self.resolved);
         self
     }
 
@@ -764,11 +770,7 @@ impl View {
                         resolution: *resolution,
                         rev,
                     });
-                    // In the order a view read from the store has them (one commit may
-                    // resolve several).
-                    self.resolved.sort_by_key(|r| (r.rev, r.question));
-                    let excess = self.resolved.len().saturating_sub(MAX_RESOLVED);
-                    self.resolved.drain(..excess);
+                    keep_latest(&mut self.resolved);
                 }
                 if matches!(resolution, Resolution::Confirmed { .. }) {
                     self.remove_session(*session);
