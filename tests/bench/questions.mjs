@@ -23,25 +23,11 @@
 //
 //   node tests/bench/questions.mjs [trials]   (default 1,000; QUESTIONS_KILL_EVERY=100 sets the kills)
 import { launch, openTabs, tabId, within } from "../e2e/browser.mjs";
-import { createSession, leaderOf } from "../e2e/app.mjs";
+import { clickTogether, createSession, leaderOf, questionAbout } from "../e2e/app.mjs";
 
 const TRIALS = Number(process.argv[2] ?? 1_000);
 const TABS = 10;
 const KILL_EVERY = Number(process.env.QUESTIONS_KILL_EVERY ?? 100);
-
-/** The id of the pending question about the session titled `title` in `page`, once shown. */
-async function questionAbout(page, title, bound = 10_000) {
-  let id;
-  await within(bound, `a question about ${title}`, async () => {
-    id = await page.$$eval(
-      "[data-testid=question]",
-      (qs, title) => qs.find((q) => q.querySelector("strong")?.textContent === title)?.dataset.questionId,
-      title,
-    );
-    return Boolean(id);
-  });
-  return id;
-}
 
 /**
  * How `page` stands on question `id`: whether it still asks it, and how it says it was
@@ -55,25 +41,6 @@ function standing(page, id) {
       shown: li ? { resolution: li.dataset.resolution, by: li.dataset.by, mine: li.querySelector("[data-testid=answer-status]")?.textContent ?? "" } : null,
     };
   }, id);
-}
-
-/** Clicks `selectors[i]` in `pages[i]` at one wall-clock instant; whether each found it. */
-function clickTogether(pages, selectors, at) {
-  return Promise.all(
-    pages.map((page, i) =>
-      page.evaluate(
-        ([selector, at]) =>
-          new Promise((done) =>
-            setTimeout(() => {
-              const button = document.querySelector(selector);
-              button?.click();
-              done(Boolean(button));
-            }, Math.max(0, at - Date.now())),
-          ),
-        [selectors[i], at],
-      ),
-    ),
-  );
 }
 
 const pick = (n, from) => [...from].sort(() => Math.random() - 0.5).slice(0, n);
@@ -96,8 +63,8 @@ try {
     const title = `trial ${trial}`;
     const session = await createSession(pages[asker], title, 15_000);
     await pages[asker].$eval(`[data-testid=session][data-session-id="${session}"] [data-testid=delete-session]`, (b) => b.click());
-    const question = await questionAbout(pages[asker], title);
-    for (const i of answerers) await questionAbout(pages[i], title);
+    const question = await questionAbout(pages[asker], title, 10_000);
+    for (const i of answerers) await questionAbout(pages[i], title, 10_000);
     const choices = answerers.map(() => (Math.random() < 0.5 ? "answer-yes" : "answer-no"));
     const at = Date.now() + 60;
     const crash = kill

@@ -177,3 +177,40 @@ export async function stagedChunks(page) {
 export async function metaKeys(page) {
   return (await readStore(page, "meta", "getAllKeys")).map(String);
 }
+
+/** The id of the pending question about the session titled `title` in `page`, once it shows. */
+export async function questionAbout(page, title, bound = 5_000) {
+  let id;
+  await within(bound, `a question about ${title}`, async () => {
+    id = await page.$$eval(
+      "[data-testid=question]",
+      (qs, title) => qs.find((q) => q.querySelector("strong")?.textContent === title)?.dataset.questionId,
+      title,
+    );
+    return Boolean(id);
+  });
+  return id;
+}
+
+/**
+ * Clicks `selectors[i]` in `pages[i]`, every page at the wall-clock instant `at`; resolves to
+ * whether each page still had it to click (a tab whose timer fires late may already have heard
+ * another tab's answer, and with it the question go).
+ */
+export function clickTogether(pages, selectors, at = Date.now() + 60) {
+  return Promise.all(
+    pages.map((page, i) =>
+      page.evaluate(
+        ([selector, at]) =>
+          new Promise((done) =>
+            setTimeout(() => {
+              const button = document.querySelector(selector);
+              button?.click();
+              done(Boolean(button));
+            }, Math.max(0, at - Date.now())),
+          ),
+        [selectors[i], at],
+      ),
+    ),
+  );
+}

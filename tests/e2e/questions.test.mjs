@@ -4,7 +4,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
-import { createSession, leaderOf, sessionIdOf } from "./app.mjs";
+import { clickTogether, createSession, leaderOf, questionAbout, sessionIdOf } from "./app.mjs";
 
 let env;
 before(async () => {
@@ -17,20 +17,6 @@ afterEach(async () => {
   await closeTabs(env.context);
 });
 
-/** The question pending about session `session` in `page`, once it shows. */
-async function questionAbout(page, title) {
-  let id;
-  await within(5_000, `a question about ${title}`, async () => {
-    id = await page.$$eval(
-      "[data-testid=question]",
-      (qs, title) => qs.find((q) => q.querySelector("strong")?.textContent === title)?.dataset.questionId,
-      title,
-    );
-    return Boolean(id);
-  });
-  return id;
-}
-
 /** How `page` says question `id` was resolved: { resolution, by, mine } or null. */
 function resolution(page, id) {
   return page.evaluate((id) => {
@@ -42,30 +28,6 @@ function resolution(page, id) {
       mine: li.querySelector("[data-testid=answer-status]")?.textContent ?? "",
     };
   }, id);
-}
-
-/**
- * Clicks `selectors[i]` in `pages[i]`, every page at the same wall-clock instant; resolves to
- * whether each page still had it to click (a tab whose timer fires late may already have heard
- * the other tab's answer, and with it the question go).
- */
-function clickTogether(pages, selectors) {
-  const at = Date.now() + 60;
-  return Promise.all(
-    pages.map((page, i) =>
-      page.evaluate(
-        ([selector, at]) =>
-          new Promise((done) =>
-            setTimeout(() => {
-              const button = document.querySelector(selector);
-              button?.click();
-              done(Boolean(button));
-            }, Math.max(0, at - Date.now())),
-          ),
-        [selectors[i], at],
-      ),
-    ),
-  );
 }
 
 test("200 deletions answered from two tabs at the same moment each resolve exactly once, the same way in every tab", async () => {
