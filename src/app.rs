@@ -5,8 +5,8 @@ use conclave_web::{ItemId, Mode, TabId};
 use leptos::prelude::*;
 
 use crate::components::{
-    BackupBanner, BackupsPanel, CounterTable, MessageBoard, PeerList, Questions, ReadOnlyBanner,
-    RequestsPanel, SafeModeBanner, SessionView, SessionsSidebar, ThisTab,
+    BackupBanner, BackupsPanel, CounterTable, ElectionTimeline, MessageBoard, PeerList, Questions,
+    ReadOnlyBanner, RequestsPanel, SafeModeBanner, SessionView, SessionsSidebar, ThisTab,
 };
 use crate::use_conclave::{use_conclave_with_options, UseConclaveOptions};
 use crate::view_model;
@@ -95,6 +95,7 @@ pub fn App() -> impl IntoView {
             <summary>"Coordination"</summary>
             <div class="panel">
                 <ThisTab snapshot />
+                <ElectionTimeline snapshot timeline=conclave.timeline />
                 <PeerList snapshot />
                 <RequestsPanel snapshot />
                 <BackupsPanel snapshot />

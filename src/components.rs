@@ -11,6 +11,7 @@ pub mod safe_mode;
 pub mod session_view;
 pub mod sessions;
 pub mod this_tab;
+pub mod timeline;
 
 pub use backups::{BackupBanner, BackupsPanel};
 pub use counter_table::CounterTable;
@@ -23,3 +24,4 @@ pub use safe_mode::{ReadOnlyBanner, SafeModeBanner};
 pub use session_view::SessionView;
 pub use sessions::SessionsSidebar;
 pub use this_tab::ThisTab;
+pub use timeline::ElectionTimeline;

@@ -13,7 +13,7 @@ use conclave_web::{
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
-use crate::view_model;
+use crate::view_model::{self, Timeline};
 
 /// How [`use_conclave_with_options`] joins the other tabs.
 #[derive(Clone, Debug)]
@@ -151,6 +151,9 @@ pub struct UseConclaveReturn {
     /// twenty): each once, whichever tab answered (or the
     /// timeout), also in a tab that read the store rather than heard the change.
     pub resolved: Signal<Vec<ResolvedQuestion>>,
+    /// Who led, at which term, over the last five minutes, as this tab saw it: every change
+    /// of leader the driver reported, recorded whether or not anything showed it.
+    pub timeline: Signal<Timeline>,
 }
 
 /// How many ended requests [`UseConclaveReturn::ended`] keeps.
@@ -174,7 +177,8 @@ pub fn use_conclave() -> UseConclaveReturn {
 /// driver starts now and says goodbye (resigning if it leads) when the component is cleaned up.
 pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveReturn {
     let snapshot = RwSignal::new(None::<Snapshot>);
-    let refresh = Refresh::new(snapshot, &options);
+    let timeline = RwSignal::new(Timeline::default());
+    let refresh = Refresh::new(snapshot, timeline, &options);
     let config = Config {
         channel: options.channel,
         mode: options.mode,
@@ -253,6 +257,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         import,
         import_started: import_started.into(),
         ended: ended.into(),
+        timeline: timeline.into(),
         resolved: Memo::new(move |_| workspace.with(|v| v.resolved().to_vec())).into(),
         // Read from the driver at every read too: a snapshot taken before the thread was
         // blocked still says "leader" when it resumes, before the engine's next input.
@@ -290,6 +295,8 @@ fn keep_last<T>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>, keep: usi
 #[derive(Clone)]
 struct Refresh {
     signal: RwSignal<Option<Snapshot>>,
+    /// Every snapshot offered is recorded here first, shown or not.
+    timeline: RwSignal<Timeline>,
     refresh_ms: u32,
     refresh_hidden: bool,
     shown: Option<Signal<bool>>,
@@ -298,9 +305,14 @@ struct Refresh {
 }
 
 impl Refresh {
-    fn new(signal: RwSignal<Option<Snapshot>>, options: &UseConclaveOptions) -> Self {
+    fn new(
+        signal: RwSignal<Option<Snapshot>>,
+        timeline: RwSignal<Timeline>,
+        options: &UseConclaveOptions,
+    ) -> Self {
         Self {
             signal,
+            timeline,
             refresh_ms: options.refresh_ms,
             refresh_hidden: options.refresh_hidden,
             shown: options.shown,
@@ -309,6 +321,8 @@ impl Refresh {
     }
 
     fn offer(&self, next: Snapshot) {
+        // The owner (and with it the signal) may be gone while the driver reports.
+        self.timeline.try_maybe_update(|t| (t.record(&next), ()));
         let at_once = self.refresh_ms == 0
             || self
                 .signal

@@ -1,6 +1,6 @@
 //! Plain view-model logic: what the panel shows, computed from a [`Snapshot`] without Leptos, so
 //! it is tested without a page. The sessions workspace's part is in `view_model/workspace.rs`,
-//! the backups' in `view_model/backups.rs`.
+//! the backups' in `view_model/backups.rs`, the election timeline's in `view_model/timeline.rs`.
 
 use conclave_web::{Counters, Mode, Rejection, Role, SendError, Snapshot};
 
@@ -8,10 +8,12 @@ use crate::use_conclave::AppMessage;
 
 mod backups;
 mod imports;
+mod timeline;
 mod workspace;
 
 pub use backups::{backup_warning, found_rows, verdict_text, FoundRow};
 pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN};
+pub use timeline::{chart as timeline_chart, Bar, Chart, Timeline, CHART_WIDTH};
 
 pub use workspace::{
     breaker_label, check_title, choose_active, latest_post_rows, not_sent, op_label, outcome_of,

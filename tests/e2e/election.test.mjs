@@ -296,3 +296,86 @@ test("hidden tabs, timers throttled to whole seconds, do not churn leadership ov
   console.log(`# one leader at term ${end.term} through a minute with 4 of 5 tabs hidden (the leader among them)`);
   await Promise.all(pages.map((page) => page.close()));
 });
+
+/** The bars of a tab's election timeline, oldest first: term, leader id, kind, accessible name. */
+function timelineBars(page) {
+  return page.$$eval("[data-testid=timeline] rect", (bars) =>
+    bars.map((b) => ({
+      term: Number(b.dataset.term),
+      leader: b.dataset.leader,
+      kind: b.getAttribute("class"),
+      label: b.getAttribute("aria-label"),
+      x: Number(b.getAttribute("x")),
+    })),
+  );
+}
+
+test("the election timeline shows the failover a crash of the leader caused, in every surviving tab, with its detail on hover and focus", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  const first = await agreedLeader(pages, ids, 10_000, "a first leader");
+  // A while at the first term, so that its bar is wide enough to see.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const crashed = pages[first.index];
+  const cdp = await env.context.newCDPSession(crashed);
+  cdp.send("Page.crash").catch(() => {});
+  const rest = pages.filter((p) => p !== crashed);
+  const restIds = ids.filter((_, i) => i !== first.index);
+  const next = await agreedLeader(rest, restIds, 3_000, "a new leader after the crash");
+  assert.ok(next.term > first.term, `term grew: ${first.term} -> ${next.term}`);
+  await crashed.close().catch(() => {});
+
+  for (const [i, page] of rest.entries()) {
+    // Recorded while the panel was folded: unfolding only draws it.
+    await openPanel(page);
+    const bars = await timelineBars(page);
+    const led = bars.filter((b) => b.kind !== "vacant");
+    const summary = await page.getByTestId("timeline-summary").textContent();
+    const what = `tab ${i}: ${JSON.stringify(bars)}; ${summary}`;
+    // The first term, led by the crashed tab; then the next, led by the tab all agree on.
+    assert.deepEqual(
+      led.map((b) => [b.term, b.leader]),
+      [
+        [first.term, ids[first.index]],
+        [next.term, restIds[next.index]],
+      ],
+      what,
+    );
+    // Before the first term (no leader yet), or while no tab led.
+    assert.ok(bars.every((b) => b.kind !== "vacant" || b.term <= next.term), what);
+    assert.equal(led[1].kind, i === next.index ? "mine" : "led", what);
+    assert.ok(led[0].x < led[1].x, what);
+    assert.equal(await page.getByTestId("timeline").getAttribute("data-failovers"), "1", what);
+    assert.match(summary, new RegExp(`^1 failover in the last .*; the latest, term ${first.term} to ${next.term}, (with no gap this tab saw|with no leader for \\d)`), what);
+    assert.match(led[0].label, new RegExp(`^Term ${first.term}: led by tab ${ids[first.index].slice(0, 8)} — .*, ended `), what);
+    console.log(`# tab ${i} after the crash: ${summary}`);
+  }
+
+  // Detail: on hover, and on focus from the keyboard (each bar is a stop of the Tab key).
+  const page = rest[0];
+  const detail = page.getByTestId("timeline-detail");
+  const bars = page.locator("[data-testid=timeline] rect:not(.vacant)");
+  await within(
+    2_000,
+    "the first bar's detail on hover",
+    async () => {
+      // The window moves on every second, so a bar is never "stable": hover it as it is.
+      await bars.first().hover({ force: true });
+      return (await detail.textContent()).startsWith(`Term ${first.term}: led by tab ${ids[first.index].slice(0, 8)}`);
+    },
+    async () => `it says "${await detail.textContent()}"; bars ${JSON.stringify(await timelineBars(page))}`,
+  );
+  // Away from the chart, so that only focus moves the detail from here on.
+  await page.mouse.move(0, 0);
+  await bars.last().focus();
+  await within(2_000, "the last bar's detail on focus", async () =>
+    (await detail.textContent()).startsWith(`Term ${next.term}: `),
+  );
+  await page.keyboard.press("Shift+Tab");
+  const second = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
+  assert.equal(await page.evaluate(() => document.activeElement.localName), "rect", "Shift+Tab moves to the bar before");
+  await within(2_000, "the bar before's detail on focus", async () =>
+    (await detail.textContent()).startsWith(second.split(" — ")[0]),
+  );
+  await Promise.all(rest.map((p) => p.close()));
+});
