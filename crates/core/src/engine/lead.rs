@@ -5,6 +5,7 @@
 //! step is due at `now`; [`Engine::lead_deadline`] says when the next one is.
 
 use std::collections::VecDeque;
+use std::mem;
 
 use super::{Engine, Event, Output, Phase, Presence};
 use crate::election::{LockChange, LockName, LockRequest, Mode, Role, StepDown, Term};
@@ -48,6 +49,52 @@ const CORRECTION_GAP_MS: u64 = 100;
 /// grant that must wait (after a stall, or for a robbed leader) waits one or two.
 const REHEARSAL_DEADLINES: usize = 8;
 
+/// Where a tab stands in the election of the term it knows (each state holds what it needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Follows the leader of the term (if any): probes it when silent, takes over when gone.
+    Following(Follower),
+    /// Minted the term; leads it once it is durable, holds its lock, and its time has come.
+    Candidate(Candidacy),
+    /// Leads the term (if by hand-off, as the heir until the leader lock arrives).
+    Leading {
+        /// It stalled, and does not act before it has read the stored term.
+        verifying: bool,
+    },
+}
+
+/// When a candidate acts, or gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Candidacy {
+    /// It acts no earlier than this...
+    act_at: Millis,
+    /// ...unless the tab it stole the lock from is heard at the new term first...
+    victim: Option<TabId>,
+    /// ...but never before this: a grant that waited out a stall lets a queued theft notice arrive.
+    act_floor: Millis,
+    /// Its term not durable by then, it gives up ([`StepDown::Unpersisted`]).
+    persist_by: Millis,
+    /// It stalled, and does not act before it has read the stored term.
+    verifying: bool,
+}
+
+/// What a follower knows of its leader's leaving, and what it waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Follower {
+    /// When it asked the silent leader whether it is there.
+    probe_sent: Option<Millis>,
+    /// Since when the leader of the term is known to be gone (resigned, said goodbye, expired).
+    leader_gone: Option<Millis>,
+    /// Whether it said so itself (resigned or said goodbye), rather than falling silent.
+    left_cleanly: bool,
+    /// The successor a resigning leader named, and until when to wait for it.
+    handoff: Option<(TabId, Millis)>,
+    /// A hand-off of this resigned term waits for the stored term to be read.
+    handoff_on_read: Option<Term>,
+    /// Lease mode: mint as soon as the stored term is read (so as to mint above it).
+    mint_on_read: bool,
+}
+
 /// The election state of one tab.
 #[derive(Clone, Debug)]
 pub(super) struct Lead {
@@ -55,7 +102,8 @@ pub(super) struct Lead {
     pub(super) term: Term,
     /// The highest term the driver confirmed persisted.
     durable: Term,
-    role: Role,
+    /// Where this tab stands in the election of `term`.
+    standing: Standing,
     /// The leader lock.
     lock: Lock,
     /// The heir lock: its holder alone waits for (or steals) the leader lock.
@@ -63,10 +111,6 @@ pub(super) struct Lead {
     /// No acting before this, after stealing the heir lock: the robbed heir knows by then (or
     /// has stalled, and reads the thief's term before it acts again).
     heir_floor: Millis,
-    /// Minted by hand-off: may lead before the leader lock arrives, while it holds the heir lock.
-    handed: bool,
-    /// A hand-off of this resigned term waits for the stored term to be read.
-    handoff_on_read: Option<Term>,
     /// The leader lock was stolen and its victim may not know until then. A thief that steps
     /// down before keeps the lock (handing it on would let its next holder act at once) and
     /// leads anew once this has passed.
@@ -74,38 +118,18 @@ pub(super) struct Lead {
     /// The heir lock was lost while a steal of the leader lock was on its way: a steal cannot be
     /// withdrawn, so what it takes is kept until its victim knows, then handed on.
     abandon_steal: bool,
-    /// A candidate acts no earlier than this...
-    act_at: Millis,
-    /// ...unless the tab it stole the lock from is heard at the new term first (but never
-    /// before this: a grant that waited out a stall must let a queued theft notice arrive).
-    victim: Option<TabId>,
-    act_floor: Millis,
-    /// A candidate whose term is not durable by then gives up ([`StepDown::Unpersisted`]).
-    persist_by: Option<Millis>,
-    /// A leader that stalled does not act before it has read the stored term.
-    verifying: bool,
     /// A read of the stored term is wanted ([`Output::ReadTerm`]).
     read_term: bool,
-    /// Lease mode: mint as soon as the stored term is read (so as to mint above it).
-    mint_on_read: bool,
     last_input: Millis,
     /// When this tab last found it had not run for longer than the stall bound (whatever its
     /// role): a lock grant that waited in its queue meanwhile may already have been stolen.
     stalled_at: Option<Millis>,
     /// When the leader of `term` was last heard (or the term adopted).
     leader_heard: Millis,
-    /// When this follower asked the silent leader whether it is there.
-    probe_sent: Option<Millis>,
-    /// Since when the leader of `term` is known to be gone (resigned, said goodbye, expired).
-    leader_gone: Option<Millis>,
-    /// Whether it said so itself (resigned or said goodbye), rather than falling silent.
-    left_cleanly: bool,
     /// Web Locks mode: a leader deposed by a higher term it may not have heard of yet (its
     /// lock stolen while it could not run), whether it was visible, since when, and the term
     /// it must be heard at to count as stepped down. Whoever takes the lock next waits for it.
     unaware: Option<Unaware>,
-    /// The successor a resigning leader named, and until when to wait for it.
-    handoff: Option<(TabId, Millis)>,
     /// No campaign before this (listen after start, resume or restore).
     listen_until: Millis,
 
@@ -124,29 +148,17 @@ impl Lead {
         Self {
             term: stored,
             durable: stored,
-            role: Role::Follower,
+            standing: Standing::Following(Follower::default()),
             lock: Lock::Idle,
             heir: Lock::Idle,
             heir_floor: now,
-            handed: false,
-            handoff_on_read: None,
             stolen_until: None,
             abandon_steal: false,
-            act_at: now,
-            victim: None,
-            act_floor: now,
-            persist_by: None,
-            verifying: false,
             read_term: false,
-            mint_on_read: false,
             last_input: now,
             stalled_at: None,
             leader_heard: now,
-            probe_sent: None,
-            leader_gone: None,
-            left_cleanly: false,
             unaware: None,
-            handoff: None,
             listen_until: now.plus(config.listen_ms),
 
             last_correction: None,
@@ -157,15 +169,13 @@ impl Lead {
         }
     }
 
-    /// The tab runs again after a freeze or the back/forward cache: listen before campaigning.
+    /// The tab (a follower) runs again after a freeze or the back/forward cache: listen anew.
     pub(super) fn wake(&mut self, config: &super::Config, now: Millis) {
         self.last_input = now;
         self.leader_heard = now;
-        self.probe_sent = None;
-        self.leader_gone = None;
-        self.handoff = None;
-        self.handoff_on_read = None;
-        self.verifying = false;
+        if let Standing::Following(f) = &mut self.standing {
+            (f.probe_sent, f.leader_gone, f.handoff, f.handoff_on_read) = (None, None, None, None);
+        }
         self.listen_until = now.plus(config.listen_ms);
     }
 
@@ -202,19 +212,23 @@ impl Engine {
     /// This tab's part in the election.
     #[must_use]
     pub fn role(&self) -> Role {
-        self.lead.role
+        match self.lead.standing {
+            Standing::Following(_) => Role::Follower,
+            Standing::Candidate(_) => Role::Candidate,
+            Standing::Leading { .. } => Role::Leader,
+        }
     }
 
     /// Whether this tab may act as leader now: it leads the highest term it knows, holds the
     /// lock (in Web Locks mode), and is not verifying after a stall.
     #[must_use]
     pub fn is_leader(&self) -> bool {
-        self.lead.role == Role::Leader && !self.lead.verifying
+        matches!(self.lead.standing, Standing::Leading { verifying: false })
     }
 
     /// Whether this tab leads but is checking its term after a stall (it does not act meanwhile).
     pub(super) fn verifying_its_lead(&self) -> bool {
-        self.lead.role == Role::Leader && self.lead.verifying
+        matches!(self.lead.standing, Standing::Leading { verifying: true })
     }
 
     /// Whether this tab may act as leader at `now`, as app code asks between inputs:
@@ -234,9 +248,11 @@ impl Engine {
     pub fn leader(&self) -> Option<TabId> {
         let leader = self.lead.term.leader()?;
         if leader == self.me {
-            return (self.lead.role != Role::Follower).then_some(leader);
+            return (self.role() != Role::Follower).then_some(leader);
         }
-        (self.lead.leader_gone.is_none() && self.peers.contains_key(&leader)).then_some(leader)
+        let present =
+            matches!(self.lead.standing, Standing::Following(f) if f.leader_gone.is_none());
+        (present && self.peers.contains_key(&leader)).then_some(leader)
     }
 
     /// Rehearses this tab's take-over on a copy of the engine, as if the leader lock were
@@ -255,7 +271,7 @@ impl Engine {
     pub fn rehearse_takeover(&self, now: Millis) -> Option<Term> {
         let waiting = self.config.mode == Mode::WebLocks
             && self.phase == Phase::Running
-            && self.lead.role == Role::Follower
+            && self.role() == Role::Follower
             && self.lead.heir == Lock::Held
             && self.lead.lock == Lock::Queued;
         if !waiting {
@@ -317,16 +333,15 @@ impl Engine {
                 self.lead.lock = Lock::Idle;
                 self.lead.stolen_until = None;
                 self.lead.abandon_steal = false;
-                if self.lead.role != Role::Follower {
-                    self.step_down(StepDown::LockLost);
-                }
+                self.step_down(StepDown::LockLost);
                 self.queue_for_lock();
             }
             (LockName::Heir, LockChange::Granted) => self.on_heir_granted(now),
             (LockName::Heir, LockChange::Lost) => {
                 self.lead.heir = Lock::Idle;
-                if self.lead.handed && self.lead.lock != Lock::Held {
-                    // Leading by hand-off is leading as the heir: no longer.
+                if self.lead.lock != Lock::Held || self.lead.stolen_until.is_some() {
+                    // Leading by hand-off (the leader lock not yet granted), or on a stolen lock
+                    // kept until its victim knows, is leading as the heir: no longer.
                     self.step_down(StepDown::LockLost);
                 }
                 match self.lead.lock {
@@ -338,11 +353,6 @@ impl Engine {
                     // Handing a stolen lock on at once would let the new heir act while the
                     // victim may still think it holds it: keep it until the victim knows.
                     Lock::Stealing(_) => self.lead.abandon_steal = true,
-                    Lock::Held if self.lead.stolen_until.is_some() => {
-                        if self.lead.role != Role::Follower {
-                            self.step_down(StepDown::LockLost);
-                        }
-                    }
                     Lock::Held | Lock::Idle => {}
                 }
                 self.queue_for_lock();
@@ -393,20 +403,21 @@ impl Engine {
     /// [`Engine::handle_stored_term`] once read.
     fn adopt_stored(&mut self, now: Millis, term: Term) {
         self.lead.durable = self.lead.durable.max(term);
-        self.lead.verifying = false;
         if self.phase != Phase::Running {
             return;
         }
-        let mint = std::mem::take(&mut self.lead.mint_on_read);
-        let handoff = self.lead.handoff_on_read.take();
+        let (mint, handoff) = match &mut self.lead.standing {
+            Standing::Following(f) => (mem::take(&mut f.mint_on_read), f.handoff_on_read.take()),
+            Standing::Candidate(Candidacy { verifying, .. }) | Standing::Leading { verifying } => {
+                *verifying = false;
+                (false, None)
+            }
+        };
         self.adopt_durable(now, term);
-        if mint && self.lead.role == Role::Follower {
-            self.mint(now, now, None);
-        }
-        if handoff == Some(self.lead.term) && self.may_take_handoff(now) {
-            // Nobody minted past the resigned term: lead it on, as the heir, at once.
-            self.mint(now, now, None);
-            self.lead.handed = true;
+        // Mint above the stored term; or, handed a resigned term nobody minted past, lead it on,
+        // as the heir, at once.
+        if mint || (handoff == Some(self.lead.term) && self.may_take_handoff(now)) {
+            self.mint(now, now, now, None);
         }
         self.advance(now);
     }
@@ -444,7 +455,7 @@ impl Engine {
     /// Whether the engine needs the stored term now ([`Output::ReadTerm`]).
     #[must_use]
     pub(super) fn poll_read_term(&mut self) -> bool {
-        std::mem::take(&mut self.lead.read_term)
+        mem::take(&mut self.lead.read_term)
     }
 
     /// The term whose leader this tab is about to steal the leader lock from, if any
@@ -474,15 +485,14 @@ impl Engine {
     }
 
     fn on_granted(&mut self, now: Millis) {
-        let robbed = std::mem::replace(&mut self.lead.robbed, Term::ZERO);
+        let robbed = mem::replace(&mut self.lead.robbed, Term::ZERO);
         // A grant that waited while this tab could not run may have been stolen since: the
         // notice of the theft is queued right behind it. Act only once it would have come.
         let settled = self.settled(now);
-        let previous = self.lead.lock;
-        self.lead.lock = Lock::Held;
-        if self.lead.role != Role::Follower {
+        let floor = settled.max(self.lead.heir_floor);
+        let previous = mem::replace(&mut self.lead.lock, Lock::Held);
+        if self.role() != Role::Follower {
             // Led (or about to) by hand-off: the lock has followed.
-            self.lead.handed = false;
             self.settle_heir();
             return;
         }
@@ -498,11 +508,11 @@ impl Engine {
                     .or(steal.victim);
                 let grace = self.config.steal_grace_ms();
                 self.lead.stolen_until = Some(now.plus(grace).max(settled));
-                if std::mem::take(&mut self.lead.abandon_steal) {
+                if mem::take(&mut self.lead.abandon_steal) {
                     // No longer the heir: keep the lock until the victim knows, then let go.
                     return;
                 }
-                self.mint_after_unaware(now, now.plus(grace).max(settled), victim);
+                self.mint_after_unaware(now, now.plus(grace).max(settled), floor, victim);
             }
             // The lock was free: its holder released it (resigning) or died. Lead. No tab
             // ever steals without a grace, so nobody else acts on this lock now, unless the
@@ -510,10 +520,9 @@ impl Engine {
             // comes here: `handle_lock` hands it back unused.)
             Lock::Idle | Lock::Queued | Lock::Held => {
                 self.wait_for_robbed(now, robbed);
-                self.mint_after_unaware(now, settled, None);
+                self.mint_after_unaware(now, settled, floor, None);
             }
         }
-        self.lead.act_floor = settled.max(self.lead.heir_floor);
     }
 
     /// A theft of the leader lock from the leader of `robbed` was recorded, and no term past it
@@ -550,14 +559,13 @@ impl Engine {
 
     /// The heir lock is ours: wait for the leader lock, or go on stealing it.
     fn on_heir_granted(&mut self, now: Millis) {
-        let previous = self.lead.heir;
-        self.lead.heir = Lock::Held;
-        if self.lead.lock == Lock::Held || self.lead.role == Role::Leader {
+        let previous = mem::replace(&mut self.lead.heir, Lock::Held);
+        if self.lead.lock == Lock::Held || self.role() == Role::Leader {
             // Whoever holds the leader lock is nobody's heir.
             return self.lead.let_go(LockName::Heir);
         }
         match previous {
-            Lock::Stealing(steal) if self.lead.role == Role::Follower => {
+            Lock::Stealing(steal) if self.role() == Role::Follower => {
                 // The heir we took it from may have led by hand-off meanwhile: it hears of the
                 // theft within the notice time, or stalls and reads our term. Act no earlier.
                 self.lead.heir_floor = now.plus(self.config.steal_grace_ms());
@@ -569,7 +577,7 @@ impl Engine {
 
     /// A leader that holds the leader lock and whose term is durable lets the next tab be heir.
     fn settle_heir(&mut self) {
-        if self.lead.role == Role::Leader && self.lead.lock == Lock::Held {
+        if self.role() == Role::Leader && self.lead.lock == Lock::Held {
             self.lead.let_go(LockName::Heir);
         }
     }
@@ -577,7 +585,7 @@ impl Engine {
     /// Whether this tab may lead by hand-off now: it is the heir, waits for the leader lock,
     /// follows, and has not stalled lately (a theft of its heir lock may be on its way).
     fn may_take_handoff(&self, now: Millis) -> bool {
-        self.lead.role == Role::Follower
+        self.role() == Role::Follower
             && self.lead.heir == Lock::Held
             && self.lead.lock == Lock::Queued
             && !self.stalled_lately(now)
@@ -593,33 +601,36 @@ impl Engine {
     }
 
     /// Mints, but acts no earlier than a deposed leader that may not know it yet could act.
-    fn mint_after_unaware(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
+    fn mint_after_unaware(
+        &mut self,
+        now: Millis,
+        at: Millis,
+        floor: Millis,
+        victim: Option<TabId>,
+    ) {
         if let Some(u) = self.lead.unaware {
             let deadline = u.since.plus(self.config.steal_grace_ms());
-            if deadline > act_at {
-                return self.mint(now, deadline, u.id);
+            if deadline > at {
+                return self.mint(now, deadline, floor, u.id);
             }
         }
-        self.mint(now, act_at, victim);
+        self.mint(now, at, floor, victim);
     }
 
     /// Mints the next term: leads it once it is durable and `act_at` has come (or `victim` is
-    /// heard at the new term).
-    fn mint(&mut self, now: Millis, act_at: Millis, victim: Option<TabId>) {
+    /// heard at the new term, but not before `act_floor`).
+    fn mint(&mut self, now: Millis, act_at: Millis, act_floor: Millis, victim: Option<TabId>) {
         let term = self.next_term();
-        let old = std::mem::replace(&mut self.lead.term, term);
+        let old = mem::replace(&mut self.lead.term, term);
         self.expect_heard_at(now, old, term);
-        self.lead.role = Role::Candidate;
-        self.lead.act_at = act_at;
-        self.lead.act_floor = now;
-        self.lead.persist_by = Some(now.plus(PERSIST_TIMEOUT_MS));
-        self.lead.victim = victim;
-        self.lead.verifying = false;
+        self.lead.standing = Standing::Candidate(Candidacy {
+            act_at,
+            victim,
+            act_floor,
+            persist_by: now.plus(PERSIST_TIMEOUT_MS),
+            verifying: false,
+        });
         self.lead.leader_heard = now;
-        self.lead.probe_sent = None;
-        self.lead.leader_gone = None;
-        self.lead.left_cleanly = false;
-        self.lead.handoff = None;
         self.lead.persist.push_back(term);
         self.events.push_back(Event::LeaderChanged { term });
         // Announce the new term at once, so that other followers stop campaigning.
@@ -631,12 +642,13 @@ impl Engine {
         self.lead.term.max(self.lead.durable).next(self.me)
     }
 
+    /// A candidate or leader becomes a follower (a follower has nothing to step down from).
     fn step_down(&mut self, reason: StepDown) {
+        if self.role() == Role::Follower {
+            return;
+        }
         let led = self.lead.term;
-        self.lead.role = Role::Follower;
-        self.lead.verifying = false;
-        self.lead.victim = None;
-        self.lead.handed = false;
+        self.lead.standing = Standing::Following(Follower::default());
         self.events
             .push_back(Event::LostLeadership { term: led, reason });
         if self.lead.lock == Lock::Held
@@ -657,11 +669,13 @@ impl Engine {
         if stalled {
             self.lead.stalled_at = Some(now);
         }
-        if stalled && self.lead.role != Role::Follower {
+        match &mut self.lead.standing {
             // Whoever deposed it wrote its term before acting: read it before acting.
-            self.lead.verifying = true;
-            self.lead.read_term = true;
+            Standing::Candidate(c) if stalled => c.verifying = true,
+            Standing::Leading { verifying } if stalled => *verifying = true,
+            _ => return,
         }
+        self.lead.read_term = true;
     }
 
     /// Takes in the term a delivered message carried.
@@ -671,39 +685,30 @@ impl Engine {
         }
         if self.lead.term.leader() == Some(envelope.from) {
             self.lead.leader_heard = now;
-            self.lead.probe_sent = None;
-            if !self.lead.left_cleanly {
-                // It had only fallen silent (blocked, or its messages lost): it is back.
-                self.lead.leader_gone = None;
+            if let Standing::Following(f) = &mut self.lead.standing {
+                // Unless it left cleanly it only fell silent (blocked, messages lost), and is back.
+                f.probe_sent = None;
+                f.leader_gone = f.leader_gone.filter(|_| f.left_cleanly);
             }
         }
-        if self
-            .lead
-            .unaware
-            .is_some_and(|u| u.id == Some(envelope.from) && envelope.term >= u.until_heard_at)
-        {
-            self.lead.unaware = None;
-            if self.lead.role == Role::Candidate && self.lead.victim == Some(envelope.from) {
-                self.lead.act_at = now.max(self.lead.act_floor);
-                self.lead.victim = None;
+        let heard = (self.lead.unaware)
+            .take_if(|u| u.id == Some(envelope.from) && envelope.term >= u.until_heard_at)
+            .is_some();
+        if let Standing::Candidate(c) = &mut self.lead.standing {
+            if c.victim == Some(envelope.from) && (heard || envelope.term >= self.lead.term) {
+                // The tab we stole from has heard of our term, so it has stepped down.
+                c.act_at = now.max(c.act_floor);
+                c.victim = None;
             }
-        }
-        if self.lead.role == Role::Candidate
-            && self.lead.victim == Some(envelope.from)
-            && envelope.term >= self.lead.term
-        {
-            // The tab we stole from has heard of our term, so it has stepped down.
-            self.lead.act_at = now.max(self.lead.act_floor);
-            self.lead.victim = None;
         }
     }
 
     fn adopt(&mut self, now: Millis, term: Term) {
-        if self.config.mode == Mode::WebLocks {
+        if let (Mode::WebLocks, Standing::Following(f)) = (self.config.mode, self.lead.standing) {
             // The leader of the term we leave behind may have had its lock stolen while it
             // could not run; unless it left cleanly, it may act once more before it hears.
             let old = self.lead.term.leader().filter(|&l| l != self.me);
-            if let Some(id) = old.filter(|_| !self.lead.left_cleanly && term.leader() != old) {
+            if let Some(id) = old.filter(|_| !f.left_cleanly && term.leader() != old) {
                 self.lead.unaware = Some(Unaware {
                     id: Some(id),
                     since: now,
@@ -711,8 +716,10 @@ impl Engine {
                 });
             }
         }
-        self.lead.left_cleanly = false;
-        let old = std::mem::replace(&mut self.lead.term, term);
+        if let Standing::Following(f) = &mut self.lead.standing {
+            (f.probe_sent, f.leader_gone, f.left_cleanly, f.handoff) = (None, None, false, None);
+        }
+        let old = mem::replace(&mut self.lead.term, term);
         self.expect_heard_at(now, old, term);
         if old.leader() == Some(self.me) {
             // Its followers now wait to hear that it knows of the later term: say so at once.
@@ -720,13 +727,8 @@ impl Engine {
         }
         self.lead.persist.push_back(term);
         self.lead.leader_heard = now;
-        self.lead.probe_sent = None;
-        self.lead.leader_gone = None;
-        self.lead.handoff = None;
         self.events.push_back(Event::LeaderChanged { term });
-        if self.lead.role != Role::Follower {
-            self.step_down(StepDown::HigherTerm);
-        }
+        self.step_down(StepDown::HigherTerm);
     }
 
     /// `from` says it acts as leader of `term`: a leader deposed before it can no longer be
@@ -734,16 +736,17 @@ impl Engine {
     pub(super) fn on_leader_acting(&mut self, from: TabId, term: Term) {
         if term == self.lead.term && term.leader() == Some(from) {
             self.lead.unaware = None;
-            // Whatever was heard of its leaving, it leads now.
-            self.lead.leader_gone = None;
-            self.lead.left_cleanly = false;
+            if let Standing::Following(f) = &mut self.lead.standing {
+                // Whatever was heard of its leaving, it leads now.
+                (f.leader_gone, f.left_cleanly) = (None, false);
+            }
         }
     }
 
     /// Answers a probe: the leader (or candidate) says it is there; a follower answers a
     /// leader verifying after a stall, so that it learns of any higher term.
     pub(super) fn answer_probe(&mut self, envelope: &Envelope) {
-        if self.lead.role != Role::Follower || envelope.from_leader() {
+        if self.role() != Role::Follower || envelope.from_leader() {
             self.send(Body::Alive);
         }
     }
@@ -775,16 +778,18 @@ impl Engine {
         self.on_leader_gone(now, from, Some(term));
         match self.config.mode {
             // The named successor mints at once and the others wait for it.
-            Mode::Lease => match successor {
-                Some(s) if s == self.me => self.campaign(now),
-                Some(s) => self.lead.handoff = Some((s, now.plus(self.config.handoff_ms))),
-                None => {}
-            },
+            Mode::Lease if successor == Some(self.me) => self.campaign(now),
+            Mode::Lease => {
+                if let (Some(s), Standing::Following(f)) = (successor, &mut self.lead.standing) {
+                    f.handoff = Some((s, now.plus(self.config.handoff_ms)));
+                }
+            }
             // A hand-off to the heir, whoever it is: it leads on once the stored term shows
             // nobody minted past the resigned one. Otherwise the lock is handed on.
             Mode::WebLocks => {
-                if successor.is_some() && self.may_take_handoff(now) {
-                    self.lead.handoff_on_read = Some(term);
+                let heir = successor.is_some() && self.may_take_handoff(now);
+                if let (true, Standing::Following(f)) = (heir, &mut self.lead.standing) {
+                    f.handoff_on_read = Some(term);
                     self.lead.read_term = true;
                 }
             }
@@ -800,10 +805,10 @@ impl Engine {
             return;
         }
         if self.lead.term.leader() == Some(id) {
-            if self.lead.leader_gone.is_none() {
-                self.lead.leader_gone = Some(now);
+            if let Standing::Following(f) = &mut self.lead.standing {
+                f.leader_gone.get_or_insert(now);
+                f.left_cleanly |= cleanly;
             }
-            self.lead.left_cleanly |= cleanly;
         }
         if cleanly && self.lead.unaware.is_some_and(|u| u.id == Some(id)) {
             self.lead.unaware = None;
@@ -821,11 +826,12 @@ impl Engine {
     /// listening, and a resignation that hands nothing off need not go first to anyone: both
     /// go to every tab.
     pub(super) fn resign(&mut self, now: Millis) -> bool {
-        if self.lead.role == Role::Follower {
-            return false;
-        }
-        let stalled =
-            self.config.mode == Mode::WebLocks && (self.lead.verifying || self.stalled_lately(now));
+        let verifying = match self.lead.standing {
+            Standing::Following(_) => return false,
+            Standing::Candidate(c) => c.verifying,
+            Standing::Leading { verifying } => verifying,
+        };
+        let stalled = self.config.mode == Mode::WebLocks && (verifying || self.stalled_lately(now));
         let successor = self
             .peers
             .iter()
@@ -897,13 +903,15 @@ impl Engine {
         match self.config.mode {
             Mode::Lease => {
                 // Mint above whatever term is stored: ask for it, and mint on the answer.
-                self.lead.mint_on_read = true;
+                if let Standing::Following(f) = &mut self.lead.standing {
+                    f.mint_on_read = true;
+                }
                 self.lead.read_term = true;
             }
             Mode::WebLocks => {
                 let victim = self.lead.term.leader().filter(|&l| l != self.me);
                 match (self.lead.lock, self.lead.heir) {
-                    (Lock::Held, _) => self.mint_after_unaware(now, now, None),
+                    (Lock::Held, _) => self.mint_after_unaware(now, now, now, None),
                     (Lock::Stealing(_), _) | (_, Lock::Stealing(_)) => {}
                     // The heir steals the leader lock...
                     (_, Lock::Held) => self.steal_leader_lock(Steal { victim }),
@@ -930,28 +938,23 @@ impl Engine {
 
     /// When a follower should next probe or take over, if it should.
     fn campaign_at(&self) -> Option<Campaign> {
-        if self.lead.role != Role::Follower
-            || self.phase != Phase::Running
-            || matches!(self.lead.lock, Lock::Stealing(_))
-            || matches!(self.lead.heir, Lock::Stealing(_))
-            || self.lead.mint_on_read
-        {
+        let f = match self.lead.standing {
+            Standing::Following(f) if self.phase == Phase::Running && !f.mint_on_read => f,
+            _ => return None,
+        };
+        if let (Lock::Stealing(_), _) | (_, Lock::Stealing(_)) = (self.lead.lock, self.lead.heir) {
             return None;
         }
         let stagger = || self.rank().saturating_mul(self.config.stagger_ms);
         let earliest = self.lead.listen_until;
         let after_handoff = |at: Millis| {
-            let at = match self.lead.handoff {
+            let at = match f.handoff {
                 Some((s, until)) if s != self.me => at.max(until),
                 _ => at,
             };
             at.max(earliest)
         };
-        if let Some(gone) = self
-            .lead
-            .leader_gone
-            .filter(|_| self.config.mode == Mode::Lease)
-        {
+        if let Some(gone) = f.leader_gone.filter(|_| self.config.mode == Mode::Lease) {
             // Without a lock, a departed leader is replaced in rank order. (With Web Locks
             // the heir takes over, by hand-off or lock; only a silent leader is probed and stolen
             // from.)
@@ -965,7 +968,7 @@ impl Engine {
                 Mode::Lease => Some(Campaign::TakeOver(after_handoff(earliest.plus(stagger())))),
             };
         }
-        match self.lead.probe_sent {
+        match f.probe_sent {
             Some(sent) => Some(Campaign::TakeOver(after_handoff(
                 sent.plus(self.config.probe_timeout_ms).plus(stagger()),
             ))),
@@ -985,14 +988,13 @@ impl Engine {
         }
         if self.lead.stolen_until.is_some_and(|until| now >= until) {
             self.lead.stolen_until = None;
-            if self.lead.role == Role::Follower && self.lead.lock == Lock::Held {
+            if self.role() == Role::Follower && self.lead.lock == Lock::Held {
                 if self.lead.heir == Lock::Held {
                     // A thief that stepped down kept the lock until its victim knew: lead anew
                     // (but if it stalled meanwhile, only once a queued theft notice would
                     // have come: the lock may have been taken from it in turn).
                     let settled = self.settled(now);
-                    self.mint_after_unaware(now, settled, None);
-                    self.lead.act_floor = settled;
+                    self.mint_after_unaware(now, settled, settled, None);
                 } else {
                     // It is no longer the heir: the lock is the heir's now.
                     self.lead.let_go(LockName::Leader);
@@ -1000,20 +1002,18 @@ impl Engine {
                 }
             }
         }
-        if self.lead.role == Role::Candidate
-            && self.lead.durable < self.lead.term
-            && self.lead.persist_by.is_some_and(|by| now >= by)
-        {
+        let unpersisted =
+            matches!(self.lead.standing, Standing::Candidate(c) if now >= c.persist_by);
+        if unpersisted && self.lead.durable < self.lead.term {
             // Storage refused the term (full, or disabled): it cannot lead, and must not hold
             // the locks that would let another tab lead. It gives them back and queues again,
             // behind every other tab.
-            self.lead.persist_by = None;
             self.release_lock();
             self.step_down(StepDown::Unpersisted);
             self.queue_for_lock();
         }
-        if self.promotable() && !self.lead.verifying && now >= self.lead.act_at {
-            self.lead.role = Role::Leader;
+        if self.leads_at().is_some_and(|at| now >= at) {
+            self.lead.standing = Standing::Leading { verifying: false };
             self.events.push_back(Event::BecameLeader {
                 term: self.lead.term,
             });
@@ -1023,7 +1023,9 @@ impl Engine {
         }
         match self.campaign_at() {
             Some(Campaign::Probe(at)) if at <= now => {
-                self.lead.probe_sent = Some(now);
+                if let Standing::Following(f) = &mut self.lead.standing {
+                    f.probe_sent = Some(now);
+                }
                 self.send(Body::Probe);
             }
             Some(Campaign::TakeOver(at)) if at <= now => self.campaign(now),
@@ -1032,31 +1034,29 @@ impl Engine {
         self.sync_data(now);
     }
 
-    /// Whether this candidate may lead as soon as time allows: its term is durable, and in
-    /// Web Locks mode it holds the lock.
-    fn promotable(&self) -> bool {
-        self.lead.role == Role::Candidate
-            && self.lead.durable >= self.lead.term
-            && (self.config.mode == Mode::Lease
-                || self.lead.lock == Lock::Held
-                || (self.lead.handed && self.lead.heir == Lock::Held))
+    /// When this candidate leads, if only time stands in its way: its term is durable, it is not
+    /// verifying, and in Web Locks mode it holds the leader lock (or, by hand-off, the heir lock).
+    fn leads_at(&self) -> Option<Millis> {
+        let Standing::Candidate(c) = self.lead.standing else {
+            return None;
+        };
+        let locked = self.config.mode == Mode::Lease || self.lead.lock == Lock::Held;
+        let ready = !c.verifying && self.lead.durable >= self.lead.term;
+        (ready && (locked || self.lead.heir == Lock::Held)).then_some(c.act_at)
     }
 
     /// When [`Engine::advance`] next has something to do.
     pub(super) fn lead_deadline(&self) -> Option<Millis> {
-        let act = (self.promotable() && !self.lead.verifying).then_some(self.lead.act_at);
-        let kept = self
-            .lead
-            .stolen_until
-            .filter(|_| self.lead.role == Role::Follower && self.lead.lock == Lock::Held);
+        let kept = (self.lead.stolen_until)
+            .filter(|_| self.role() == Role::Follower && self.lead.lock == Lock::Held);
         let campaign = self.campaign_at().map(|c| match c {
             Campaign::Probe(at) | Campaign::TakeOver(at) => at,
         });
-        let unpersisted = self
-            .lead
-            .persist_by
-            .filter(|_| self.lead.role == Role::Candidate && self.lead.durable < self.lead.term);
-        [act, campaign, kept, unpersisted]
+        let unpersisted = match self.lead.standing {
+            Standing::Candidate(c) if self.lead.durable < self.lead.term => Some(c.persist_by),
+            _ => None,
+        };
+        [self.leads_at(), campaign, kept, unpersisted]
             .into_iter()
             .flatten()
             .min()
