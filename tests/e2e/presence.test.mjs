@@ -129,12 +129,12 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
     raw.postMessage({ v: 1 });
     raw.postMessage("x".repeat(70_000));
     raw.postMessage(JSON.stringify({ v: 1, ch: "conclave" }));
-    raw.postMessage(JSON.stringify({ v: 3, ch: "someone-else" }));
-    raw.postMessage('{"v":3,"ch":"conclave","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}');
-    raw.postMessage('{"v":3,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"at":0,"msg":"bye"}');
+    raw.postMessage(JSON.stringify({ v: 4, ch: "someone-else" }));
+    raw.postMessage('{"v":4,"ch":"conclave","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}');
+    raw.postMessage('{"v":4,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"at":0,"msg":"bye"}');
     // Well formed but unsigned (every tab holds the key, so its bootstrap window is closed), and
     // well formed with a forged signature: a peer must not appear from either.
-    const forged = '{"v":3,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}';
+    const forged = '{"v":4,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}';
     raw.postMessage(forged);
     raw.postMessage(forged + "#" + "ab".repeat(32));
     raw.postMessage(forged + "#abcd");

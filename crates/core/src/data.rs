@@ -53,7 +53,7 @@ pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 use crate::election::Term;
 use crate::engine::Event;
 use crate::ids::{Millis, TabId};
-use crate::wire::Body;
+use crate::wire::{Body, Request, MAX_REQUESTS};
 use backup::Keeper;
 pub(crate) use backup::OwnWrite;
 use outbox::{Outbox, Send};
@@ -66,6 +66,22 @@ pub const MAX_PENDING: usize = 32;
 /// A commit's changes and answers stay under this many bytes once sent, so that they fit one
 /// channel message with room to spare.
 pub(crate) const BATCH_BYTES: usize = 40_000;
+
+/// At most how many bytes `op` takes in a message: its texts as JSON escapes them at worst,
+/// and room for the rest.
+fn request_bytes(op: &Op) -> usize {
+    let text = match op {
+        Op::Create { title } | Op::Rename { title, .. } => title.len(),
+        Op::Add { text, .. } => text.len(),
+        Op::Import { stage, name, .. } => stage.len() + name.len(),
+        Op::Delete { .. }
+        | Op::AskDelete { .. }
+        | Op::Answer { .. }
+        | Op::Dismiss { .. }
+        | Op::Cancel { .. } => 0,
+    };
+    text * 6 + 160
+}
 
 /// How many commits heard while loading (or ahead of a gap) a tab keeps to apply after.
 const MAX_EARLY: usize = 64;
@@ -379,22 +395,38 @@ impl Data {
             }
             Some(_) => {
                 for send in sends {
-                    self.sends.push_back(match send {
+                    match send {
                         Send::Request {
                             number,
                             op,
                             budget_ms,
-                        } => Body::Request {
+                        } => self.queue_request(Request {
                             number,
                             budget_ms,
                             op,
-                        },
-                        Send::Abandon { upto } => Body::Abandon { upto },
-                    });
+                        }),
+                        Send::Abandon { upto } => self.sends.push_back(Body::Abandon { upto }),
+                    }
                 }
             }
             None => {}
         }
+    }
+
+    /// Queues `request` for the leader: with the requests queued just before it, in one
+    /// message, while that message stays within [`MAX_REQUESTS`] and [`BATCH_BYTES`]. The
+    /// engine seals what is queued only when it next posts, so the requests a tab's app makes
+    /// in one turn go as one message.
+    fn queue_request(&mut self, request: Request) {
+        let bytes = request_bytes(&request.op);
+        if let Some(Body::Requests(batch)) = self.sends.back_mut() {
+            let queued: usize = batch.iter().map(|r| request_bytes(&r.op)).sum();
+            if batch.len() < MAX_REQUESTS && queued + bytes <= BATCH_BYTES {
+                batch.push(request);
+                return;
+            }
+        }
+        self.sends.push_back(Body::Requests(vec![request]));
     }
 
     /// A request or abandonment from `tab` (this one, or one heard on the channel), for the
@@ -745,4 +777,57 @@ fn recover(writer: &mut Writer, backup: Backup, raw: &RawBackup) -> Verdict {
         text: raw.text.clone(),
     });
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> ItemId {
+        ItemId {
+            tab: TabId::from_bytes([2; 16]),
+            number: 1,
+        }
+    }
+
+    /// What a follower queued for the leader, one entry a message: the request numbers in it.
+    fn messages(data: &mut Data) -> Vec<Vec<u64>> {
+        std::iter::from_fn(|| data.poll_send())
+            .map(|body| match body {
+                Body::Requests(requests) => requests.iter().map(|r| r.number).collect(),
+                other => panic!("not requests: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_requests_of_one_turn_go_to_the_leader_together_within_one_messages_bounds() {
+        let leader = Some(TabId::from_bytes([2; 16]));
+        let mut data = Data::new(TabId::from_bytes([1; 16]), "conclave", 10_000, 30_000, 7);
+        let add = |text: String| Op::Add {
+            session: session(),
+            text,
+        };
+        for i in 0..3 {
+            data.make(Millis(0), add(format!("short {i}")), leader)
+                .expect("made");
+        }
+        assert_eq!(messages(&mut data), [vec![1, 2, 3]]);
+        // The longest texts, escaped at worst, fill a message each.
+        for _ in 0..3 {
+            data.make(Millis(1), add("\u{1}".repeat(MAX_TEXT_BYTES)), leader)
+                .expect("made");
+        }
+        assert_eq!(messages(&mut data), [vec![4], vec![5], vec![6]]);
+        // A tab's most outstanding requests fit one message.
+        let mut full = Data::new(TabId::from_bytes([1; 16]), "conclave", 10_000, 30_000, 7);
+        for i in 0..MAX_PENDING {
+            full.make(Millis(0), add(format!("m{i}")), leader)
+                .expect("made");
+        }
+        assert_eq!(
+            messages(&mut full),
+            [(1..=MAX_PENDING as u64).collect::<Vec<_>>()]
+        );
+    }
 }

@@ -13,7 +13,7 @@ use crate::election::{LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
-use crate::wire::{Beacon, Body, Codec, Envelope, DEFAULT_MAX_MESSAGE_BYTES};
+use crate::wire::{Beacon, Body, Codec, Envelope, Request, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// How a tab runs. [`Config::default`] gives the documented bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -798,14 +798,17 @@ impl Engine {
                 self.events.push_back(Event::Message { from, data });
                 return;
             }
-            Body::Request {
-                number,
-                budget_ms,
-                op,
-            } => {
-                return self
-                    .data
-                    .on_request(now, envelope.from, number, budget_ms, op)
+            Body::Requests(requests) => {
+                for request in requests {
+                    let Request {
+                        number,
+                        budget_ms,
+                        op,
+                    } = request;
+                    self.data
+                        .on_request(now, envelope.from, number, budget_ms, op);
+                }
+                return;
             }
             Body::Abandon { upto } => return self.data.on_abandon(now, envelope.from, upto),
             Body::Committed {
@@ -1078,7 +1081,7 @@ impl Engine {
         if self.phase == Phase::Running {
             self.sync_data(now);
         } else {
-            self.drain_data(false);
+            self.drain_data();
         }
     }
 
@@ -1165,14 +1168,12 @@ impl Engine {
         let leading = self.is_leader().then_some(self.lead.term);
         let leader = self.leader();
         self.data.sync(now, leading, leader);
-        self.drain_data(true);
+        self.drain_data();
     }
 
-    /// Takes the data layer's events, and its messages when `post` (not while away).
-    fn drain_data(&mut self, post: bool) {
-        while let Some(body) = post.then(|| self.data.poll_send()).flatten() {
-            self.send(body);
-        }
+    /// Takes the data layer's events. Its messages wait until this tab next posts
+    /// ([`Engine::seal_owed`]), so that the requests made in one turn go together.
+    fn drain_data(&mut self) {
         while let Some(event) = self.data.poll_event() {
             self.events.push_back(event);
         }
@@ -1338,8 +1339,17 @@ impl Engine {
             .map_or(Millis(0), |last| last.plus(period))
     }
 
-    /// Seals the owed heartbeat, if any, behind what is already queued.
+    /// Seals what is owed behind what is already queued: the data layer's messages (not
+    /// while away: they wait for the tab's return), then the owed heartbeat, if any. Called
+    /// before anything else is sealed, so that nothing overtakes them.
     fn seal_owed(&mut self) {
+        while let Some(body) = (self.phase == Phase::Running)
+            .then(|| self.data.poll_send())
+            .flatten()
+        {
+            let text = self.seal(body);
+            self.transmit.push_back(text);
+        }
         if std::mem::take(&mut self.owed_heartbeat) {
             let text = self.seal(Body::Heartbeat(self.beacon()));
             self.transmit.push_back(text);

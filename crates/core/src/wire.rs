@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":3,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
+//! {"v":4,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -22,8 +22,23 @@ use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
 /// Version 2 added the term to every envelope and the probe, alive and resign bodies; version 3
-/// the send time (`at`).
-pub const PROTOCOL_VERSION: u64 = 3;
+/// the send time (`at`); version 4 made a tab's requests travel together ([`Body::Requests`]).
+pub const PROTOCOL_VERSION: u64 = 4;
+
+/// The most requests one message carries: as many as a tab keeps outstanding.
+pub const MAX_REQUESTS: usize = crate::data::MAX_PENDING;
+
+/// One request for the leader: the sender's request `number`, to be applied within `budget_ms`
+/// of its arrival or not at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The sender's request number.
+    pub number: u64,
+    /// How long the leader may take to apply it, in ms.
+    pub budget_ms: u64,
+    /// What it asks.
+    pub op: Op,
+}
 
 /// The default upper bound on one message, in bytes, checked before parsing.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -90,16 +105,9 @@ pub enum Body {
     /// A message of the app's own, delivered to every other tab's app once, in order per
     /// sender, signed and sequenced like every other message.
     App(String),
-    /// A request for the leader: the sender's request `number`, to be applied within
-    /// `budget_ms` of its arrival or not at all.
-    Request {
-        /// The sender's request number.
-        number: u64,
-        /// How long the leader may take to apply it, in ms.
-        budget_ms: u64,
-        /// What it asks.
-        op: Op,
-    },
+    /// Requests for the leader, in the order the sender made them (at least one, at most
+    /// [`MAX_REQUESTS`]): a tab's requests made in one turn travel together.
+    Requests(Vec<Request>),
     /// The sender's requests up to `upto` that are not yet consumed are to be consumed as
     /// expired: their deadlines passed.
     Abandon {
@@ -186,15 +194,16 @@ impl Codec {
                 successor: successor.map(|id| id.to_string()),
             }),
             Body::App(data) => RawBody::App(Cow::Borrowed(data)),
-            Body::Request {
-                number,
-                budget_ms,
-                op,
-            } => RawBody::Request(RawRequest {
-                number: SafeU64((*number).min(MAX_SAFE_INTEGER)),
-                budget: SafeU64((*budget_ms).min(MAX_SAFE_INTEGER)),
-                op: Cow::Borrowed(op),
-            }),
+            Body::Requests(requests) => RawBody::Requests(
+                requests
+                    .iter()
+                    .map(|r| RawRequest {
+                        number: SafeU64(r.number.min(MAX_SAFE_INTEGER)),
+                        budget: SafeU64(r.budget_ms.min(MAX_SAFE_INTEGER)),
+                        op: Cow::Borrowed(&r.op),
+                    })
+                    .collect(),
+            ),
             Body::Abandon { upto } => RawBody::Abandon(RawAbandon {
                 upto: SafeU64((*upto).min(MAX_SAFE_INTEGER)),
             }),
@@ -233,6 +242,7 @@ impl Codec {
         let body_len = match &envelope.body {
             Body::App(data) => data.len() + data.len() / 8,
             Body::Committed { changes, .. } => changes.len() * 256,
+            Body::Requests(requests) => requests.len() * 160,
             _ => 0,
         };
         let mut out = Vec::with_capacity(256 + body_len);
@@ -282,11 +292,21 @@ impl Codec {
             RawBody::Probe => Body::Probe,
             RawBody::Alive => Body::Alive,
             RawBody::App(data) => Body::App(data.into_owned()),
-            RawBody::Request(r) => Body::Request {
-                number: r.number.0,
-                budget_ms: r.budget.0,
-                op: r.op.into_owned(),
-            },
+            RawBody::Requests(requests) => {
+                if requests.is_empty() || requests.len() > MAX_REQUESTS {
+                    return Err(Rejection::WrongType);
+                }
+                Body::Requests(
+                    requests
+                        .into_iter()
+                        .map(|r| Request {
+                            number: r.number.0,
+                            budget_ms: r.budget.0,
+                            op: r.op.into_owned(),
+                        })
+                        .collect(),
+                )
+            }
             RawBody::Abandon(a) => Body::Abandon { upto: a.upto.0 },
             RawBody::Committed(c) => Body::Committed {
                 rev: c.rev.0,
@@ -385,7 +405,7 @@ enum RawBody<'a> {
     Alive,
     Resign(RawResign),
     App(#[serde(borrow)] Cow<'a, str>),
-    Request(RawRequest<'a>),
+    Requests(Vec<RawRequest<'a>>),
     Abandon(RawAbandon),
     Committed(RawCommitted<'a>),
     Answers(Vec<RawAnswer>),
@@ -503,6 +523,14 @@ mod tests {
         }
     }
 
+    fn request(number: u64, op: Op) -> Request {
+        Request {
+            number,
+            budget_ms: 5_000,
+            op,
+        }
+    }
+
     #[test]
     fn every_body_round_trips() {
         let beacon = Beacon {
@@ -523,6 +551,23 @@ mod tests {
                 successor: Some(id(3)),
             },
             Body::App("a \"quoted\" line\nand ünïcode".to_owned()),
+            Body::Requests(vec![
+                request(
+                    1,
+                    Op::Create {
+                        title: "Plans".to_owned(),
+                    },
+                ),
+                request(
+                    2,
+                    Op::Delete {
+                        session: crate::data::ItemId {
+                            tab: id(7),
+                            number: 1,
+                        },
+                    },
+                ),
+            ]),
         ] {
             let envelope = sample(body);
             let text = codec().encode(&envelope);
@@ -541,7 +586,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"v":3,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+                r#"{{"v":4,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
                 id(7),
                 id(9)
             )
@@ -573,7 +618,8 @@ mod tests {
             (with("v", "NaN"), Rejection::Malformed),
             (with("v", "1"), Rejection::UnknownVersion),
             (with("v", "2"), Rejection::UnknownVersion),
-            (with("v", "4"), Rejection::UnknownVersion),
+            (with("v", "3"), Rejection::UnknownVersion),
+            (with("v", "5"), Rejection::UnknownVersion),
             (with("at", "-1"), Rejection::WrongType),
             (with("at", "9007199254740992"), Rejection::UnsafeNumber),
             (with("term", "-1"), Rejection::WrongType),
@@ -616,9 +662,27 @@ mod tests {
     }
 
     #[test]
+    fn requests_come_one_to_thirty_two_a_message() {
+        let wide = Codec::new("conclave", DEFAULT_MAX_MESSAGE_BYTES);
+        let batch = |n: u64| {
+            Body::Requests(
+                (1..=n)
+                    .map(|number| request(number, Op::Create { title: "t".into() }))
+                    .collect(),
+            )
+        };
+        let most = sample(batch(MAX_REQUESTS as u64));
+        assert_eq!(wide.decode(&wide.encode(&most)), Ok(most));
+        for body in [batch(0), batch(MAX_REQUESTS as u64 + 1)] {
+            let text = wide.encode(&sample(body));
+            assert_eq!(wide.decode(&text), Err(Rejection::WrongType), "{text}");
+        }
+    }
+
+    #[test]
     fn an_unknown_field_is_a_wrong_type() {
         let good = codec().encode(&sample(Body::Bye));
-        let text = good.replacen("{\"v\":3,", "{\"v\":3,\"extra\":0,", 1);
+        let text = good.replacen("{\"v\":4,", "{\"v\":4,\"extra\":0,", 1);
         assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
     }
 

@@ -77,6 +77,8 @@ struct Shared {
     data_inbox: Vec<WorkspaceEvent>,
     /// While this tab writes the store: the next sweep of staged files nobody will import.
     sweep: Option<Timeout>,
+    /// A pump is queued for the end of this turn ([`feed_in_turn`]).
+    pump_due: bool,
 }
 
 /// The durable store's connection.
@@ -204,6 +206,7 @@ impl Driver {
             on_data: None,
             data_inbox: Vec::new(),
             sweep: None,
+            pump_due: false,
         }));
         open_store(&shared, &store::database_name(&config_channel));
 
@@ -292,7 +295,7 @@ impl Driver {
     /// # Errors
     /// A [`Refusal`] when it cannot be sent at all (invalid, or too many outstanding).
     pub fn request(&self, op: Op) -> Result<u64, Refusal> {
-        feed_result(&self.shared, |inner, now| {
+        feed_in_turn(&self.shared, |inner, now| {
             inner.engine.handle_request(now, op)
         })
     }
@@ -422,15 +425,42 @@ fn feed(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis)) {
 
 /// [`feed`], for an input that answers.
 fn feed_result<T>(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis) -> T) -> T {
-    let answer = {
-        let mut inner = shared.borrow_mut();
-        let now = inner.clock.now();
-        // Messages are stamped and judged by the wall clock the tabs share.
-        inner.engine.handle_wall_clock(now, platform::wall_clock());
-        input(&mut inner, now)
-    };
+    let answer = take_input(shared, input);
     pump(shared);
     answer
+}
+
+/// [`feed_result`], but what the input makes the engine say is carried out at the end of this
+/// turn (a microtask), with whatever else is fed meanwhile: the requests a page makes in one
+/// turn leave as one message and one backup write. Any other input carries it out sooner.
+fn feed_in_turn<T>(
+    shared: &Rc<RefCell<Shared>>,
+    input: impl FnOnce(&mut Shared, Millis) -> T,
+) -> T {
+    let answer = take_input(shared, input);
+    if !std::mem::replace(&mut shared.borrow_mut().pump_due, true) {
+        let weak = Rc::downgrade(shared);
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            // Already carried out by another input's pump, if no longer due.
+            let due = shared.borrow().pump_due;
+            if due {
+                pump(&shared);
+            }
+        });
+    }
+    answer
+}
+
+/// Hands `input` to the engine at this instant, the shared wall clock read first.
+fn take_input<T>(shared: &Rc<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Millis) -> T) -> T {
+    let mut inner = shared.borrow_mut();
+    let now = inner.clock.now();
+    // Messages are stamped and judged by the wall clock the tabs share.
+    inner.engine.handle_wall_clock(now, platform::wall_clock());
+    input(&mut inner, now)
 }
 
 /// A message event (or, for `messageerror`, `undefined`) from the channel or the heir's
@@ -779,6 +809,7 @@ fn run_lock_requests(inner: &mut Shared, weak: &Weak<RefCell<Shared>>) {
 fn pump(shared: &Rc<RefCell<Shared>>) {
     let (snapshot, on_change, messages, on_message, news, on_data) = {
         let mut inner = shared.borrow_mut();
+        inner.pump_due = false;
         inner.flush();
         run_store_ops(&mut inner, shared);
         // The lock manager calls back asynchronously, never from inside `request`.
@@ -1040,7 +1071,7 @@ pub fn page_add_message(session: &str, text: &str) -> Result<f64, wasm_bindgen::
         session,
         text: text.to_owned(),
     };
-    let number = feed_result(&shared, |inner, now| inner.engine.handle_request(now, op))
+    let number = feed_in_turn(&shared, |inner, now| inner.engine.handle_request(now, op))
         .map_err(|refusal| JsError::new(&refusal.to_string()))?;
     // Request numbers count this tab's requests: far below 2^53, exact as a JavaScript number.
     #[allow(clippy::cast_precision_loss)]

@@ -12,7 +12,7 @@ use conclave_core::data::{
     Op, Outcome, Question, Refusal, Resolution, Task, TaskState,
 };
 use conclave_core::reconcile::{self, RawBackup};
-use conclave_core::wire::{Beacon, Body, Codec, DEFAULT_MAX_MESSAGE_BYTES};
+use conclave_core::wire::{Beacon, Body, Codec, Request, DEFAULT_MAX_MESSAGE_BYTES};
 use conclave_core::{Key, Lifecycle, Received, Seq, Term, VClock};
 use serde_json::json;
 
@@ -234,14 +234,22 @@ fn envelopes() -> Vec<Seed> {
         ),
         ("answers".to_owned(), Body::Answers(answers())),
     ];
-    for (number, (name, op)) in (1..).zip(ops()) {
-        let body = Body::Request {
+    let requests: Vec<Request> = (1..)
+        .zip(ops())
+        .map(|(number, (_, op))| Request {
             number,
             budget_ms: 10_000,
             op,
-        };
-        bodies.push((format!("request-{name}"), body));
+        })
+        .collect();
+    for (request, (name, _)) in requests.iter().zip(ops()) {
+        bodies.push((
+            format!("request-{name}"),
+            Body::Requests(vec![request.clone()]),
+        ));
     }
+    // Every kind of request in one message, as a tab's requests of one turn travel.
+    bodies.push(("requests".to_owned(), Body::Requests(requests)));
     // A real envelope's header (what a tab that just opened says first), each body in turn.
     let codec = Codec::new(CHANNEL, DEFAULT_MAX_MESSAGE_BYTES);
     let opened = Page::open(OTHER, None, false, Image::default());
