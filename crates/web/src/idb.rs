@@ -296,19 +296,31 @@ impl Db {
         let tx = self.strict(&STORES)?;
         self.remember_durability(&tx);
 
-        let stored = match read_fence(&tx).await {
-            Ok(stored) => stored,
-            Err(error) => return Err(abort(tx, error).await),
+        // The fence is asked for first and the writes placed behind it at once, not once it
+        // is in: the transaction runs its requests in order, nothing commits before `commit`
+        // below, and an abort on a higher fence undoes whatever ran. One round trip to the
+        // store less per commit.
+        let meta = match tx.object_store(META) {
+            Ok(meta) => meta,
+            Err(error) => return Err(abort(tx, failed(error)).await),
         };
-        if fences(&stored, term) {
-            let ours = term.to_owned();
-            return Err(abort(tx, IdbError::Fenced { stored, ours }).await);
-        }
+        let fence = match meta.get::<JsValue, &str, &str>(FENCE).primitive() {
+            Ok(fence) => fence,
+            Err(error) => return Err(abort(tx, failed(error)).await),
+        };
         // The request futures are kept, not awaited: the transaction's `complete` covers them.
         let pending = match apply(&tx, term, writes) {
             Ok(pending) => pending,
             Err(error) => return Err(abort(tx, error).await),
         };
+        let stored = match fence.await {
+            Ok(stored) => fence_text(stored),
+            Err(error) => return Err(abort(tx, failed(error)).await),
+        };
+        if fences(&stored, term) {
+            let ours = term.to_owned();
+            return Err(abort(tx, IdbError::Fenced { stored, ours }).await);
+        }
         finish(tx, pending).await
     }
 
@@ -571,21 +583,12 @@ fn fences(stored: &str, term: &str) -> bool {
     believable && stored > term
 }
 
-/// Reads the fence in `meta`: absent is the empty string (below every term), and so is a
+/// The fence read from `meta`: absent is the empty string (below every term), and so is a
 /// record that is not a string (corrupt: the commit overwrites it).
-async fn read_fence(tx: &Transaction<'_>) -> Result<String, IdbError> {
-    let meta = tx.object_store(META).map_err(failed)?;
-    let stored = meta
-        .get::<JsValue, &str, &str>(FENCE)
-        .primitive()
-        .map_err(failed)?
-        .await
-        .map_err(failed)?;
-    match stored {
-        None => Ok(String::new()),
-        Some(value) if value.is_undefined() => Ok(String::new()),
-        Some(value) => Ok(value.as_string().unwrap_or_default()),
-    }
+fn fence_text(stored: Option<JsValue>) -> String {
+    stored
+        .and_then(|value| value.as_string())
+        .unwrap_or_default()
 }
 
 /// Places the fence and every write in the transaction, in order. A write the browser rejects
