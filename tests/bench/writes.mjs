@@ -437,6 +437,14 @@ async function storeRev(page) {
   return rev;
 }
 
+/** How many channel messages the tab has sent (the panel's counter), read as `storeRev` is. */
+async function sentCount(page) {
+  await openPanel(page);
+  const sent = Number(await page.getByTestId("count-sent").textContent());
+  await closePanel(page);
+  return sent;
+}
+
 async function latency(n) {
   const { env, pages, ids, leader } = await workspace(n, `latency, ${n} tabs`);
   try {
@@ -471,6 +479,7 @@ async function sustainedConclave(round) {
   try {
     await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
     const revBefore = await storeRev(pages[leader]);
+    const sentBefore = await Promise.all(pages.map(sentCount));
     const prefix = `sustained ${Date.now()} `;
     const startAt = Date.now() + 500;
     const mark = usage(env);
@@ -489,6 +498,7 @@ async function sustainedConclave(round) {
     const listed = await Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
     await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
     const commits = (await storeRev(pages[leader])) - revBefore;
+    const sent = (await Promise.all(pages.map(sentCount))).map((n, i) => n - sentBefore[i]);
     const submitted = Math.max(...runs.map((r) => r.end)) - start;
     const busy = runs.map((r) => r.busy);
     const refused = runs.flatMap((r) => r.refused);
@@ -498,7 +508,8 @@ async function sustainedConclave(round) {
         `${(end - start).toFixed(0)} ms after the first submit: ${rate.toFixed(0)} writes/s ` +
         `(the last submit made at ${submitted.toFixed(0)} ms; ${commits} strict commits, ` +
         `${(total / Math.max(1, commits)).toFixed(1)} messages per commit on average; ` +
-        `submits refused as busy and made again, per tab: ${busy.join(", ")})`,
+        `submits refused as busy and made again, per tab: ${busy.join(", ")}; ` +
+        `channel messages sent meanwhile, per tab (the leader's #${leader}, heartbeats included): ${sent.join(", ")})`,
     );
     console.log(`sustained, round ${round + 1}, Conclave: from 0.5 s before the first submit until every tab showed every message, ${cpu}`);
     if (refused.length) console.log(`sustained, round ${round + 1}, Conclave: other refusals: ${[...new Set(refused)].join(" | ")}`);
