@@ -12,7 +12,7 @@ mod timeline;
 mod workspace;
 
 pub use backups::{backup_warning, found_rows, verdict_text, FoundRow};
-pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN};
+pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
 pub use timeline::{chart as timeline_chart, Bar, Chart, Timeline, CHART_WIDTH};
 
 pub use workspace::{
