@@ -10,7 +10,10 @@
 //    holding it is durable); t2 when the message text appears in the DOM of the last of all
 //    tabs (a MutationObserver in every page notes when each message text first appears, on
 //    the machine's wall clock: performance.timeOrigin + performance.now()). Also when it
-//    appears in the writing tab itself.
+//    appears in the writing tab itself. Beside it, the floor of such a write with as many tabs
+//    of a bare page (idb-baseline/, its own origin, a fresh browser): one tab asks another on a
+//    BroadcastChannel, which puts it in a strict transaction, draws it and, once committed,
+//    answers on the channel; every tab draws it as it hears it.
 // 2. Sustained writes, 5 tabs writing at once (a fresh browser): each tab makes K writes as
 //    fast as it can, pipelined, through the page's `addMessage` export (as many at once as it
 //    takes; or, with WRITES_SUSTAINED_SUBMIT=request, through the composer, one submit a turn;
@@ -578,6 +581,37 @@ async function sustainedBaseline(round, mode) {
   }
 }
 
+/**
+ * The floor of one write through a leader, with `n` tabs of the baseline page (IndexedDB as
+ * the app's latency part has it): tab 0 leads, tab 1 writes `WRITES` messages one after
+ * another (after `WARM_UP`), each acknowledged once the leader's answer, sent after its strict
+ * commit, is heard; and when every tab had drawn it.
+ */
+async function relayFloor(n) {
+  const { pages, close } = await baselineTabs(n, `floor, relayed, ${n} tabs`);
+  try {
+    await pages[0].evaluate(() => window.__baseline.lead());
+    const sent = [];
+    for (let i = 0; i < WARM_UP + WRITES; i++) {
+      const write = await pages[1].evaluate((text) => window.__baseline.relayed(text), `relayed #${i}`);
+      if (i >= WARM_UP) sent.push(write);
+    }
+    const ids = sent.map((w) => w.id);
+    let seen;
+    await within(30_000, "every baseline tab drew every relayed write", async () => {
+      seen = await Promise.all(pages.map((page) => page.evaluate((ids) => window.__baseline.drawnAt(ids), ids)));
+      return seen.every((times) => times.every((t) => t !== null));
+    });
+    const acked = sent.map(({ t0, t1 }) => t1 - t0);
+    const everywhere = sent.map(({ t0 }, i) => Math.max(...seen.map((times) => times[i])) - t0);
+    const line = `floor, ${n} tabs of a bare page: one tab writing through another that commits (strict, one transaction a write) and answers on the channel, every tab drawing`;
+    console.log(`${line}: acknowledged: ${stats(acked)}`);
+    console.log(`${line}: shown in every tab: ${stats(everywhere)}`);
+  } finally {
+    await close();
+  }
+}
+
 async function floor(storage) {
   const { pages, close } = await baselineTabs(1, `floor, ${storage}`, storage);
   try {
@@ -608,7 +642,10 @@ console.log(
 );
 try {
   if (!ONLY || ONLY === "latency") {
-    for (const n of SIZES) await latency(n);
+    for (const n of SIZES) {
+      await latency(n);
+      await relayFloor(n);
+    }
   }
   if (!ONLY || ONLY === "sustained") {
     // Rounds in turn, each in the other order: the machine's drift falls on both alike.

@@ -8,6 +8,11 @@
 //   generous observer: it reads the one new record, where a live query would run again).
 // - "display": no storage at all; each message goes out on the BroadcastChannel at once and
 //   every tab draws it: the floor of "every tab shows every write" in this Chromium.
+// And the floor of one write through a leader (`relayed`): a tab asks on the channel, the tab
+// told to lead (`lead`) puts it in a strict transaction of its own, draws it and, once it is
+// committed, sends it on the channel; every tab draws it as it hears it, and the asking tab
+// counts it acknowledged then. No signing, no ledger, no framework: the channel's two hops,
+// the commit and the drawing alone.
 // Messages are drawn as the app draws them (the same markup, the latest 500 kept, with the same
 // rules from posts.css). Also the platform's floor: what one commit costs in this Chromium,
 // strict and relaxed.
@@ -74,8 +79,22 @@ function show(record) {
   shown.last = now();
 }
 const channel = new BroadcastChannel("baseline");
+/** Relayed writes: whether this tab leads, when each record was drawn here, and who waits. */
+let leading = false;
+const drawnAt = new Map();
+const waiting = new Map();
 channel.onmessage = async ({ data }) => {
-  if (data.record) show(data.record);
+  if (data.ask) {
+    if (!leading) return;
+    await insert(db, data.ask, "strict");
+    show(data.ask);
+    drawnAt.set(data.ask.id, now());
+    channel.postMessage({ answer: data.ask });
+  } else if (data.answer) {
+    show(data.answer);
+    drawnAt.set(data.answer.id, now());
+    waiting.get(data.answer.id)?.(now());
+  } else if (data.record) show(data.record);
   else show(await request(db.transaction("messages", "readonly").objectStore("messages").get(data.id)));
 };
 
@@ -110,6 +129,30 @@ window.__baseline = {
     }
     await Promise.all(commits);
     return { start, end: now() };
+  },
+
+  /** From now on this tab commits what other tabs ask of it (`relayed`). */
+  lead() {
+    leading = true;
+  },
+
+  /** Asks the leading tab to store `text`; resolves to { t0, t1, id }: when it was asked, and
+   * when the leader's answer (after its commit) was heard and the record drawn here. */
+  relayed(text) {
+    const record = message(`${TAB}-${crypto.randomUUID()}`, text);
+    return new Promise((resolve) => {
+      const t0 = now();
+      waiting.set(record.id, (t1) => {
+        waiting.delete(record.id);
+        resolve({ t0, t1, id: record.id });
+      });
+      channel.postMessage({ ask: record });
+    });
+  },
+
+  /** When this tab drew each of `ids` (epoch ms), or null. */
+  drawnAt(ids) {
+    return ids.map((id) => drawnAt.get(id) ?? null);
   },
 
   /** How many messages this tab has drawn, and when it drew the last (epoch ms). */
