@@ -30,7 +30,7 @@ struct Mark {
     leader: Option<TabId>,
 }
 
-/// Every change of who leads this tab saw in the last [`TIMELINE_MS`], oldest first.
+/// Every change of who leads this tab saw in the last five minutes, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Timeline {
     marks: VecDeque<Mark>,
