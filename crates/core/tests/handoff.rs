@@ -16,231 +16,15 @@
 mod support;
 
 use conclave_core::{
-    Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Millis,
-    Mode, Output, Received, Role, Start, TabId, Term,
+    Config, Engine, Event, Key, LeaveReason, Lifecycle, LockChange, LockName, LockRequest, Mode,
+    Received, Start, TabId, Term,
 };
 
-/// Tabs on one in-memory channel (and the heir's channel), one virtual clock.
-struct Group {
-    now: Millis,
-    tabs: Vec<Engine>,
-    /// The durable term, as `localStorage` would hold it.
-    stored: Term,
-    /// The highest theft record, as `localStorage` would hold it.
-    stored_theft: Term,
-    /// Per tab, the lock requests made and not yet looked at.
-    requests: Vec<Vec<(LockName, LockRequest)>>,
-    /// A tab whose main thread is blocked: it runs nothing, and what is posted to it is dropped.
-    blocked: Vec<bool>,
-    /// Per tab, whether it holds the heir lock: from the grant until it lets go of the lock.
-    /// The driver listens on the heir's channel while it does, or while the tab does not follow.
-    holds_heir: Vec<bool>,
-}
-
-impl Group {
-    fn of(n: u8) -> Self {
-        let start = |byte: u8| {
-            Engine::start(
-                Config::default(),
-                Start {
-                    id: TabId::from_bytes([byte; 16]),
-                    now: Millis(0),
-                    visible: true,
-                    key: Some(Key::from_bytes([42; 32])),
-                    term: Term::ZERO,
-                    wall: 0,
-                },
-            )
-        };
-        let n = usize::from(n);
-        Self {
-            now: Millis(0),
-            tabs: (1..=n).map(|i| start(i as u8)).collect(),
-            stored: Term::ZERO,
-            stored_theft: Term::ZERO,
-            requests: vec![Vec::new(); n],
-            blocked: vec![false; n],
-            holds_heir: vec![false; n],
-        }
-    }
-
-    /// Runs every tab's outputs the way the driver does (storage answers at once, posts reach
-    /// the other tabs, posts to the heir the tabs listening there), until all are quiet;
-    /// returns tab `i`'s lock requests.
-    fn drain(&mut self, i: usize) -> Vec<(LockName, LockRequest)> {
-        loop {
-            let mut busy = false;
-            for t in 0..self.tabs.len() {
-                while let Some(output) = self.tabs[t].poll_output() {
-                    busy = true;
-                    match output {
-                        Output::TransmitToHeir(text) => {
-                            for u in self
-                                .others(t)
-                                .filter(|&u| {
-                                    self.holds_heir[u] || self.tabs[u].role() != Role::Follower
-                                })
-                                .collect::<Vec<_>>()
-                            {
-                                self.tabs[u]
-                                    .handle_message_to_heir(self.now, Received::Text(&text));
-                            }
-                        }
-                        Output::Transmit(text) => {
-                            for u in self.others(t).collect::<Vec<_>>() {
-                                self.tabs[u].handle_message(self.now, Received::Text(&text));
-                            }
-                        }
-                        other => self.carry(t, other),
-                    }
-                }
-            }
-            if !busy {
-                return std::mem::take(&mut self.requests[i]);
-            }
-        }
-    }
-
-    /// Carries out tab `t`'s `output` other than a post: storage answers at once, as
-    /// `localStorage` does; lock requests are kept for the test; events are dropped.
-    fn carry(&mut self, t: usize, output: Output) {
-        match output {
-            Output::Persist(term) => {
-                self.stored = self.stored.max(term);
-                self.tabs[t].handle_persisted(self.now, term);
-            }
-            Output::ReadTerm => {
-                self.tabs[t].handle_stored_term(self.now, Some(&self.stored.stored_text()))
-            }
-            Output::RecordTheft(term) => self.stored_theft = self.stored_theft.max(term),
-            Output::Lock(name, request) => {
-                if (name, request) == (LockName::Heir, LockRequest::Release) {
-                    self.holds_heir[t] = false;
-                }
-                self.requests[t].push((name, request));
-            }
-            _ => {}
-        }
-    }
-
-    /// The tabs other than `t` that run.
-    fn others(&self, t: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.tabs.len()).filter(move |&u| u != t && !self.blocked[u])
-    }
-
-    fn grant(&mut self, i: usize, name: LockName) -> Vec<(LockName, LockRequest)> {
-        match name {
-            LockName::Leader => {
-                self.tabs[i].handle_stored_term(self.now, Some(&self.stored.stored_text()));
-                self.tabs[i].handle_stored_theft(Some(&self.stored_theft.stored_text()));
-            }
-            LockName::Heir => self.holds_heir[i] = true,
-        }
-        self.tabs[i].handle_lock(self.now, name, LockChange::Granted);
-        self.drain(i)
-    }
-
-    fn tick(&mut self, ms: u64) {
-        self.now = self.now.plus(ms);
-        for i in 0..self.tabs.len() {
-            if !self.blocked[i] {
-                self.tabs[i].handle_timeout(self.now);
-            }
-        }
-        let _ = self.drain(0);
-    }
-
-    /// The leader's tab (tab 0) closes: `pagehide`, then whatever follows; returns its lock
-    /// requests.
-    fn close_leader(&mut self) -> Vec<(LockName, LockRequest)> {
-        self.tabs[0].handle_lifecycle(self.now, Lifecycle::Closing);
-        self.drain(0)
-    }
-
-    /// Tab `i`'s page closes (`pagehide`): what it posted, not yet delivered, to every tab and
-    /// to the heir's channel.
-    fn closing_posts(&mut self, i: usize) -> (Vec<String>, Vec<String>) {
-        self.tabs[i].handle_lifecycle(self.now, Lifecycle::Closing);
-        let (mut to_all, mut to_heir) = (Vec::new(), Vec::new());
-        while let Some(output) = self.tabs[i].poll_output() {
-            match output {
-                Output::Transmit(text) => to_all.push(text),
-                Output::TransmitToHeir(text) => to_heir.push(text),
-                other => self.carry(i, other),
-            }
-        }
-        (to_all, to_heir)
-    }
-
-    /// What tab `i` says now, its posts and events kept and not delivered; the rest (storage,
-    /// locks) carried out.
-    fn take(&mut self, i: usize) -> support::Drained {
-        let mut drained = support::Drained::default();
-        while let Some(output) = self.tabs[i].poll_output() {
-            match output {
-                Output::Transmit(text) => drained.posts.push(text),
-                Output::TransmitToHeir(text) => drained.to_heir.push(text),
-                Output::Event(event) => drained.events.push(event),
-                other => self.carry(i, other),
-            }
-        }
-        drained
-    }
-
-    /// Tab `i`'s main thread is blocked for `ms` while the other runs on.
-    fn block(&mut self, i: usize, ms: u64) {
-        self.blocked[i] = true;
-        for _ in 0..ms / 100 {
-            self.tick(100);
-        }
-        self.blocked[i] = false;
-    }
-
-    /// The leader's (tab 0's) main thread is blocked: the heir probes, hears nothing, and
-    /// steals the leader lock. Tab 0 stays blocked.
-    fn block_leader_until_the_heir_steals(&mut self) {
-        self.blocked[0] = true;
-        let mut waited = 0;
-        while !self.requests[1].contains(&(LockName::Leader, LockRequest::Steal)) {
-            assert!(waited < 3_000, "the heir never stole the lock");
-            self.tick(10);
-            waited += 10;
-        }
-    }
-
-    /// Of `n` tabs, tab 0 leads (it took both locks, heir first), tab 1 is the heir, queued for
-    /// the leader lock, and the others wait for the heir lock.
-    fn leader_and_heir(n: u8) -> Self {
-        let mut pair = Self::of(n);
-        assert_eq!(pair.drain(0), [(LockName::Heir, LockRequest::Request)]);
-        for t in 1..pair.tabs.len() {
-            assert_eq!(
-                pair.requests[t].split_off(0),
-                [(LockName::Heir, LockRequest::Request)]
-            );
-        }
-        assert_eq!(
-            pair.grant(0, LockName::Heir),
-            [(LockName::Leader, LockRequest::Request)]
-        );
-        let after_lead = pair.grant(0, LockName::Leader);
-        assert!(pair.tabs[0].is_leader());
-        assert!(
-            after_lead.contains(&(LockName::Heir, LockRequest::Release)),
-            "a leader lets go of the heir lock: {after_lead:?}"
-        );
-        assert_eq!(
-            pair.grant(1, LockName::Heir),
-            [(LockName::Leader, LockRequest::Request)]
-        );
-        pair.tick(300);
-        pair
-    }
-}
+use support::tabs::Tabs;
 
 #[test]
 fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follows() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     let resigned = pair.tabs[0].term();
     let released = pair.close_leader();
     assert!(released.contains(&(LockName::Leader, LockRequest::Release)));
@@ -263,7 +47,7 @@ fn the_heir_leads_on_the_resignation_before_the_lock_arrives_and_the_lock_follow
 
 #[test]
 fn losing_the_heir_lock_ends_a_hand_off_before_the_lock_arrives() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     let _ = pair.close_leader();
     assert!(pair.tabs[1].is_leader());
     pair.tabs[1].handle_lock(pair.now, LockName::Heir, LockChange::Lost);
@@ -280,7 +64,7 @@ fn losing_the_heir_lock_ends_a_hand_off_before_the_lock_arrives() {
 
 #[test]
 fn an_heir_that_stalled_lately_waits_for_the_lock() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     // The heir's main thread was blocked for 2 s; the leader ran on. The resignation is the
     // heir's first input after the block.
     pair.block(1, 2_000);
@@ -301,7 +85,7 @@ fn an_heir_that_stalled_lately_waits_for_the_lock() {
 
 #[test]
 fn a_leader_that_stalled_lately_hands_nothing_off() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     // The leader says it is there, then its thread is blocked for 1.3 s (past the stall bound,
     // short of the heir's probe timing out) while the heir runs on; its first input after is
     // `pagehide`.
@@ -328,7 +112,7 @@ fn a_leader_that_stalled_lately_hands_nothing_off() {
 
 #[test]
 fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     let resigned = pair.tabs[0].term();
     // A thief minted and stored a higher term that neither tab has heard yet.
     let thief = Term::new(resigned.number() + 1, TabId::from_bytes([9; 16]));
@@ -344,7 +128,7 @@ fn no_hand_off_when_the_stored_term_is_past_the_resigned_one() {
 
 #[test]
 fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone() {
-    let mut pair = Group::leader_and_heir(3);
+    let mut pair = Tabs::leader_and_heir(3);
     let leader = pair.tabs[0].id();
     let (to_all, to_heir) = pair.closing_posts(0);
     assert_eq!(to_all, Vec::<String>::new(), "nothing wakes every tab");
@@ -382,7 +166,7 @@ fn a_closing_leaders_resignation_is_its_only_message_and_goes_to_the_heir_alone(
 
 #[test]
 fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corrected() {
-    let mut pair = Group::leader_and_heir(3);
+    let mut pair = Tabs::leader_and_heir(3);
     let leader = pair.tabs[0].id();
     let (_, to_heir) = pair.closing_posts(0);
     pair.tabs[1].handle_message_to_heir(
@@ -421,7 +205,7 @@ fn a_resignation_passed_on_after_the_new_term_is_heard_as_a_goodbye_and_not_corr
 
 #[test]
 fn a_leader_that_still_holds_the_heir_lock_resigns_to_every_tab() {
-    let mut pair = Group::leader_and_heir(3);
+    let mut pair = Tabs::leader_and_heir(3);
     let _ = pair.close_leader();
     assert!(
         pair.tabs[1].is_leader(),
@@ -439,7 +223,7 @@ fn a_leader_that_still_holds_the_heir_lock_resigns_to_every_tab() {
 
 #[test]
 fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
-    let mut pair = Group::leader_and_heir(2);
+    let mut pair = Tabs::leader_and_heir(2);
     // After a stall, the heir's queued notices run in no promised order: it lost the heir lock
     // (so it stopped waiting for the leader lock), then hears of a leader lock grant that the
     // lock manager already took back.
@@ -463,7 +247,7 @@ fn a_grant_reported_after_the_loss_of_its_request_is_handed_back_unused() {
 
 #[test]
 fn a_new_leader_that_had_the_lock_first_still_passes_the_resignation_on() {
-    let mut pair = Group::leader_and_heir(3);
+    let mut pair = Tabs::leader_and_heir(3);
     let leader = pair.tabs[0].id();
     let (_, to_heir) = pair.closing_posts(0);
     let resignation = to_heir.first().cloned().unwrap_or_default();
@@ -487,7 +271,7 @@ fn a_new_leader_that_had_the_lock_first_still_passes_the_resignation_on() {
 
 #[test]
 fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
-    let mut pair = Group::leader_and_heir(3);
+    let mut pair = Tabs::leader_and_heir(3);
     let (_, to_heir) = pair.closing_posts(0);
     pair.tabs[1].handle_message_to_heir(
         pair.now,
@@ -514,7 +298,7 @@ fn an_heir_that_leads_by_hand_off_tells_every_tab_twice_not_three_times() {
 
 #[test]
 fn the_next_holder_of_a_lock_whose_thief_died_waits_for_the_robbed_leader() {
-    let mut group = Group::leader_and_heir(3);
+    let mut group = Tabs::leader_and_heir(3);
     let robbed = group.tabs[0].term();
     // The leader's main thread is blocked: the heir probes, hears nothing, and steals the
     // leader lock, having first recorded whose lock it takes.
@@ -568,7 +352,7 @@ fn the_next_holder_of_a_lock_whose_thief_died_waits_for_the_robbed_leader() {
 
 #[test]
 fn a_leader_closing_with_its_heir_leaves_every_list_within_a_heartbeat_of_the_next_term() {
-    let mut group = Group::leader_and_heir(4);
+    let mut group = Tabs::leader_and_heir(4);
     let leader = group.tabs[0].id();
     let heir = group.tabs[1].id();
     // The heir's page closes first: its goodbye reaches every tab and it lets go of the heir
@@ -629,7 +413,7 @@ fn a_leader_closing_with_its_heir_leaves_every_list_within_a_heartbeat_of_the_ne
 
 #[test]
 fn a_deposed_leader_that_runs_says_at_once_that_it_heard_and_stays_listed() {
-    let mut group = Group::leader_and_heir(3);
+    let mut group = Tabs::leader_and_heir(3);
     let deposed = group.tabs[0].id();
     // The leader's main thread is blocked: the heir probes, hears nothing, and steals.
     group.block_leader_until_the_heir_steals();
@@ -667,7 +451,7 @@ fn a_deposed_leader_that_runs_says_at_once_that_it_heard_and_stays_listed() {
 
 #[test]
 fn a_rehearsed_take_over_leads_at_the_term_the_real_one_does_and_touches_nothing() {
-    let mut group = Group::leader_and_heir(3);
+    let mut group = Tabs::leader_and_heir(3);
     let before = format!("{:?}", group.tabs[1]);
     let rehearsed = group.tabs[1].rehearse_takeover(group.now);
     assert_eq!(
@@ -696,7 +480,7 @@ fn a_rehearsed_take_over_leads_at_the_term_the_real_one_does_and_touches_nothing
 
 #[test]
 fn only_the_heir_waiting_for_the_leader_lock_rehearses() {
-    let group = Group::leader_and_heir(3);
+    let group = Tabs::leader_and_heir(3);
     let now = group.now;
     assert_eq!(group.tabs[0].rehearse_takeover(now), None, "the leader");
     assert_eq!(
@@ -727,7 +511,7 @@ fn only_the_heir_waiting_for_the_leader_lock_rehearses() {
 
 #[test]
 fn a_hidden_follower_heartbeats_rarely_stays_listed_and_heartbeats_every_second_once_it_leads() {
-    let mut group = Group::leader_and_heir(3);
+    let mut group = Tabs::leader_and_heir(3);
     let ids: Vec<TabId> = group.tabs.iter().map(Engine::id).collect();
     for t in [1, 2] {
         group.tabs[t].handle_lifecycle(group.now, Lifecycle::Hidden);
@@ -736,7 +520,7 @@ fn a_hidden_follower_heartbeats_rarely_stays_listed_and_heartbeats_every_second_
     let config = Config::default();
 
     // A minute, in steps of 100 ms: what each tab posts, every tab still listing the others.
-    let posted = |group: &mut Group, ms: u64| {
+    let posted = |group: &mut Tabs, ms: u64| {
         let mut sent = vec![0; group.tabs.len()];
         for _ in 0..ms / 100 {
             group.now = group.now.plus(100);
@@ -745,9 +529,7 @@ fn a_hidden_follower_heartbeats_rarely_stays_listed_and_heartbeats_every_second_
                 let posts = group.take(t).posts;
                 *count += posts.len();
                 for text in posts {
-                    for u in group.others(t).collect::<Vec<_>>() {
-                        group.tabs[u].handle_message(group.now, Received::Text(&text));
-                    }
+                    group.post(t, &text);
                 }
             }
             let _ = group.drain(0);

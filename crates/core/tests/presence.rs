@@ -2,103 +2,9 @@
 
 mod support;
 
-use conclave_core::{
-    Config, Engine, Event, Key, LeaveReason, Lifecycle, Millis, Received, Rejection, TabId,
-};
+use conclave_core::{Config, Event, LeaveReason, Lifecycle, Millis, Received, Rejection};
 
-/// Tabs sharing one broadcast channel and one virtual clock. Like BroadcastChannel, a post
-/// reaches every *other* tab, in order.
-struct Tabs {
-    now: Millis,
-    tabs: Vec<Engine>,
-    /// Tabs that are gone without a goodbye (crashed): they neither send nor receive.
-    dead: Vec<bool>,
-    events: Vec<Vec<Event>>,
-}
-
-impl Tabs {
-    fn open(n: u8) -> Self {
-        let mut tabs = Self {
-            now: Millis(0),
-            tabs: Vec::new(),
-            dead: Vec::new(),
-            events: Vec::new(),
-        };
-        for i in 0..n {
-            tabs.add(i);
-        }
-        tabs.flush();
-        tabs
-    }
-
-    fn add(&mut self, seed: u8) {
-        let id = TabId::from_bytes([seed.wrapping_add(1); 16]);
-        let key = Key::from_bytes([42; 32]);
-        self.tabs.push(Engine::new(
-            Config::default(),
-            id,
-            self.now,
-            true,
-            Some(key),
-        ));
-        self.dead.push(false);
-        self.events.push(Vec::new());
-    }
-
-    /// Delivers every pending post until the channel is quiet.
-    fn flush(&mut self) {
-        loop {
-            let mut posts = Vec::new();
-            for (i, tab) in self.tabs.iter_mut().enumerate() {
-                let drained = support::drain(tab);
-                if !self.dead[i] {
-                    posts.extend(drained.posts.into_iter().map(|text| (i, text)));
-                }
-                self.events[i].extend(drained.events);
-            }
-            if posts.is_empty() {
-                return;
-            }
-            for (from, text) in posts {
-                for (i, tab) in self.tabs.iter_mut().enumerate() {
-                    if i != from && !self.dead[i] {
-                        tab.handle_message(self.now, Received::Text(&text));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Runs the clock forward to `until`, firing each tab's timer when it is due.
-    fn run_until(&mut self, until: u64) {
-        loop {
-            let next = self
-                .tabs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !self.dead[*i])
-                .filter_map(|(_, tab)| tab.poll_timeout())
-                .min();
-            match next {
-                Some(at) if at.0 <= until => {
-                    self.now = self.now.max(at);
-                    for (i, tab) in self.tabs.iter_mut().enumerate() {
-                        if !self.dead[i] && tab.poll_timeout().is_some_and(|t| t <= self.now) {
-                            tab.handle_timeout(self.now);
-                        }
-                    }
-                    self.flush();
-                }
-                _ => break,
-            }
-        }
-        self.now = Millis(until);
-    }
-
-    fn peer_ids(&self, i: usize) -> Vec<TabId> {
-        self.tabs[i].peers().map(|p| p.id).collect()
-    }
-}
+use support::tabs::Tabs;
 
 #[test]
 fn ten_tabs_opened_in_one_millisecond_list_each_other() {
@@ -178,7 +84,7 @@ fn a_silent_tab_leaves_within_its_time_to_live() {
         .peers()
         .find(|p| p.id == crashed)
         .map(|p| p.last_heard);
-    tabs.dead[2] = true;
+    tabs.blocked[2] = true;
     let bound = Config::default().visible_ttl_ms;
     tabs.run_until(10_000 + bound - 1_001);
     assert_eq!(tabs.peer_ids(0).len(), 2, "not dropped before the bound");
@@ -197,13 +103,13 @@ fn hidden_tabs_with_throttled_timers_stay_listed() {
     tabs.tabs[1].handle_lifecycle(tabs.now, Lifecycle::Hidden);
     tabs.flush();
     // Model Chrome's intensive throttling: the hidden tab's timer fires once a minute.
-    tabs.dead[1] = true;
+    tabs.blocked[1] = true;
     for minute in 1..=5 {
         tabs.run_until(minute * 60_000);
-        tabs.dead[1] = false;
+        tabs.blocked[1] = false;
         tabs.tabs[1].handle_timeout(tabs.now);
         tabs.flush();
-        tabs.dead[1] = true;
+        tabs.blocked[1] = true;
         assert_eq!(tabs.peer_ids(0).len(), 1, "minute {minute}");
     }
     assert!(!tabs.tabs[0].peers().any(|p| p.visible));

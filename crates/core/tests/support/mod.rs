@@ -1,5 +1,8 @@
-//! What the core's tests share: one drain of an engine's outputs, sorted by kind.
+//! What the core's tests share: one drain of an engine's outputs, sorted by kind, and the
+//! scenario harness, [`tabs::Tabs`].
 #![allow(dead_code, unreachable_pub)]
+
+pub mod tabs;
 
 use conclave_core::{Engine, Event, Output};
 
@@ -17,16 +20,26 @@ pub struct Drained {
     pub other: Vec<Output>,
 }
 
+impl Drained {
+    /// Keeps `output` if it is a post or an event; hands anything else back.
+    pub fn keep(&mut self, output: Output) -> Option<Output> {
+        match output {
+            Output::Transmit(text) => self.posts.push(text),
+            Output::TransmitToHeir(text) => self.to_heir.push(text),
+            Output::Event(event) => self.events.push(event),
+            other => return Some(other),
+        }
+        None
+    }
+}
+
 /// Drains `engine` until it has nothing more to say. Nothing is answered: a test that needs
 /// storage or locks answered runs them itself.
 pub fn drain(engine: &mut Engine) -> Drained {
     let mut drained = Drained::default();
     while let Some(output) = engine.poll_output() {
-        match output {
-            Output::Transmit(text) => drained.posts.push(text),
-            Output::TransmitToHeir(text) => drained.to_heir.push(text),
-            Output::Event(event) => drained.events.push(event),
-            other => drained.other.push(other),
+        if let Some(other) = drained.keep(output) {
+            drained.other.push(other);
         }
     }
     drained
