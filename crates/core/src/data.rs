@@ -67,8 +67,13 @@ pub const MAX_PENDING: usize = 32;
 /// channel message with room to spare.
 pub(crate) const BATCH_BYTES: usize = 40_000;
 
-/// At most how many bytes `op` takes in a message: its texts as JSON escapes them at worst,
-/// and room for the rest.
+/// At most how many bytes a record holding `text` bytes of text takes in a message: JSON
+/// escapes a byte into at most 6, and the rest fits in 160.
+pub(crate) const fn sent_bytes(text: usize) -> usize {
+    text * 6 + 160
+}
+
+/// At most how many bytes `op` takes in a message.
 fn request_bytes(op: &Op) -> usize {
     let text = match op {
         Op::Create { title } | Op::Rename { title, .. } => title.len(),
@@ -80,7 +85,7 @@ fn request_bytes(op: &Op) -> usize {
         | Op::Dismiss { .. }
         | Op::Cancel { .. } => 0,
     };
-    text * 6 + 160
+    sent_bytes(text)
 }
 
 /// How many commits heard while loading (or ahead of a gap) a tab keeps to apply after.
@@ -396,15 +401,7 @@ impl Data {
             Some(_) => {
                 for send in sends {
                     match send {
-                        Send::Request {
-                            number,
-                            op,
-                            budget_ms,
-                        } => self.queue_request(Request {
-                            number,
-                            budget_ms,
-                            op,
-                        }),
+                        Send::Request(request) => self.queue_request(request),
                         Send::Abandon { upto } => self.sends.push_back(Body::Abandon { upto }),
                     }
                 }
@@ -436,11 +433,11 @@ impl Data {
             return;
         };
         writer.take(match send {
-            Send::Request {
+            Send::Request(Request {
                 number,
                 op,
                 budget_ms,
-            } => Incoming::Request {
+            }) => Incoming::Request {
                 tab,
                 number,
                 op,
@@ -452,23 +449,8 @@ impl Data {
         });
     }
 
-    pub(crate) fn on_request(
-        &mut self,
-        now: Millis,
-        from: TabId,
-        number: u64,
-        budget_ms: u64,
-        op: Op,
-    ) {
-        self.take(
-            now,
-            from,
-            Send::Request {
-                number,
-                op,
-                budget_ms,
-            },
-        );
+    pub(crate) fn on_request(&mut self, now: Millis, from: TabId, request: Request) {
+        self.take(now, from, Send::Request(request));
     }
 
     pub(crate) fn on_abandon(&mut self, now: Millis, from: TabId, upto: u64) {

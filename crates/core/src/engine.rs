@@ -13,7 +13,7 @@ use crate::election::{LockName, LockRequest, Mode, Role, StepDown, Term};
 use crate::ids::{Incarnation, Millis, Seq, TabId};
 use crate::rejection::Rejection;
 use crate::seq::{Class, Tracker};
-use crate::wire::{Beacon, Body, Codec, Envelope, Request, DEFAULT_MAX_MESSAGE_BYTES};
+use crate::wire::{Beacon, Body, Codec, Envelope, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// How a tab runs. [`Config::default`] gives the documented bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -800,13 +800,7 @@ impl Engine {
             }
             Body::Requests(requests) => {
                 for request in requests {
-                    let Request {
-                        number,
-                        budget_ms,
-                        op,
-                    } = request;
-                    self.data
-                        .on_request(now, envelope.from, number, budget_ms, op);
+                    self.data.on_request(now, envelope.from, request);
                 }
                 return;
             }

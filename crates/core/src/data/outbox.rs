@@ -18,6 +18,7 @@ use super::model::{Op, Refusal};
 use super::store::Outcome;
 use super::MAX_PENDING;
 use crate::ids::Millis;
+use crate::wire::Request;
 
 /// Where a request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,8 +91,8 @@ pub const COOL_DOWN_MS: u64 = 3_000;
 /// What the outbox wants sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Send {
-    /// Request `number` asking `op`, to be applied within `budget_ms` of its arrival.
-    Request { number: u64, op: Op, budget_ms: u64 },
+    /// A request, to be applied within its budget of its arrival.
+    Request(Request),
     /// Consume every request up to `upto` not yet consumed, as expired.
     Abandon { upto: u64 },
 }
@@ -196,11 +197,11 @@ impl Outbox {
         if self.retry_at.is_none() {
             self.restart_backoff(now);
         }
-        let send = Send::Request {
+        let send = Send::Request(Request {
             number,
             op,
             budget_ms: deadline.since(now),
-        };
+        });
         Ok((number, send))
     }
 
@@ -268,10 +269,12 @@ impl Outbox {
             self.pending
                 .iter()
                 .filter(|p| p.stage == Stage::Sent)
-                .map(|p| Send::Request {
-                    number: p.number,
-                    op: p.op.clone(),
-                    budget_ms: p.deadline.since(now),
+                .map(|p| {
+                    Send::Request(Request {
+                        number: p.number,
+                        op: p.op.clone(),
+                        budget_ms: p.deadline.since(now),
+                    })
                 }),
         );
         out

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::import::{self, Cursor, Task};
 use super::model::{Change, Draft, ItemId, Op, Refusal, Resolution, View};
 use super::store::{self, Commit, Image, Ledger, LedgerRecord, Outcome, TaskRecord, Write};
-use super::{Answer, BATCH_BYTES};
+use super::{sent_bytes, Answer, BATCH_BYTES};
 use crate::election::Term;
 use crate::ids::{Millis, TabId};
 
@@ -579,7 +579,7 @@ fn durable_answer(
     })
 }
 
-/// An upper bound on a change's size once sent (JSON escapes a byte into at most 6).
+/// An upper bound on a change's size once sent.
 fn change_bytes(change: &Change) -> usize {
     let text = match change {
         Change::Created { title, .. } | Change::Renamed { title, .. } => title.len(),
@@ -601,5 +601,5 @@ fn change_bytes(change: &Change) -> usize {
         }
         Change::Added { message, .. } => message.text.len(),
     };
-    text * 6 + 160
+    sent_bytes(text)
 }
