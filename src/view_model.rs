@@ -137,9 +137,17 @@ pub fn send_status(result: &Result<(), SendError>) -> String {
 pub fn format_age(ms: u64) -> String {
     match ms {
         0..=199 => "just now".to_owned(),
-        200..=9_999 => format!("{}.{} s ago", ms / 1_000, (ms % 1_000) / 100),
-        10_000..=119_999 => format!("{} s ago", ms / 1_000),
-        _ => format!("{} min ago", ms / 60_000),
+        _ => format!("{} ago", seconds(ms)),
+    }
+}
+
+/// A length of time in seconds, to a tenth under 10 s, or in minutes from 2 min: "0.4 s",
+/// "4.2 s", "45 s", "3 min".
+fn seconds(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{}.{} s", ms / 1_000, (ms % 1_000) / 100),
+        10_000..=119_999 => format!("{} s", ms / 1_000),
+        _ => format!("{} min", ms / 60_000),
     }
 }
 

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View};
-use leptos::prelude::*;
-
 use gloo_timers::callback::Timeout;
+use leptos::prelude::*;
 
 use crate::components::Imports;
 use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use conclave_web::{Millis, Snapshot, TabId};
 
-use super::format_age;
+use super::{format_age, seconds};
 
 /// How far back the timeline looks: five minutes.
 const TIMELINE_MS: u64 = 5 * 60_000;
@@ -273,9 +273,7 @@ fn plural(n: usize, what: &str) -> String {
 fn duration(ms: u64) -> String {
     match ms {
         0..=999 => format!("{ms} ms"),
-        1_000..=9_999 => format!("{}.{} s", ms / 1_000, (ms % 1_000) / 100),
-        10_000..=119_999 => format!("{} s", ms / 1_000),
-        _ => format!("{} min", ms / 60_000),
+        _ => seconds(ms),
     }
 }
 
