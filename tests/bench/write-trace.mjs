@@ -16,6 +16,7 @@
 //   node tests/bench/write-trace.mjs [writes]   (default 60)
 import { launch, openTabs, tabId } from "../e2e/browser.mjs";
 import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
+import { timedWrite } from "./compose.mjs";
 import { quantile } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 60);
@@ -58,32 +59,6 @@ function watch() {
   };
 }
 
-/** In the writing page: submits `text` through the composer; resolves to when it was submitted
- * and when "Saved." showed (after this submit's own "Sending…"). */
-function write(text) {
-  const now = () => performance.timeOrigin + performance.now();
-  const input = document.querySelector("[data-testid=compose-text]");
-  const status = document.querySelector("[data-testid=compose-status]");
-  const before = status.dataset.tries;
-  return new Promise((resolve) => {
-    let sending = false;
-    let t0;
-    const observer = new MutationObserver(() => {
-      if (status.dataset.tries === before) return;
-      if (status.textContent === "Sending…") sending = true;
-      else if (status.textContent === "Saved." && sending) {
-        observer.disconnect();
-        resolve({ t0, t1: now() });
-      }
-    });
-    observer.observe(status, { subtree: true, childList: true, characterData: true, attributes: true });
-    t0 = now();
-    input.value = text;
-    input.dispatchEvent(new Event("input", { bubbles: true }));
-    input.form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
-  });
-}
-
 const STEPS = [
   ["submit → request posted", "submit", "posted"],
   ["posted → heard by the leader", "posted", "heard"],
@@ -107,7 +82,7 @@ try {
   const times = [];
   for (let i = 0; i < WARM_UP + WRITES; i++) {
     await Promise.all([writer, leader].map((p) => p.evaluate(() => (window.__log.length = 0))));
-    const { t0, t1 } = await writer.evaluate(write, `trace #${i}`);
+    const { t0, t1 } = await writer.evaluate(timedWrite, { text: `trace #${i}`, bound: 30_000, submit: "event" });
     // The leader's last notes (its own drawing) may land just after the writer's "Saved.".
     await new Promise((r) => setTimeout(r, 30));
     const [mine, its] = await Promise.all([writer, leader].map((p) => p.evaluate(() => window.__log.slice())));
