@@ -196,6 +196,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         });
     }
     let workspace = RwSignal::new(View::default());
+    let redraws = Redraws::new(workspace);
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
     let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
         Ok(driver) => {
@@ -206,10 +207,20 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             driver.on_workspace(move |event| match event {
                 // The owner (and with it the signals) may be gone while news is handled.
                 WorkspaceEvent::Loaded(view) => {
-                    let _ = workspace.try_set(view);
+                    if workspace.try_set(view).is_none() {
+                        redraws.drawn();
+                    }
                 }
                 WorkspaceEvent::Changed { rev, changes } => {
-                    workspace.try_update(|view| view.apply(rev, &changes));
+                    let importing = workspace.try_update_untracked(|view| {
+                        view.apply(rev, &changes);
+                        view.tasks().iter().any(|t| t.is_running())
+                    });
+                    match importing {
+                        Some(true) => redraws.changed(),
+                        Some(false) => redraws.now(),
+                        None => {}
+                    }
                 }
                 WorkspaceEvent::Ended { number, outcome } => {
                     ended.try_update(|list| keep_last(list, [(number, outcome)], KEEP_ENDED));
@@ -363,5 +374,68 @@ impl Refresh {
     fn show(&self, snapshot: Snapshot) {
         // The owner (and with it the signal) may be gone by the time a timer fires.
         let _ = self.signal.try_set(Some(snapshot));
+    }
+}
+
+/// While an import runs, how often at most the workspace is drawn again, in ms.
+const IMPORT_REDRAW_MS: u32 = 250;
+
+/// When the workspace signal tells its readers it changed. At once for every change, except
+/// while an import runs anywhere: its batches (one every ten milliseconds or so, each a
+/// revision) are then drawn together, at most every [`IMPORT_REDRAW_MS`]: the first change at
+/// once, the ones that follow within the interval when it ends. Drawing every batch in every
+/// tab (the lists, the progress, the sidebar, and the layout each change brings) was most of
+/// what the tabs that do not import spent on an import. The view itself is always current:
+/// only its readers are told later. A request's outcome does not wait: it travels apart.
+#[derive(Clone)]
+struct Redraws {
+    workspace: RwSignal<View>,
+    /// The interval that follows a redraw while importing, and whether a change waits for its
+    /// end.
+    pending: Rc<RefCell<Option<(Timeout, bool)>>>,
+}
+
+impl Redraws {
+    fn new(workspace: RwSignal<View>) -> Self {
+        Self {
+            workspace,
+            pending: Rc::default(),
+        }
+    }
+
+    /// Tells the readers now, and ends any interval.
+    fn now(&self) {
+        self.drawn();
+        // A no-op update: it notifies (and does nothing once the owner is gone).
+        self.workspace.try_update(|_| ());
+    }
+
+    /// The readers were just told (the view was set anew): nothing waits any more.
+    fn drawn(&self) {
+        self.pending.borrow_mut().take();
+    }
+
+    /// A change while an import runs: told now if no interval runs, else when it ends.
+    fn changed(&self) {
+        let mut pending = self.pending.borrow_mut();
+        match pending.as_mut() {
+            Some((_, waiting)) => *waiting = true,
+            None => {
+                *pending = Some((self.interval(), false));
+                drop(pending);
+                self.workspace.try_update(|_| ());
+            }
+        }
+    }
+
+    /// An interval: when it ends, a change that waited is told, and another interval begins.
+    fn interval(&self) -> Timeout {
+        let this = self.clone();
+        Timeout::new(IMPORT_REDRAW_MS, move || {
+            let waited = this.pending.borrow_mut().take().is_some_and(|(_, w)| w);
+            if waited {
+                this.changed();
+            }
+        })
     }
 }

@@ -4,14 +4,10 @@
 use std::collections::BTreeMap;
 
 use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View};
-use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
 use crate::components::Imports;
 use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
-
-/// While an import runs into the open session, how often at most its list is drawn again, in ms.
-const IMPORT_REDRAW_MS: u32 = 250;
 
 /// The active session's title, its messages oldest first (filtered by a search), and a form
 /// that adds one; with no session, an invitation to create one.
@@ -57,45 +53,26 @@ pub fn SessionView(
         let Some(id) = session.get() else { return 0 };
         workspace.with(|view| view.session(id).map_or(0, |s| s.messages.len()))
     });
-    // When the list is drawn again: at once for every change, except while an import runs
-    // into the open session, when its batches (one every few tens of milliseconds) are drawn
-    // together, at most every IMPORT_REDRAW_MS (its progress row shows every batch). Drawing
-    // each batch's rows in every tab was most of an import's time.
-    let redraw = RwSignal::new(0u64);
-    let pending = StoredValue::new_local(None::<Timeout>);
+    // Whether an import runs into the open session (the workspace is then drawn again at
+    // most a few times a second: see `use_conclave`).
     let importing = Memo::new(move |_| {
         let id = session.get()?;
         workspace.with(|view| Some(view.running_task(id).is_some()))
-    });
-    Effect::new(move |_| {
-        workspace.track();
-        if importing.get() != Some(true) {
-            pending.set_value(None);
-            redraw.update(|n| *n += 1);
-        } else if pending.with_value(Option::is_none) {
-            let timer = Timeout::new(IMPORT_REDRAW_MS, move || {
-                // The owner (and with it the signals) may be gone when the timer fires.
-                let _ = pending.try_set_value(None);
-                redraw.try_update(|n| *n += 1);
-            });
-            pending.set_value(Some(timer));
-        }
     });
     // How many messages match, and the rows of the latest of them.
     let posts = Memo::new(move |_| {
         let Some(id) = session.get() else {
             return (0, Vec::new());
         };
-        redraw.track();
         let me = me.get();
         // Fewer while importing: rows pushed out before a redraw are never built.
-        let most = if importing.get_untracked() == Some(true) {
+        let most = if importing.get() == Some(true) {
             MAX_SHOWN_IMPORTING
         } else {
             MAX_SHOWN
         };
         query.with(|q| {
-            workspace.with_untracked(|view| {
+            workspace.with(|view| {
                 view.session(id)
                     .map(|s| view_model::latest_post_rows(s, q, me, most))
                     .unwrap_or_default()
