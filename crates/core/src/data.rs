@@ -614,7 +614,8 @@ impl Data {
                     return;
                 };
                 if writer.in_flight_rev() != Some(rev) {
-                    // Not this writer's commit (a writer of an earlier leadership): ignore.
+                    // Not this writer's next commit (one of a writer of an earlier leadership,
+                    // or one placed after a commit that failed): ignore.
                     return;
                 }
                 match result {

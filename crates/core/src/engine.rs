@@ -1155,7 +1155,7 @@ impl Engine {
         if self.verifying_its_lead() {
             // A leader checking its term after a stall keeps its writer, and commits nothing,
             // until it knows whether it was deposed: dropping the writer would lose the news
-            // of the commit in flight (every tab would then read the whole store at the gap)
+            // of the commits in flight (every tab would then read the whole store at the gap)
             // and have the next writer claim and read the whole store again.
             return;
         }

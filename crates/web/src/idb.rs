@@ -66,6 +66,8 @@ const READ_PAGE: u32 = 2_000;
 const STORES: [&str; 4] = [SESSIONS, MESSAGES, META, STAGING];
 /// The `meta` key of the fence: the highest term that committed.
 pub(crate) const FENCE: &str = "fence";
+/// The `meta` key of the store's revision, a number ([`Db::commit_after`] checks it).
+pub(crate) const REV: &str = "rev";
 
 /// What went wrong with the tab's IndexedDB database.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -86,6 +88,15 @@ pub enum IdbError {
         stored: String,
         /// The term the commit was made with.
         ours: String,
+    },
+    /// [`Db::commit_after`] found another revision (`stored`) in `meta` than the one its
+    /// commit follows (`base`): the commit before it failed. Nothing was written.
+    #[error("the store holds revision {stored}, not {base} that the commit follows")]
+    Behind {
+        /// The revision found in `meta` (absent: 0).
+        stored: u64,
+        /// The revision the commit follows.
+        base: u64,
     },
     /// The browser's storage quota for the origin is used up; the transaction was aborted.
     #[error("storage quota exceeded")]
@@ -293,6 +304,33 @@ impl Db {
     /// - [`IdbError::Failed`] for anything else (a value that cannot be cloned, an invalid key
     ///   or range, an unknown store). In every error case nothing is written.
     pub async fn commit(&self, term: &str, writes: Vec<Write>) -> Result<(), IdbError> {
+        self.commit_checked(term, None, writes).await
+    }
+
+    /// [`Db::commit`], which also fails, writing nothing, unless the `meta` key `"rev"` holds
+    /// `base` (absent counts as 0; a value that is not a whole number, corrupt, is not
+    /// checked): a commit placed before the one it follows is durable lands only if that one
+    /// did. IndexedDB runs a page's readwrite transactions over the same stores in the order
+    /// they were made, so a writer may place its next commit at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Db::commit`], and [`IdbError::Behind`] when the store holds another revision.
+    pub async fn commit_after(
+        &self,
+        term: &str,
+        base: u64,
+        writes: Vec<Write>,
+    ) -> Result<(), IdbError> {
+        self.commit_checked(term, Some(base), writes).await
+    }
+
+    async fn commit_checked(
+        &self,
+        term: &str,
+        base: Option<u64>,
+        writes: Vec<Write>,
+    ) -> Result<(), IdbError> {
         let tx = self.strict(&STORES)?;
         self.remember_durability(&tx);
 
@@ -308,6 +346,11 @@ impl Db {
             Ok(fence) => fence,
             Err(error) => return Err(abort(tx, failed(error)).await),
         };
+        let rev = match base.map(|_| meta.get::<JsValue, &str, &str>(REV).primitive()) {
+            Some(Ok(rev)) => Some(rev),
+            Some(Err(error)) => return Err(abort(tx, failed(error)).await),
+            None => None,
+        };
         // The request futures are kept, not awaited: the transaction's `complete` covers them.
         let pending = match apply(&tx, term, writes) {
             Ok(pending) => pending,
@@ -320,6 +363,15 @@ impl Db {
         if fences(&stored, term) {
             let ours = term.to_owned();
             return Err(abort(tx, IdbError::Fenced { stored, ours }).await);
+        }
+        if let (Some(rev), Some(base)) = (rev, base) {
+            let stored = match rev.await {
+                Ok(stored) => revision(stored),
+                Err(error) => return Err(abort(tx, failed(error)).await),
+            };
+            if let Some(stored) = stored.filter(|&stored| stored != base) {
+                return Err(abort(tx, IdbError::Behind { stored, base }).await);
+            }
         }
         finish(tx, pending).await
     }
@@ -589,6 +641,21 @@ fn fence_text(stored: Option<JsValue>) -> String {
     stored
         .and_then(|value| value.as_string())
         .unwrap_or_default()
+}
+
+/// The revision read from `meta`: absent is 0; a value that is not a whole number below 2^53
+/// is corrupt (`None`: not checked, the commit overwrites it).
+pub(crate) fn revision(stored: Option<JsValue>) -> Option<u64> {
+    let Some(value) = stored else { return Some(0) };
+    value
+        .as_f64()
+        .filter(|r| r.is_finite() && *r >= 0.0 && r.fract() == 0.0 && *r < 9.0e15)
+        // Checked just above: whole, non-negative and exact.
+        .map(|r| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let r = r as u64;
+            r
+        })
 }
 
 /// Places the fence and every write in the transaction, in order. A write the browser rejects

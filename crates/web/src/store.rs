@@ -24,7 +24,6 @@ use crate::idb::{self, Db, IdbError};
 const SESSIONS: &str = "sessions";
 const MESSAGES: &str = "messages";
 const META: &str = "meta";
-const REV: &str = "rev";
 const LEDGER_PREFIX: &str = "ledger:";
 const QUESTION_PREFIX: &str = "question:";
 const RESOLVED_PREFIX: &str = "resolved:";
@@ -65,7 +64,7 @@ pub async fn run(db: &Db, op: StoreOp) -> StoreResult {
             let rev = commit.rev;
             let result = match writes(&commit) {
                 Ok(writes) => db
-                    .commit(&fence(commit.term), writes)
+                    .commit_after(&fence(commit.term), rev.saturating_sub(1), writes)
                     .await
                     .map_err(store_error),
                 Err(error) => Err(error),
@@ -99,6 +98,7 @@ fn store_error(error: IdbError) -> StoreError {
         IdbError::Fenced { stored, .. } => StoreError::Fenced {
             stored: term_of(&stored),
         },
+        IdbError::Behind { stored, base } => StoreError::Behind { stored, base },
         IdbError::QuotaExceeded => StoreError::Full,
         other => StoreError::Failed(other.to_string()),
     }
@@ -198,7 +198,7 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
     #[allow(clippy::cast_precision_loss)]
     out.push(idb::Write::Put {
         store: META,
-        key: JsValue::from_str(REV),
+        key: JsValue::from_str(idb::REV),
         value: JsValue::from_f64(commit.rev as f64),
     });
     Ok(out)
@@ -232,16 +232,8 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
 fn decode_meta(page: Vec<(JsValue, JsValue)>, image: &mut Image, skipped: &mut usize) {
     for (key, value) in page {
         let key = key.as_string().unwrap_or_default();
-        if key == REV {
-            image.rev = value
-                .as_f64()
-                .filter(|r| r.is_finite() && *r >= 0.0 && r.fract() == 0.0 && *r < 9.0e15)
-                // Checked just above: whole, non-negative and exact.
-                .map_or(0, |r| {
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    let r = r as u64;
-                    r
-                });
+        if key == idb::REV {
+            image.rev = idb::revision(Some(value)).unwrap_or(0);
         } else if key == idb::FENCE {
             image.fence = term_of(&value.as_string().unwrap_or_default());
         } else if key.starts_with(QUESTION_PREFIX) {

@@ -1,7 +1,10 @@
 //! The IndexedDB layer on the real IndexedDB of a headless Chromium page.
 #![cfg(target_arch = "wasm32")]
 
+use std::rc::Rc;
+
 use conclave_web::{Db, IdbError, Write};
+use futures_channel::oneshot;
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -389,4 +392,64 @@ async fn a_corrupt_fence_is_overwritten_not_obeyed() {
         .expect("term 9 commits");
     let stale = db.commit(&fence(3), Vec::new()).await;
     assert!(matches!(stale, Err(IdbError::Fenced { .. })), "{stale:?}");
+}
+
+/// Runs `Db::commit_after` at term 1 as a task of its own (placed when the task first runs,
+/// in the order spawned): its result, once it has one.
+fn spawn_commit_after(
+    db: &Rc<Db>,
+    base: u64,
+    writes: Vec<Write>,
+) -> oneshot::Receiver<Result<(), IdbError>> {
+    let (send, receive) = oneshot::channel();
+    let db = Rc::clone(db);
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = send.send(db.commit_after(&fence(1), base, writes).await);
+    });
+    receive
+}
+
+#[wasm_bindgen_test]
+async fn a_commit_placed_behind_one_that_fails_writes_nothing() {
+    let db = Rc::new(Db::open(&fresh("behind")).await.expect("opens"));
+    // Revision 1, with a range the browser rejects: the whole commit fails.
+    let (lower, upper) = session_range("s");
+    let bad = Write::DeleteRange {
+        store: "messages",
+        lower: upper,
+        upper: lower,
+    };
+    let first = spawn_commit_after(&db, 0, vec![put("meta", "rev", 1), bad]);
+    // Revision 2, placed before the first is answered.
+    let second = spawn_commit_after(&db, 1, vec![put("sessions", "b", 2), put("meta", "rev", 2)]);
+    assert!(
+        matches!(first.await, Ok(Err(IdbError::Failed(_)))),
+        "the first fails"
+    );
+    assert_eq!(
+        second.await,
+        Ok(Err(IdbError::Behind { stored: 0, base: 1 })),
+        "the second finds the store still at revision 0"
+    );
+    let stores = db.read(&["sessions"]).await.expect("reads");
+    assert!(stores[0].is_empty(), "nothing of either is written");
+
+    // Both again, the first sound: both land, in order.
+    let first = spawn_commit_after(&db, 0, vec![put("sessions", "a", 1), put("meta", "rev", 1)]);
+    let second = spawn_commit_after(&db, 1, vec![put("sessions", "b", 2), put("meta", "rev", 2)]);
+    assert_eq!(first.await, Ok(Ok(())));
+    assert_eq!(second.await, Ok(Ok(())));
+    let stores = db.read(&["sessions"]).await.expect("reads");
+    assert_eq!(string_keys(&stores[0]), ["a", "b"]);
+    // A revision that is not a whole number is corrupt: not checked, overwritten.
+    db.commit_after(&fence(1), 2, vec![put("meta", "rev", "two")])
+        .await
+        .expect("on revision 2");
+    db.commit_after(&fence(1), 7, vec![put("meta", "rev", 8)])
+        .await
+        .expect("a corrupt revision is not checked");
+    assert_eq!(
+        db.commit_after(&fence(1), 7, vec![]).await,
+        Err(IdbError::Behind { stored: 8, base: 7 })
+    );
 }

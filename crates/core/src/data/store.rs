@@ -178,7 +178,9 @@ pub struct Commit {
     /// The committing leader's term: the transaction fails if the store has seen a higher
     /// one.
     pub term: Term,
-    /// The revision the store holds after it.
+    /// The revision the store holds after it: the transaction fails unless the store holds
+    /// the one before (`rev - 1`), so that a commit lands only on top of the commit it was
+    /// built after, even when the next one is placed before that one is durable.
     pub rev: u64,
     /// The writes, in order.
     pub writes: Vec<Write>,
@@ -193,6 +195,15 @@ pub enum StoreError {
     Fenced {
         /// The store's term.
         stored: Term,
+    },
+    /// The store does not hold the revision the commit was built on (the one before it
+    /// failed): nothing is written.
+    #[error("the store holds revision {stored}, not {base} that the commit follows")]
+    Behind {
+        /// The revision the store holds.
+        stored: u64,
+        /// The revision the commit follows.
+        base: u64,
     },
     /// Storage is full (`QuotaExceededError`).
     #[error("storage is full")]
@@ -244,14 +255,23 @@ impl Image {
     }
 
     /// Runs `commit` as the store does, all or nothing: fails if the store has seen a higher
-    /// term, otherwise stamps the term and applies every write. (The browser's store does
-    /// the same in one IndexedDB transaction; the simulator's store is this.)
+    /// term or does not hold the revision before the commit's, otherwise stamps the term and
+    /// applies every write. (The browser's store does the same in one IndexedDB transaction;
+    /// the simulator's store is this.)
     ///
     /// # Errors
-    /// [`StoreError::Fenced`] when the store's term is higher than the commit's.
+    /// [`StoreError::Fenced`] when the store's term is higher than the commit's;
+    /// [`StoreError::Behind`] when it holds another revision than `commit.rev - 1`.
     pub fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
         if self.fence > commit.term {
             return Err(StoreError::Fenced { stored: self.fence });
+        }
+        let base = commit.rev.saturating_sub(1);
+        if self.rev != base {
+            return Err(StoreError::Behind {
+                stored: self.rev,
+                base,
+            });
         }
         self.fence = commit.term;
         for write in &commit.writes {
@@ -300,7 +320,7 @@ impl Image {
                 Write::DeleteStage(_) => {}
             }
         }
-        self.rev = self.rev.max(commit.rev);
+        self.rev = commit.rev;
         Ok(())
     }
 
@@ -309,11 +329,11 @@ impl Image {
     /// # Errors
     /// [`StoreError::Fenced`] when the store's term is higher.
     pub fn claim(&mut self, term: Term) -> Result<(), StoreError> {
-        self.commit(&Commit {
-            term,
-            rev: 0,
-            writes: Vec::new(),
-        })
+        if self.fence > term {
+            return Err(StoreError::Fenced { stored: self.fence });
+        }
+        self.fence = term;
+        Ok(())
     }
 }
 

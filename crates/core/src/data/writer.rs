@@ -4,8 +4,15 @@
 //! later transaction) and loads it. Then it takes the requests of every tab in order, per tab,
 //! each once: a number at or below the tab's ledger is a duplicate (answered from the ledger
 //! once durable, never applied again), the next number is applied (or refused) and consumed,
-//! a later number waits for the ones before it. What arrives while a commit is in flight
+//! a later number waits for the ones before it. What arrives while commits are in flight
 //! goes into the next one (group commit). Answers go out only after the commit is durable.
+//!
+//! Up to [`PIPELINE`] commits are in flight at once: the next is built and placed while the
+//! one before it is still being made durable, so the store never waits for the leader between
+//! two commits (an import's batches follow each other without a pause). The store runs them in
+//! the order they were placed, and each lands only on top of the one before it
+//! ([`Commit::rev`]): if one fails, those placed after it fail too, and the writer loads the
+//! store again.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -66,7 +73,7 @@ enum State {
     /// The claim is out; requests wait.
     Claiming,
     Ready {
-        /// The store as this leader has written it (including the commit in flight).
+        /// The store as this leader has written it (including the commits in flight).
         view: View,
         ledgers: BTreeMap<TabId, Ledger>,
         /// Per tab, the highest number whose outcome is durable: only those are answered
@@ -80,6 +87,9 @@ enum State {
     Fenced,
 }
 
+/// How many commits may be in flight at once.
+pub(crate) const PIPELINE: usize = 2;
+
 /// The most requests a leader keeps waiting (in the queue or behind a gap); beyond it the
 /// oldest are dropped, and their tabs send them again.
 const MAX_QUEUED: usize = 4_096;
@@ -90,7 +100,8 @@ pub(crate) struct Writer {
     question_ms: u64,
     state: State,
     queue: VecDeque<Incoming>,
-    in_flight: Option<InFlight>,
+    /// The commits placed and not yet answered, oldest first.
+    in_flight: VecDeque<InFlight>,
     /// The imports under way: where each goes on from (as committed, or as the commit in
     /// flight leaves it).
     cursors: BTreeMap<ItemId, Cursor>,
@@ -126,7 +137,7 @@ impl Writer {
             question_ms,
             state: State::Claiming,
             queue: VecDeque::new(),
-            in_flight: None,
+            in_flight: VecDeque::new(),
             cursors: BTreeMap::new(),
             chunks: BTreeMap::new(),
             reading: BTreeSet::new(),
@@ -170,7 +181,7 @@ impl Writer {
         self.queue.len()
     }
 
-    /// What this writer has written (the commit in flight included), once it has claimed.
+    /// What this writer has written (the commits in flight included), once it has claimed.
     pub(crate) fn view(&self) -> Option<&View> {
         match &self.state {
             State::Ready { view, .. } => Some(view),
@@ -178,7 +189,7 @@ impl Writer {
         }
     }
 
-    /// The highest request number of `tab` consumed (the commit in flight included).
+    /// The highest request number of `tab` consumed (the commits in flight included).
     pub(crate) fn consumed(&self, tab: TabId) -> u64 {
         match &self.state {
             State::Ready { ledgers, .. } => ledgers.get(&tab).map_or(0, |l| l.number),
@@ -213,42 +224,44 @@ impl Writer {
             durable,
             asked,
         };
-        self.in_flight = None;
+        self.in_flight.clear();
     }
 
     /// The store refused this leader.
     pub(crate) fn fenced(&mut self) {
         self.state = State::Fenced;
-        self.in_flight = None;
+        self.in_flight.clear();
         self.queue.clear();
         self.forget_imports();
     }
 
-    /// The commit in flight failed for another reason: what this leader holds in memory is
-    /// ahead of the store, so it claims and loads again. Its requests are sent again by
-    /// their tabs.
+    /// A commit in flight failed for another reason: what this leader holds in memory is
+    /// ahead of the store, so it claims and loads again (the commits placed after the one that
+    /// failed fail too). Their requests are sent again by their tabs.
     pub(crate) fn reload(&mut self) {
         self.state = State::Claiming;
-        self.in_flight = None;
+        self.in_flight.clear();
         self.forget_imports();
     }
 
-    /// The revision of the commit in flight, if any.
+    /// The revision of the oldest commit in flight (the next the store answers), if any.
     pub(crate) fn in_flight_rev(&self) -> Option<u64> {
-        self.in_flight.as_ref().map(|f| f.rev)
+        self.in_flight.front().map(|f| f.rev)
     }
 
     /// When the next pending question times out, if any.
     pub(crate) fn deadline(&self) -> Option<Millis> {
         match &self.state {
-            State::Ready { asked, .. } if self.in_flight.is_none() => asked.values().min().copied(),
+            State::Ready { asked, .. } if self.in_flight.len() < PIPELINE => {
+                asked.values().min().copied()
+            }
             _ => None,
         }
     }
 
-    /// The commit in flight is durable: what to tell every tab.
+    /// The oldest commit in flight is durable: what to tell every tab.
     pub(crate) fn committed(&mut self) -> Option<InFlight> {
-        let done = self.in_flight.take()?;
+        let done = self.in_flight.pop_front()?;
         if let State::Ready { durable, .. } = &mut self.state {
             for answer in &done.answers {
                 let at = durable.entry(answer.tab).or_default();
@@ -258,8 +271,8 @@ impl Writer {
         Some(done)
     }
 
-    /// Works through the queue at `now`: answers duplicates, and, if no commit is in flight,
-    /// builds the next one from what can be applied.
+    /// Works through the queue at `now`: answers duplicates, and, unless [`PIPELINE`] commits
+    /// are in flight, builds the next one from what can be applied.
     pub(crate) fn step(&mut self, now: Millis) -> Vec<WriterOut> {
         let mut out = Vec::new();
         let State::Ready {
@@ -271,7 +284,7 @@ impl Writer {
         else {
             return out;
         };
-        if self.in_flight.is_some() {
+        if self.in_flight.len() >= PIPELINE {
             // Duplicates of durable requests can be answered now; the rest waits.
             let mut dup = Vec::new();
             self.queue.retain(|incoming| match incoming {
@@ -544,7 +557,7 @@ impl Writer {
         if changes.is_empty() {
             view.apply(rev, &[]);
         }
-        self.in_flight = Some(InFlight {
+        self.in_flight.push_back(InFlight {
             rev,
             changes,
             answers,

@@ -37,6 +37,8 @@ pub struct RequestStats {
     pub expired: u64,
     pub commits: u64,
     pub fenced: u64,
+    /// Commits refused because the one before them failed (or was lost with its page).
+    pub behind: u64,
     pub lost_commits: u64,
     pub questions_answered: u64,
     pub questions_timed_out: u64,
@@ -52,6 +54,7 @@ impl RequestStats {
         self.expired += other.expired;
         self.commits += other.commits;
         self.fenced += other.fenced;
+        self.behind += other.behind;
         self.lost_commits += other.lost_commits;
         self.questions_answered += other.questions_answered;
         self.questions_timed_out += other.questions_timed_out;
@@ -189,8 +192,10 @@ impl Requests {
                     self.stats.lost_commits += 1;
                     return Ok(None);
                 }
-                // The fence is the only way a commit fails here: check what would land first.
-                if self.store.fence <= commit.term {
+                // The fence, and a revision other than the one the commit follows (the one
+                // before it failed), are the only ways a commit fails here: check what would
+                // land first.
+                if self.store.fence <= commit.term && self.store.rev + 1 == commit.rev {
                     self.check_landing(id, &commit.writes, commit.term)?;
                     imports.check_landing(&self.store, &commit.writes)?;
                 }
@@ -198,6 +203,7 @@ impl Requests {
                 match &result {
                     Ok(()) => self.stats.commits += 1,
                     Err(StoreError::Fenced { .. }) => self.stats.fenced += 1,
+                    Err(StoreError::Behind { .. }) => self.stats.behind += 1,
                     Err(_) => {}
                 }
                 page_alive.then_some(StoreResult::Committed {
