@@ -372,7 +372,9 @@ test("cancel from another tab: cancelled in every tab, the records before kept, 
     const [starter, canceller] = [1, 2].map((k) => pages[(leader + k) % 3]);
     const session = await createSession(starter, "Cancelled import");
     await openSession(pages, session);
-    const { texts, buffer } = streamingHistory(6 * MiB, 7);
+    // Long enough that the import still runs when the click lands (the leader commits a
+    // 6 MiB file in about 2 s).
+    const { texts, buffer } = streamingHistory(16 * MiB, 7);
     await pick(starter, { name: "Streaming_History_Video.json", mimeType: "application/json", buffer });
     assert.equal(await startOutcome(starter), "Import started.");
     const task = await firstTask(pages);
