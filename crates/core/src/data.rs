@@ -813,4 +813,141 @@ mod tests {
             [(1..=MAX_PENDING as u64).collect::<Vec<_>>()]
         );
     }
+
+    /// Runs what `data` asks of the store at `now` against `image`: reads and chunks at once,
+    /// commits kept in `placed` (the store answers them when the test says).
+    fn serve(
+        data: &mut Data,
+        now: Millis,
+        image: &Image,
+        file: &[Vec<u8>],
+        placed: &mut VecDeque<Commit>,
+    ) {
+        while let Some(op) = data.poll_op() {
+            let result = match op {
+                StoreOp::Read => StoreResult::Read(Ok(image.clone())),
+                StoreOp::Claim { term } => {
+                    let mut claimed = image.clone();
+                    let result = claimed.claim(term).map(|()| claimed);
+                    StoreResult::Claimed { term, result }
+                }
+                StoreOp::ReadChunk { task, index, .. } => StoreResult::Chunk {
+                    task,
+                    index,
+                    result: Ok(file[usize::try_from(index).expect("small")].clone()),
+                },
+                StoreOp::Commit(commit) => {
+                    placed.push_back(commit);
+                    continue;
+                }
+            };
+            data.handle_store(now, result);
+        }
+    }
+
+    #[test]
+    fn an_import_batch_placed_behind_a_commit_that_fails_fails_too_and_the_leader_loads_again() {
+        let me = TabId::from_bytes([1; 16]);
+        let term = Term::new(1, me);
+        let mut data = Data::new(me, "conclave", 10_000, 30_000, 7);
+        let mut image = Image::default();
+        image.claim(term).expect("claims");
+        // Two chunks of lines: several batches.
+        let lines: String = (0..1_200).map(|i| format!("{i:0>99}\n")).collect();
+        let file: Vec<Vec<u8>> = lines
+            .as_bytes()
+            .chunks(CHUNK_BYTES)
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut placed = VecDeque::new();
+        let mut now = Millis(0);
+        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
+        step(&mut data, now);
+        serve(&mut data, now, &image, &file, &mut placed);
+        step(&mut data, now);
+        data.make(now, Op::Create { title: "s".into() }, Some(me))
+            .expect("made");
+        data.make(
+            now,
+            Op::Import {
+                session: ItemId { tab: me, number: 1 },
+                stage: "stage".into(),
+                name: "file".into(),
+                format: Format::Lines,
+                chunks: file.len() as u64,
+                bytes: lines.len() as u64,
+            },
+            Some(me),
+        )
+        .expect("made");
+        // Commits land one by one until two are in flight.
+        while placed.len() < 2 {
+            now = now.plus(1);
+            step(&mut data, now);
+            serve(&mut data, now, &image, &file, &mut placed);
+            let importing = data
+                .written_view()
+                .is_some_and(|v| v.tasks().iter().any(|t| t.is_running()));
+            if placed.len() == 1 && !importing {
+                let commit = placed.pop_front().expect("placed");
+                image.commit(&commit).expect("lands");
+                data.handle_store(
+                    now,
+                    StoreResult::Committed {
+                        rev: commit.rev,
+                        result: Ok(()),
+                    },
+                );
+            }
+            assert!(now.0 < 1_000, "two commits never in flight");
+        }
+        while data.poll_send().is_some() {}
+        let before = image.clone();
+        let (first, second) = (
+            placed.pop_front().expect("one"),
+            placed.pop_front().expect("two"),
+        );
+        assert_eq!(second.rev, first.rev + 1);
+        // The first fails (the disk, say); the second, placed behind it, finds the store short.
+        let failed = StoreError::Failed("disk".into());
+        assert_eq!(
+            image.commit(&second),
+            Err(StoreError::Behind {
+                stored: first.rev - 1,
+                base: first.rev
+            })
+        );
+        data.handle_store(
+            now,
+            StoreResult::Committed {
+                rev: first.rev,
+                result: Err(failed),
+            },
+        );
+        data.handle_store(
+            now,
+            StoreResult::Committed {
+                rev: second.rev,
+                result: Err(StoreError::Behind {
+                    stored: first.rev - 1,
+                    base: first.rev,
+                }),
+            },
+        );
+        step(&mut data, now);
+        assert_eq!(image, before, "nothing of either landed");
+        assert!(
+            std::iter::from_fn(|| data.poll_send()).all(|b| !matches!(b, Body::Committed { .. })),
+            "no tab is told of either"
+        );
+        serve(&mut data, now, &image, &file, &mut placed);
+        assert!(
+            placed.is_empty(),
+            "nothing more is placed before the store is loaded again"
+        );
+        // A little later the leader claims and loads the store again, and goes on from there.
+        now = now.plus(CLAIM_RETRY_MS);
+        step(&mut data, now);
+        assert_eq!(data.poll_op(), Some(StoreOp::Claim { term }));
+    }
 }

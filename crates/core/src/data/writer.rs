@@ -7,12 +7,13 @@
 //! a later number waits for the ones before it. What arrives while commits are in flight
 //! goes into the next one (group commit). Answers go out only after the commit is durable.
 //!
-//! Up to [`PIPELINE`] commits are in flight at once: the next is built and placed while the
-//! one before it is still being made durable, so the store never waits for the leader between
-//! two commits (an import's batches follow each other without a pause). The store runs them in
-//! the order they were placed, and each lands only on top of the one before it
-//! ([`Commit::rev`]): if one fails, those placed after it fail too, and the writer loads the
-//! store again.
+//! While an import runs, up to [`PIPELINE`] commits are in flight at once: the next batch is
+//! built and placed while the one before it is still being made durable, so the store never
+//! waits for the leader between two batches. (Requests alone wait for the commit in flight,
+//! so that those arriving meanwhile go together: placed at once, they made smaller commits and
+//! fewer writes a second.) The store runs commits in the order they were placed, and each
+//! lands only on top of the one before it ([`Commit::rev`]): if one fails, those placed after
+//! it fail too, and the writer loads the store again.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -87,7 +88,7 @@ enum State {
     Fenced,
 }
 
-/// How many commits may be in flight at once.
+/// How many commits may be in flight at once while an import runs.
 pub(crate) const PIPELINE: usize = 2;
 
 /// The most requests a leader keeps waiting (in the queue or behind a gap); beyond it the
@@ -252,11 +253,15 @@ impl Writer {
     /// When the next pending question times out, if any.
     pub(crate) fn deadline(&self) -> Option<Millis> {
         match &self.state {
-            State::Ready { asked, .. } if self.in_flight.len() < PIPELINE => {
-                asked.values().min().copied()
-            }
+            State::Ready { asked, .. } if self.may_place() => asked.values().min().copied(),
             _ => None,
         }
+    }
+
+    /// Whether the next commit may be placed now: when none is in flight, or, while an
+    /// import runs, fewer than [`PIPELINE`].
+    fn may_place(&self) -> bool {
+        self.in_flight.is_empty() || (!self.cursors.is_empty() && self.in_flight.len() < PIPELINE)
     }
 
     /// The oldest commit in flight is durable: what to tell every tab.
@@ -271,10 +276,11 @@ impl Writer {
         Some(done)
     }
 
-    /// Works through the queue at `now`: answers duplicates, and, unless [`PIPELINE`] commits
-    /// are in flight, builds the next one from what can be applied.
+    /// Works through the queue at `now`: answers duplicates, and, if the next commit may be
+    /// placed, builds it from what can be applied.
     pub(crate) fn step(&mut self, now: Millis) -> Vec<WriterOut> {
         let mut out = Vec::new();
+        let may_place = self.may_place();
         let State::Ready {
             view,
             ledgers,
@@ -284,7 +290,7 @@ impl Writer {
         else {
             return out;
         };
-        if self.in_flight.len() >= PIPELINE {
+        if !may_place {
             // Duplicates of durable requests can be answered now; the rest waits.
             let mut dup = Vec::new();
             self.queue.retain(|incoming| match incoming {
