@@ -4,10 +4,28 @@
 use std::collections::BTreeMap;
 
 use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View};
+use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
 use crate::components::Imports;
 use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
+
+/// How many more rows the session's list draws a task while it grows to [`MAX_SHOWN`].
+const GROW_ROWS: usize = 100;
+
+/// In a task of its own, draws [`GROW_ROWS`] more rows, and goes on until [`MAX_SHOWN`]: the
+/// timer of the next step (dropped, it stops).
+fn grow(most: RwSignal<usize>, timer: StoredValue<Option<Timeout>, LocalStorage>) -> Timeout {
+    Timeout::new(0, move || {
+        // The owner (and with it the signals) may be gone when the timer fires.
+        let Some(now) = most.try_get_untracked() else {
+            return;
+        };
+        let next = (now + GROW_ROWS).min(MAX_SHOWN);
+        most.set(next);
+        let _ = timer.try_set_value((next < MAX_SHOWN).then(|| grow(most, timer)));
+    })
+}
 
 /// The active session's title, its messages oldest first (filtered by a search), and a form
 /// that adds one; with no session, an invitation to create one.
@@ -59,18 +77,27 @@ pub fn SessionView(
         let id = session.get()?;
         workspace.with(|view| Some(view.running_task(id).is_some()))
     });
+    // How many rows the list draws: MAX_SHOWN_IMPORTING while an import runs into the session
+    // (rows pushed out before a redraw are never built); otherwise up to MAX_SHOWN, reached
+    // GROW_ROWS more a task (after an import, or on opening a long session), so that no one task
+    // builds hundreds of rows.
+    let most = RwSignal::new(MAX_SHOWN_IMPORTING);
+    let growing = StoredValue::new_local(None::<Timeout>);
+    Effect::watch(
+        move || (session.get(), importing.get()),
+        move |(_, importing), _, _| {
+            most.set(MAX_SHOWN_IMPORTING);
+            growing.set_value((*importing != Some(true)).then(|| grow(most, growing)));
+        },
+        true,
+    );
     // How many messages match, and the rows of the latest of them.
     let posts = Memo::new(move |_| {
         let Some(id) = session.get() else {
             return (0, Vec::new());
         };
         let me = me.get();
-        // Fewer while importing: rows pushed out before a redraw are never built.
-        let most = if importing.get() == Some(true) {
-            MAX_SHOWN_IMPORTING
-        } else {
-            MAX_SHOWN
-        };
+        let most = most.get();
         query.with(|q| {
             workspace.with(|view| {
                 view.session(id)
