@@ -553,10 +553,11 @@ impl Data {
         }
     }
 
-    fn loaded(&mut self, image: &Image) {
+    fn loaded(&mut self, image: Image) {
         if self.rev.is_none_or(|shown| image.rev > shown) {
             self.rev = Some(image.rev);
-            self.events.push_back(Event::WorkspaceLoaded(image.view()));
+            self.events
+                .push_back(Event::WorkspaceLoaded(image.into_view()));
         }
         self.apply_early();
     }
@@ -575,7 +576,7 @@ impl Data {
                         self.early.retain(|&(rev, _, heard)| {
                             heard >= read || rev <= image.rev.saturating_add(1)
                         });
-                        self.loaded(&image);
+                        self.loaded(image);
                     }
                     Err(error) => self.error = Some(error),
                 }
@@ -590,7 +591,7 @@ impl Data {
                         // A new writer reads every backup, before anything else it does.
                         self.reconcile_at = Some(now);
                         self.error = None;
-                        self.loaded(&image);
+                        self.loaded(image);
                     }
                     Err(StoreError::Fenced { .. }) => writer.fenced(),
                     Err(error) => {

@@ -218,31 +218,39 @@ impl Image {
     /// missing session) are left out.
     #[must_use]
     pub fn view(&self) -> View {
+        self.clone().into_view()
+    }
+
+    /// [`Image::view`], moving the records into it rather than copying them: a store of tens
+    /// of thousands of messages is read into a view in one task, which a copy makes longer.
+    #[must_use]
+    pub fn into_view(self) -> View {
         let mut sessions: BTreeMap<ItemId, Session> = self
             .sessions
-            .iter()
+            .into_iter()
             .map(|s| {
                 let session = Session {
                     id: s.id,
-                    title: s.title.clone(),
+                    title: s.title,
                     created: s.created,
                     messages: Vec::new(),
                 };
                 (s.id, session)
             })
             .collect();
-        let mut messages: Vec<&MessageRecord> = self.messages.iter().collect();
+        let mut messages = self.messages;
+        // The store reads them in this order already: a sort of sorted runs is one pass.
         messages.sort_by_key(|m| (m.session, m.order));
         for record in messages {
             if let Some(session) = sessions.get_mut(&record.session) {
-                session.messages.push(record.message.clone());
+                session.messages.push(record.message);
             }
         }
         View::new(self.rev, sessions.into_values())
-            .with_questions(self.questions.iter().cloned())
-            .with_resolved(self.resolved.iter().cloned())
-            .with_drafts(self.drafts.iter().cloned())
-            .with_tasks(self.tasks.iter().map(|r| r.task.clone()))
+            .with_questions(self.questions)
+            .with_resolved(self.resolved)
+            .with_drafts(self.drafts)
+            .with_tasks(self.tasks.into_iter().map(|r| r.task))
     }
 
     /// Every tab's ledger, by tab.
