@@ -67,9 +67,9 @@ const CSS = process.env.IMPORTS_CSS ?? "";
  * when its import status first says "Import started.", when each task row first says done,
  * the most records any row shows, every long task of the page (PerformanceObserver
  * "longtask", buffered: from the page's first moment), as [start, duration], and when the page
- * read a whole object store of messages (a `getAll()` of the store `messages` with no range:
- * the app's read of the whole store, which a tab makes when it starts, claims the lead or
- * finds itself behind the leader), all on the wall clock (ms).
+ * read a whole object store of messages (a `getAll()` of the store `messages` from its least
+ * key: the first page of the app's read of the whole store, which a tab makes when it starts,
+ * claims the lead or finds itself behind the leader), all on the wall clock (ms).
  */
 function watch() {
   const now = () => performance.timeOrigin + performance.now();
@@ -80,7 +80,8 @@ function watch() {
   }).observe({ type: "longtask", buffered: true });
   const { getAll } = IDBObjectStore.prototype;
   IDBObjectStore.prototype.getAll = function (...args) {
-    if (this.name === "messages" && args.length === 0) w.reads.push(now());
+    // The app reads a store a page at a time, the first page from the least key (-Infinity).
+    if (this.name === "messages" && (args.length === 0 || args[0]?.lower === -Infinity)) w.reads.push(now());
     return getAll.apply(this, args);
   };
   addEventListener(
