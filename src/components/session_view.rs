@@ -10,8 +10,9 @@ use leptos::prelude::*;
 use crate::components::Imports;
 use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
 
-/// How many more rows the session's list draws a task while it grows to [`MAX_SHOWN`].
-const GROW_ROWS: usize = 100;
+/// How many more rows the session's list draws a task while it grows to [`MAX_SHOWN`]: as many
+/// as a redraw builds while an import runs (a hundred took over 50 ms in a follower's task).
+const GROW_ROWS: usize = MAX_SHOWN_IMPORTING;
 
 /// In a task of its own, draws [`GROW_ROWS`] more rows, and goes on until [`MAX_SHOWN`]: the
 /// timer of the next step (dropped, it stops).
@@ -80,7 +81,7 @@ pub fn SessionView(
     // How many rows the list draws: MAX_SHOWN_IMPORTING while an import runs into the session
     // (rows pushed out before a redraw are never built); otherwise up to MAX_SHOWN, reached
     // GROW_ROWS more a task (after an import, or on opening a long session), so that no one task
-    // builds hundreds of rows.
+    // builds more rows than that.
     let most = RwSignal::new(MAX_SHOWN_IMPORTING);
     let growing = StoredValue::new_local(None::<Timeout>);
     Effect::watch(
