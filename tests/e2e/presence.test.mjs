@@ -122,19 +122,36 @@ test("garbage posted on the channel is counted by reason and the tab keeps worki
   const pages = await openTabs(env.context, env.url, 2);
   const ids = await Promise.all(pages.map(tabId));
   await within(10_000, "2 tabs list each other", async () => (await peerIds(pages[0])).length === 1);
-  await pages[1].evaluate(() => {
+  await pages[1].evaluate(async () => {
+    // The protocol's version as the tabs speak it now: from the first signed message heard
+    // (its JSON, "#", and its tag).
+    const v = await new Promise((resolve) => {
+      const ear = new BroadcastChannel("conclave");
+      ear.onmessage = (e) => {
+        const text = String(e.data);
+        let version;
+        try {
+          version = JSON.parse(text.slice(0, text.lastIndexOf("#"))).v;
+        } catch {
+          return;
+        }
+        if (!Number.isInteger(version)) return;
+        ear.close();
+        resolve(version);
+      };
+    });
     const raw = new BroadcastChannel("conclave");
     raw.postMessage("{ not json");
     raw.postMessage(42);
     raw.postMessage({ v: 1 });
     raw.postMessage("x".repeat(70_000));
     raw.postMessage(JSON.stringify({ v: 1, ch: "conclave" }));
-    raw.postMessage(JSON.stringify({ v: 4, ch: "someone-else" }));
-    raw.postMessage('{"v":4,"ch":"conclave","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}');
-    raw.postMessage('{"v":4,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"at":0,"msg":"bye"}');
+    raw.postMessage(JSON.stringify({ v, ch: "someone-else" }));
+    raw.postMessage(`{"v":${v},"ch":"conclave","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}`);
+    raw.postMessage(`{"v":${v},"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1e400,"at":0,"msg":"bye"}`);
     // Well formed but unsigned (every tab holds the key, so its bootstrap window is closed), and
     // well formed with a forged signature: a peer must not appear from either.
-    const forged = '{"v":4,"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}';
+    const forged = `{"v":${v},"ch":"conclave","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}`;
     raw.postMessage(forged);
     raw.postMessage(forged + "#" + "ab".repeat(32));
     raw.postMessage(forged + "#abcd");
