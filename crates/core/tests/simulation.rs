@@ -198,7 +198,7 @@ fn every_seed_keeps_every_invariant() {
         terms.seeds, terms.overwrites, terms.unbelievable, terms.overlaps
     );
     println!(
-        "R1-R5: {} requests made ({} more refused at once, the breaker open), {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} refused behind a commit that failed, {} lost with their page",
+        "R1-R5: {} requests made ({} more refused at once, the breaker open), {} applied once, {} refused ({} expired), none applied twice, after a refusal or out of order; {} commits landed, {} fenced (a deposed leader's), {} failed on their own (the disk, simulated), {} refused behind a commit that failed, {} lost with their page",
         requests.made,
         requests.read_only,
         requests.applied,
@@ -206,6 +206,7 @@ fn every_seed_keeps_every_invariant() {
         requests.expired,
         requests.commits,
         requests.fenced,
+        requests.failed_commits,
         requests.behind,
         requests.lost_commits
     );

@@ -128,6 +128,7 @@ impl Sim {
     /// stops losing and duplicating.
     pub(super) fn heal(&mut self) -> Result<(), Violation> {
         self.healing = true;
+        self.requests.failing = false;
         self.log(|| "heal".to_owned());
         // Input queued for a paused tab runs as soon as it resumes, which is now.
         let now = self.now;

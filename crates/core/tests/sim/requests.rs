@@ -2,10 +2,12 @@
 //! applies them to a durable store, every tab renders the store.
 //!
 //! The store here is a [`Image`], run as the browser's IndexedDB runs it: one transaction at
-//! a time, all or nothing, fenced by the term. A transaction lands when its time comes, even
-//! if its page is paused (the browser process runs it); a page in the back/forward cache has
-//! its transaction aborted; a crashed page's transaction lands or not, at random (it may have
-//! reached the browser process). The results reach the page as any input does.
+//! a time, all or nothing, fenced by the term, each commit only on the revision it follows. A
+//! transaction lands when its time comes, even if its page is paused (the browser process
+//! runs it); a page in the back/forward cache has its transaction aborted; a crashed page's
+//! transaction lands or not, at random (it may have reached the browser process); until the
+//! heal, a live page's commit now and then fails on its own (the disk), and one its leader
+//! placed behind it then finds the store short. The results reach the page as any input does.
 //!
 //! **R1–R5**, checked on every commit that lands and every request that ends:
 //! - R1: no request is applied twice (a message id is inserted into the store at most once);
@@ -39,6 +41,8 @@ pub struct RequestStats {
     pub fenced: u64,
     /// Commits refused because the one before them failed (or was lost with its page).
     pub behind: u64,
+    /// Commits of a live page that failed on their own.
+    pub failed_commits: u64,
     pub lost_commits: u64,
     pub questions_answered: u64,
     pub questions_timed_out: u64,
@@ -55,6 +59,7 @@ impl RequestStats {
         self.commits += other.commits;
         self.fenced += other.fenced;
         self.behind += other.behind;
+        self.failed_commits += other.failed_commits;
         self.lost_commits += other.lost_commits;
         self.questions_answered += other.questions_answered;
         self.questions_timed_out += other.questions_timed_out;
@@ -63,9 +68,17 @@ impl RequestStats {
     }
 }
 
+/// How often a live page's commit fails on its own before the heal, per mille.
+const FAIL_PER_MILLE: u64 = 20;
+
 pub struct Requests {
     pub enabled: bool,
     pub rng: Rng,
+    /// Whether a live page's commit may fail on its own (the disk, say) now and then: until
+    /// the heal.
+    pub failing: bool,
+    /// Its own stream, so that the requests drawn stay those of the seed.
+    faults: Rng,
     store: Image,
     /// R1: every message id ever inserted.
     inserted: BTreeSet<ItemId>,
@@ -91,6 +104,8 @@ impl Requests {
         Self {
             enabled: true,
             rng: Rng::new(seed ^ 0x5e55_1075),
+            failing: true,
+            faults: Rng::new(seed ^ 0x0d15_ca11),
             store: Image::default(),
             inserted: BTreeSet::new(),
             refused: BTreeSet::new(),
@@ -192,9 +207,18 @@ impl Requests {
                     self.stats.lost_commits += 1;
                     return Ok(None);
                 }
-                // The fence, and a revision other than the one the commit follows (the one
-                // before it failed), are the only ways a commit fails here: check what would
-                // land first.
+                // A commit of a live page fails on its own now and then (the leader loads the
+                // store again; a commit it placed behind this one finds the store short).
+                if page_alive && self.failing && self.faults.chance(FAIL_PER_MILLE) {
+                    self.stats.failed_commits += 1;
+                    return Ok(Some(StoreResult::Committed {
+                        rev: commit.rev,
+                        result: Err(StoreError::Failed("the disk failed (simulated)".into())),
+                    }));
+                }
+                // Past the failure above, the fence and a revision other than the one the
+                // commit follows (the one before it failed) are the only ways a commit fails
+                // here: check what would land first.
                 if self.store.fence <= commit.term && self.store.rev + 1 == commit.rev {
                     self.check_landing(id, &commit.writes, commit.term)?;
                     imports.check_landing(&self.store, &commit.writes)?;
