@@ -271,9 +271,7 @@ impl Image {
     /// [`StoreError::Fenced`] when the store's term is higher than the commit's;
     /// [`StoreError::Behind`] when it holds another revision than `commit.rev - 1`.
     pub fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
-        if self.fence > commit.term {
-            return Err(StoreError::Fenced { stored: self.fence });
-        }
+        self.admits(commit.term)?;
         let base = commit.rev.saturating_sub(1);
         if self.rev != base {
             return Err(StoreError::Behind {
@@ -337,10 +335,16 @@ impl Image {
     /// # Errors
     /// [`StoreError::Fenced`] when the store's term is higher.
     pub fn claim(&mut self, term: Term) -> Result<(), StoreError> {
+        self.admits(term)?;
+        self.fence = term;
+        Ok(())
+    }
+
+    /// Whether a transaction of `term` gets past the fence (one of a higher term has run).
+    fn admits(&self, term: Term) -> Result<(), StoreError> {
         if self.fence > term {
             return Err(StoreError::Fenced { stored: self.fence });
         }
-        self.fence = term;
         Ok(())
     }
 }
