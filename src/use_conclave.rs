@@ -406,7 +406,12 @@ impl Redraws {
     /// Tells the readers now, and ends any interval.
     fn now(&self) {
         self.drawn();
-        // A no-op update: it notifies (and does nothing once the owner is gone).
+        self.tell();
+    }
+
+    /// Tells the readers the view changed: a no-op update, which notifies (and does nothing
+    /// once the owner is gone).
+    fn tell(&self) {
         self.workspace.try_update(|_| ());
     }
 
@@ -423,7 +428,7 @@ impl Redraws {
             None => {
                 *pending = Some((self.interval(), false));
                 drop(pending);
-                self.workspace.try_update(|_| ());
+                self.tell();
             }
         }
     }
