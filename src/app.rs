@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                 request
                 draft=conclave.draft
                 import=conclave.import
+                read=conclave.read
                 import_started=conclave.import_started
                 ended=conclave.ended
                 me

@@ -144,6 +144,11 @@ pub struct UseConclaveReturn {
     /// Imports a file into a session ([`Driver::import`]): stages it, then asks the leader;
     /// how the start went lands in [`UseConclaveReturn::import_started`].
     pub import: Callback<(ItemId, web_sys::File)>,
+    /// Reads from the store the messages of a session at places `from..to` into
+    /// [`UseConclaveReturn::workspace`] ([`View::fill`]): those a list draws that the tab was
+    /// told of only by their size. One read at a time: asked meanwhile, the latest ask runs
+    /// once the read ends; the same ask twice in a row is read once.
+    pub read: Callback<(ItemId, u64, u64)>,
     /// How this tab's latest import start went (counted, so that two alike tell apart): the
     /// request's number, or why it did not start.
     pub import_started: Signal<Option<(u32, Result<u64, ImportError>)>>,
@@ -256,6 +261,12 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             None => import_started.set(Some((attempt, Err(ImportError::Refused(Refusal::Busy))))),
         }
     });
+    let reads = Reads::new(workspace);
+    let read = Callback::new(move |wanted: Wanted| {
+        if let Some(driver) = driver {
+            reads.ask(driver, wanted);
+        }
+    });
     let draft = Callback::new(move |(session, text): (ItemId, String)| {
         if let Some(driver) = driver {
             let _ = driver.try_with_value(|d| d.draft(session, &text));
@@ -266,6 +277,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         request,
         draft,
         import,
+        read,
         import_started: import_started.into(),
         ended: ended.into(),
         timeline: timeline.into(),
@@ -442,5 +454,71 @@ impl Redraws {
                 this.changed();
             }
         })
+    }
+}
+
+/// A read of a session's messages at places `from..to`: (session, from, to).
+type Wanted = (ItemId, u64, u64);
+
+/// The reads of messages from the store into the workspace ([`UseConclaveReturn::read`]): one
+/// at a time, the latest ask next.
+#[derive(Clone, Copy)]
+struct Reads {
+    workspace: RwSignal<View>,
+    /// Whether a read is out, the latest ask not read yet, and the last read asked.
+    state: StoredValue<(bool, Option<Wanted>, Option<Wanted>)>,
+}
+
+impl Reads {
+    fn new(workspace: RwSignal<View>) -> Self {
+        Self {
+            workspace,
+            state: StoredValue::new((false, None, None)),
+        }
+    }
+
+    fn ask(self, driver: StoredValue<Driver, LocalStorage>, wanted: Wanted) {
+        let start = self.state.try_update_value(|(busy, next, last)| {
+            if *last == Some(wanted) {
+                return false;
+            }
+            *next = Some(wanted);
+            !*busy
+        });
+        if start == Some(true) {
+            self.next(driver);
+        }
+    }
+
+    /// Starts the read that waits, if any.
+    fn next(self, driver: StoredValue<Driver, LocalStorage>) {
+        let Some(Some((session, from, to))) = self.state.try_update_value(|(busy, next, last)| {
+            let wanted = next.take();
+            *busy = wanted.is_some();
+            if wanted.is_some() {
+                *last = wanted;
+            }
+            wanted
+        }) else {
+            return;
+        };
+        let Some(read) = driver.try_with_value(|d| d.read_messages(session, from, to)) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match read.await {
+                Ok(messages) => {
+                    // The owner (and with it the signal) may be gone by now.
+                    self.workspace
+                        .try_maybe_update(|view| (view.fill(session, from, messages), ()));
+                }
+                Err(error) => {
+                    web_sys::console::warn_1(
+                        &format!("conclave: messages not read: {error}").into(),
+                    );
+                }
+            }
+            self.next(driver);
+        });
     }
 }

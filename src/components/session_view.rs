@@ -42,6 +42,9 @@ pub fn SessionView(
     draft: Callback<(ItemId, String)>,
     /// Imports a file into a session.
     import: Callback<(ItemId, web_sys::File)>,
+    /// Reads the messages of a session at places `from..to` from the store into the workspace
+    /// (those the list draws and the tab was told of only by their size).
+    read: Callback<(ItemId, u64, u64)>,
     /// How this tab's latest import start went.
     import_started: Signal<Option<(u32, Result<u64, ImportError>)>>,
     /// This tab's latest ended requests, (number, outcome), oldest first: how the composer's
@@ -70,7 +73,10 @@ pub fn SessionView(
     );
     let total = Memo::new(move |_| {
         let Some(id) = session.get() else { return 0 };
-        workspace.with(|view| view.session(id).map_or(0, |s| s.messages.len()))
+        workspace.with(|view| {
+            view.session(id)
+                .map_or(0, |s| usize::try_from(s.count).unwrap_or(usize::MAX))
+        })
     });
     // Whether an import runs into the open session (the workspace is then drawn again at
     // most a few times a second: see `use_conclave`).
@@ -92,6 +98,23 @@ pub fn SessionView(
         },
         true,
     );
+    // What the list draws and the tab lacks (an import's batches are mostly told by their
+    // size alone): read from the store.
+    let lacking = Memo::new(move |_| {
+        let id = session.get()?;
+        let (most, importing) = (most.get(), importing.get() == Some(true));
+        query.with(|q| {
+            workspace.with(|view| {
+                let s = view.session(id)?;
+                view_model::to_read(s, q, most, importing).map(|(from, to)| (id, from, to))
+            })
+        })
+    });
+    Effect::new(move |_| {
+        if let Some(wanted) = lacking.get() {
+            read.run(wanted);
+        }
+    });
     // How many messages match, and the rows of the latest of them.
     let posts = Memo::new(move |_| {
         let Some(id) = session.get() else {

@@ -28,7 +28,7 @@ pub fn session_rows(view: &View) -> Vec<SessionRow> {
         .map(|s| SessionRow {
             id: s.id,
             title: s.title.clone(),
-            messages: s.messages.len(),
+            messages: usize::try_from(s.count).unwrap_or(usize::MAX),
         })
         .collect()
 }
@@ -107,8 +107,9 @@ pub struct PostRow {
 }
 
 /// How many messages of `session` match `query`, and the rows of the latest `limit` of them,
-/// oldest first (`me` is this tab, if known: its own read "you"). Without a query nothing but those rows is looked at: a session of tens of
-/// thousands of messages costs what its latest do.
+/// oldest first (`me` is this tab, if known: its own read "you"), of those the tab holds
+/// ([`to_read`] says which it lacks). Without a query nothing but those rows is looked at: a
+/// session of tens of thousands of messages costs what its latest do, and counts them all.
 #[must_use]
 pub fn latest_post_rows(
     session: &Session,
@@ -117,10 +118,10 @@ pub fn latest_post_rows(
     limit: usize,
 ) -> (usize, Vec<PostRow>) {
     let (count, matched): (usize, Vec<&Message>) = if query.trim().is_empty() {
-        let all = &session.messages;
+        let held = &session.messages;
         (
-            all.len(),
-            all[all.len().saturating_sub(limit)..].iter().collect(),
+            usize::try_from(session.count).unwrap_or(usize::MAX),
+            held[held.len().saturating_sub(limit)..].iter().collect(),
         )
     } else {
         let found = search(&session.messages, query);
@@ -141,6 +142,33 @@ pub fn latest_post_rows(
         })
         .collect();
     (count, rows)
+}
+
+/// The places `from..to` of the messages of `session` to read from the store so that its list
+/// can draw the latest `limit` of them (with a `query`, search them all), or none when the tab
+/// holds them. While an import runs into the session (`importing`), the latest held will do
+/// even if some later ones are not: the import's batches bring later ones a few times a
+/// second.
+#[must_use]
+pub fn to_read(
+    session: &Session,
+    query: &str,
+    limit: usize,
+    importing: bool,
+) -> Option<(u64, u64)> {
+    let held = session.messages.len() as u64;
+    // What is held from the end, if anything: a read stops where it begins.
+    let to = if session.holds_latest() && held > 0 {
+        session.from
+    } else {
+        session.count
+    };
+    if !query.trim().is_empty() {
+        return (!session.holds_all()).then_some((0, to));
+    }
+    let wanted = session.count.min(limit as u64);
+    let enough = held >= wanted && (session.holds_latest() || importing);
+    (!enough).then(|| (session.count - wanted, to.max(session.count - wanted)))
 }
 
 /// What a request asks, in one word.
@@ -317,12 +345,7 @@ mod tests {
     }
 
     fn session(number: u64, title: &str, created: u64, messages: Vec<Message>) -> Session {
-        Session {
-            id: id(1, number),
-            title: title.to_owned(),
-            created,
-            messages,
-        }
+        Session::new(id(1, number), title.to_owned(), created, messages)
     }
 
     #[test]
@@ -436,6 +459,36 @@ mod tests {
         let (count, latest) = latest_post_rows(&s, "", None, 1);
         assert_eq!((count, latest.len()), (s.messages.len(), 1));
         assert_eq!(latest[0].text, s.messages[s.messages.len() - 1].text);
+    }
+
+    #[test]
+    fn a_list_reads_from_the_store_what_it_draws_and_lacks() {
+        let numbered = |places: std::ops::Range<u64>| -> Vec<Message> {
+            places.map(|n| message(2, n, &format!("m{n}"))).collect()
+        };
+        let mut s = session(1, "s", 1, numbered(0..10));
+        assert_eq!(to_read(&s, "", 30, false), None, "every message held");
+        assert_eq!(to_read(&s, "m3", 30, false), None);
+        // Told of 100 by their size: the latest 30 are read; a search reads them all.
+        s.skip(100);
+        assert_eq!(to_read(&s, "", 30, false), Some((80, 110)));
+        assert_eq!(to_read(&s, " m3 ", 30, false), Some((0, 110)));
+        // While importing, the ten held will not do for thirty rows, but 30 would.
+        assert_eq!(to_read(&s, "", 30, true), Some((80, 110)));
+        assert!(s.fill(80, numbered(80..110)));
+        assert_eq!(latest_post_rows(&s, "", None, 30).0, 110, "all are counted");
+        assert_eq!(latest_post_rows(&s, "", None, 30).1.len(), 30);
+        s.skip(5);
+        assert_eq!(
+            to_read(&s, "", 30, true),
+            None,
+            "the import's next whole batch brings them"
+        );
+        assert_eq!(to_read(&s, "", 30, false), Some((85, 115)));
+        s.append(&numbered(115..117));
+        // The latest two held: only what comes before them is read.
+        assert_eq!(to_read(&s, "", 30, false), Some((87, 115)));
+        assert_eq!(to_read(&s, "x", 30, false), Some((0, 115)));
     }
 
     #[test]

@@ -207,6 +207,8 @@ async function app(file, n, crashAt = null) {
     const session = await createSession(picker, "Imports bench");
     await openSession(pages, session);
     await new Promise((r) => setTimeout(r, 1_000));
+    const busy = await Promise.all(pages.map((p) => busyMeter(context, p)));
+    const cpu0 = await chromiumCpu();
     await pick(picker, file.path);
     const said = await startOutcome(picker, 120_000);
     if (said !== "Import started.") throw new Error(`${what}: ${said}`);
@@ -241,6 +243,8 @@ async function app(file, n, crashAt = null) {
       return all.every((w) => task.id in w.done);
     });
     const all = await Promise.all(pages.map(watched));
+    const spent = await Promise.all(pages.map((p) => busy.find((b) => b.page === p).spent()));
+    const cpu1 = await chromiumCpu();
     const rows = await Promise.all(pages.map(async (p) => (await tasks(p)).find((t) => t.id === task.id)));
     const picked = all[pages.indexOf(picker)]?.picked ?? long[0]?.watch.picked;
     const started = all[pages.indexOf(picker)]?.started ?? long[0]?.watch.started;
@@ -274,11 +278,56 @@ async function app(file, n, crashAt = null) {
     );
     console.log(`${what}: ${pace}`);
     console.log(`${what}: ${longWords(perTab)}`);
+    const roles = pages.map((p, i) => (i === leader ? (crashAt === null ? "leader" : "new leader") : p === picker ? "picker" : "follower"));
+    const kinds = {};
+    for (const [pid, { kind, ticks }] of cpu1) kinds[kind] = (kinds[kind] ?? 0) + ticks - (cpu0.get(pid)?.ticks ?? 0);
+    console.log(
+      `${what}: CPU time of the browser's processes from the pick to the end (/proc): ` +
+        Object.entries(kinds)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, t]) => `${k} ${(t / 100).toFixed(2)} s`)
+          .join(", "),
+    );
+    console.log(
+      `${what}: main-thread time from the pick to the end (CDP TaskDuration): ` +
+        spent.map((s, i) => `${roles[i]} ${s.toFixed(2)} s`).join(", "),
+    );
     if (wrong.length) console.log(`${what}: a tab shows other than ${file.records} records done: ${JSON.stringify(wrong)}`);
     return { ms, staging: started - picked, records };
   } finally {
     await env.close();
   }
+}
+
+/** Every Chromium process's CPU time (user + system, in clock ticks) and kind, by pid. */
+async function chromiumCpu() {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const out = new Map();
+  for (const pid of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      // A zygote's children rewrite their command line as one string.
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8")).replaceAll("\0", " ");
+      if (!/chrom/.test(cmd.split(" ")[0])) continue;
+      const type = / --type=(\S+)/.exec(cmd)?.[1] ?? "browser";
+      const sub = / --utility-sub-type=(\S+)/.exec(cmd)?.[1];
+      const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
+      out.set(pid, { kind: sub ? `${type}:${sub}` : type, ticks: Number(stat[11]) + Number(stat[12]) });
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * How much main-thread time `page` spends from now on (Chrome's TaskDuration, through CDP):
+ * `{ page, spent() }`, spent() resolving to the seconds since.
+ */
+async function busyMeter(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const taskDuration = async () => (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "TaskDuration").value;
+  const start = await taskDuration();
+  return { page, spent: async () => (await taskDuration()) - start };
 }
 
 /** The baseline: the plain import loop in one tab. Resolves to { ms, records }. */

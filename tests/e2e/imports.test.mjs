@@ -10,6 +10,7 @@ import { launch, openTabs, tabId, within } from "./browser.mjs";
 import {
   createSession,
   leaderOf,
+  messages,
   metaKeys,
   openSession,
   sessions,
@@ -102,6 +103,19 @@ test("two tabs start the same import into one session at the same moment: one ru
       ),
     );
     console.log(`# done in every tab ${(ms / 1000).toFixed(1)} s after the pick: ${lines.length} records, once each, in order`);
+    // The tabs that do not write were told most batches by their size alone: each draws the
+    // latest 500 (read from the store), and a search finds the first record (read too).
+    await within(10_000, "every tab draws the file's latest 500 records", async () =>
+      (await Promise.all(pages.map(messages))).every(
+        (shown) => shown.length === 500 && shown.every(([, , text], i) => text === lines[lines.length - 500 + i]),
+      ),
+    );
+    const first = lines[0];
+    await Promise.all(pages.map((p) => p.fill("[data-testid=search]", first)));
+    await within(10_000, "a search in every tab finds the first record", async () =>
+      (await Promise.all(pages.map(messages))).every((shown) => shown.length === 1 && shown[0][2] === first),
+    );
+    await Promise.all(pages.map((p) => p.fill("[data-testid=search]", "")));
     // The refused start's staged copy should not stay behind once the import is over (stages
     // are named `<tab id>.<n>`).
     const refused = said[0] === "Import started." ? idB : idA;

@@ -29,6 +29,7 @@ mod backup;
 mod import;
 mod model;
 mod outbox;
+mod session;
 pub mod store;
 mod writer;
 
@@ -45,9 +46,10 @@ pub use import::{
 };
 pub use model::{
     Change, Draft, ItemId, Message, Op, ParseItemIdError, Question, Refusal, Resolution,
-    ResolvedQuestion, Session, View, MAX_RESOLVED, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
+    ResolvedQuestion, View, MAX_RESOLVED, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
 };
 pub use outbox::{Breaker, Pending, RequestCounters, Stage, COOL_DOWN_MS, TRIP_AFTER};
+pub use session::Session;
 pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 
 use crate::election::Term;
@@ -213,10 +215,45 @@ pub(crate) struct Data {
     forgets: VecDeque<(String, String)>,
     /// The backups found at the last reading, and what became of each.
     found: Vec<Found>,
+    /// While this tab writes: when it last sent an import's batch with its records.
+    import_sent_at: Option<Millis>,
 }
 
 /// How long a writer waits before claiming the store again after storage failed.
 const CLAIM_RETRY_MS: u64 = 1_000;
+
+/// While an import runs, how often at most the writer sends one of its batches to the other
+/// tabs with its records, in ms; the others go by their size alone. A tab
+/// draws a running import a few times a second at most, its latest rows: taking in every
+/// record (receiving, checking, decoding, keeping) cost each tab as much as writing them cost
+/// the leader, on the same cores. What a tab draws and lacks it reads from the store.
+pub const IMPORT_SENT_MS: u64 = 250;
+
+/// What of `changes` the writer sends the other tabs at `now`, having last sent an import's
+/// records at `sent_at` (updated): a running import's batch goes without its records unless
+/// [`IMPORT_SENT_MS`] have passed since; the batch that ends an import, and every other
+/// change, go whole.
+fn sent_changes(now: Millis, sent_at: &mut Option<Millis>, changes: &[Change]) -> Vec<Change> {
+    changes
+        .iter()
+        .map(|change| {
+            let mut sent = change.clone();
+            if let Change::Imported {
+                messages, state, ..
+            } = &mut sent
+            {
+                if *state == TaskState::Running && !messages.is_empty() {
+                    if sent_at.is_some_and(|at| now < at.plus(IMPORT_SENT_MS)) {
+                        messages.clear();
+                    } else {
+                        *sent_at = Some(now);
+                    }
+                }
+            }
+            sent
+        })
+        .collect()
+}
 
 impl Data {
     pub(crate) fn new(
@@ -248,6 +285,7 @@ impl Data {
             read_backups: false,
             forgets: VecDeque::new(),
             found: Vec::new(),
+            import_sent_at: None,
         }
     }
 
@@ -626,7 +664,7 @@ impl Data {
                             self.forgets.extend(done.forgets.iter().cloned());
                             self.sends.push_back(Body::Committed {
                                 rev: done.rev,
-                                changes: done.changes.clone(),
+                                changes: sent_changes(now, &mut self.import_sent_at, &done.changes),
                                 answers: done.answers.clone(),
                             });
                             self.on_committed(now, done.rev, done.changes, &done.answers);
@@ -782,6 +820,53 @@ mod tests {
                 other => panic!("not requests: {other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_running_imports_batches_go_to_the_tabs_whole_at_most_every_interval_and_its_last_whole() {
+        let batch = |n: u64, state: TaskState| Change::Imported {
+            task: session(),
+            messages: vec![Message {
+                id: ItemId {
+                    tab: TabId::from_bytes([4; 16]),
+                    number: n,
+                },
+                text: format!("record {n}"),
+            }],
+            added: 1,
+            chunks_done: n,
+            state,
+        };
+        let whole = |changes: &[Change]| match &changes[0] {
+            Change::Imported {
+                messages, added, ..
+            } => {
+                assert_eq!(*added, 1, "the size always goes");
+                !messages.is_empty()
+            }
+            other => panic!("not a batch: {other:?}"),
+        };
+        let mut at = None;
+        let mut sent =
+            |ms: u64, change: Change| whole(&sent_changes(Millis(ms), &mut at, &[change]));
+        assert!(sent(1_000, batch(1, TaskState::Running)), "the first batch");
+        assert!(!sent(1_010, batch(2, TaskState::Running)));
+        assert!(!sent(1_249, batch(3, TaskState::Running)));
+        assert!(sent(1_250, batch(4, TaskState::Running)), "an interval on");
+        assert!(!sent(1_260, batch(5, TaskState::Running)));
+        assert!(sent(1_270, batch(6, TaskState::Done)), "the last batch");
+        // Other changes go as they are.
+        let added = Change::Added {
+            session: session(),
+            message: Message {
+                id: session(),
+                text: "typed".into(),
+            },
+        };
+        assert_eq!(
+            sent_changes(Millis(1_280), &mut at, std::slice::from_ref(&added)),
+            [added]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":4,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
+//! {"v":5,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -22,8 +22,9 @@ use crate::rejection::Rejection;
 
 /// The protocol version this build speaks. Messages of any other version are rejected.
 /// Version 2 added the term to every envelope and the probe, alive and resign bodies; version 3
-/// the send time (`at`); version 4 made a tab's requests travel together ([`Body::Requests`]).
-pub const PROTOCOL_VERSION: u64 = 4;
+/// the send time (`at`); version 4 made a tab's requests travel together ([`Body::Requests`]);
+/// version 5 told the tabs most of an import's batches by their size alone (`added`).
+pub const PROTOCOL_VERSION: u64 = 5;
 
 /// The most requests one message carries: as many as a tab keeps outstanding.
 pub const MAX_REQUESTS: usize = crate::data::MAX_PENDING;
@@ -586,7 +587,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"v":4,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+                r#"{{"v":5,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
                 id(7),
                 id(9)
             )
@@ -619,7 +620,8 @@ mod tests {
             (with("v", "1"), Rejection::UnknownVersion),
             (with("v", "2"), Rejection::UnknownVersion),
             (with("v", "3"), Rejection::UnknownVersion),
-            (with("v", "5"), Rejection::UnknownVersion),
+            (with("v", "4"), Rejection::UnknownVersion),
+            (with("v", "6"), Rejection::UnknownVersion),
             (with("at", "-1"), Rejection::WrongType),
             (with("at", "9007199254740992"), Rejection::UnsafeNumber),
             (with("term", "-1"), Rejection::WrongType),
@@ -682,7 +684,7 @@ mod tests {
     #[test]
     fn an_unknown_field_is_a_wrong_type() {
         let good = codec().encode(&sample(Body::Bye));
-        let text = good.replacen("{\"v\":4,", "{\"v\":4,\"extra\":0,", 1);
+        let text = good.replacen("{\"v\":5,", "{\"v\":5,\"extra\":0,", 1);
         assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
     }
 

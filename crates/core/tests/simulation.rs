@@ -215,6 +215,10 @@ fn every_seed_keeps_every_invariant() {
         requests.questions_answered, requests.questions_timed_out, requests.answers_too_late
     );
     println!(
+        "W: {} import batches heard by their size alone; {} reads of messages from the store taken into a tab's view; every message held the store's at its place",
+        requests.batches_unsent, requests.fills
+    );
+    println!(
         "machine sleeps (1 s to 2 min; a tab's clock counts the sleep or stops): {} in {} seeds",
         sleeps.1, sleeps.0
     );

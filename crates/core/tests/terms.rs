@@ -78,7 +78,8 @@ fn a_message_with_a_term_past_the_limit_is_rejected_by_name() {
     let mut engine = lone(None);
     let before = engine.counters().rejected(Rejection::TermOutOfRange);
     let text = format!(
-        r#"{{"v":4,"ch":"conclave","from":"{}","inc":0,"seq":1,"at":20000,"term":{},"lead":"{}","msg":"bye"}}"#,
+        r#"{{"v":{},"ch":"conclave","from":"{}","inc":0,"seq":1,"at":20000,"term":{},"lead":"{}","msg":"bye"}}"#,
+        conclave_core::wire::PROTOCOL_VERSION,
         TabId::from_bytes([9; 16]),
         Term::MAX_NUMBER + 1,
         TabId::from_bytes([9; 16]),

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use conclave_core::data::{
-    Change, Format, ItemId, Op, Outcome, RawBackup, Refusal, StoreError, StoreOp, StoreResult,
-    View, CHUNK_BYTES, MAX_IMPORT_BYTES,
+    Change, Format, ItemId, Message, Op, Outcome, RawBackup, Refusal, StoreError, StoreOp,
+    StoreResult, View, CHUNK_BYTES, MAX_IMPORT_BYTES,
 };
 use conclave_core::{
     Config, Engine, Event, Lifecycle, LockChange, LockName, LockRequest, Millis, Mode, Output,
@@ -306,6 +306,25 @@ impl Driver {
         feed(&self.shared, |inner, _| {
             inner.engine.handle_draft(session, text)
         });
+    }
+
+    /// The messages of `session` at places `from..to`, read from the store, for the
+    /// workspace's [`View::fill`]: what the tab draws and
+    /// was told of only by its size (an import's batches).
+    ///
+    /// # Errors
+    /// [`StoreError::Failed`] if the store is not open or the read fails.
+    pub fn read_messages(
+        &self,
+        session: ItemId,
+        from: u64,
+        to: u64,
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, StoreError>> + 'static {
+        let db = match &self.shared.borrow().db {
+            DbState::Open(db) => Ok(Rc::clone(db)),
+            _ => Err(StoreError::Failed("the store is not open".to_owned())),
+        };
+        async move { store::read_messages(&*db?, session, from, to).await }
     }
 
     /// Imports `file` into `session`, read as `format`: stages it in this tab's store (in

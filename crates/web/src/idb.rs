@@ -278,14 +278,43 @@ impl Db {
         }
         let tx = self.db.transaction(stores).build().map_err(begin_error)?;
         self.remember_durability(&tx);
+        // The least key there is, so that the first page needs no range of its own.
+        let least = JsValue::from_f64(f64::NEG_INFINITY);
         for (index, name) in stores.iter().enumerate() {
             let store = tx.object_store(name).map_err(failed)?;
-            for_each_page(&store, true, |page| visit(index, page)).await?;
+            for_each_page(&store, true, (least.clone(), None), |page| {
+                visit(index, page)
+            })
+            .await?;
         }
         // A readonly transaction has nothing to commit: dropping it (the crate aborts what is
         // not committed) just ends it, after every read above has been answered.
         drop(tx);
         Ok(())
+    }
+
+    /// The records of `store` with keys from `lower` (included) to `upper` (left out), in key
+    /// order, in one read-only transaction, read a page of at most 500 at a time (each page
+    /// in a task of its own).
+    ///
+    /// # Errors
+    ///
+    /// As [`Db::read`].
+    pub async fn read_range(
+        &self,
+        store: &'static str,
+        lower: JsValue,
+        upper: JsValue,
+    ) -> Result<Vec<JsValue>, IdbError> {
+        let tx = self.db.transaction([store]).build().map_err(begin_error)?;
+        let object_store = tx.object_store(store).map_err(failed)?;
+        let mut out = Vec::new();
+        for_each_page(&object_store, true, (lower, Some(upper)), |page| {
+            out.extend(page.into_iter().map(|(_, value)| value));
+        })
+        .await?;
+        drop(tx);
+        Ok(out)
     }
 
     /// One readwrite transaction with durability "strict" over sessions+messages+meta: reads
@@ -462,7 +491,8 @@ impl Db {
     ) -> Result<(), IdbError> {
         let tx = self.db.transaction(store).build().map_err(begin_error)?;
         let store = tx.object_store(store).map_err(failed)?;
-        for_each_page(&store, false, |page| {
+        let least = JsValue::from_f64(f64::NEG_INFINITY);
+        for_each_page(&store, false, (least, None), |page| {
             page.into_iter().for_each(|(key, _)| visit(key))
         })
         .await?;
@@ -557,16 +587,21 @@ async fn finish(tx: Transaction<'_>, pending: Vec<VoidRequest>) -> Result<(), Id
 }
 
 /// Reads all of `store` a page of at most [`READ_PAGE`] at a time, in key order, handing each
-/// page to `visit` (its keys, and with `values` their values; without, `undefined`). Each page
-/// is asked for once the last one is in, within the caller's transaction (one snapshot
+/// page to `visit` (its keys, and with `values` their values; without, `undefined`), over the
+/// keys `(lower, upper)`: from `lower` (included) to `upper` (left out; none: to the end). Each
+/// page is asked for once the last one is in, within the caller's transaction (one snapshot
 /// throughout), and arrives in a task of its own.
 async fn for_each_page(
     store: &ObjectStore<'_>,
     values: bool,
+    (lower, upper): (JsValue, Option<JsValue>),
     mut visit: impl FnMut(Vec<(JsValue, JsValue)>),
 ) -> Result<(), IdbError> {
-    // The least key there is, so that the first page needs no range of its own.
-    let mut from = KeyRange::LowerBound(JsValue::from_f64(f64::NEG_INFINITY), false);
+    let range = |lower: JsValue, open: bool| match &upper {
+        Some(upper) => KeyRange::Bound(lower, open, upper.clone(), true),
+        None => KeyRange::LowerBound(lower, open),
+    };
+    let mut from = range(lower, false);
     loop {
         // Both requests before awaiting either: the transaction stays busy.
         let keys = store
@@ -609,7 +644,7 @@ async fn for_each_page(
             .map(|(key, _)| key.clone());
         visit(page);
         match last {
-            Some(last) => from = KeyRange::LowerBound(last, true),
+            Some(last) => from = range(last, true),
             None => return Ok(()),
         }
     }

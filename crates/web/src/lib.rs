@@ -54,4 +54,4 @@ pub use idb::{Db, IdbError, Write};
 pub use platform::{items_with_prefix, remove_item};
 pub use snapshot::Snapshot;
 #[doc(hidden)]
-pub use store::{database_name, run as run_store_op};
+pub use store::{database_name, read_messages, run as run_store_op};

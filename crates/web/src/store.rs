@@ -12,8 +12,8 @@
 //! import, with where it goes on from); version 2 adds `staging`, keyed by `[stage, chunk]`:
 //! the files staged for import, as bytes.
 
-use conclave_core::data::store::Write;
-use conclave_core::data::{Commit, Image, ItemId, StoreError, StoreOp, StoreResult};
+use conclave_core::data::store::{MessageRecord, Write};
+use conclave_core::data::{Commit, Image, ItemId, Message, StoreError, StoreOp, StoreResult};
 use conclave_core::{TabId, Term};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -225,6 +225,43 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
         );
     }
     Ok(image)
+}
+
+/// The messages of `session` at places `from..to`, in order: those the store has (fewer if the
+/// session was deleted meanwhile). A record that does not decode ends the run there: what
+/// follows it would not be at its place.
+///
+/// # Errors
+///
+/// [`StoreError::Failed`] if the read fails.
+pub async fn read_messages(
+    db: &Db,
+    session: ItemId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Message>, StoreError> {
+    if from >= to {
+        // IndexedDB refuses an empty range.
+        return Ok(Vec::new());
+    }
+    // Places stay far below 2^53, where an f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let (lower, upper) = (
+        message_key(session, from as f64),
+        message_key(session, to as f64),
+    );
+    let values = db
+        .read_range(MESSAGES, lower, upper)
+        .await
+        .map_err(store_error)?;
+    let mut out = Vec::with_capacity(values.len());
+    for value in values {
+        match serde_wasm_bindgen::from_value::<MessageRecord>(value) {
+            Ok(record) if record.order == from + out.len() as u64 => out.push(record.message),
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Decodes a page of the `meta` store into `image`: the revision, the fence, and the records

@@ -8,7 +8,7 @@ use conclave_core::data::{
     Commit, Image, ItemId, Ledger, Message, Outcome, StoreError, StoreOp, StoreResult,
 };
 use conclave_core::{TabId, Term};
-use conclave_web::{run_store_op, Db};
+use conclave_web::{read_messages, run_store_op, Db};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -174,6 +174,41 @@ async fn deleting_a_session_removes_its_messages_and_no_other() {
     );
     assert_eq!(image.messages.len(), 2);
     assert!(image.messages.iter().all(|m| m.session == b));
+}
+
+/// A session's messages read by place (what a tab draws and was told of only by its size): the
+/// range asked, in order, across pages; as many as there are past the end; none of a session
+/// deleted; another session's never.
+#[wasm_bindgen_test]
+async fn messages_read_by_place_are_the_range_asked_in_order() {
+    let db = fresh("places").await;
+    let term = Term::new(1, tab(9));
+    let (a, b) = (item(1, 1), item(2, 1));
+    let mut writes = batch(a, 1_200);
+    writes.extend(batch(b, 2));
+    commit(&db, term, 1, writes).await.expect("lands");
+    let texts =
+        |messages: Vec<Message>| -> Vec<String> { messages.into_iter().map(|m| m.text).collect() };
+    let expect = |places: std::ops::Range<u64>| -> Vec<String> {
+        places.map(|n| format!("message {n}")).collect()
+    };
+    let read = |session, from, to| read_messages(&db, session, from, to);
+    assert_eq!(texts(read(a, 0, 3).await.expect("read")), expect(0..3));
+    // Across the 500-record pages of a read.
+    assert_eq!(
+        texts(read(a, 499, 1_001).await.expect("read")),
+        expect(499..1_001)
+    );
+    assert_eq!(
+        texts(read(a, 1_198, 1_300).await.expect("read")),
+        expect(1_198..1_200)
+    );
+    assert_eq!(texts(read(b, 0, 5).await.expect("read")), expect(0..2));
+    assert!(read(a, 7, 7).await.expect("read").is_empty());
+    commit(&db, term, 2, vec![Write::DeleteSession(a)])
+        .await
+        .expect("lands");
+    assert!(read(a, 0, 10).await.expect("read").is_empty());
 }
 
 /// A staged file reads back chunk by chunk as written, an import's record reads back with

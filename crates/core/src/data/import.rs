@@ -227,6 +227,7 @@ pub(crate) fn next_batch(task: &Task, cursor: &Cursor, chunk: &[u8]) -> (Change,
     };
     let change = Change::Imported {
         task: task.id,
+        added: messages.len() as u64,
         messages,
         chunks_done: next.chunk.min(task.chunks),
         state,
@@ -239,6 +240,7 @@ pub(crate) fn failed_batch(task: &Task, cursor: &Cursor, reason: String) -> (Cha
     let change = Change::Imported {
         task: task.id,
         messages: Vec::new(),
+        added: 0,
         chunks_done: cursor.chunk.min(task.chunks),
         state: TaskState::Failed {
             record: cursor.records + 1,

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::import::{Format, Task, TaskState, CHUNK_BYTES, MAX_IMPORT_BYTES};
+use super::session::Session;
 use crate::ids::TabId;
 
 /// The longest session title accepted, in bytes of UTF-8.
@@ -106,19 +107,6 @@ impl Message {
     pub fn author(&self) -> TabId {
         self.id.tab
     }
-}
-
-/// A session: a title and its messages, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Session {
-    /// Its id (the request that created it).
-    pub id: ItemId,
-    /// Its title.
-    pub title: String,
-    /// The store revision that created it: sessions are listed in this order.
-    pub created: u64,
-    /// Its messages, in the order the leader applied them.
-    pub messages: Vec<Message>,
 }
 
 /// What a request asks the leader to do.
@@ -380,8 +368,11 @@ pub enum Change {
     Imported {
         /// The task.
         task: ItemId,
-        /// The messages, in the file's order.
+        /// The messages, in the file's order: all of them, or none where they were left out of
+        /// what was sent to the tabs (each reads from the store those it draws).
         messages: Vec<Message>,
+        /// How many messages the batch added.
+        added: u64,
         /// Chunks fully read, after this batch.
         chunks_done: u64,
         /// How the task stands after it (running, done, or failed at a bad record).
@@ -628,10 +619,52 @@ impl View {
         list
     }
 
-    /// How many messages all sessions hold together.
+    /// How many messages all sessions have together (held or not).
     #[must_use]
-    pub fn message_count(&self) -> usize {
-        self.sessions.values().map(|s| s.messages.len()).sum()
+    pub fn message_count(&self) -> u64 {
+        self.sessions.values().map(|s| s.count).sum()
+    }
+
+    /// Takes in `messages` of `session`, read from the store at places `from..`
+    /// ([`Session::fill`]): whether what the view holds changed.
+    pub fn fill(&mut self, session: ItemId, from: u64, messages: Vec<Message>) -> bool {
+        self.sessions
+            .get_mut(&session)
+            .is_some_and(|s| s.fill(from, messages))
+    }
+
+    /// Whether this view shows what `full` (a view holding every message, the store's) does:
+    /// the same revision, sessions, counts, questions, drafts and tasks, and each message held
+    /// the one `full` has at its place.
+    #[must_use]
+    pub fn agrees_with(&self, full: &View) -> bool {
+        let windows = self.sessions.len() == full.sessions.len()
+            && self.sessions.values().all(|mine| {
+                full.sessions.get(&mine.id).is_some_and(|theirs| {
+                    let at = usize::try_from(mine.from).unwrap_or(usize::MAX);
+                    let held = at
+                        .checked_add(mine.messages.len())
+                        .and_then(|to| theirs.messages.get(at..to));
+                    theirs.holds_all()
+                        && (&mine.title, mine.created, mine.count)
+                            == (&theirs.title, theirs.created, theirs.count)
+                        && held == Some(&mine.messages[..])
+                })
+            });
+        windows
+            && (
+                self.rev,
+                &self.questions,
+                &self.resolved,
+                &self.drafts,
+                &self.tasks,
+            ) == (
+                full.rev,
+                &full.questions,
+                &full.resolved,
+                &full.drafts,
+                &full.tasks,
+            )
     }
 
     /// What request `id` asking for `op` would change, checked against this view.
@@ -733,12 +766,9 @@ impl View {
     fn apply_one(&mut self, rev: u64, change: &Change) {
         match change {
             Change::Created { id, title } => {
-                self.sessions.entry(*id).or_insert_with(|| Session {
-                    id: *id,
-                    title: title.clone(),
-                    created: rev,
-                    messages: Vec::new(),
-                });
+                self.sessions
+                    .entry(*id)
+                    .or_insert_with(|| Session::new(*id, title.clone(), rev, Vec::new()));
             }
             Change::Renamed { id, title } => {
                 if let Some(session) = self.sessions.get_mut(id) {
@@ -778,7 +808,7 @@ impl View {
             }
             Change::Added { session, message } => {
                 if let Some(session) = self.sessions.get_mut(session) {
-                    session.messages.push(message.clone());
+                    session.append(std::slice::from_ref(message));
                 }
             }
             Change::DraftRecovered { draft } => {
@@ -798,6 +828,7 @@ impl View {
             Change::Imported {
                 task,
                 messages,
+                added,
                 chunks_done,
                 state,
             } => {
@@ -805,10 +836,14 @@ impl View {
                     return;
                 };
                 task.chunks_done = *chunks_done;
-                task.records += messages.len() as u64;
+                task.records += added;
                 task.state = state.clone();
                 if let Some(session) = self.sessions.get_mut(&task.session) {
-                    session.messages.extend(messages.iter().cloned());
+                    if messages.len() as u64 == *added {
+                        session.append(messages);
+                    } else {
+                        session.skip(*added);
+                    }
                 }
             }
             Change::TaskEnded { task, state } => {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::import::{Cursor, Task};
 use super::model::{
-    Change, Draft, ItemId, Message, Question, Refusal, Resolution, ResolvedQuestion, Session, View,
+    Change, Draft, ItemId, Message, Question, Refusal, Resolution, ResolvedQuestion, View,
     MAX_RESOLVED,
 };
+use super::session::Session;
 use crate::election::Term;
 use crate::ids::TabId;
 
@@ -228,15 +229,7 @@ impl Image {
         let mut sessions: BTreeMap<ItemId, Session> = self
             .sessions
             .into_iter()
-            .map(|s| {
-                let session = Session {
-                    id: s.id,
-                    title: s.title,
-                    created: s.created,
-                    messages: Vec::new(),
-                };
-                (s.id, session)
-            })
+            .map(|s| (s.id, Session::new(s.id, s.title, s.created, Vec::new())))
             .collect();
         let mut messages = self.messages;
         // The store reads them in this order already: a sort of sorted runs is one pass.
@@ -244,6 +237,7 @@ impl Image {
         for record in messages {
             if let Some(session) = sessions.get_mut(&record.session) {
                 session.messages.push(record.message);
+                session.count += 1;
             }
         }
         View::new(self.rev, sessions.into_values())
@@ -398,9 +392,7 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
             }
         }
         Change::Added { session, message } => {
-            let order = view
-                .session(*session)
-                .map_or(0, |s| s.messages.len() as u64);
+            let order = view.session(*session).map_or(0, |s| s.count);
             out.push(Write::PutMessage(MessageRecord {
                 session: *session,
                 order,
@@ -412,7 +404,7 @@ pub(crate) fn writes_for(view: &mut View, rev: u64, change: &Change, out: &mut V
             let base = view
                 .task(*task)
                 .and_then(|t| view.session(t.session))
-                .map_or(0, |s| s.messages.len() as u64);
+                .map_or(0, |s| s.count);
             if let Some(session) = view.task(*task).map(|t| t.session) {
                 out.extend(messages.iter().enumerate().map(|(i, message)| {
                     Write::PutMessage(MessageRecord {

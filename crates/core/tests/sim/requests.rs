@@ -15,7 +15,12 @@
 //! - R3: no request is applied after its caller saw it *refused*;
 //! - R4: each tab's requests are applied in its order;
 //! - R5 (at the end, after the heal and a settling time with no faults): every running tab's
-//!   requests have ended, and every running tab shows exactly the store;
+//!   requests have ended, and every running tab shows exactly the store (every session, and
+//!   its count; of its messages, those it holds: a tab told of an import's batch by its size
+//!   alone reads from the store the messages it draws);
+//! - W: every message a tab holds is the one the store has at its place (checked after a
+//!   change now and then, and after every read of the store's messages, which tabs make now
+//!   and then as the app does for what it draws).
 //! - R6: every question is resolved at most once — one answer applied, or the timeout —
 //!   and every tab sees the same resolution, once.
 
@@ -48,6 +53,10 @@ pub struct RequestStats {
     pub questions_timed_out: u64,
     pub answers_too_late: u64,
     pub read_only: u64,
+    /// Import batches a tab was told of by their size alone.
+    pub batches_unsent: u64,
+    /// Reads of a session's messages from the store into a tab's view that changed it.
+    pub fills: u64,
 }
 
 impl RequestStats {
@@ -65,11 +74,17 @@ impl RequestStats {
         self.questions_timed_out += other.questions_timed_out;
         self.answers_too_late += other.answers_too_late;
         self.read_only += other.read_only;
+        self.batches_unsent += other.batches_unsent;
+        self.fills += other.fills;
     }
 }
 
 /// How often a live page's commit fails on its own before the heal, per mille.
 const FAIL_PER_MILLE: u64 = 20;
+
+/// How often a tab reads some of a session's messages from the store after a change, as the
+/// app does for what it draws, per mille.
+const FILL_PER_MILLE: u64 = 200;
 
 pub struct Requests {
     pub enabled: bool,
@@ -79,6 +94,8 @@ pub struct Requests {
     pub failing: bool,
     /// Its own stream, so that the requests drawn stay those of the seed.
     faults: Rng,
+    /// The tabs' reads of messages from the store: a stream of its own too.
+    reads: Rng,
     store: Image,
     /// R1: every message id ever inserted.
     inserted: BTreeSet<ItemId>,
@@ -106,6 +123,7 @@ impl Requests {
             rng: Rng::new(seed ^ 0x5e55_1075),
             failing: true,
             faults: Rng::new(seed ^ 0x0d15_ca11),
+            reads: Rng::new(seed ^ 0x5ead_0f57),
             store: Image::default(),
             inserted: BTreeSet::new(),
             refused: BTreeSet::new(),
@@ -393,6 +411,90 @@ impl Requests {
             ));
         }
         view.apply(rev, changes);
+        for change in changes {
+            if let Change::Imported {
+                messages, added, ..
+            } = change
+            {
+                if messages.len() as u64 != *added {
+                    self.stats.batches_unsent += 1;
+                }
+            }
+        }
+        if self.reads.chance(FILL_PER_MILLE) {
+            self.fill(i);
+            self.check_held(i)?;
+        }
+        Ok(())
+    }
+
+    /// Tab `i` reads from the store the latest few messages of one of its sessions, or all of
+    /// them, or a run in between (what it draws, or searches), and takes them into its view.
+    fn fill(&mut self, i: usize) {
+        let Some(view) = self.views.get_mut(&i) else {
+            return;
+        };
+        let sessions: Vec<(ItemId, u64)> =
+            view.sessions().iter().map(|s| (s.id, s.count)).collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let (session, count) = sessions[self.reads.range(0, sessions.len() as u64 - 1) as usize];
+        let to = count - self.reads.range(0, count.min(3));
+        let from = match self.reads.range(0, 2) {
+            0 => 0,
+            1 => to.saturating_sub(self.reads.range(1, 40)),
+            _ => self.reads.range(0, to),
+        };
+        let mut read: Vec<_> = self
+            .store
+            .messages
+            .iter()
+            .filter(|m| m.session == session && (from..to).contains(&m.order))
+            .collect();
+        read.sort_by_key(|m| m.order);
+        let messages = read.into_iter().map(|m| m.message.clone()).collect();
+        if view.fill(session, from, messages) {
+            self.stats.fills += 1;
+        }
+    }
+
+    /// W for tab `i`: each message it holds of a session the store has is the store's at its
+    /// place.
+    fn check_held(&self, i: usize) -> Result<(), String> {
+        let Some(view) = self.views.get(&i) else {
+            return Ok(());
+        };
+        for session in view.sessions() {
+            if session.messages.is_empty()
+                || !self.store.sessions.iter().any(|s| s.id == session.id)
+            {
+                continue;
+            }
+            let mut stored: Vec<_> = self
+                .store
+                .messages
+                .iter()
+                .filter(|m| {
+                    m.session == session.id && (session.from..session.held_to()).contains(&m.order)
+                })
+                .collect();
+            stored.sort_by_key(|m| m.order);
+            let same = stored.len() == session.messages.len()
+                && stored
+                    .iter()
+                    .zip(&session.messages)
+                    .all(|(s, m)| s.message == *m);
+            if !same {
+                return Err(format!(
+                    "W: tab {i} holds messages {}..{} of session {:?} (of {}) that the store does not hold there",
+                    session.from,
+                    session.held_to(),
+                    session.id,
+                    session.count
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -405,7 +507,7 @@ impl Requests {
         }
         let store = self.store.view();
         match self.views.get(&i) {
-            Some(view) if *view == store => Ok(()),
+            Some(view) if view.agrees_with(&store) => Ok(()),
             Some(view) => Err(format!(
                 "R5: tab {i} shows revision {} ({} sessions, {} messages), the store {} ({} sessions, {} messages)",
                 view.rev(),

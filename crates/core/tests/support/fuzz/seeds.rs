@@ -155,6 +155,7 @@ fn changes() -> Vec<Change> {
         Change::Imported {
             task: item(7),
             messages: vec![message(8, "{\"n\":1}"), message(9, "[2]")],
+            added: 2,
             chunks_done: 1,
             state: TaskState::Failed {
                 record: 3,
