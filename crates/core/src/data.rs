@@ -55,7 +55,7 @@ pub use store::{Commit, Image, Ledger, Outcome, StoreError};
 use crate::election::Term;
 use crate::engine::Event;
 use crate::ids::{Millis, TabId};
-use crate::wire::{Body, Request, MAX_REQUESTS};
+use crate::wire::{Body, Committed, Request, MAX_REQUESTS};
 use backup::Keeper;
 pub(crate) use backup::OwnWrite;
 use outbox::{Outbox, Send};
@@ -217,6 +217,13 @@ pub(crate) struct Data {
     found: Vec<Found>,
     /// While this tab writes: when it last sent an import's batch with its records.
     import_sent_at: Option<Millis>,
+    /// While this tab writes: commits of an import's batches told by their size alone, not
+    /// sent yet, and since when the first has waited.
+    held: Vec<Committed>,
+    held_since: Option<Millis>,
+    /// While this tab writes: the latest revision the other tabs were told of (sent, or what
+    /// its claim read), which its presence messages say.
+    told_rev: Option<u64>,
 }
 
 /// How long a writer waits before claiming the store again after storage failed.
@@ -228,6 +235,15 @@ const CLAIM_RETRY_MS: u64 = 1_000;
 /// record (receiving, checking, decoding, keeping) cost each tab as much as writing them cost
 /// the leader, on the same cores. What a tab draws and lacks it reads from the store.
 pub const IMPORT_SENT_MS: u64 = 250;
+
+/// How many commits told by their size alone wait, at most, to go together in one message:
+/// a few kilobytes.
+const MAX_HELD: usize = 32;
+
+/// Whether `change` is an import's batch told by its size alone.
+fn told_by_size(change: &Change) -> bool {
+    matches!(change, Change::Imported { messages, added, .. } if messages.is_empty() && *added > 0)
+}
 
 /// What of `changes` the writer sends the other tabs at `now`, having last sent an import's
 /// records at `sent_at` (updated): a running import's batch goes without its records unless
@@ -286,6 +302,9 @@ impl Data {
             forgets: VecDeque::new(),
             found: Vec::new(),
             import_sent_at: None,
+            held: Vec::new(),
+            held_since: None,
+            told_rev: None,
         }
     }
 
@@ -408,7 +427,8 @@ impl Data {
         let claim = self.claim_at.filter(|_| self.writer.is_some());
         let question = self.writer.as_ref().and_then(Writer::deadline);
         let reconcile = self.reconcile_at.filter(|_| self.writer.is_some());
-        [self.outbox.deadline(), claim, question, reconcile]
+        let held = self.held_since.map(|at| at.plus(IMPORT_SENT_MS));
+        [self.outbox.deadline(), claim, question, reconcile, held]
             .into_iter()
             .flatten()
             .min()
@@ -562,9 +582,39 @@ impl Data {
         self.writer.as_ref().and_then(Writer::view)
     }
 
-    /// The store revision this tab has written, while it writes.
+    /// The latest store revision this tab has told the others of, while it writes.
     pub(crate) fn written_rev(&self) -> Option<u64> {
-        self.writer.as_ref().filter(|w| w.is_ready()).and(self.rev)
+        self.writer
+            .as_ref()
+            .filter(|w| w.is_ready())
+            .and(self.told_rev)
+    }
+
+    /// Tells the other tabs of `commit`: at once, with the commits held before it; or, if it
+    /// is an import's batch told by its size alone and answers no request, held to go with
+    /// the next (at most [`IMPORT_SENT_MS`] later, at most [`MAX_HELD`] together). Most of an
+    /// import's commits then reach the tabs a few times a second, each message a few.
+    fn tell(&mut self, now: Millis, commit: Committed) {
+        let quiet = commit.answers.is_empty()
+            && !commit.changes.is_empty()
+            && commit.changes.iter().all(told_by_size);
+        if self.held.is_empty() {
+            self.held_since = Some(now);
+        }
+        self.held.push(commit);
+        if !quiet || self.held.len() >= MAX_HELD {
+            self.send_held();
+        }
+    }
+
+    /// Sends the commits held, if any.
+    fn send_held(&mut self) {
+        self.held_since = None;
+        if let Some(last) = self.held.last() {
+            self.told_rev = Some(last.rev);
+            self.sends
+                .push_back(Body::Committed(std::mem::take(&mut self.held)));
+        }
     }
 
     /// The page comes back from a freeze or the back/forward cache: a read it had out may
@@ -626,6 +676,7 @@ impl Data {
                 match result {
                     Ok(image) => {
                         writer.claimed(now, &image);
+                        self.told_rev = Some(image.rev);
                         // A new writer reads every backup, before anything else it does.
                         self.reconcile_at = Some(now);
                         self.error = None;
@@ -662,11 +713,16 @@ impl Data {
                         if let Some(done) = writer.committed() {
                             self.error = None;
                             self.forgets.extend(done.forgets.iter().cloned());
-                            self.sends.push_back(Body::Committed {
-                                rev: done.rev,
-                                changes: sent_changes(now, &mut self.import_sent_at, &done.changes),
-                                answers: done.answers.clone(),
-                            });
+                            let changes =
+                                sent_changes(now, &mut self.import_sent_at, &done.changes);
+                            self.tell(
+                                now,
+                                Committed {
+                                    rev: done.rev,
+                                    changes,
+                                    answers: done.answers.clone(),
+                                },
+                            );
                             self.on_committed(now, done.rev, done.changes, &done.answers);
                         }
                     }
@@ -687,6 +743,18 @@ impl Data {
     /// it leads (`leading`: the term it leads), sends its requests to `leader`, retries and
     /// abandons when due, and commits what the writer has.
     pub(crate) fn sync(&mut self, now: Millis, leading: Option<Term>, leader: Option<TabId>) {
+        let writes = match (leading, &self.writer) {
+            (Some(fence), Some(w)) => w.fence == fence,
+            _ => false,
+        };
+        // Held commits are durable: they are told, whoever writes next.
+        if !writes
+            || self
+                .held_since
+                .is_some_and(|at| now >= at.plus(IMPORT_SENT_MS))
+        {
+            self.send_held();
+        }
         match (leading, &self.writer) {
             (Some(fence), Some(w)) if w.fence == fence => {}
             (Some(term), _) => {
@@ -931,22 +999,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_import_batch_placed_behind_a_commit_that_fails_fails_too_and_the_leader_loads_again() {
+    /// A leader (tab 1, at term 1) that claimed an empty store, and asked to create a session
+    /// and import a file of `lines` lines into it (nothing committed yet): its data layer, the
+    /// store, and the file's chunks.
+    fn importing(lines: usize) -> (Data, Image, Vec<Vec<u8>>) {
         let me = TabId::from_bytes([1; 16]);
         let term = Term::new(1, me);
         let mut data = Data::new(me, "conclave", 10_000, 30_000, 7);
         let mut image = Image::default();
         image.claim(term).expect("claims");
-        // Two chunks of lines: several batches.
-        let lines: String = (0..1_200).map(|i| format!("{i:0>99}\n")).collect();
+        let lines: String = (0..lines).map(|i| format!("{i:0>99}\n")).collect();
         let file: Vec<Vec<u8>> = lines
             .as_bytes()
             .chunks(CHUNK_BYTES)
             .map(<[u8]>::to_vec)
             .collect();
         let mut placed = VecDeque::new();
-        let mut now = Millis(0);
+        let now = Millis(0);
         let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
         step(&mut data, now);
         serve(&mut data, now, &image, &file, &mut placed);
@@ -966,6 +1035,127 @@ mod tests {
             Some(me),
         )
         .expect("made");
+        (data, image, file)
+    }
+
+    /// Takes what `data` sends at `now`: each commit told, (revision, when), and each message's
+    /// number of commits; checks that only commits told by their size wait for a later one.
+    fn take_told(
+        data: &mut Data,
+        now: Millis,
+        told: &mut Vec<(u64, Millis)>,
+        sizes: &mut Vec<usize>,
+    ) {
+        while let Some(body) = data.poll_send() {
+            let Body::Committed(commits) = body else {
+                continue;
+            };
+            sizes.push(commits.len());
+            for (i, commit) in commits.iter().enumerate() {
+                told.push((commit.rev, now));
+                let last = i + 1 == commits.len();
+                assert!(
+                    last || commit.changes.iter().all(told_by_size),
+                    "only batches told by their size wait for a later commit"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_imports_commits_told_by_size_reach_the_tabs_together_in_order_and_within_the_interval() {
+        let (me, term) = (
+            TabId::from_bytes([1; 16]),
+            Term::new(1, TabId::from_bytes([1; 16])),
+        );
+        let (mut data, mut image, file) = importing(20_000);
+        let mut placed = VecDeque::new();
+        let mut now = Millis(0);
+        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
+        // Every commit lands 4 ms after it is placed; what is sent is taken at once.
+        let mut landed = std::collections::BTreeMap::new();
+        let mut told: Vec<(u64, Millis)> = Vec::new();
+        let mut sizes = Vec::new();
+        let mut paused = false;
+        loop {
+            now = now.plus(4);
+            step(&mut data, now);
+            serve(&mut data, now, &image, &file, &mut placed);
+            if let Some(commit) = placed.pop_front() {
+                image.commit(&commit).expect("lands");
+                landed.insert(commit.rev, now);
+                let ok = StoreResult::Committed {
+                    rev: commit.rev,
+                    result: Ok(()),
+                };
+                data.handle_store(now, ok);
+            }
+            take_told(&mut data, now, &mut told, &mut sizes);
+            let rev = told.last().map(|(rev, _)| *rev);
+            assert_eq!(
+                data.written_rev().filter(|&r| r > 0),
+                rev,
+                "presence says what was told"
+            );
+            if landed.len() == 20 && !paused {
+                // The store stalls: what is held goes alone when the interval ends.
+                paused = true;
+                let (stalled, before) = (now, told.len());
+                while told.len() < landed.len() {
+                    now = now.plus(1);
+                    step(&mut data, now);
+                    take_told(&mut data, now, &mut told, &mut sizes);
+                    assert!(
+                        now <= stalled.plus(IMPORT_SENT_MS),
+                        "held past the interval"
+                    );
+                }
+                assert!(told.len() > before, "something was held");
+            }
+            let done = data
+                .written_view()
+                .is_some_and(|v| v.tasks().iter().all(|t| !t.is_running()));
+            if done && placed.is_empty() && told.len() == landed.len() {
+                break;
+            }
+            assert!(now.0 < 100_000, "the import never ended");
+        }
+        let revs: Vec<u64> = told.iter().map(|(rev, _)| *rev).collect();
+        assert_eq!(
+            revs,
+            landed.keys().copied().collect::<Vec<_>>(),
+            "each once, in order"
+        );
+        for (rev, at) in &told {
+            assert!(
+                *at <= landed[rev].plus(IMPORT_SENT_MS),
+                "revision {rev} waited too long"
+            );
+        }
+        assert!(
+            sizes.iter().any(|&n| n > 1),
+            "commits travelled together: {sizes:?}"
+        );
+        assert!(sizes.iter().all(|&n| n <= MAX_HELD));
+        assert!(
+            sizes.len() * 4 < revs.len(),
+            "{} messages for {} commits",
+            sizes.len(),
+            revs.len()
+        );
+    }
+
+    #[test]
+    fn an_import_batch_placed_behind_a_commit_that_fails_fails_too_and_the_leader_loads_again() {
+        let (me, term) = (
+            TabId::from_bytes([1; 16]),
+            Term::new(1, TabId::from_bytes([1; 16])),
+        );
+        // Two chunks of lines: several batches.
+        let (mut data, mut image, file) = importing(1_200);
+        let mut placed = VecDeque::new();
+        let mut now = Millis(0);
+        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
         // Commits land one by one until two are in flight.
         while placed.len() < 2 {
             now = now.plus(1);
@@ -1023,7 +1213,7 @@ mod tests {
         step(&mut data, now);
         assert_eq!(image, before, "nothing of either landed");
         assert!(
-            std::iter::from_fn(|| data.poll_send()).all(|b| !matches!(b, Body::Committed { .. })),
+            std::iter::from_fn(|| data.poll_send()).all(|b| !matches!(b, Body::Committed(_))),
             "no tab is told of either"
         );
         serve(&mut data, now, &image, &file, &mut placed);

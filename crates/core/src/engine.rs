@@ -805,11 +805,12 @@ impl Engine {
                 return;
             }
             Body::Abandon { upto } => return self.data.on_abandon(now, envelope.from, upto),
-            Body::Committed {
-                rev,
-                changes,
-                answers,
-            } => return self.data.on_committed(now, rev, changes, &answers),
+            Body::Committed(commits) => {
+                for c in commits {
+                    self.data.on_committed(now, c.rev, c.changes, &c.answers);
+                }
+                return;
+            }
             Body::Answers(answers) => return self.data.on_answers(now, &answers),
             Body::Resign { successor } => {
                 self.on_resign(now, envelope.from, envelope.term, successor);

@@ -23,7 +23,8 @@ use crate::rejection::Rejection;
 /// The protocol version this build speaks. Messages of any other version are rejected.
 /// Version 2 added the term to every envelope and the probe, alive and resign bodies; version 3
 /// the send time (`at`); version 4 made a tab's requests travel together ([`Body::Requests`]);
-/// version 5 told the tabs most of an import's batches by their size alone (`added`).
+/// version 5 told the tabs most of an import's batches by their size alone (`added`), several
+/// commits in one message.
 pub const PROTOCOL_VERSION: u64 = 5;
 
 /// The most requests one message carries: as many as a tab keeps outstanding.
@@ -115,25 +116,30 @@ pub enum Body {
         /// The highest number abandoned.
         upto: u64,
     },
-    /// The leader committed store revision `rev`: the changes, and how the requests in it
-    /// ended.
-    Committed {
-        /// The store's revision after the commit.
-        rev: u64,
-        /// What changed, in order.
-        changes: Vec<Change>,
-        /// How each request consumed by the commit ended.
-        answers: Vec<Answer>,
-    },
+    /// The leader committed these store revisions, in order: one, or (while an import runs)
+    /// the batches it told by their size alone since it last sent, then the next.
+    Committed(Vec<Committed>),
     /// The leader's answers to requests sent again that it had already consumed.
     Answers(Vec<Answer>),
+}
+
+/// One commit of the store, as the leader tells the tabs: its revision, the changes, and how
+/// the requests in it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The store's revision after the commit.
+    pub rev: u64,
+    /// What changed, in order.
+    pub changes: Vec<Change>,
+    /// How each request consumed by the commit ended.
+    pub answers: Vec<Answer>,
 }
 
 impl Body {
     /// Whether only a leader may send it: the store's commits and answers.
     #[must_use]
     pub fn is_leader_only(&self) -> bool {
-        matches!(self, Body::Committed { .. } | Body::Answers(_))
+        matches!(self, Body::Committed(_) | Body::Answers(_))
     }
 }
 
@@ -208,15 +214,16 @@ impl Codec {
             Body::Abandon { upto } => RawBody::Abandon(RawAbandon {
                 upto: SafeU64((*upto).min(MAX_SAFE_INTEGER)),
             }),
-            Body::Committed {
-                rev,
-                changes,
-                answers,
-            } => RawBody::Committed(RawCommitted {
-                rev: SafeU64((*rev).min(MAX_SAFE_INTEGER)),
-                changes: Cow::Borrowed(changes),
-                answers: answers.iter().map(RawAnswer::from).collect(),
-            }),
+            Body::Committed(commits) => RawBody::Committed(
+                commits
+                    .iter()
+                    .map(|c| RawCommitted {
+                        rev: SafeU64(c.rev.min(MAX_SAFE_INTEGER)),
+                        changes: Cow::Borrowed(&c.changes),
+                        answers: c.answers.iter().map(RawAnswer::from).collect(),
+                    })
+                    .collect(),
+            ),
             Body::Answers(answers) => {
                 RawBody::Answers(answers.iter().map(RawAnswer::from).collect())
             }
@@ -242,7 +249,7 @@ impl Codec {
         // message's text is copied nearly as is.
         let body_len = match &envelope.body {
             Body::App(data) => data.len() + data.len() / 8,
-            Body::Committed { changes, .. } => changes.len() * 256,
+            Body::Committed(commits) => commits.iter().map(|c| c.changes.len() * 256).sum(),
             Body::Requests(requests) => requests.len() * 160,
             _ => 0,
         };
@@ -309,11 +316,16 @@ impl Codec {
                 )
             }
             RawBody::Abandon(a) => Body::Abandon { upto: a.upto.0 },
-            RawBody::Committed(c) => Body::Committed {
-                rev: c.rev.0,
-                changes: c.changes.into_owned(),
-                answers: c.answers.into_iter().map(Answer::from).collect(),
-            },
+            RawBody::Committed(commits) => Body::Committed(
+                commits
+                    .into_iter()
+                    .map(|c| Committed {
+                        rev: c.rev.0,
+                        changes: c.changes.into_owned(),
+                        answers: c.answers.into_iter().map(Answer::from).collect(),
+                    })
+                    .collect(),
+            ),
             RawBody::Answers(answers) => {
                 Body::Answers(answers.into_iter().map(Answer::from).collect())
             }
@@ -408,7 +420,7 @@ enum RawBody<'a> {
     App(#[serde(borrow)] Cow<'a, str>),
     Requests(Vec<RawRequest<'a>>),
     Abandon(RawAbandon),
-    Committed(RawCommitted<'a>),
+    Committed(Vec<RawCommitted<'a>>),
     Answers(Vec<RawAnswer>),
 }
 

@@ -12,7 +12,7 @@ use conclave_core::data::{
     Op, Outcome, Question, Refusal, Resolution, Task, TaskState,
 };
 use conclave_core::reconcile::{self, RawBackup};
-use conclave_core::wire::{Beacon, Body, Codec, Request, DEFAULT_MAX_MESSAGE_BYTES};
+use conclave_core::wire::{Beacon, Body, Codec, Committed, Request, DEFAULT_MAX_MESSAGE_BYTES};
 use conclave_core::{Key, Lifecycle, Received, Seq, Term, VClock};
 use serde_json::json;
 
@@ -227,11 +227,18 @@ fn envelopes() -> Vec<Seed> {
         ("abandon".to_owned(), Body::Abandon { upto: 4 }),
         (
             "committed".to_owned(),
-            Body::Committed {
-                rev: 8,
-                changes: changes(),
-                answers: answers(),
-            },
+            Body::Committed(vec![
+                Committed {
+                    rev: 8,
+                    changes: changes(),
+                    answers: answers(),
+                },
+                Committed {
+                    rev: 9,
+                    changes: Vec::new(),
+                    answers: Vec::new(),
+                },
+            ]),
         ),
         ("answers".to_owned(), Body::Answers(answers())),
     ];
