@@ -276,20 +276,10 @@ impl Db {
         if stores.is_empty() {
             return Ok(());
         }
-        let tx = self.db.transaction(stores).build().map_err(begin_error)?;
-        self.remember_durability(&tx);
-        // The least key there is, so that the first page needs no range of its own.
-        let least = JsValue::from_f64(f64::NEG_INFINITY);
+        let reading = self.reading(stores)?;
         for (index, name) in stores.iter().enumerate() {
-            let store = tx.object_store(name).map_err(failed)?;
-            for_each_page(&store, true, (least.clone(), None), |page| {
-                visit(index, page)
-            })
-            .await?;
+            reading.pages(name, |page| visit(index, page)).await?;
         }
-        // A readonly transaction has nothing to commit: dropping it (the crate aborts what is
-        // not committed) just ends it, after every read above has been answered.
-        drop(tx);
         Ok(())
     }
 
@@ -306,15 +296,19 @@ impl Db {
         lower: JsValue,
         upper: JsValue,
     ) -> Result<Vec<JsValue>, IdbError> {
-        let tx = self.db.transaction([store]).build().map_err(begin_error)?;
-        let object_store = tx.object_store(store).map_err(failed)?;
-        let mut out = Vec::new();
-        for_each_page(&object_store, true, (lower, Some(upper)), |page| {
-            out.extend(page.into_iter().map(|(_, value)| value));
-        })
-        .await?;
-        drop(tx);
-        Ok(out)
+        self.reading(&[store])?.range(store, lower, upper).await
+    }
+
+    /// Begins a read-only transaction over `stores`: every read in it sees one snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::Unavailable`] if the connection is closed; [`IdbError::Failed`] for an
+    /// unknown store name.
+    pub fn reading(&self, stores: &[&'static str]) -> Result<Reading<'_>, IdbError> {
+        let tx = self.db.transaction(stores).build().map_err(begin_error)?;
+        self.remember_durability(&tx);
+        Ok(Reading { tx })
     }
 
     /// One readwrite transaction with durability "strict" over sessions+messages+meta: reads
@@ -572,6 +566,75 @@ impl std::fmt::Debug for Db {
 
 /// Commits `tx`, whose requests are `pending` (kept, not awaited: the transaction's `complete`
 /// covers them), and resolves when it is durable.
+/// A read-only transaction ([`Db::reading`]): every read in it sees one snapshot of the store.
+/// Each read is asked for once the one before it is answered, which keeps the transaction
+/// alive between them; dropped, it ends (it has nothing to commit).
+pub struct Reading<'a> {
+    tx: Transaction<'a>,
+}
+
+impl Reading<'_> {
+    /// Every record of `store` as (key, value), in key order, handed to `visit` a page of at
+    /// most 500 at a time, each page in a task of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`IdbError::Failed`] for a store outside the transaction or a failed read.
+    pub async fn pages(
+        &self,
+        store: &str,
+        visit: impl FnMut(Vec<(JsValue, JsValue)>),
+    ) -> Result<(), IdbError> {
+        let store = self.tx.object_store(store).map_err(failed)?;
+        // The least key there is, so that the first page needs no range of its own.
+        let least = JsValue::from_f64(f64::NEG_INFINITY);
+        for_each_page(&store, true, (least, None), visit).await
+    }
+
+    /// The values of `store` with keys from `lower` (included) to `upper` (left out), in key
+    /// order, read a page at a time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reading::pages`].
+    pub async fn range(
+        &self,
+        store: &str,
+        lower: JsValue,
+        upper: JsValue,
+    ) -> Result<Vec<JsValue>, IdbError> {
+        let store = self.tx.object_store(store).map_err(failed)?;
+        let mut out = Vec::new();
+        for_each_page(&store, true, (lower, Some(upper)), |page| {
+            out.extend(page.into_iter().map(|(_, value)| value));
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// How many records of `store` have keys from `lower` (included) to `upper` (left out).
+    ///
+    /// # Errors
+    ///
+    /// As [`Reading::pages`].
+    pub async fn count(
+        &self,
+        store: &str,
+        lower: JsValue,
+        upper: JsValue,
+    ) -> Result<u64, IdbError> {
+        let store = self.tx.object_store(store).map_err(failed)?;
+        let count = store
+            .count()
+            .with_query::<JsValue, _>(KeyRange::Bound(lower, false, upper, true))
+            .primitive()
+            .map_err(failed)?
+            .await
+            .map_err(failed)?;
+        Ok(u64::from(count))
+    }
+}
+
 async fn finish(tx: Transaction<'_>, pending: Vec<VoidRequest>) -> Result<(), IdbError> {
     let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
     let result = tx.commit().await;

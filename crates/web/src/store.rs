@@ -204,20 +204,58 @@ fn writes(commit: &Commit) -> Result<Vec<idb::Write>, StoreError> {
     Ok(out)
 }
 
-/// Everything in the store, in one read-only transaction, decoded a page at a time as the
-/// pages arrive (each in a task of its own: a store of tens of thousands of messages is not
-/// read in one long task). A record that does not decode (a foreign or corrupted one) is left
-/// out and reported on the console, never fatal.
+/// How many of each session's latest messages a read of the store takes: the others are read
+/// as they are drawn ([`read_messages`]).
+const WINDOW: u64 = 100;
+
+/// The store as a tab reads it, in one read-only transaction: every session, every record of
+/// `meta`, and of each session its number of messages and the latest [`WINDOW`] of them (so
+/// that a store of tens of thousands of messages costs what its sessions' latest do), decoded
+/// a page at a time as the pages arrive (each in a task of its own). A record that does not
+/// decode (a foreign or corrupted one) is left out and reported on the console, never fatal.
 async fn read(db: &Db) -> Result<Image, StoreError> {
     let mut image = Image::default();
     let mut skipped = 0usize;
-    db.read_pages(&[SESSIONS, MESSAGES, META], |store, page| match store {
-        0 => decode_into(page, &mut image.sessions, &mut skipped),
-        1 => decode_into(page, &mut image.messages, &mut skipped),
-        _ => decode_meta(page, &mut image, &mut skipped),
-    })
-    .await
-    .map_err(store_error)?;
+    let reading = db
+        .reading(&[SESSIONS, MESSAGES, META])
+        .map_err(store_error)?;
+    reading
+        .pages(SESSIONS, |page| {
+            decode_into(page, &mut image.sessions, &mut skipped);
+        })
+        .await
+        .map_err(store_error)?;
+    reading
+        .pages(META, |page| decode_meta(page, &mut image, &mut skipped))
+        .await
+        .map_err(store_error)?;
+    let ids: Vec<ItemId> = image.sessions.iter().map(|s| s.id).collect();
+    for id in ids {
+        let all = (message_key(id, 0.0), message_key(id, f64::MAX));
+        let count = reading
+            .count(MESSAGES, all.0, all.1)
+            .await
+            .map_err(store_error)?;
+        image.counts.insert(id, count);
+        if count == 0 {
+            // IndexedDB refuses an empty range.
+            continue;
+        }
+        let from = count.saturating_sub(WINDOW);
+        // Places stay far below 2^53, where an f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let latest = reading
+            .range(
+                MESSAGES,
+                message_key(id, from as f64),
+                message_key(id, count as f64),
+            )
+            .await
+            .map_err(store_error)?;
+        for value in latest {
+            decode_one(value, &mut image.messages, &mut skipped);
+        }
+    }
     if skipped > 0 {
         web_sys::console::warn_1(
             &format!("conclave: {skipped} records in the store did not decode and were skipped")

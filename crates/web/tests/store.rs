@@ -176,6 +176,34 @@ async fn deleting_a_session_removes_its_messages_and_no_other() {
     assert!(image.messages.iter().all(|m| m.session == b));
 }
 
+/// A read of the store takes every session's count and only its latest 100 messages (the
+/// others are read as they are drawn): a view of it counts them all and holds those.
+#[wasm_bindgen_test]
+async fn a_read_takes_each_sessions_count_and_its_latest_messages() {
+    let db = fresh("window").await;
+    let term = Term::new(1, tab(9));
+    let (a, b, empty) = (item(1, 1), item(2, 1), item(3, 1));
+    let mut writes = batch(a, 250);
+    writes.extend(batch(b, 3));
+    writes.extend(batch(empty, 0));
+    commit(&db, term, 1, writes).await.expect("lands");
+    let image = read(&db).await;
+    assert_eq!(image.counts.get(&a), Some(&250));
+    assert_eq!(image.counts.get(&b), Some(&3));
+    assert_eq!(image.counts.get(&empty), Some(&0));
+    let view = image.into_view();
+    let (a, b) = (
+        view.session(a).expect("a is read"),
+        view.session(b).expect("b is read"),
+    );
+    assert_eq!((a.count, a.from, a.messages.len()), (250, 150, 100));
+    assert_eq!(a.messages[0].text, "message 150");
+    assert_eq!(a.messages[99].text, "message 249");
+    assert!(b.holds_all());
+    assert_eq!(view.session(empty).map(|s| s.count), Some(0));
+    assert_eq!(view.message_count(), 253);
+}
+
 /// A session's messages read by place (what a tab draws and was told of only by its size): the
 /// range asked, in order, across pages; as many as there are past the end; none of a session
 /// deleted; another session's never.

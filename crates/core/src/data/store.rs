@@ -123,8 +123,12 @@ pub struct Image {
     pub fence: Term,
     /// Every session.
     pub sessions: Vec<SessionRecord>,
-    /// Every message.
+    /// Every message; or, for each session in `counts`, its latest few (a tab's read).
     pub messages: Vec<MessageRecord>,
+    /// How many messages each session has, for those of which `messages` holds only the
+    /// latest few: a tab reads only those (its view holds them, and it reads the others from
+    /// the store as it draws them), and its writer needs only how many there are.
+    pub counts: BTreeMap<ItemId, u64>,
     /// Every tab's ledger.
     pub ledgers: Vec<LedgerRecord>,
     /// Every question waiting for an answer.
@@ -235,9 +239,29 @@ impl Image {
         // The store reads them in this order already: a sort of sorted runs is one pass.
         messages.sort_by_key(|m| (m.session, m.order));
         for record in messages {
-            if let Some(session) = sessions.get_mut(&record.session) {
+            let Some(session) = sessions.get_mut(&record.session) else {
+                continue;
+            };
+            if self.counts.contains_key(&record.session) {
+                // The latest few, by place: a run of consecutive places (after a gap, a record
+                // that did not decode, only the run that follows it).
+                if record.order != session.held_to() || session.messages.is_empty() {
+                    session.messages.clear();
+                    session.from = record.order;
+                }
+                session.messages.push(record.message);
+                session.count = session.held_to();
+            } else {
                 session.messages.push(record.message);
                 session.count += 1;
+            }
+        }
+        for (id, &count) in &self.counts {
+            if let Some(session) = sessions.get_mut(id) {
+                session.count = session.count.max(count);
+                if session.messages.is_empty() {
+                    session.from = session.count;
+                }
             }
         }
         View::new(self.rev, sessions.into_values())

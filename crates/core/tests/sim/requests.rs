@@ -20,7 +20,9 @@
 //!   alone reads from the store the messages it draws);
 //! - W: every message a tab holds is the one the store has at its place (checked after a
 //!   change now and then, and after every read of the store's messages, which tabs make now
-//!   and then as the app does for what it draws).
+//!   and then as the app does for what it draws). A tab's read of the store (and a writer's
+//!   claim) takes each session's count and only its latest few messages, as the browser's
+//!   does.
 //! - R6: every question is resolved at most once — one answer applied, or the timeout —
 //!   and every tab sees the same resolution, once.
 
@@ -205,12 +207,12 @@ impl Requests {
                     .chunk(&stage, index)
                     .ok_or_else(|| StoreError::Failed("no such staged chunk".into())),
             }),
-            StoreOp::Read => page_alive.then(|| StoreResult::Read(Ok(self.store.clone()))),
+            StoreOp::Read => page_alive.then(|| StoreResult::Read(Ok(self.read()))),
             StoreOp::Claim { term } => {
                 if cached {
                     return Ok(None);
                 }
-                let result = self.store.claim(term).map(|()| self.store.clone());
+                let result = self.store.claim(term).map(|()| self.read());
                 page_alive.then_some(StoreResult::Claimed { term, result })
             }
             StoreOp::Commit(commit) => {
@@ -426,6 +428,34 @@ impl Requests {
             self.check_held(i)?;
         }
         Ok(())
+    }
+
+    /// The store as a tab reads it: everything but messages, of which only each session's
+    /// latest few (none to four), and how many each session has.
+    fn read(&mut self) -> Image {
+        let mut image = self.store.clone();
+        let mut counts = BTreeMap::new();
+        for session in &image.sessions {
+            let count = image
+                .messages
+                .iter()
+                .filter(|m| m.session == session.id)
+                .count() as u64;
+            counts.insert(
+                session.id,
+                (count, count.saturating_sub(self.reads.range(0, 4))),
+            );
+        }
+        image.messages.retain(|m| {
+            counts
+                .get(&m.session)
+                .is_some_and(|&(_, from)| m.order >= from)
+        });
+        image.counts = counts
+            .into_iter()
+            .map(|(id, (count, _))| (id, count))
+            .collect();
+        image
     }
 
     /// Tab `i` reads from the store the latest few messages of one of its sessions, or all of
