@@ -61,6 +61,9 @@ impl Session {
     /// `messages` become the session's next ones. Held with those held before them if those
     /// reach the end, else they become the window.
     pub fn append(&mut self, messages: &[Message]) {
+        if messages.is_empty() {
+            return;
+        }
         if !self.holds_latest() {
             self.messages.clear();
             self.from = self.count;
@@ -154,6 +157,9 @@ mod tests {
         s.skip(4);
         assert_eq!((s.count, s.from, places(&s)), (7, 0, vec![0, 1, 2]));
         assert!(!s.holds_latest());
+        // A batch of no records changes nothing.
+        s.append(&[]);
+        assert_eq!((s.count, s.from, places(&s)), (7, 0, vec![0, 1, 2]));
         s.append(&messages(7..9));
         assert_eq!((s.count, s.from, places(&s)), (9, 7, vec![7, 8]));
         assert!(s.holds_latest() && !s.holds_all());
