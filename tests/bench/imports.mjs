@@ -28,8 +28,10 @@
 // 5. Responsiveness: every page notes, from its first moment (an init script), its long tasks
 //    (PerformanceObserver "longtask", buffered): for each run, the longest main-thread task in
 //    any tab between the pick and the end, and how many went over 50 ms, per tab; and how many
-//    times each tab read the whole store meanwhile (a tab does when it claims the lead or finds
-//    itself behind the leader: with tens of thousands of messages, a long task of its own).
+//    times each tab read the whole store of messages meanwhile (printed only if any did: a read
+//    of the store, when a tab starts, claims the lead or finds itself behind the leader, takes
+//    each session's latest messages only; the whole store was tens of thousands of messages, a
+//    long task of its own).
 // The times are taken inside the pages on the machine's wall clock (performance.timeOrigin +
 // performance.now(), noted by MutationObservers), not by polling.
 //
@@ -68,8 +70,8 @@ const CSS = process.env.IMPORTS_CSS ?? "";
  * the most records any row shows, every long task of the page (PerformanceObserver
  * "longtask", buffered: from the page's first moment), as [start, duration], and when the page
  * read a whole object store of messages (a `getAll()` of the store `messages` from its least
- * key: the first page of the app's read of the whole store, which a tab makes when it starts,
- * claims the lead or finds itself behind the leader), all on the wall clock (ms).
+ * key: the first page of a read of the whole store, which the app no longer makes), all on the
+ * wall clock (ms).
  */
 function watch() {
   const now = () => performance.timeOrigin + performance.now();
