@@ -237,11 +237,11 @@ pub fn SessionView(
                     // latest are drawn: an import can bring tens of thousands.
                     <For
                         each=move || posts.with(|(_, rows)| rows.clone())
-                        key=|post: &PostRow| post.id.clone()
+                        key=|post: &PostRow| post.id
                         let:post
                     >
-                        <li data-testid="message" data-message-id=post.id data-author=post.author.clone()>
-                            <code class="author" title=post.author.clone()>{post.by}</code>
+                        <li data-testid="message" data-message-id=post.id.to_string() data-author=post.author.to_string()>
+                            <code class="author" title=post.author.to_string()>{post.by()}</code>
                             // Text, never markup: Leptos writes it as a text node.
                             <span class="text">{post.text}</span>
                         </li>

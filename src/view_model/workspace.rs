@@ -93,17 +93,31 @@ pub fn search_count(shown: usize, total: usize) -> String {
     format!("{shown} of {total} messages")
 }
 
-/// One message of the open session, as its list shows it.
+/// One message of the open session, as its list shows it. Built for every row at every
+/// redraw, so it holds ids, not their spellings: those are written once, when a row is
+/// first drawn ([`PostRow::by`], `to_string`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostRow {
     /// The message's id (the row's key and its `data-message-id`).
-    pub id: String,
-    /// Its author's full id (`data-author`).
-    pub author: String,
-    /// Its author, short: "you" for this tab, else the first 8 hex digits.
-    pub by: String,
+    pub id: ItemId,
+    /// Its author (`data-author`).
+    pub author: TabId,
+    /// Whether this tab wrote it.
+    pub mine: bool,
     /// What was written (shown as text, never as markup).
     pub text: String,
+}
+
+impl PostRow {
+    /// Its author, short: "you" for this tab, else the first 8 hex digits.
+    #[must_use]
+    pub fn by(&self) -> String {
+        if self.mine {
+            "you".to_owned()
+        } else {
+            self.author.short()
+        }
+    }
 }
 
 /// How many messages of `session` match `query`, and the rows of the latest `limit` of them,
@@ -131,13 +145,9 @@ pub fn latest_post_rows(
     let rows = matched
         .into_iter()
         .map(|m| PostRow {
-            id: m.id.to_string(),
-            author: m.author().to_string(),
-            by: if Some(m.author()) == me {
-                "you".to_owned()
-            } else {
-                m.author().short()
-            },
+            id: m.id,
+            author: m.author(),
+            mine: Some(m.author()) == me,
             text: m.text.clone(),
         })
         .collect();
@@ -450,11 +460,11 @@ mod tests {
             vec![message(1, 2, "<b>mine</b>"), message(2, 3, "theirs")],
         );
         let (_, rows) = latest_post_rows(&s, "", Some(tab(1)), usize::MAX);
-        assert_eq!(rows[0].by, "you");
+        assert_eq!(rows[0].by(), "you");
         assert_eq!(rows[0].text, "<b>mine</b>", "text is kept as written");
-        assert_eq!(rows[1].by, "02020202");
-        assert_eq!(rows[1].author, tab(2).to_string());
-        assert_eq!(rows[1].id, id(2, 3).to_string());
+        assert_eq!(rows[1].by(), "02020202");
+        assert_eq!(rows[1].author, tab(2));
+        assert_eq!(rows[1].id, id(2, 3));
         assert_eq!(latest_post_rows(&s, "THEIR", None, usize::MAX).0, 1);
         let (count, latest) = latest_post_rows(&s, "", None, 1);
         assert_eq!((count, latest.len()), (s.messages.len(), 1));
