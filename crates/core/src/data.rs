@@ -428,10 +428,18 @@ impl Data {
         let question = self.writer.as_ref().and_then(Writer::deadline);
         let reconcile = self.reconcile_at.filter(|_| self.writer.is_some());
         let held = self.held_since.map(|at| at.plus(IMPORT_SENT_MS));
-        [self.outbox.deadline(), claim, question, reconcile, held]
-            .into_iter()
-            .flatten()
-            .min()
+        let shrink = self.keeper.deadline();
+        [
+            self.outbox.deadline(),
+            claim,
+            question,
+            reconcile,
+            held,
+            shrink,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// A request from this tab's app, sent to `leader`.
@@ -530,7 +538,7 @@ impl Data {
     pub(crate) fn on_answers(&mut self, now: Millis, answers: &[Answer]) {
         for answer in answers.iter().filter(|a| a.tab == self.me) {
             if self.outbox.answer(now, answer.number, answer.outcome) {
-                self.keeper.touch();
+                self.keeper.shrink_later(now);
                 self.events.push_back(Event::RequestEnded {
                     number: answer.number,
                     outcome: answer.outcome,
@@ -747,6 +755,7 @@ impl Data {
             (Some(fence), Some(w)) => w.fence == fence,
             _ => false,
         };
+        self.keeper.tick(now);
         // Held commits are durable: they are told, whoever writes next.
         if !writes
             || self

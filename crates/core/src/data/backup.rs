@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::model::{ItemId, Op};
-use crate::ids::{TabId, MAX_SAFE_INTEGER};
+use crate::ids::{Millis, TabId, MAX_SAFE_INTEGER};
 use crate::json::SafeU64;
 pub use crate::reconcile::{BackupRejection, RawBackup, MAX_BACKUP_BYTES};
 use crate::vclock::VClock;
@@ -42,6 +42,9 @@ pub const BACKUP_FORMAT: u64 = 2;
 /// How long after a tab leaves the leader reads the backups, in ms: the leaving tab's last
 /// write reaches the other pages' copies of `localStorage` shortly after its goodbye.
 pub const SETTLE_MS: u64 = 1_000;
+
+/// How long after requests end their tab's backup is written without them, in ms.
+const SHRINK_MS: u64 = 500;
 
 /// The prefix of every backup key on `channel`.
 #[must_use]
@@ -242,6 +245,9 @@ pub(crate) struct Keeper {
     drafts: BTreeMap<ItemId, String>,
     /// What it backs up changed since the key was last checked.
     dirty: bool,
+    /// Requests ended: when to check the key (it holds more than it must meanwhile, which
+    /// is harmless: a recovered request already consumed is answered from the ledger).
+    shrink_at: Option<Millis>,
     /// The page is going away: the key must hold what it backs up now.
     recheck: bool,
     /// The text in its key, as last written (`None`: no key).
@@ -260,6 +266,7 @@ impl Keeper {
             tab,
             drafts: BTreeMap::new(),
             dirty: false,
+            shrink_at: None,
             recheck: false,
             stored: None,
             protected: BTreeMap::new(),
@@ -275,6 +282,25 @@ impl Keeper {
     /// Something it backs up changed: check the key again.
     pub(crate) fn touch(&mut self) {
         self.dirty = true;
+    }
+
+    /// Requests ended at `now`: check the key [`SHRINK_MS`] later (or with the next change),
+    /// not now. Its write is then off the path of the answer, and one write shrinks it for the
+    /// answers of a burst.
+    pub(crate) fn shrink_later(&mut self, now: Millis) {
+        self.shrink_at.get_or_insert(now.plus(SHRINK_MS));
+    }
+
+    /// When the key is next to be checked for requests that ended, if it is.
+    pub(crate) fn deadline(&self) -> Option<Millis> {
+        self.shrink_at
+    }
+
+    /// Brings the keeper to `now`: the shrink due is a change.
+    pub(crate) fn tick(&mut self, now: Millis) {
+        if self.shrink_at.is_some_and(|at| at <= now) {
+            self.touch();
+        }
     }
 
     /// The page is being hidden, frozen or closed: the key must hold what it backs up, which
@@ -316,6 +342,8 @@ impl Keeper {
         if !std::mem::take(&mut self.dirty) && !recheck {
             return None;
         }
+        // Whatever is written now holds only the requests not ended.
+        self.shrink_at = None;
         self.undo = None;
         // The drafts' text alone over the budget: no need to encode to know.
         if self.drafts.values().map(String::len).sum::<usize>() > MAX_BACKUP_BYTES {
@@ -459,6 +487,37 @@ mod tests {
                 Err(BackupRejection::Inconsistent)
             );
         }
+    }
+
+    #[test]
+    fn requests_that_ended_leave_the_key_later_in_one_write_or_with_the_next_change() {
+        let mut keeper = Keeper::new("conclave", tab());
+        keeper.touch();
+        assert!(written(keeper.poll(2, || vec![add(1), add(2)])).contains("\"requests\""));
+        // Both end: nothing is written with the answers.
+        keeper.shrink_later(Millis(1_000));
+        keeper.shrink_later(Millis(1_200));
+        assert_eq!(keeper.poll(2, Vec::new), None, "not with the answers");
+        assert_eq!(keeper.deadline(), Some(Millis(1_000 + SHRINK_MS)));
+        keeper.tick(Millis(1_000 + SHRINK_MS - 1));
+        assert_eq!(keeper.poll(2, Vec::new), None);
+        keeper.tick(Millis(1_000 + SHRINK_MS));
+        assert_eq!(
+            keeper.poll(2, Vec::new),
+            Some(OwnWrite::Remove {
+                key: backup_key("conclave", tab())
+            }),
+            "once due, nothing left: the key goes"
+        );
+        assert_eq!(keeper.deadline(), None);
+        // A change before it is due writes what is left, and nothing waits after it.
+        keeper.touch();
+        assert!(keeper.poll(3, || vec![add(3)]).is_some());
+        keeper.shrink_later(Millis(2_000));
+        keeper.draft(session(1), "typed");
+        let text = written(keeper.poll(3, Vec::new));
+        assert!(text.contains("typed") && !text.contains("\"requests\":[{"));
+        assert_eq!(keeper.deadline(), None);
     }
 
     #[test]
