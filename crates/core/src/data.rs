@@ -751,10 +751,7 @@ impl Data {
     /// it leads (`leading`: the term it leads), sends its requests to `leader`, retries and
     /// abandons when due, and commits what the writer has.
     pub(crate) fn sync(&mut self, now: Millis, leading: Option<Term>, leader: Option<TabId>) {
-        let writes = match (leading, &self.writer) {
-            (Some(fence), Some(w)) => w.fence == fence,
-            _ => false,
-        };
+        let writes = matches!((leading, &self.writer), (Some(fence), Some(w)) if w.fence == fence);
         self.keeper.tick(now);
         // Held commits are durable: they are told, whoever writes next.
         if !writes
@@ -765,7 +762,7 @@ impl Data {
             self.send_held();
         }
         match (leading, &self.writer) {
-            (Some(fence), Some(w)) if w.fence == fence => {}
+            _ if writes => {}
             (Some(term), _) => {
                 self.writer = Some(Writer::new(term, self.question_ms));
                 self.ops.push_back(StoreOp::Claim { term });
@@ -1008,12 +1005,33 @@ mod tests {
         }
     }
 
-    /// A leader (tab 1, at term 1) that claimed an empty store, and asked to create a session
-    /// and import a file of `lines` lines into it (nothing committed yet): its data layer, the
-    /// store, and the file's chunks.
-    fn importing(lines: usize) -> (Data, Image, Vec<Vec<u8>>) {
+    /// The leader of [`importing`]: tab 1, at term 1.
+    fn leader() -> (TabId, Term) {
         let me = TabId::from_bytes([1; 16]);
-        let term = Term::new(1, me);
+        (me, Term::new(1, me))
+    }
+
+    /// Brings the [`leader`]'s `data` up to `now`.
+    fn step(data: &mut Data, now: Millis) {
+        let (me, term) = leader();
+        data.sync(now, Some(term), Some(me));
+    }
+
+    /// `commit` lands in `image`, and `data` hears so at `now`.
+    fn land(data: &mut Data, image: &mut Image, commit: &Commit, now: Millis) {
+        image.commit(commit).expect("lands");
+        let ok = StoreResult::Committed {
+            rev: commit.rev,
+            result: Ok(()),
+        };
+        data.handle_store(now, ok);
+    }
+
+    /// The [`leader`], having claimed an empty store, asked to create a session and import a
+    /// file of `lines` lines into it (nothing committed yet): its data layer, the store, and
+    /// the file's chunks.
+    fn importing(lines: usize) -> (Data, Image, Vec<Vec<u8>>) {
+        let (me, term) = leader();
         let mut data = Data::new(me, "conclave", 10_000, 30_000, 7);
         let mut image = Image::default();
         image.claim(term).expect("claims");
@@ -1025,7 +1043,6 @@ mod tests {
             .collect();
         let mut placed = VecDeque::new();
         let now = Millis(0);
-        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
         step(&mut data, now);
         serve(&mut data, now, &image, &file, &mut placed);
         step(&mut data, now);
@@ -1073,14 +1090,9 @@ mod tests {
 
     #[test]
     fn an_imports_commits_told_by_size_reach_the_tabs_together_in_order_and_within_the_interval() {
-        let (me, term) = (
-            TabId::from_bytes([1; 16]),
-            Term::new(1, TabId::from_bytes([1; 16])),
-        );
         let (mut data, mut image, file) = importing(20_000);
         let mut placed = VecDeque::new();
         let mut now = Millis(0);
-        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
         // Every commit lands 4 ms after it is placed; what is sent is taken at once.
         let mut landed = std::collections::BTreeMap::new();
         let mut told: Vec<(u64, Millis)> = Vec::new();
@@ -1091,13 +1103,8 @@ mod tests {
             step(&mut data, now);
             serve(&mut data, now, &image, &file, &mut placed);
             if let Some(commit) = placed.pop_front() {
-                image.commit(&commit).expect("lands");
+                land(&mut data, &mut image, &commit, now);
                 landed.insert(commit.rev, now);
-                let ok = StoreResult::Committed {
-                    rev: commit.rev,
-                    result: Ok(()),
-                };
-                data.handle_store(now, ok);
             }
             take_told(&mut data, now, &mut told, &mut sizes);
             let rev = told.last().map(|(rev, _)| *rev);
@@ -1156,15 +1163,10 @@ mod tests {
 
     #[test]
     fn an_import_batch_placed_behind_a_commit_that_fails_fails_too_and_the_leader_loads_again() {
-        let (me, term) = (
-            TabId::from_bytes([1; 16]),
-            Term::new(1, TabId::from_bytes([1; 16])),
-        );
         // Two chunks of lines: several batches.
         let (mut data, mut image, file) = importing(1_200);
         let mut placed = VecDeque::new();
         let mut now = Millis(0);
-        let step = |data: &mut Data, now| data.sync(now, Some(term), Some(me));
         // Commits land one by one until two are in flight.
         while placed.len() < 2 {
             now = now.plus(1);
@@ -1175,14 +1177,7 @@ mod tests {
                 .is_some_and(|v| v.tasks().iter().any(|t| t.is_running()));
             if placed.len() == 1 && !importing {
                 let commit = placed.pop_front().expect("placed");
-                image.commit(&commit).expect("lands");
-                data.handle_store(
-                    now,
-                    StoreResult::Committed {
-                        rev: commit.rev,
-                        result: Ok(()),
-                    },
-                );
+                land(&mut data, &mut image, &commit, now);
             }
             assert!(now.0 < 1_000, "two commits never in flight");
         }
@@ -1233,6 +1228,7 @@ mod tests {
         // A little later the leader claims and loads the store again, and goes on from there.
         now = now.plus(CLAIM_RETRY_MS);
         step(&mut data, now);
+        let (_, term) = leader();
         assert_eq!(data.poll_op(), Some(StoreOp::Claim { term }));
     }
 }
