@@ -283,22 +283,6 @@ impl Db {
         Ok(())
     }
 
-    /// The records of `store` with keys from `lower` (included) to `upper` (left out), in key
-    /// order, in one read-only transaction, read a page of at most 500 at a time (each page
-    /// in a task of its own).
-    ///
-    /// # Errors
-    ///
-    /// As [`Db::read`].
-    pub async fn read_range(
-        &self,
-        store: &'static str,
-        lower: JsValue,
-        upper: JsValue,
-    ) -> Result<Vec<JsValue>, IdbError> {
-        self.reading(&[store])?.range(store, lower, upper).await
-    }
-
     /// Begins a read-only transaction over `stores`: every read in it sees one snapshot.
     ///
     /// # Errors

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
-use crate::idb::{self, Db, IdbError};
+use crate::idb::{self, Db, IdbError, Reading};
 
 const SESSIONS: &str = "sessions";
 const MESSAGES: &str = "messages";
@@ -237,21 +237,7 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
             .await
             .map_err(store_error)?;
         image.counts.insert(id, count);
-        if count == 0 {
-            // IndexedDB refuses an empty range.
-            continue;
-        }
-        let from = count.saturating_sub(WINDOW);
-        // Places stay far below 2^53, where an f64 is exact.
-        #[allow(clippy::cast_precision_loss)]
-        let latest = reading
-            .range(
-                MESSAGES,
-                message_key(id, from as f64),
-                message_key(id, count as f64),
-            )
-            .await
-            .map_err(store_error)?;
+        let latest = message_values(&reading, id, count.saturating_sub(WINDOW), count).await?;
         for value in latest {
             decode_one(value, &mut image.messages, &mut skipped);
         }
@@ -263,6 +249,29 @@ async fn read(db: &Db) -> Result<Image, StoreError> {
         );
     }
     Ok(image)
+}
+
+/// The values of the `messages` records of `session` at places `from..to`, in order, read in
+/// `reading` (none for an empty range, which IndexedDB refuses).
+async fn message_values(
+    reading: &Reading<'_>,
+    session: ItemId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<JsValue>, StoreError> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    // Places stay far below 2^53, where an f64 is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let (lower, upper) = (
+        message_key(session, from as f64),
+        message_key(session, to as f64),
+    );
+    reading
+        .range(MESSAGES, lower, upper)
+        .await
+        .map_err(store_error)
 }
 
 /// The messages of `session` at places `from..to`, in order: those the store has (fewer if the
@@ -278,20 +287,8 @@ pub async fn read_messages(
     from: u64,
     to: u64,
 ) -> Result<Vec<Message>, StoreError> {
-    if from >= to {
-        // IndexedDB refuses an empty range.
-        return Ok(Vec::new());
-    }
-    // Places stay far below 2^53, where an f64 is exact.
-    #[allow(clippy::cast_precision_loss)]
-    let (lower, upper) = (
-        message_key(session, from as f64),
-        message_key(session, to as f64),
-    );
-    let values = db
-        .read_range(MESSAGES, lower, upper)
-        .await
-        .map_err(store_error)?;
+    let reading = db.reading(&[MESSAGES]).map_err(store_error)?;
+    let values = message_values(&reading, session, from, to).await?;
     let mut out = Vec::with_capacity(values.len());
     for value in values {
         match serde_wasm_bindgen::from_value::<MessageRecord>(value) {
