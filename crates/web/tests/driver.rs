@@ -134,9 +134,13 @@ async fn garbage_on_the_real_channel_is_counted_and_the_tab_keeps_working() {
     post(JsValue::NULL);
     post("x".repeat(70_000).into());
     post(r#"{"v":1,"ch":"garbage"}"#.into());
-    post(r#"{"v":5,"ch":"other-app"}"#.into());
-    post(r#"{"v":5,"ch":"garbage","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}"#.into());
-    post(r#"{"v":5,"ch":"garbage","from":"00000000000000000000000000000001","inc":0,"seq":1e400,"at":0,"msg":"bye"}"#.into());
+    let v = conclave_core::wire::PROTOCOL_VERSION;
+    post(format!(r#"{{"v":{v},"ch":"other-app"}}"#).into());
+    post(
+        format!(r#"{{"v":{v},"ch":"garbage","from":"zz","inc":0,"seq":1,"at":0,"msg":"bye"}}"#)
+            .into(),
+    );
+    post(format!(r#"{{"v":{v},"ch":"garbage","from":"00000000000000000000000000000001","inc":0,"seq":1e400,"at":0,"msg":"bye"}}"#).into());
 
     let expected = [
         (Rejection::Malformed, 1),
@@ -191,7 +195,11 @@ async fn drivers_share_a_key_and_refuse_unsigned_and_forged_messages() {
     assert!(eventually(|| a.snapshot().peers.len() == 1 && b.snapshot().peers.len() == 1).await);
 
     let raw = BroadcastChannel::new("signing").expect("a raw channel opens");
-    let forged = r#"{"v":5,"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{"hello":{"ttl":3000,"visible":true,"acting":false}}}"#;
+    let forged = format!(
+        r#"{{"v":{},"ch":"signing","from":"0123456789abcdef0123456789abcdef","inc":0,"seq":1,"at":0,"term":0,"lead":"00000000000000000000000000000000","msg":{{"hello":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+        conclave_core::wire::PROTOCOL_VERSION
+    );
+    let forged = forged.as_str();
     raw.post_message(&forged.into()).expect("posting works");
     let wrong_key = conclave_core_seal(forged, [9; 32]);
     raw.post_message(&wrong_key.into()).expect("posting works");

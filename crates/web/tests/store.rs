@@ -83,6 +83,16 @@ fn batch(session: ItemId, n: u64) -> Vec<Write> {
     writes
 }
 
+/// A fresh store holding `sessions` (each with its number of messages, [`batch`]), committed
+/// as revision 1 at the term returned.
+async fn with_sessions(test: &str, sessions: &[(ItemId, u64)]) -> (Db, Term) {
+    let db = fresh(test).await;
+    let term = Term::new(1, tab(9));
+    let writes = sessions.iter().flat_map(|&(id, n)| batch(id, n)).collect();
+    commit(&db, term, 1, writes).await.expect("lands");
+    (db, term)
+}
+
 #[wasm_bindgen_test]
 async fn a_claim_then_a_commit_reads_back_as_written_in_one_strict_transaction() {
     let db = fresh("roundtrip").await;
@@ -158,12 +168,8 @@ async fn a_fenced_commit_changes_nothing_and_its_ledger_stays_as_it_was() {
 
 #[wasm_bindgen_test]
 async fn deleting_a_session_removes_its_messages_and_no_other() {
-    let db = fresh("delete").await;
-    let term = Term::new(1, tab(9));
     let (a, b) = (item(1, 1), item(2, 1));
-    let mut writes = batch(a, 3);
-    writes.extend(batch(b, 2));
-    commit(&db, term, 1, writes).await.expect("lands");
+    let (db, term) = with_sessions("delete", &[(a, 3), (b, 2)]).await;
     commit(&db, term, 2, vec![Write::DeleteSession(a)])
         .await
         .expect("lands");
@@ -180,13 +186,8 @@ async fn deleting_a_session_removes_its_messages_and_no_other() {
 /// others are read as they are drawn): a view of it counts them all and holds those.
 #[wasm_bindgen_test]
 async fn a_read_takes_each_sessions_count_and_its_latest_messages() {
-    let db = fresh("window").await;
-    let term = Term::new(1, tab(9));
     let (a, b, empty) = (item(1, 1), item(2, 1), item(3, 1));
-    let mut writes = batch(a, 250);
-    writes.extend(batch(b, 3));
-    writes.extend(batch(empty, 0));
-    commit(&db, term, 1, writes).await.expect("lands");
+    let (db, _) = with_sessions("window", &[(a, 250), (b, 3), (empty, 0)]).await;
     let image = read(&db).await;
     assert_eq!(image.counts.get(&a), Some(&250));
     assert_eq!(image.counts.get(&b), Some(&3));
@@ -209,12 +210,8 @@ async fn a_read_takes_each_sessions_count_and_its_latest_messages() {
 /// deleted; another session's never.
 #[wasm_bindgen_test]
 async fn messages_read_by_place_are_the_range_asked_in_order() {
-    let db = fresh("places").await;
-    let term = Term::new(1, tab(9));
     let (a, b) = (item(1, 1), item(2, 1));
-    let mut writes = batch(a, 1_200);
-    writes.extend(batch(b, 2));
-    commit(&db, term, 1, writes).await.expect("lands");
+    let (db, term) = with_sessions("places", &[(a, 1_200), (b, 2)]).await;
     let texts =
         |messages: Vec<Message>| -> Vec<String> { messages.into_iter().map(|m| m.text).collect() };
     let expect = |places: std::ops::Range<u64>| -> Vec<String> {

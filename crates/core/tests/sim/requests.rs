@@ -30,7 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use conclave_core::data::store::Write;
 use conclave_core::data::{
-    Change, Image, ItemId, Op, Outcome, Refusal, Resolution, StoreError, StoreOp, StoreResult, View,
+    Change, Image, ItemId, Message, Op, Outcome, Refusal, Resolution, StoreError, StoreOp,
+    StoreResult, View,
 };
 use conclave_core::{TabId, Term};
 
@@ -461,11 +462,9 @@ impl Requests {
     /// Tab `i` reads from the store the latest few messages of one of its sessions, or all of
     /// them, or a run in between (what it draws, or searches), and takes them into its view.
     fn fill(&mut self, i: usize) {
-        let Some(view) = self.views.get_mut(&i) else {
-            return;
-        };
-        let sessions: Vec<(ItemId, u64)> =
-            view.sessions().iter().map(|s| (s.id, s.count)).collect();
+        let sessions: Vec<(ItemId, u64)> = self.views.get(&i).map_or_else(Vec::new, |view| {
+            view.sessions().iter().map(|s| (s.id, s.count)).collect()
+        });
         if sessions.is_empty() {
             return;
         }
@@ -476,17 +475,23 @@ impl Requests {
             1 => to.saturating_sub(self.reads.range(1, 40)),
             _ => self.reads.range(0, to),
         };
-        let mut read: Vec<_> = self
+        let messages = self.stored(session, from..to);
+        let filled = self.views.get_mut(&i);
+        if filled.is_some_and(|view| view.fill(session, from, messages)) {
+            self.stats.fills += 1;
+        }
+    }
+
+    /// The messages the store holds of `session` at `places`, in order.
+    fn stored(&self, session: ItemId, places: std::ops::Range<u64>) -> Vec<Message> {
+        let mut records: Vec<_> = self
             .store
             .messages
             .iter()
-            .filter(|m| m.session == session && (from..to).contains(&m.order))
+            .filter(|m| m.session == session && places.contains(&m.order))
             .collect();
-        read.sort_by_key(|m| m.order);
-        let messages = read.into_iter().map(|m| m.message.clone()).collect();
-        if view.fill(session, from, messages) {
-            self.stats.fills += 1;
-        }
+        records.sort_by_key(|m| m.order);
+        records.into_iter().map(|m| m.message.clone()).collect()
     }
 
     /// W for tab `i`: each message it holds of a session the store has is the store's at its
@@ -501,21 +506,7 @@ impl Requests {
             {
                 continue;
             }
-            let mut stored: Vec<_> = self
-                .store
-                .messages
-                .iter()
-                .filter(|m| {
-                    m.session == session.id && (session.from..session.held_to()).contains(&m.order)
-                })
-                .collect();
-            stored.sort_by_key(|m| m.order);
-            let same = stored.len() == session.messages.len()
-                && stored
-                    .iter()
-                    .zip(&session.messages)
-                    .all(|(s, m)| s.message == *m);
-            if !same {
+            if self.stored(session.id, session.from..session.held_to()) != session.messages {
                 return Err(format!(
                     "W: tab {i} holds messages {}..{} of session {:?} (of {}) that the store does not hold there",
                     session.from,
