@@ -178,7 +178,7 @@ pub fn to_read(
     }
     let wanted = session.count.min(limit as u64);
     let enough = held >= wanted && (session.holds_latest() || importing);
-    (!enough).then(|| (session.count - wanted, to.max(session.count - wanted)))
+    (!enough).then_some((session.count - wanted, to))
 }
 
 /// What a request asks, in one word.
