@@ -59,7 +59,7 @@ import { chromium } from "playwright-core";
 import { ARGS, DIST, EXTRA_ARGS, closePanel, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { timedWrite } from "./compose.mjs";
-import { pidsWhere } from "./processes.mjs";
+import { commandLines } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 300);
@@ -149,20 +149,29 @@ async function browserFor(root, storage = STORAGE) {
   };
 }
 
-/** The CPU time (ms, user + system) the processes whose command line passes `test` have used. */
+/**
+ * The CPU time (ms, user + system) the processes whose command line passes `test` have used:
+ * `{ total, kinds }`, `kinds` by the kind of Chromium process (browser, renderer, gpu-process,
+ * utility...).
+ */
 function cpuOf(test) {
-  let ticks = 0;
-  for (const pid of pidsWhere(test)) {
+  let total = 0;
+  const kinds = {};
+  for (const [pid, cmdline] of commandLines()) {
+    if (!test(cmdline)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       // After the command's name: field 3 (state) on; utime and stime are fields 14 and 15.
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      const ms = (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux.
+      const kind = / --type=(\S+)/.exec(cmdline.replaceAll("\0", " "))?.[1] ?? "browser";
+      total += ms;
+      kinds[kind] = (kinds[kind] ?? 0) + ms;
     } catch {
       // The process ended while it was read.
     }
   }
-  return ticks * 10; // USER_HZ is 100 on Linux.
+  return { total, kinds };
 }
 
 /** The CPU time (ms) every core of this machine has spent busy since it started. */
@@ -183,8 +192,37 @@ function used(env, from, total) {
   const wall = to.at - from.at;
   const machine = `the machine's cores were busy ${((to.busy - from.busy) / 1_000).toFixed(1)} s in those ${(wall / 1_000).toFixed(1)} s`;
   if (to.cpu === null) return machine;
-  const cpu = to.cpu - from.cpu;
-  return `its browser used ${(cpu / 1_000).toFixed(1)} s of CPU (${(cpu / total).toFixed(2)} ms a message) and ${machine}`;
+  const cpu = to.cpu.total - from.cpu.total;
+  const kinds = Object.keys(to.cpu.kinds)
+    .map((kind) => [kind, to.cpu.kinds[kind] - (from.cpu.kinds[kind] ?? 0)])
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, ms]) => `${kind} ${(ms / total).toFixed(2)}`)
+    .join(", ");
+  return `its browser used ${(cpu / 1_000).toFixed(1)} s of CPU (${(cpu / total).toFixed(2)} ms a message: ${kinds}) and ${machine}`;
+}
+
+/**
+ * Starts counting each of `pages`' main-thread time (CDP Performance metrics, wall time of the
+ * tasks: waits for a core included). The function returned gives, per message of `total`, the
+ * median tab's task, script, layout and style time; or with `named` (index → name), each tab's.
+ */
+async function mainThreads(context, pages) {
+  const sessions = await Promise.all(pages.map((page) => context.newCDPSession(page)));
+  await Promise.all(sessions.map((s) => s.send("Performance.enable")));
+  const read = () =>
+    Promise.all(sessions.map(async (s) => Object.fromEntries((await s.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]))));
+  const before = await read();
+  return async (total, named) => {
+    const after = await read();
+    await Promise.all(sessions.map((s) => s.detach()));
+    const each = (name) => after.map((a, i) => ((a[name] - before[i][name]) * 1_000_000) / total);
+    const median = (name) => each(name).sort((x, y) => x - y)[Math.floor(pages.length / 2)];
+    const words = (at) =>
+      `tasks ${at("TaskDuration").toFixed(0)} µs (script ${at("ScriptDuration").toFixed(0)}, ` +
+      `layout ${at("LayoutDuration").toFixed(0)}, style ${at("RecalcStyleDuration").toFixed(0)})`;
+    if (named) return pages.map((_, i) => `${named(i)}: ${words((name) => each(name)[i])}`).join("; ");
+    return `the median tab's main thread, per message: ${words(median)}`;
+  };
 }
 
 /** Opens `n` tabs of `url` in `context` (openTabs), and closes the blank tab a profile starts with. */
@@ -417,8 +455,10 @@ async function latency(n) {
       await writer.evaluate(timedWrite, { text: `warm-up ${label} #${i}`, bound: 30_000, submit: SUBMIT });
     }
     const texts = Array.from({ length: WRITES }, (_, i) => `latency ${label} #${i}`);
+    const threads = await mainThreads(env.context, pages);
     const sent = [];
     for (const text of texts) sent.push(await writer.evaluate(timedWrite, { text, bound: 30_000, submit: SUBMIT }));
+    const thread = await threads(WRITES, (i) => (i === leader ? "the leader" : i === follower ? "the writer" : `tab ${i}`));
     let seen;
     await within(30_000, `every tab shows all ${WRITES} messages`, async () => {
       seen = await Promise.all(pages.map((page) => page.evaluate(shownAt, texts)));
@@ -431,6 +471,7 @@ async function latency(n) {
     console.log(`${line}: acknowledged (durable): ${stats(acked)}`);
     console.log(`${line}: shown in the writing tab: ${stats(here)}`);
     console.log(`${line}: shown in every tab: ${stats(everywhere)}`);
+    console.log(`${line}: main threads, per write: ${thread}`);
   } finally {
     await env.close();
   }
@@ -444,6 +485,7 @@ async function sustainedConclave(round) {
     const sentBefore = await Promise.all(pages.map(sentCount));
     const prefix = `sustained ${Date.now()} `;
     const startAt = Date.now() + 500;
+    const threads = await mainThreads(env.context, pages);
     const mark = usage(env);
     const runs = await Promise.all(
       pages.map((page, i) => page.evaluate(pipelined, { prefix: `${prefix}${ids[i].slice(0, 8)} `, count: K, startAt, submit: SUSTAINED_SUBMIT })),
@@ -455,6 +497,7 @@ async function sustainedConclave(round) {
       return views.every((v) => v.count >= total);
     });
     const cpu = used(env, mark, total);
+    const thread = await threads(total);
     const start = Math.min(...runs.map((r) => r.start));
     const end = Math.max(...views.map((v) => v.last));
     const listed = await Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
@@ -473,7 +516,7 @@ async function sustainedConclave(round) {
         `submits refused as busy and made again, per tab: ${busy.join(", ")}; ` +
         `channel messages sent meanwhile, per tab (the leader's #${leader}, heartbeats included): ${sent.join(", ")})`,
     );
-    console.log(`sustained, round ${round + 1}, Conclave: from 0.5 s before the first submit until every tab showed every message, ${cpu}`);
+    console.log(`sustained, round ${round + 1}, Conclave: from 0.5 s before the first submit until every tab showed every message, ${cpu}; ${thread}`);
     if (refused.length) console.log(`sustained, round ${round + 1}, Conclave: other refusals: ${[...new Set(refused)].join(" | ")}`);
     // The list draws the latest MAX_SHOWN of them.
     const drawn = Math.min(total, MAX_SHOWN);
@@ -510,6 +553,7 @@ async function sustainedBaseline(round, mode) {
   const { env, pages, close } = await baselineTabs(WRITERS, `baseline ${mode}, ${WRITERS} tabs`);
   try {
     const startAt = Date.now() + 500;
+    const threads = await mainThreads(env.context, pages);
     const mark = usage(env);
     const total = WRITERS * K;
     const runs = await Promise.all(
@@ -525,6 +569,7 @@ async function sustainedBaseline(round, mode) {
       end = Math.max(...views.map((v) => v.last));
     }
     const cpu = used(env, mark, total);
+    const thread = await threads(total);
     const stored = await pages[0].evaluate(() => window.__baseline.count());
     const start = Math.min(...runs.map((r) => r.start));
     const rate = (total / (end - start)) * 1_000;
@@ -533,7 +578,7 @@ async function sustainedBaseline(round, mode) {
       `sustained, round ${round + 1}, baseline ${mode} (${MODES[mode]}), ${WRITERS} tabs each writing ${K} at once: ` +
         `${total} done ${(end - start).toFixed(0)} ms after the first: ${rate.toFixed(0)} writes/s (${stored} records stored)`,
     );
-    console.log(`sustained, round ${round + 1}, baseline ${mode}: from 0.5 s before the first write until ${until}, ${cpu}`);
+    console.log(`sustained, round ${round + 1}, baseline ${mode}: from 0.5 s before the first write until ${until}, ${cpu}; ${thread}`);
     return rate;
   } finally {
     await close();
