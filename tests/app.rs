@@ -313,3 +313,131 @@ async fn leads_soon(conclave: &conclave::UseConclaveReturn) -> bool {
     }
     false
 }
+
+/// The rows of the list in `root`, in order: (message id, author, the author shown, text).
+fn rows_in(root: &web_sys::Element) -> Vec<(String, String, String, String)> {
+    let rows = root
+        .query_selector_all("[data-testid=message]")
+        .expect("a valid selector");
+    (0..rows.length())
+        .filter_map(|i| rows.item(i))
+        .filter_map(|node| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(node).ok())
+        .map(|row| {
+            let part = |selector: &str| {
+                row.query_selector(selector)
+                    .ok()
+                    .flatten()
+                    .and_then(|e| e.text_content())
+                    .unwrap_or_default()
+            };
+            (
+                row.get_attribute("data-message-id").unwrap_or_default(),
+                row.get_attribute("data-author").unwrap_or_default(),
+                part(".author"),
+                part(".text"),
+            )
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_list_of_messages_builds_each_row_once_and_keeps_the_order() {
+    use conclave::components::PostList;
+    use conclave::view_model::PostRow;
+    use conclave_web::{ItemId, TabId};
+    use leptos::prelude::*;
+
+    let (me, other) = (TabId::from_bytes([1; 16]), TabId::from_bytes([2; 16]));
+    let row = |number: u64| PostRow {
+        id: ItemId { tab: me, number },
+        author: if number.is_multiple_of(2) { me } else { other },
+        mine: number.is_multiple_of(2),
+        text: format!("<b>message {number}</b>"),
+    };
+    let rows = RwSignal::new((1..=3).map(row).collect::<Vec<_>>());
+    let posts = Memo::new(move |_| (0, rows.get()));
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    let root = document.create_element("div").expect("a div");
+    document
+        .body()
+        .expect("a body")
+        .append_child(&root)
+        .expect("appended");
+    let html: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(root.clone());
+    let _mounted = leptos::mount::mount_to(html, move || view! { <PostList posts /> });
+    let settle = || TimeoutFuture::new(0);
+    settle().await;
+    let shown = rows_in(&root);
+    let ids = |shown: &[(String, String, String, String)]| {
+        shown
+            .iter()
+            .map(|(id, ..)| id.rsplit('.').next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&shown), ["1", "2", "3"]);
+    assert_eq!(shown[0].1, other.to_string());
+    assert_eq!(shown[0].2, other.short());
+    assert_eq!(shown[1].2, "you");
+    // Text, never markup.
+    assert_eq!(shown[0].3, "<b>message 1</b>");
+    assert!(root.query_selector("b").expect("a selector").is_none());
+    // Each row a node of its own: mark the second, which must stay the same node throughout.
+    let second = root
+        .query_selector("[data-testid=message]:nth-child(2)")
+        .ok()
+        .flatten()
+        .expect("a second row");
+    second
+        .set_attribute("data-marked", "")
+        .expect("an attribute");
+
+    // The oldest goes, two come at the end (a commit heard); then an earlier one at the start
+    // (read from the store), and one between two that stay.
+    rows.set(vec![row(2), row(3), row(4), row(5)]);
+    settle().await;
+    assert_eq!(ids(&rows_in(&root)), ["2", "3", "4", "5"]);
+    rows.set(vec![row(0), row(2), row(3), row(4), row(5)]);
+    settle().await;
+    assert_eq!(ids(&rows_in(&root)), ["0", "2", "3", "4", "5"]);
+    rows.set(vec![row(0), row(2), row(3), row(7), row(4), row(5)]);
+    settle().await;
+    assert_eq!(ids(&rows_in(&root)), ["0", "2", "3", "7", "4", "5"]);
+    let marked = root
+        .query_selector_all("[data-marked]")
+        .expect("a selector");
+    assert_eq!(
+        marked.length(),
+        1,
+        "the row of message 2 was never built again"
+    );
+    assert_eq!(
+        marked
+            .item(0)
+            .and_then(|n| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(n).ok())
+            .and_then(|e| e.get_attribute("data-message-id")),
+        Some(ItemId { tab: me, number: 2 }.to_string())
+    );
+
+    // Out of order (not what a session gives, but drawn as asked), then nothing.
+    rows.set(vec![row(5), row(2), row(0)]);
+    settle().await;
+    assert_eq!(ids(&rows_in(&root)), ["5", "2", "0"]);
+    assert_eq!(
+        root.query_selector_all("[data-marked]")
+            .expect("a selector")
+            .length(),
+        1
+    );
+    rows.set(Vec::new());
+    settle().await;
+    assert!(rows_in(&root).is_empty());
+    assert_eq!(
+        root.query_selector("[data-testid=messages]")
+            .ok()
+            .flatten()
+            .map(|list| list.child_element_count()),
+        Some(0)
+    );
+}

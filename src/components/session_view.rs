@@ -7,8 +7,8 @@ use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
-use crate::components::Imports;
-use crate::view_model::{self, ComposeStatus, PostRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
+use crate::components::{Imports, PostList};
+use crate::view_model::{self, ComposeStatus, MAX_SHOWN, MAX_SHOWN_IMPORTING};
 
 /// How many more rows the session's list draws a task while it grows to [`MAX_SHOWN`]: as many
 /// as a redraw builds while an import runs (a hundred took over 50 ms in a follower's task).
@@ -232,21 +232,8 @@ pub fn SessionView(
                 <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|(count, rows)| *count <= rows.len())>
                     {move || format!("{} earlier messages not shown.", posts.with(|(count, rows)| count.saturating_sub(rows.len())))}
                 </p>
-                <ol class="posts" data-testid="messages">
-                    // Keyed by id: a message never changes, so each is drawn once. Only the
-                    // latest are drawn: an import can bring tens of thousands.
-                    <For
-                        each=move || posts.with(|(_, rows)| rows.clone())
-                        key=|post: &PostRow| post.id
-                        let:post
-                    >
-                        <li data-testid="message" data-message-id=post.id.to_string() data-author=post.author.to_string()>
-                            <code class="author" title=post.author.to_string()>{post.by()}</code>
-                            // Text, never markup: Leptos writes it as a text node.
-                            <span class="text">{post.text}</span>
-                        </li>
-                    </For>
-                </ol>
+                // Only the latest are drawn: an import can bring tens of thousands.
+                <PostList posts />
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
                 <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
                     <For

@@ -1,0 +1,115 @@
+//! The open session's list of messages, drawn by hand: every tab draws every message every tab
+//! writes, so a row's cost is paid five times over with five tabs. Built through Leptos (an
+//! owner, a view and its attributes per row) a row was most of what a tab spent on a message
+//! it did not write; here it is one element with two children, made with the DOM's own calls,
+//! and a change moves only the rows that came or went.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use conclave_web::ItemId;
+use leptos::html::Ol;
+use leptos::prelude::*;
+use wasm_bindgen::JsValue;
+use web_sys::{Document, Element};
+
+use crate::view_model::PostRow;
+
+/// An `<ol class="posts">` whose rows are `posts`' rows, oldest first: each an
+/// `<li data-testid="message" data-message-id data-author>` holding the author, short, as a
+/// `<code class="author">` (titled with the whole id) and the text, as text, never markup, in a
+/// `<span class="text">`. A message never changes, so each row is built once.
+#[component]
+pub fn PostList(
+    /// How many messages match (not used here), and the rows of the latest of them, oldest
+    /// first, each message once.
+    posts: Memo<(usize, Vec<PostRow>)>,
+) -> impl IntoView {
+    let list = NodeRef::<Ol>::new();
+    let drawn = StoredValue::new_local(Drawn::default());
+    Effect::new(move |_| {
+        let Some(ol) = list.get() else { return };
+        posts.with(|(_, rows)| {
+            drawn.update_value(|drawn| {
+                if let Err(error) = drawn.show(&ol, rows) {
+                    web_sys::console::warn_2(&"conclave: messages not drawn:".into(), &error);
+                }
+            });
+        });
+    });
+    view! { <ol class="posts" data-testid="messages" node_ref=list></ol> }
+}
+
+/// The rows in the list now, in its order: the list's children, each with its message's id.
+#[derive(Default)]
+struct Drawn {
+    rows: Vec<(ItemId, Element)>,
+}
+
+impl Drawn {
+    /// Makes the list show `rows`: the rows no longer wanted leave, the new ones are built and
+    /// go in before the next row that stays (or last), and those that stay are not touched
+    /// unless their order changed.
+    fn show(&mut self, list: &Element, rows: &[PostRow]) -> Result<(), JsValue> {
+        let wanted: BTreeSet<ItemId> = rows.iter().map(|row| row.id).collect();
+        // The rows that stay, with their place among those that stay.
+        let mut staying = BTreeMap::new();
+        for (id, element) in self.rows.drain(..) {
+            if wanted.contains(&id) && !staying.contains_key(&id) {
+                let place = staying.len();
+                staying.insert(id, (place, element));
+            } else {
+                element.remove();
+            }
+        }
+        // Those that stay keep their order, unless `rows` moved one (places only grow, so this
+        // is for safety): then every row is put in its place.
+        let in_order = rows
+            .iter()
+            .filter_map(|row| staying.get(&row.id).map(|(place, _)| *place))
+            .enumerate()
+            .all(|(i, place)| i == place);
+        let document = list.owner_document().ok_or("the list is in no document")?;
+        let mut shown = Vec::with_capacity(rows.len());
+        // From the last: the row after each is known when it goes in.
+        let mut next: Option<Element> = None;
+        for row in rows.iter().rev() {
+            let element = match staying.remove(&row.id) {
+                Some((_, element)) if in_order => element,
+                Some((_, element)) => {
+                    list.insert_before(&element, next.as_deref())?;
+                    element
+                }
+                None => {
+                    let element = build(&document, row)?;
+                    list.insert_before(&element, next.as_deref())?;
+                    element
+                }
+            };
+            next = Some(element.clone());
+            shown.push((row.id, element));
+        }
+        shown.reverse();
+        self.rows = shown;
+        Ok(())
+    }
+}
+
+/// One message's row.
+fn build(document: &Document, row: &PostRow) -> Result<Element, JsValue> {
+    let author = row.author.to_string();
+    let li = document.create_element("li")?;
+    li.set_attribute("data-testid", "message")?;
+    li.set_attribute("data-message-id", &row.id.to_string())?;
+    li.set_attribute("data-author", &author)?;
+    let by = document.create_element("code")?;
+    by.set_class_name("author");
+    by.set_attribute("title", &author)?;
+    by.set_text_content(Some(&row.by()));
+    let text = document.create_element("span")?;
+    text.set_class_name("text");
+    // Text, never markup: a text node.
+    text.set_text_content(Some(&row.text));
+    li.append_child(&by)?;
+    li.append_child(&text)?;
+    Ok(li)
+}
