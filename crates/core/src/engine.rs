@@ -161,7 +161,8 @@ pub enum LeaveReason {
 /// 3. Backups, synchronous too: this tab's own ([`Output::WriteBackup`],
 ///    [`Output::RemoveBackup`]), so that what a request's message announces is backed up
 ///    before it leaves, then [`Output::ReadBackups`] and [`Output::DeleteBackup`].
-/// 4. Texts: [`Output::TransmitToHeir`], then [`Output::Transmit`].
+/// 4. Texts: [`Output::TransmitToHeir`], then [`Output::TransmitToLeader`], then
+///    [`Output::Transmit`].
 /// 5. [`Output::Lock`] requests for the lock manager, after the theft record they may need.
 /// 6. [`Output::Store`] operations for the durable store.
 /// 7. [`Output::Event`]s for the app, last: by then everything they report has been handed
@@ -179,6 +180,11 @@ pub enum Output {
     /// Post this text on the heir's channel (`<channel>:heir`): only the holder of the heir
     /// lock, and a leader, listen there ([`Engine::handle_message_to_heir`]).
     TransmitToHeir(String),
+    /// Post this text on the leader's channel (`<channel>:to-leader`): only a tab that leads,
+    /// or is becoming leader, listens there, and hands what it hears to
+    /// [`Engine::handle_message`]. A follower's requests go there, so that the other tabs are
+    /// not woken by what only the writer takes.
+    TransmitToLeader(String),
     /// Post this text on the channel.
     Transmit(String),
     /// Write this term to durable storage (keep the highest ever written); confirm with
@@ -506,6 +512,8 @@ pub struct Engine {
     transmit: VecDeque<String>,
     /// Texts for the heir's channel ([`Output::TransmitToHeir`]).
     to_heir: VecDeque<String>,
+    /// Texts for the leader's channel ([`Output::TransmitToLeader`]).
+    to_leader: VecDeque<String>,
     events: VecDeque<Event>,
     lead: lead::Lead,
     /// The workspace: this tab's requests, its view's revision and, while it leads, the
@@ -585,6 +593,7 @@ impl Engine {
             owed_heartbeat: false,
             transmit: VecDeque::new(),
             to_heir: VecDeque::new(),
+            to_leader: VecDeque::new(),
             events: VecDeque::new(),
             lead,
             // The tab id is 128 bits from the secure random source: its low half seeds the
@@ -1004,6 +1013,9 @@ impl Engine {
         if let Some(text) = self.poll_transmit_to_heir() {
             return Some(Output::TransmitToHeir(text));
         }
+        if let Some(text) = self.poll_transmit_to_leader() {
+            return Some(Output::TransmitToLeader(text));
+        }
         if let Some(text) = self.poll_transmit() {
             return Some(Output::Transmit(text));
         }
@@ -1029,6 +1041,13 @@ impl Engine {
     #[must_use]
     fn poll_transmit_to_heir(&mut self) -> Option<String> {
         self.to_heir.pop_front()
+    }
+
+    /// The next text to post on the leader's channel, if any ([`Output::TransmitToLeader`]).
+    #[must_use]
+    fn poll_transmit_to_leader(&mut self) -> Option<String> {
+        self.seal_owed();
+        self.to_leader.pop_front()
     }
 
     /// The next event for the app, if any.
@@ -1200,6 +1219,7 @@ impl Engine {
             // What is queued here is this engine's to say, and the copy's would be dropped.
             transmit: VecDeque::new(),
             to_heir: VecDeque::new(),
+            to_leader: VecDeque::new(),
             events: VecDeque::new(),
             lead: self.lead.clone(),
             data: self.data.clone(),
@@ -1336,14 +1356,20 @@ impl Engine {
 
     /// Seals what is owed behind what is already queued: the data layer's messages (not
     /// while away: they wait for the tab's return), then the owed heartbeat, if any. Called
-    /// before anything else is sealed, so that nothing overtakes them.
+    /// before anything else is sealed, so that nothing overtakes them. Requests and their
+    /// abandonment, which only the writer takes, go on the leader's channel.
     fn seal_owed(&mut self) {
         while let Some(body) = (self.phase == Phase::Running)
             .then(|| self.data.poll_send())
             .flatten()
         {
+            let to_leader = matches!(body, Body::Requests(_) | Body::Abandon { .. });
             let text = self.seal(body);
-            self.transmit.push_back(text);
+            if to_leader {
+                self.to_leader.push_back(text);
+            } else {
+                self.transmit.push_back(text);
+            }
         }
         if std::mem::take(&mut self.owed_heartbeat) {
             let text = self.seal(Body::Heartbeat(self.beacon()));

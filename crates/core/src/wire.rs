@@ -3,7 +3,7 @@
 //! A message on the channel is one JSON string:
 //!
 //! ```json
-//! {"v":5,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
+//! {"v":6,"ch":"conclave","from":"<32 hex>","inc":0,"seq":7,"at":1764806400000,"term":4,"lead":"<32 hex>","msg":{"heartbeat":{"ttl":3000,"visible":true,"acting":false}}}
 //! ```
 //!
 //! Decoding never panics and never trusts the sender: the length is checked before parsing, the
@@ -24,8 +24,9 @@ use crate::rejection::Rejection;
 /// Version 2 added the term to every envelope and the probe, alive and resign bodies; version 3
 /// the send time (`at`); version 4 made a tab's requests travel together ([`Body::Requests`]);
 /// version 5 told the tabs most of an import's batches by their size alone (`added`), several
-/// commits in one message.
-pub const PROTOCOL_VERSION: u64 = 5;
+/// commits in one message; version 6 sends a follower's requests on the leader's channel
+/// ([`crate::Output::TransmitToLeader`]), where a leader of version 5 would not hear them.
+pub const PROTOCOL_VERSION: u64 = 6;
 
 /// The most requests one message carries: as many as a tab keeps outstanding.
 pub const MAX_REQUESTS: usize = crate::data::MAX_PENDING;
@@ -599,7 +600,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"v":5,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
+                r#"{{"v":6,"ch":"conclave","from":"{}","inc":2,"seq":41,"at":1764806400000,"term":4,"lead":"{}","msg":{{"heartbeat":{{"ttl":3000,"visible":true,"acting":false}}}}}}"#,
                 id(7),
                 id(9)
             )

@@ -590,3 +590,36 @@ fn a_hidden_follower_heartbeats_rarely_stays_listed_and_heartbeats_every_second_
     );
     assert!(group.tabs[2].peers().any(|p| p.id == ids[1]));
 }
+
+#[test]
+fn a_followers_requests_go_on_the_leaders_channel_alone() {
+    use conclave_core::data::Op;
+
+    let mut pair = Tabs::leader_and_heir(3);
+    assert!(pair.tabs[0].is_leader() && !pair.tabs[1].is_leader());
+    let now = pair.now;
+    let number = pair.tabs[1]
+        .handle_request(
+            now,
+            Op::Create {
+                title: "Notes".into(),
+            },
+        )
+        .expect("taken");
+    let said = pair.take(1);
+    assert_eq!(
+        said.to_leader.len(),
+        1,
+        "one message, on the leader's channel"
+    );
+    assert!(said.to_leader[0].contains("\"Notes\""), "{said:?}");
+    assert!(
+        said.posts.iter().all(|text| !text.contains("\"Notes\"")),
+        "nothing of it on the channel every tab hears: {said:?}"
+    );
+    let number = number.to_string();
+    assert!(
+        said.to_leader[0].contains(&number),
+        "request {number}: {said:?}"
+    );
+}

@@ -61,6 +61,9 @@ struct Shared {
     /// new leader keeps listening after it lets go of the heir lock: when the lock manager's
     /// grant came first, the resignation it led on may still be on its way, to be passed on.
     heir_channel: Option<(BroadcastChannel, EventListener)>,
+    /// The leader's channel and its listener, while this tab does not follow: the other tabs'
+    /// requests come there, so that they wake no tab but the writer.
+    leader_channel: Option<(BroadcastChannel, EventListener)>,
     rehearsal: Rehearsal,
     /// The durable store (IndexedDB), once open.
     db: DbState,
@@ -198,6 +201,7 @@ impl Driver {
             locks,
             lock_requests: Vec::new(),
             heir_channel: None,
+            leader_channel: None,
             rehearsal: Rehearsal::Due,
             db: DbState::Opening(Vec::new()),
             next_stage: 0,
@@ -430,6 +434,7 @@ impl Drop for Driver {
         shared.timer = None;
         shared.rehearsal = Rehearsal::Done;
         shared.stop_listening_as_heir();
+        shared.stop_listening_as_leader();
         shared.channel.close();
         for lock in shared.locks.iter_mut().flatten() {
             lock.release();
@@ -661,6 +666,7 @@ impl Shared {
                     platform::remove_item(&self.window, &key, Some(&text));
                 }
                 Output::TransmitToHeir(text) => self.post_to_heir(&text),
+                Output::TransmitToLeader(text) => self.post_to_leader(&text),
                 Output::Transmit(text) => {
                     // `postMessage` of a string throws only once the channel is closed, which
                     // happens only on drop, after the last flush: nothing is lost by ignoring it.
@@ -764,6 +770,51 @@ impl Shared {
         }
     }
 
+    /// Listens on the leader's channel while this tab does not follow (it leads, or is about
+    /// to); stops otherwise. What arrives there goes to [`Engine::handle_message`], as on the
+    /// channel. Were the browser to refuse the channel here (it opened the app's own), the
+    /// requests posted there would go unheard until this tab next tries to open it, and time
+    /// out for their tabs.
+    fn tune_leader_channel(&mut self, weak: &Weak<RefCell<Shared>>) {
+        if self.engine.role() == Role::Follower {
+            self.stop_listening_as_leader();
+            return;
+        }
+        if self.leader_channel.is_some() {
+            return;
+        }
+        if let Ok(channel) = BroadcastChannel::new(&leader_channel_name(&self.channel_name)) {
+            let listener = listen(&channel, "message", weak, |shared, event| {
+                receive(shared, event, Engine::handle_message);
+            });
+            self.leader_channel = Some((channel, listener));
+        }
+    }
+
+    /// Stops listening on the leader's channel.
+    fn stop_listening_as_leader(&mut self) {
+        if let Some((channel, listener)) = self.leader_channel.take() {
+            drop(listener);
+            channel.close();
+        }
+    }
+
+    /// Posts `text` on the leader's channel, from a channel object opened for the purpose (one
+    /// kept open would hear every other tab's requests), or on the channel if the browser
+    /// refuses to open one (the leader takes requests heard there too).
+    fn post_to_leader(&self, text: &str) {
+        let text = JsValue::from_str(text);
+        match BroadcastChannel::new(&leader_channel_name(&self.channel_name)) {
+            Ok(channel) => {
+                let _ = channel.post_message(&text);
+                channel.close();
+            }
+            Err(_) => {
+                let _ = self.channel.post_message(&text);
+            }
+        }
+    }
+
     /// Stops listening on the heir's channel.
     fn stop_listening_as_heir(&mut self) {
         if let Some((channel, listener)) = self.heir_channel.take() {
@@ -834,6 +885,7 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         // The lock manager calls back asynchronously, never from inside `request`.
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
         inner.tune_heir_channel(&Rc::downgrade(shared));
+        inner.tune_leader_channel(&Rc::downgrade(shared));
         if !inner.engine.is_writing() {
             inner.sweep = None;
         } else if inner.sweep.is_none() {
@@ -1027,6 +1079,11 @@ fn schedule_sweep(weak: Weak<RefCell<Shared>>, delay: u32) -> Timeout {
 /// for a resignation overtaken by its lock grant) listens there.
 fn heir_channel_name(channel: &str) -> String {
     format!("{channel}:heir")
+}
+
+/// The leader's channel: where the other tabs' requests go.
+fn leader_channel_name(channel: &str) -> String {
+    format!("{channel}:to-leader")
 }
 
 /// Listens for `event` on `target`, handing it to the driver while the driver lives.

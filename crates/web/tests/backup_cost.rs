@@ -139,7 +139,9 @@ fn drain(engine: &mut Engine, storage: &Storage, channel: &BroadcastChannel) -> 
             Output::RemoveBackup { key } => {
                 let _ = storage.remove_item(&key);
             }
-            Output::Transmit(text) | Output::TransmitToHeir(text) => {
+            Output::Transmit(text)
+            | Output::TransmitToHeir(text)
+            | Output::TransmitToLeader(text) => {
                 let _ = channel.post_message(&JsValue::from_str(&text));
             }
             _ => {}

@@ -6,21 +6,25 @@ use super::*;
 
 impl Sim {
     /// Records and posts what tab `i` sent.
-    pub(super) fn sent(&mut self, i: usize, text: &str, to_heir: bool) -> Result<(), Violation> {
+    pub(super) fn sent(&mut self, i: usize, text: &str, on: Channel) -> Result<(), Violation> {
         text.hash(&mut self.hasher);
         self.record_sent(i, text)?;
-        self.post(i, text, to_heir);
+        self.post(i, text, on);
         Ok(())
     }
 
-    /// Posts tab `i`'s `text` on the channel, or on the heir's channel, whose listeners are
-    /// the tabs listening there now (not the sender's own page).
-    pub(super) fn post(&mut self, i: usize, text: &str, to_heir: bool) {
+    /// Posts tab `i`'s `text` on channel `on`, whose listeners are the tabs listening there
+    /// now (not the sender's own page): every tab on the app's channel; the heir's and the
+    /// leader's channels only while a tab listens there (and it must still listen when the
+    /// text arrives).
+    pub(super) fn post(&mut self, i: usize, text: &str, on: Channel) {
         for j in 0..self.tabs.len() {
-            if j == i
-                || self.tabs[j].state == State::Gone
-                || (to_heir && !self.tabs[j].listens_as_heir())
-            {
+            let listens = match on {
+                Channel::App => true,
+                Channel::Heir => self.tabs[j].listens_as_heir(),
+                Channel::Leader => self.tabs[j].listens_as_leader(),
+            };
+            if j == i || self.tabs[j].state == State::Gone || !listens {
                 continue;
             }
             if !self.healing && self.rng.chance(self.profile.loss_per_mille) {
@@ -39,10 +43,10 @@ impl Sim {
                     *last = at;
                 }
                 let text = text.to_owned();
-                let input = if to_heir {
-                    Input::ToHeir(text)
-                } else {
-                    Input::Text(text)
+                let input = match on {
+                    Channel::App => Input::Text(text),
+                    Channel::Heir => Input::ToHeir(text),
+                    Channel::Leader => Input::ToLeader(text),
                 };
                 self.push(at, j, input);
             }
@@ -95,7 +99,7 @@ impl Sim {
             .collect();
         if let Some(text) = self.replayer.pick(self.now, &departed) {
             self.log(|| format!("replay {}", &text[..text.len().min(120)]));
-            self.post(usize::MAX, &text, false);
+            self.post(usize::MAX, &text, Channel::App);
         }
         Ok(())
     }

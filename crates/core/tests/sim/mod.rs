@@ -234,6 +234,12 @@ impl Tab {
     fn listens_as_heir(&self) -> bool {
         self.holds_heir || self.engine.role() != Role::Follower
     }
+
+    /// Whether the page listens on the leader's channel: while it does not follow, as the
+    /// driver does.
+    fn listens_as_leader(&self) -> bool {
+        self.engine.role() != Role::Follower
+    }
     /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped (and the
     /// wall clock, which went on, is read again).
     fn restart_clock(&mut self, now: u64) {
@@ -314,12 +320,25 @@ type MessageKey = (TabId, Incarnation, u64);
 /// Per (receiver, sender, incarnation).
 type StreamKey = (usize, TabId, Incarnation);
 
+/// Which of the app's channels a text is posted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// The app's channel: every tab.
+    App,
+    /// The heir's channel.
+    Heir,
+    /// The leader's channel.
+    Leader,
+}
+
 /// An input waiting in the delivery queue.
 #[derive(Clone, Debug)]
 enum Input {
     Text(String),
     /// A text posted on the heir's channel.
     ToHeir(String),
+    /// A text posted on the leader's channel.
+    ToLeader(String),
     /// A lock notice for the request of this generation.
     Lock(LockName, LockChange, u64),
     Persisted(Term),
@@ -638,6 +657,7 @@ impl Sim {
                     | Output::RecordTheft(_)
                     | Output::Transmit(_)
                     | Output::TransmitToHeir(_)
+                    | Output::TransmitToLeader(_)
             ) {
                 self.schedule_persists(i, &mut persists);
             }
@@ -648,8 +668,9 @@ impl Sim {
                     let stored = self.terms.term.as_deref();
                     self.tabs[i].engine.handle_stored_term(clock, stored);
                 }
-                Output::TransmitToHeir(text) => self.sent(i, &text, true)?,
-                Output::Transmit(text) => self.sent(i, &text, false)?,
+                Output::TransmitToHeir(text) => self.sent(i, &text, Channel::Heir)?,
+                Output::TransmitToLeader(text) => self.sent(i, &text, Channel::Leader)?,
+                Output::Transmit(text) => self.sent(i, &text, Channel::App)?,
                 Output::Persist(term) => persists.push(term),
                 Output::RecordTheft(term) => {
                     // localStorage writes synchronously: the record is there before the steal.
@@ -866,6 +887,13 @@ impl Sim {
                                 .handle_message_to_heir(clock, Received::Text(&text));
                         }
                         Input::ToHeir(_) => continue,
+                        // The same for the leader's channel.
+                        Input::ToLeader(text) if self.tabs[to].listens_as_leader() => {
+                            self.tabs[to]
+                                .engine
+                                .handle_message(clock, Received::Text(&text));
+                        }
+                        Input::ToLeader(_) => continue,
                         Input::Lock(name, change, lock_gen) => {
                             self.watch_notice(to, (name, change, lock_gen), order);
                             if lock_gen != self.tabs[to].lock_gen[name.index()] {

@@ -14,6 +14,8 @@ pub struct Drained {
     pub posts: Vec<String>,
     /// Texts for the heir's channel.
     pub to_heir: Vec<String>,
+    /// Texts for the leader's channel.
+    pub to_leader: Vec<String>,
     /// News for the app.
     pub events: Vec<Event>,
     /// Everything else (storage, locks, the durable store), unanswered.
@@ -26,6 +28,7 @@ impl Drained {
         match output {
             Output::Transmit(text) => self.posts.push(text),
             Output::TransmitToHeir(text) => self.to_heir.push(text),
+            Output::TransmitToLeader(text) => self.to_leader.push(text),
             Output::Event(event) => self.events.push(event),
             other => return Some(other),
         }

@@ -97,7 +97,8 @@ impl Tabs {
     }
 
     /// Runs every tab's outputs the way the driver does (storage answers at once, posts reach
-    /// the other tabs, posts to the heir the tabs listening there), until all are quiet.
+    /// the other tabs, posts to the heir or the leader the tabs listening there), until all
+    /// are quiet.
     pub fn flush(&mut self) {
         let mut busy = true;
         while busy {
@@ -111,6 +112,13 @@ impl Tabs {
                                 if self.holds_heir[u] || self.tabs[u].role() != Role::Follower {
                                     self.tabs[u]
                                         .handle_message_to_heir(self.now, Received::Text(&text));
+                                }
+                            }
+                        }
+                        Output::TransmitToLeader(text) => {
+                            for u in self.others(t).collect::<Vec<_>>() {
+                                if self.tabs[u].role() != Role::Follower {
+                                    self.tabs[u].handle_message(self.now, Received::Text(&text));
                                 }
                             }
                         }

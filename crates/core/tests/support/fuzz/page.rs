@@ -47,7 +47,8 @@ pub struct Page {
     pub image: Image,
     /// Staged files: chunk `index` of `stage`.
     pub staged: BTreeMap<(String, u64), Vec<u8>>,
-    /// What the tab posted on the channel, oldest first, until taken.
+    /// What the tab posted on the channel and on the leader's channel, oldest first, until
+    /// taken.
     pub posts: Vec<String>,
     /// What the tab posted on the heir's channel, oldest first, until taken.
     pub to_heir: Vec<String>,
@@ -250,7 +251,8 @@ impl Page {
                 Output::DeleteBackup { key, text } if self.local.get(&key) == Some(&text) => {
                     self.local.remove(&key);
                 }
-                Output::Transmit(text) => {
+                // The other page hears both (a pair's other page leads or follows).
+                Output::Transmit(text) | Output::TransmitToLeader(text) => {
                     self.check_sent(&text);
                     self.posts.push(text);
                 }
