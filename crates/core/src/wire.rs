@@ -634,7 +634,8 @@ mod tests {
             (with("v", "2"), Rejection::UnknownVersion),
             (with("v", "3"), Rejection::UnknownVersion),
             (with("v", "4"), Rejection::UnknownVersion),
-            (with("v", "6"), Rejection::UnknownVersion),
+            (with("v", "5"), Rejection::UnknownVersion),
+            (with("v", "7"), Rejection::UnknownVersion),
             (with("at", "-1"), Rejection::WrongType),
             (with("at", "9007199254740992"), Rejection::UnsafeNumber),
             (with("term", "-1"), Rejection::WrongType),
@@ -697,7 +698,9 @@ mod tests {
     #[test]
     fn an_unknown_field_is_a_wrong_type() {
         let good = codec().encode(&sample(Body::Bye));
-        let text = good.replacen("{\"v\":5,", "{\"v\":5,\"extra\":0,", 1);
+        let v = format!("{{\"v\":{PROTOCOL_VERSION},");
+        let text = good.replacen(&v, &format!("{v}\"extra\":0,"), 1);
+        assert_ne!(text, good);
         assert_eq!(codec().decode(&text), Err(Rejection::WrongType));
     }
 
