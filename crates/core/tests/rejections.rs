@@ -10,7 +10,7 @@ const KEY: Key = Key::from_bytes([7; 32]);
 const OTHER_KEY: Key = Key::from_bytes([8; 32]);
 const SENDER: &str = "01010101010101010101010101010101";
 /// The protocol version this build speaks, as JSON.
-const V: &str = "5";
+const V: &str = "6";
 
 fn engine(id: u8, key: Option<Key>) -> Engine {
     Engine::new(
