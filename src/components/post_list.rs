@@ -48,8 +48,12 @@ struct Drawn {
 impl Drawn {
     /// Makes the list show `rows`: the rows no longer wanted leave, the new ones are built and
     /// go in before the next row that stays (or last), and those that stay are not touched
-    /// unless their order changed.
+    /// unless their order changed. The common change, the oldest rows going and new ones
+    /// coming last, costs what comes and goes ([`Drawn::follow`]).
     fn show(&mut self, list: &Element, rows: &[PostRow]) -> Result<(), JsValue> {
+        if self.follow(list, rows)? {
+            return Ok(());
+        }
         let wanted: BTreeSet<ItemId> = rows.iter().map(|row| row.id).collect();
         // The rows that stay, with their place among those that stay.
         let mut staying = BTreeMap::new();
@@ -91,6 +95,52 @@ impl Drawn {
         shown.reverse();
         self.rows = shown;
         Ok(())
+    }
+
+    /// The common change, in a few steps rather than one a row: the oldest rows go and new
+    /// ones come after the rest (a commit heard), or nothing changed. Whether it was that.
+    fn follow(&mut self, list: &Element, rows: &[PostRow]) -> Result<bool, JsValue> {
+        // The first wanted row's place among those drawn: the rows before it go.
+        let gone = match rows.first() {
+            Some(first) => match self.rows.iter().position(|(id, _)| *id == first.id) {
+                Some(gone) => gone,
+                None => return Ok(self.rows.is_empty() && self.add(list, rows)?),
+            },
+            None => self.rows.len(),
+        };
+        let staying = self.rows.len() - gone;
+        let same = rows.len() >= staying
+            && self.rows[gone..]
+                .iter()
+                .zip(rows)
+                .all(|((id, _), row)| *id == row.id);
+        // A row that goes and comes back (not a commit heard) is moved, not built again.
+        let back = || {
+            rows[staying..]
+                .iter()
+                .any(|row| self.rows[..gone].iter().any(|(id, _)| *id == row.id))
+        };
+        if !same || back() {
+            return Ok(false);
+        }
+        for (_, element) in self.rows.drain(..gone) {
+            element.remove();
+        }
+        self.add(list, &rows[staying..])
+    }
+
+    /// Builds `rows` and puts them after the rest; `true`.
+    fn add(&mut self, list: &Element, rows: &[PostRow]) -> Result<bool, JsValue> {
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let document = list.owner_document().ok_or("the list is in no document")?;
+        for row in rows {
+            let element = build(&document, row)?;
+            list.append_child(&element)?;
+            self.rows.push((row.id, element));
+        }
+        Ok(true)
     }
 }
 
