@@ -64,6 +64,11 @@ struct Shared {
     /// The leader's channel and its listener, while this tab does not follow: the other tabs'
     /// requests come there, so that they wake no tab but the writer.
     leader_channel: Option<(BroadcastChannel, EventListener)>,
+    /// The channel object this tab posts its requests to the leader from, with no listener,
+    /// and when it last did: opened for a post and kept while the tab goes on writing (opening
+    /// one costs more than a post), closed once idle ([`LEADER_SENDER_IDLE_MS`]). While open it
+    /// also receives the other writing tabs' requests, which, with no listener, wake no script.
+    leader_sender: Option<(BroadcastChannel, Millis)>,
     rehearsal: Rehearsal,
     /// The durable store (IndexedDB), once open.
     db: DbState,
@@ -202,6 +207,7 @@ impl Driver {
             lock_requests: Vec::new(),
             heir_channel: None,
             leader_channel: None,
+            leader_sender: None,
             rehearsal: Rehearsal::Due,
             db: DbState::Opening(Vec::new()),
             next_stage: 0,
@@ -435,6 +441,7 @@ impl Drop for Driver {
         shared.rehearsal = Rehearsal::Done;
         shared.stop_listening_as_heir();
         shared.stop_listening_as_leader();
+        shared.close_leader_sender(None);
         shared.channel.close();
         for lock in shared.locks.iter_mut().flatten() {
             lock.release();
@@ -799,18 +806,39 @@ impl Shared {
         }
     }
 
-    /// Posts `text` on the leader's channel, from a channel object opened for the purpose (one
-    /// kept open would hear every other tab's requests), or on the channel if the browser
-    /// refuses to open one (the leader takes requests heard there too).
-    fn post_to_leader(&self, text: &str) {
+    /// Posts `text` on the leader's channel from this tab's sending object (opened now if
+    /// need be), or on the channel if the browser refuses to open one (the leader takes
+    /// requests heard there too).
+    fn post_to_leader(&mut self, text: &str) {
         let text = JsValue::from_str(text);
-        match BroadcastChannel::new(&leader_channel_name(&self.channel_name)) {
-            Ok(channel) => {
+        let now = self.clock.now();
+        if self.leader_sender.is_none() {
+            self.leader_sender = BroadcastChannel::new(&leader_channel_name(&self.channel_name))
+                .ok()
+                .map(|channel| (channel, now));
+        }
+        match &mut self.leader_sender {
+            Some((channel, used)) => {
                 let _ = channel.post_message(&text);
-                channel.close();
+                *used = now;
             }
-            Err(_) => {
+            None => {
                 let _ = self.channel.post_message(&text);
+            }
+        }
+    }
+
+    /// Closes the sending object of the leader's channel if it was idle for
+    /// [`LEADER_SENDER_IDLE_MS`] at `now` (`None`: whenever it was last used).
+    fn close_leader_sender(&mut self, now: Option<Millis>) {
+        let idle = |used: Millis| now.is_none_or(|now| now.since(used) >= LEADER_SENDER_IDLE_MS);
+        if self
+            .leader_sender
+            .as_ref()
+            .is_some_and(|(_, used)| idle(*used))
+        {
+            if let Some((channel, _)) = self.leader_sender.take() {
+                channel.close();
             }
         }
     }
@@ -886,6 +914,8 @@ fn pump(shared: &Rc<RefCell<Shared>>) {
         run_lock_requests(&mut inner, &Rc::downgrade(shared));
         inner.tune_heir_channel(&Rc::downgrade(shared));
         inner.tune_leader_channel(&Rc::downgrade(shared));
+        let now = inner.clock.now();
+        inner.close_leader_sender(Some(now));
         if !inner.engine.is_writing() {
             inner.sweep = None;
         } else if inner.sweep.is_none() {
@@ -1080,6 +1110,10 @@ fn schedule_sweep(weak: Weak<RefCell<Shared>>, delay: u32) -> Timeout {
 fn heir_channel_name(channel: &str) -> String {
     format!("{channel}:heir")
 }
+
+/// How long a tab keeps its sending object of the leader's channel open after its last post,
+/// in ms: past it, the object is closed at the next turn the driver runs.
+const LEADER_SENDER_IDLE_MS: u64 = 2_000;
 
 /// The leader's channel: where the other tabs' requests go.
 fn leader_channel_name(channel: &str) -> String {
