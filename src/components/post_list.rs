@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use conclave_web::ItemId;
 use leptos::html::Ol;
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
-use web_sys::{Document, Element};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
 
 use crate::view_model::PostRow;
 
@@ -39,10 +39,12 @@ pub fn PostList(
     view! { <ol class="posts" data-testid="messages" node_ref=list></ol> }
 }
 
-/// The rows in the list now, in its order: the list's children, each with its message's id.
+/// The rows in the list now, in its order: the list's children, each with its message's id;
+/// and an empty row, made once, that each row is a copy of.
 #[derive(Default)]
 struct Drawn {
     rows: Vec<(ItemId, Element)>,
+    empty: Option<Element>,
 }
 
 impl Drawn {
@@ -72,7 +74,7 @@ impl Drawn {
             .filter_map(|row| staying.get(&row.id).map(|(place, _)| *place))
             .enumerate()
             .all(|(i, place)| i == place);
-        let document = list.owner_document().ok_or("the list is in no document")?;
+        let empty = self.empty(list)?;
         let mut shown = Vec::with_capacity(rows.len());
         // From the last: the row after each is known when it goes in.
         let mut next: Option<Element> = None;
@@ -84,7 +86,7 @@ impl Drawn {
                     element
                 }
                 None => {
-                    let element = build(&document, row)?;
+                    let element = build(&empty, row)?;
                     list.insert_before(&element, next.as_deref())?;
                     element
                 }
@@ -134,32 +136,48 @@ impl Drawn {
         if rows.is_empty() {
             return Ok(true);
         }
-        let document = list.owner_document().ok_or("the list is in no document")?;
+        let empty = self.empty(list)?;
         for row in rows {
-            let element = build(&document, row)?;
+            let element = build(&empty, row)?;
             list.append_child(&element)?;
             self.rows.push((row.id, element));
         }
         Ok(true)
     }
+
+    /// The empty row: `<li data-testid="message"><code class="author"></code><span
+    /// class="text"></span></li>`, made the first time it is needed.
+    fn empty(&mut self, list: &Element) -> Result<Element, JsValue> {
+        if let Some(empty) = &self.empty {
+            return Ok(empty.clone());
+        }
+        let document = list.owner_document().ok_or("the list is in no document")?;
+        let li = document.create_element("li")?;
+        li.set_attribute("data-testid", "message")?;
+        let by = document.create_element("code")?;
+        by.set_class_name("author");
+        let text = document.create_element("span")?;
+        text.set_class_name("text");
+        li.append_child(&by)?;
+        li.append_child(&text)?;
+        self.empty = Some(li.clone());
+        Ok(li)
+    }
 }
 
-/// One message's row.
-fn build(document: &Document, row: &PostRow) -> Result<Element, JsValue> {
+/// One message's row: a copy of `empty` (one call for the elements and what every row has in
+/// common), with the message's id, its author and its text.
+fn build(empty: &Element, row: &PostRow) -> Result<Element, JsValue> {
+    let li: Element = empty.clone_node_with_deep(true)?.unchecked_into();
+    let (Some(by), Some(text)) = (li.first_element_child(), li.last_element_child()) else {
+        return Err("the empty row lost its children".into());
+    };
     let author = row.author.to_string();
-    let li = document.create_element("li")?;
-    li.set_attribute("data-testid", "message")?;
     li.set_attribute("data-message-id", &row.id.to_string())?;
     li.set_attribute("data-author", &author)?;
-    let by = document.create_element("code")?;
-    by.set_class_name("author");
     by.set_attribute("title", &author)?;
     by.set_text_content(Some(&row.by()));
-    let text = document.create_element("span")?;
-    text.set_class_name("text");
     // Text, never markup: a text node.
     text.set_text_content(Some(&row.text));
-    li.append_child(&by)?;
-    li.append_child(&text)?;
     Ok(li)
 }
