@@ -1,8 +1,8 @@
 //! The open session's list of messages, drawn by hand: every tab draws every message every tab
 //! writes, so a row's cost is paid five times over with five tabs. Built through Leptos (an
 //! owner, a view and its attributes per row) a row was most of what a tab spent on a message
-//! it did not write; here it is one element with two children, made with the DOM's own calls,
-//! and a change moves only the rows that came or went.
+//! it did not write; here it is a copy of an empty row (one call) given its id, author and
+//! text with the DOM's own calls, and a change moves only the rows that came or went.
 
 use std::collections::{BTreeMap, BTreeSet};
 
