@@ -10,8 +10,9 @@
 //! the lock's next holder wait for the robbed leader. And the lists: a leader left behind by a
 //! later term must be heard at it within a heartbeat, so one whose hand-off nobody heard (its
 //! heir closed too) leaves every list then, while a deposed leader that runs says so at once.
-//! Last, the rehearsal of a take-over: only the waiting heir makes one, it leads at the term the
-//! real take-over then leads at, and it leaves the heir's engine as it was.
+//! Then the rehearsal of a take-over: only the waiting heir makes one, it leads at the term the
+//! real take-over then leads at, and it leaves the heir's engine as it was. Last, the third
+//! channel: a follower's requests go on the leader's channel alone.
 
 mod support;
 
@@ -622,4 +623,34 @@ fn a_followers_requests_go_on_the_leaders_channel_alone() {
         said.to_leader[0].contains(&number),
         "request {number}: {said:?}"
     );
+}
+
+#[test]
+fn a_resignation_signed_by_a_tab_that_does_not_lead_hands_nothing_off() {
+    let mut group = Tabs::leader_and_heir(3);
+    let term = group.tabs[0].term();
+    assert!(group.tabs[0].is_leader() && group.tabs[1].term() == term);
+    // Tab 2 follows at the leader's term. A message it signs (an app message, never delivered)
+    // becomes a resignation naming the heir: signed, fresh, at the current term, and not the
+    // leader's.
+    let now = group.now;
+    group.tabs[2].handle_broadcast(now, "x").expect("fits");
+    let said = group.take(2);
+    let text = said.posts.last().expect("the app message");
+    let (payload, _tag) = text.rsplit_once('#').expect("signed");
+    let head = &payload[..payload.find("\"msg\":").expect("a body")];
+    let heir = TabId::from_bytes([2; 16]);
+    let forged = conclave_core::auth::seal(
+        format!("{head}\"msg\":{{\"resign\":{{\"successor\":\"{heir}\"}}}}}}"),
+        Some(&Key::from_bytes([42; 32])),
+    );
+    group.tabs[1].handle_message(group.now, Received::Text(&forged));
+    group.flush();
+    group.tick(100);
+    assert!(
+        !group.tabs[1].is_leader(),
+        "the heir took a hand-off its leader never made"
+    );
+    assert!(group.tabs[0].is_leader());
+    assert_eq!(group.tabs[1].term(), term);
 }

@@ -772,7 +772,9 @@ impl Engine {
         term: Term,
         successor: Option<TabId>,
     ) {
-        if term != self.lead.term {
+        // Only the leader of this tab's term hands it off: a resignation signed by any other
+        // tab, or at another term, says nothing of who leads.
+        if term != self.lead.term || term.leader() != Some(from) {
             return;
         }
         self.on_leader_gone(now, from, Some(term));
