@@ -11,8 +11,9 @@
 //! later term must be heard at it within a heartbeat, so one whose hand-off nobody heard (its
 //! heir closed too) leaves every list then, while a deposed leader that runs says so at once.
 //! Then the rehearsal of a take-over: only the waiting heir makes one, it leads at the term the
-//! real take-over then leads at, and it leaves the heir's engine as it was. Last, the third
-//! channel: a follower's requests go on the leader's channel alone.
+//! real take-over then leads at, and it leaves the heir's engine as it was. Then the third
+//! channel: a follower's requests go on the leader's channel alone. Last, a resignation signed
+//! by a tab that does not lead hands nothing off.
 
 mod support;
 
