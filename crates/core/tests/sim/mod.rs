@@ -240,6 +240,7 @@ impl Tab {
     fn listens_as_leader(&self) -> bool {
         self.engine.role() != Role::Follower
     }
+
     /// Wakes from the machine's sleep: a clock that stopped resumes where it stopped (and the
     /// wall clock, which went on, is read again).
     fn restart_clock(&mut self, now: u64) {
