@@ -548,8 +548,6 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Commits `tx`, whose requests are `pending` (kept, not awaited: the transaction's `complete`
-/// covers them), and resolves when it is durable.
 /// A read-only transaction ([`Db::reading`]): every read in it sees one snapshot of the store.
 /// Each read is asked for once the one before it is answered, which keeps the transaction
 /// alive between them; dropped, it ends (it has nothing to commit).
@@ -619,6 +617,8 @@ impl Reading<'_> {
     }
 }
 
+/// Commits `tx`, whose requests are `pending` (kept, not awaited: the transaction's `complete`
+/// covers them), and resolves when it is durable.
 async fn finish(tx: Transaction<'_>, pending: Vec<VoidRequest>) -> Result<(), IdbError> {
     let raw = AsRef::<web_sys::IdbTransaction>::as_ref(tx.as_sys()).clone();
     let result = tx.commit().await;
