@@ -60,10 +60,10 @@ struct Shared {
     /// about to): only they listen there, so that a leader's hand-off wakes no other tab. A
     /// new leader keeps listening after it lets go of the heir lock: when the lock manager's
     /// grant came first, the resignation it led on may still be on its way, to be passed on.
-    heir_channel: Option<(BroadcastChannel, EventListener)>,
+    heir_channel: Listening,
     /// The leader's channel and its listener, while this tab does not follow: the other tabs'
     /// requests come there, so that they wake no tab but the writer.
-    leader_channel: Option<(BroadcastChannel, EventListener)>,
+    leader_channel: Listening,
     /// The channel object this tab posts its requests to the leader from, with no listener,
     /// and when it last did: opened for a post and kept while the tab goes on writing (opening
     /// one costs more than a post), closed once idle ([`LEADER_SENDER_IDLE_MS`]). While open it
@@ -439,8 +439,8 @@ impl Drop for Driver {
         shared.lock_requests.clear();
         shared.timer = None;
         shared.rehearsal = Rehearsal::Done;
-        shared.stop_listening_as_heir();
-        shared.stop_listening_as_leader();
+        stop_listening(&mut shared.heir_channel);
+        stop_listening(&mut shared.leader_channel);
         shared.close_leader_sender(None);
         shared.channel.close();
         for lock in shared.locks.iter_mut().flatten() {
@@ -759,21 +759,14 @@ impl Shared {
             return;
         };
         let holds_heir = locks[LockName::Heir.index()].is_held();
-        let wanted = holds_heir || self.engine.role() != Role::Follower;
-        if !wanted {
-            self.stop_listening_as_heir();
-        }
-        if !wanted || self.heir_channel.is_some() {
-            return;
-        }
-        // Without it (the browser refused a second channel) the heir still takes over when
-        // the leader lock comes; the resignation is then lost, and the other tabs drop the
-        // departed leader once it has been silent for its time-to-live.
-        if let Ok(channel) = BroadcastChannel::new(&heir_channel_name(&self.channel_name)) {
-            let listener = listen(&channel, "message", weak, |shared, event| {
-                receive(shared, event, Engine::handle_message_to_heir);
-            });
-            self.heir_channel = Some((channel, listener));
+        if !holds_heir && self.engine.role() == Role::Follower {
+            stop_listening(&mut self.heir_channel);
+        } else if self.heir_channel.is_none() {
+            // Without it (the browser refused a second channel) the heir still takes over when
+            // the leader lock comes; the resignation is then lost, and the other tabs drop the
+            // departed leader once it has been silent for its time-to-live.
+            let name = heir_channel_name(&self.channel_name);
+            self.heir_channel = listening(&name, weak, Engine::handle_message_to_heir);
         }
     }
 
@@ -784,25 +777,10 @@ impl Shared {
     /// out for their tabs.
     fn tune_leader_channel(&mut self, weak: &Weak<RefCell<Shared>>) {
         if self.engine.role() == Role::Follower {
-            self.stop_listening_as_leader();
-            return;
-        }
-        if self.leader_channel.is_some() {
-            return;
-        }
-        if let Ok(channel) = BroadcastChannel::new(&leader_channel_name(&self.channel_name)) {
-            let listener = listen(&channel, "message", weak, |shared, event| {
-                receive(shared, event, Engine::handle_message);
-            });
-            self.leader_channel = Some((channel, listener));
-        }
-    }
-
-    /// Stops listening on the leader's channel.
-    fn stop_listening_as_leader(&mut self) {
-        if let Some((channel, listener)) = self.leader_channel.take() {
-            drop(listener);
-            channel.close();
+            stop_listening(&mut self.leader_channel);
+        } else if self.leader_channel.is_none() {
+            let name = leader_channel_name(&self.channel_name);
+            self.leader_channel = listening(&name, weak, Engine::handle_message);
         }
     }
 
@@ -840,14 +818,6 @@ impl Shared {
             if let Some((channel, _)) = self.leader_sender.take() {
                 channel.close();
             }
-        }
-    }
-
-    /// Stops listening on the heir's channel.
-    fn stop_listening_as_heir(&mut self) {
-        if let Some((channel, listener)) = self.heir_channel.take() {
-            drop(listener);
-            channel.close();
         }
     }
 
@@ -1118,6 +1088,33 @@ const LEADER_SENDER_IDLE_MS: u64 = 2_000;
 /// The leader's channel: where the other tabs' requests go.
 fn leader_channel_name(channel: &str) -> String {
     format!("{channel}:to-leader")
+}
+
+/// A channel of the app's that this tab listens on (the heir's, the leader's), with its
+/// listener; `None` while it does not.
+type Listening = Option<(BroadcastChannel, EventListener)>;
+
+/// Opens channel `name` and hands every message that arrives there to `handle`, while the
+/// driver lives; `None` if the browser refuses to open it.
+fn listening(
+    name: &str,
+    shared: &Weak<RefCell<Shared>>,
+    handle: fn(&mut Engine, Millis, Received<'_>),
+) -> Listening {
+    let channel = BroadcastChannel::new(name).ok()?;
+    let listener = listen(&channel, "message", shared, move |shared, event| {
+        receive(shared, event, handle);
+    });
+    Some((channel, listener))
+}
+
+/// Stops listening on the channel in `listening`, if any: the listener goes, then the channel
+/// is closed.
+fn stop_listening(listening: &mut Listening) {
+    if let Some((channel, listener)) = listening.take() {
+        drop(listener);
+        channel.close();
+    }
 }
 
 /// Listens for `event` on `target`, handing it to the driver while the driver lives.
