@@ -49,6 +49,7 @@ import { fileURLToPath } from "node:url";
 import { DIST, launchPersistent, openTabs, tabId } from "../e2e/browser.mjs";
 import { createSession, leaderOf, openSession, tasks } from "../e2e/app.mjs";
 import { crash, firstTask, pick, startOutcome, streamingHistory } from "../e2e/imports.mjs";
+import { cpuByProcess, cpuSpent } from "./processes.mjs";
 import { quantile } from "./stats.mjs";
 
 const MiB = 1024 * 1024;
@@ -210,7 +211,7 @@ async function app(file, n, crashAt = null) {
     await openSession(pages, session);
     await new Promise((r) => setTimeout(r, 1_000));
     const busy = await Promise.all(pages.map((p) => busyMeter(context, p)));
-    const cpu0 = await chromiumCpu();
+    const cpu0 = cpuByProcess(chromium);
     await pick(picker, file.path);
     const said = await startOutcome(picker, 120_000);
     if (said !== "Import started.") throw new Error(`${what}: ${said}`);
@@ -246,7 +247,7 @@ async function app(file, n, crashAt = null) {
     });
     const all = await Promise.all(pages.map(watched));
     const spent = await Promise.all(pages.map((p) => busy.find((b) => b.page === p).spent()));
-    const cpu1 = await chromiumCpu();
+    const cpu1 = cpuByProcess(chromium);
     const rows = await Promise.all(pages.map(async (p) => (await tasks(p)).find((t) => t.id === task.id)));
     const picked = all[pages.indexOf(picker)]?.picked ?? long[0]?.watch.picked;
     const started = all[pages.indexOf(picker)]?.started ?? long[0]?.watch.started;
@@ -281,13 +282,10 @@ async function app(file, n, crashAt = null) {
     console.log(`${what}: ${pace}`);
     console.log(`${what}: ${longWords(perTab)}`);
     const roles = pages.map((p, i) => (i === leader ? (crashAt === null ? "leader" : "new leader") : p === picker ? "picker" : "follower"));
-    const kinds = {};
-    for (const [pid, { kind, ticks }] of cpu1) kinds[kind] = (kinds[kind] ?? 0) + ticks - (cpu0.get(pid)?.ticks ?? 0);
     console.log(
       `${what}: CPU time of the browser's processes from the pick to the end (/proc): ` +
-        Object.entries(kinds)
-          .sort((a, b) => b[1] - a[1])
-          .map(([k, t]) => `${k} ${(t / 100).toFixed(2)} s`)
+        cpuSpent(cpu0, cpu1)
+          .kinds.map(([k, ms]) => `${k} ${(ms / 1_000).toFixed(2)} s`)
           .join(", "),
     );
     console.log(
@@ -301,24 +299,8 @@ async function app(file, n, crashAt = null) {
   }
 }
 
-/** Every Chromium process's CPU time (user + system, in clock ticks) and kind, by pid. */
-async function chromiumCpu() {
-  const { readdir, readFile } = await import("node:fs/promises");
-  const out = new Map();
-  for (const pid of await readdir("/proc")) {
-    if (!/^[0-9]+$/.test(pid)) continue;
-    try {
-      // A zygote's children rewrite their command line as one string.
-      const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8")).replaceAll("\0", " ");
-      if (!/chrom/.test(cmd.split(" ")[0])) continue;
-      const type = / --type=(\S+)/.exec(cmd)?.[1] ?? "browser";
-      const sub = / --utility-sub-type=(\S+)/.exec(cmd)?.[1];
-      const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
-      out.set(pid, { kind: sub ? `${type}:${sub}` : type, ticks: Number(stat[11]) + Number(stat[12]) });
-    } catch {}
-  }
-  return out;
-}
+/** Every Chromium process on this machine (the one browser under test), for cpuByProcess. */
+const chromium = (cmdline) => /chrom/.test(cmdline.replaceAll("\0", " ").split(" ")[0]);
 
 /**
  * How much main-thread time `page` spends from now on (Chrome's TaskDuration, through CDP):

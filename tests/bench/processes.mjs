@@ -28,3 +28,39 @@ export function pidsWhere(test) {
 export function rendererPids() {
   return pidsWhere((cmdline) => cmdline.includes("--type=renderer"));
 }
+
+/**
+ * The CPU time (ms, user + system) and kind of every process whose command line (see
+ * commandLines) passes `test`, by pid. A Chromium process's kind is its `--type` (`browser`
+ * without one), with a utility process's sub-type after a colon.
+ */
+export function cpuByProcess(test) {
+  const out = new Map();
+  for (const [pid, cmdline] of commandLines()) {
+    if (!test(cmdline)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // After the command's name: field 3 (state) on; utime and stime are fields 14 and 15.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const line = cmdline.replaceAll("\0", " ");
+      const type = / --type=(\S+)/.exec(line)?.[1] ?? "browser";
+      const sub = / --utility-sub-type=(\S+)/.exec(line)?.[1];
+      const ms = (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux.
+      out.set(pid, { kind: sub ? `${type}:${sub}` : type, ms });
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return out;
+}
+
+/**
+ * What the processes used between two readings of cpuByProcess, in ms: `{ total, kinds }`,
+ * `kinds` by kind, most first. A process that started in between counts from zero.
+ */
+export function cpuSpent(before, after) {
+  const kinds = new Map();
+  for (const [pid, { kind, ms }] of after) kinds.set(kind, (kinds.get(kind) ?? 0) + ms - (before.get(pid)?.ms ?? 0));
+  const sorted = [...kinds].sort((a, b) => b[1] - a[1]);
+  return { total: sorted.reduce((sum, [, ms]) => sum + ms, 0), kinds: sorted };
+}

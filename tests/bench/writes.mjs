@@ -59,7 +59,7 @@ import { chromium } from "playwright-core";
 import { ARGS, DIST, EXTRA_ARGS, closePanel, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { timedWrite } from "./compose.mjs";
-import { commandLines } from "./processes.mjs";
+import { cpuByProcess, cpuSpent } from "./processes.mjs";
 import { quantile, stats } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 300);
@@ -140,38 +140,13 @@ async function browserFor(root, storage = STORAGE) {
     url: server.url,
     context,
     /** The CPU time (ms) this browser's processes have used so far. */
-    cpu: () => cpuOf((cmdline) => cmdline.includes(profile)),
+    cpu: () => cpuByProcess((cmdline) => cmdline.includes(profile)),
     async close() {
       await context.close();
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * The CPU time (ms, user + system) the processes whose command line passes `test` have used:
- * `{ total, kinds }`, `kinds` by the kind of Chromium process (browser, renderer, gpu-process,
- * utility...).
- */
-function cpuOf(test) {
-  let total = 0;
-  const kinds = {};
-  for (const [pid, cmdline] of commandLines()) {
-    if (!test(cmdline)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // After the command's name: field 3 (state) on; utime and stime are fields 14 and 15.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ms = (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux.
-      const kind = / --type=(\S+)/.exec(cmdline.replaceAll("\0", " "))?.[1] ?? "browser";
-      total += ms;
-      kinds[kind] = (kinds[kind] ?? 0) + ms;
-    } catch {
-      // The process ended while it was read.
-    }
-  }
-  return { total, kinds };
 }
 
 /** The CPU time (ms) every core of this machine has spent busy since it started. */
@@ -192,12 +167,8 @@ function used(env, from, total) {
   const wall = to.at - from.at;
   const machine = `the machine's cores were busy ${((to.busy - from.busy) / 1_000).toFixed(1)} s in those ${(wall / 1_000).toFixed(1)} s`;
   if (to.cpu === null) return machine;
-  const cpu = to.cpu.total - from.cpu.total;
-  const kinds = Object.keys(to.cpu.kinds)
-    .map((kind) => [kind, to.cpu.kinds[kind] - (from.cpu.kinds[kind] ?? 0)])
-    .sort((a, b) => b[1] - a[1])
-    .map(([kind, ms]) => `${kind} ${(ms / total).toFixed(2)}`)
-    .join(", ");
+  const { total: cpu, kinds: spent } = cpuSpent(from.cpu, to.cpu);
+  const kinds = spent.map(([kind, ms]) => `${kind} ${(ms / total).toFixed(2)}`).join(", ");
   return `its browser used ${(cpu / 1_000).toFixed(1)} s of CPU (${(cpu / total).toFixed(2)} ms a message: ${kinds}) and ${machine}`;
 }
 
