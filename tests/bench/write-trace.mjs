@@ -82,7 +82,7 @@ try {
   const times = [];
   for (let i = 0; i < WARM_UP + WRITES; i++) {
     await Promise.all([writer, leader].map((p) => p.evaluate(() => (window.__log.length = 0))));
-    const { t0, t1 } = await writer.evaluate(timedWrite, { text: `trace #${i}`, bound: 30_000, submit: "event" });
+    const { t0, t1 } = await writer.evaluate(timedWrite, { text: `trace #${i}`, bound: 30_000 });
     // The leader's last notes (its own drawing) may land just after the writer's "Saved.".
     await new Promise((r) => setTimeout(r, 30));
     const [mine, its] = await Promise.all([writer, leader].map((p) => p.evaluate(() => window.__log.slice())));

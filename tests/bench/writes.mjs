@@ -16,7 +16,7 @@
 //    answers on the channel; every tab draws it as it hears it.
 // 2. Sustained writes, 5 tabs writing at once (a fresh browser): each tab makes K writes as
 //    fast as it can, pipelined, through the page's `addMessage` export (as many at once as it
-//    takes; or, with WRITES_SUSTAINED_SUBMIT=request, through the composer, one submit a turn;
+//    takes; or, with WRITES_SUSTAINED_SUBMIT=enter, through the composer, one submit a turn;
 //    a write refused because too many requests are outstanding is made again, same text, after
 //    a few ms), until every tab shows all 5 × K; writes/s
 //    from the first submit to the moment the last tab shows the last message, with how many
@@ -47,8 +47,9 @@
 // WRITES_TABS=2,5 runs only those tab counts for the latency; WRITES_SUSTAINED=200 sets K;
 // WRITES_ROUNDS=3 how many times the sustained pair runs (in turn, the order alternating);
 // WRITES_ONLY=latency|sustained|floor runs only that part; WRITES_STORAGE=disk|memory (above);
-// WRITES_SUBMIT=event submits with a bare `submit` event instead of form.requestSubmit() (see
-// SUBMIT below).
+// WRITES_PROFILE=N samples a CPU profile of every tab through each timed part
+// of Conclave's runs and prints each tab's N costliest functions (profiles.mjs; names show in
+// a build that keeps them: docs/benchmarks.md, "Profiling"; CONCLAVE_DIST picks the build).
 // Any error the pages log (console errors, uncaught exceptions) is printed at the end.
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -60,6 +61,7 @@ import { ARGS, DIST, EXTRA_ARGS, closePanel, launch, openPanel, openTabs, tabId,
 import { serve } from "../e2e/server.mjs";
 import { timedWrite } from "./compose.mjs";
 import { cpuByProcess, cpuSpent } from "./processes.mjs";
+import { describe, profiling } from "./profiles.mjs";
 import { quantile, stats } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 300);
@@ -68,25 +70,18 @@ const SIZES = (process.env.WRITES_TABS ?? "2,5,10").split(",").map(Number);
 const K = Number(process.env.WRITES_SUSTAINED ?? 200);
 const ROUNDS = Number(process.env.WRITES_ROUNDS ?? 3);
 /**
- * How a page submits the composer: "request" (the default) with form.requestSubmit(), as Enter
- * or the Send button do, which runs the browser's form submission (its constraint validation
- * brings style and layout up to date first: with a long message list that costs more than the
- * app's own handler); "event" by dispatching a bare `submit` event, the app's handler alone.
- */
-const SUBMIT = process.env.WRITES_SUBMIT ?? "request";
-if (!["request", "event"].includes(SUBMIT)) throw new Error(`WRITES_SUBMIT: request or event, not ${SUBMIT}`);
-/**
  * How each tab makes its writes in the sustained part: "api" (the default) through the page's
  * `addMessage` export, as a page script would, as many at once as the tab takes (like the
- * baselines, which call IndexedDB from script with no form); "request" or "event" through the
- * composer, one submit a turn, as above.
+ * baselines, which call IndexedDB from script with no form); "enter" through the composer, its
+ * text and an Enter, one submit a turn.
  */
 const SUSTAINED_SUBMIT = process.env.WRITES_SUSTAINED_SUBMIT ?? "api";
-if (!["api", "request", "event"].includes(SUSTAINED_SUBMIT)) {
-  throw new Error(`WRITES_SUSTAINED_SUBMIT: api, request or event, not ${SUSTAINED_SUBMIT}`);
+if (!["api", "enter"].includes(SUSTAINED_SUBMIT)) {
+  throw new Error(`WRITES_SUSTAINED_SUBMIT: api or enter, not ${SUSTAINED_SUBMIT}`);
 }
 const WRITERS = 5;
 const ONLY = process.env.WRITES_ONLY;
+const PROFILE = Number(process.env.WRITES_PROFILE ?? 0);
 const FLOOR_N = 200;
 const FLOOR_BATCH = 100;
 const FLOOR_ROUNDS = 20;
@@ -325,8 +320,8 @@ async function settle(env, n, where) {
       pages.map((page) =>
         page.evaluate(() => {
           const rows = document.querySelectorAll("[data-testid=session]");
-          const form = document.querySelector("[data-testid=compose-text]")?.form;
-          return rows.length === 1 && rows[0].getAttribute("aria-current") === "true" && form != null && !form.hidden;
+          const composer = document.querySelector("[data-testid=compose-text]")?.closest(".compose");
+          return rows.length === 1 && rows[0].getAttribute("aria-current") === "true" && composer != null && !composer.hidden;
         }),
       ),
     );
@@ -384,8 +379,7 @@ async function pipelined({ prefix, count, startAt, submit }) {
       const tries = Number(status.dataset.tries);
       input.value = text;
       input.dispatchEvent(new Event("input", { bubbles: true }));
-      if (submit === "event") input.form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
-      else input.form.requestSubmit();
+      input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true, cancelable: true }));
       await turn();
       if (Number(status.dataset.tries) !== tries + 1) throw new Error(`the submit of "${text}" did not register`);
       const said = status.textContent;
@@ -423,13 +417,16 @@ async function latency(n) {
     const writer = pages[follower];
     const label = ids[follower].slice(0, 8);
     for (let i = 0; i < WARM_UP; i++) {
-      await writer.evaluate(timedWrite, { text: `warm-up ${label} #${i}`, bound: 30_000, submit: SUBMIT });
+      await writer.evaluate(timedWrite, { text: `warm-up ${label} #${i}`, bound: 30_000 });
     }
     const texts = Array.from({ length: WRITES }, (_, i) => `latency ${label} #${i}`);
     const threads = await mainThreads(env.context, pages);
+    const profiled = PROFILE ? await profiling(env.context, pages) : null;
     const sent = [];
-    for (const text of texts) sent.push(await writer.evaluate(timedWrite, { text, bound: 30_000, submit: SUBMIT }));
-    const thread = await threads(WRITES, (i) => (i === leader ? "the leader" : i === follower ? "the writer" : `tab ${i}`));
+    for (const text of texts) sent.push(await writer.evaluate(timedWrite, { text, bound: 30_000 }));
+    const role = (i) => (i === leader ? "the leader" : i === follower ? "the writer" : `tab ${i}`);
+    const thread = await threads(WRITES, role);
+    if (profiled) console.log(`latency, ${n} tabs, CPU profiles (ms over ${WRITES} writes):\n${describe(await profiled(), role, PROFILE)}`);
     let seen;
     await within(30_000, `every tab shows all ${WRITES} messages`, async () => {
       seen = await Promise.all(pages.map((page) => page.evaluate(shownAt, texts)));
@@ -457,6 +454,7 @@ async function sustainedConclave(round) {
     const prefix = `sustained ${Date.now()} `;
     const startAt = Date.now() + 500;
     const threads = await mainThreads(env.context, pages);
+    const profiled = PROFILE ? await profiling(env.context, pages) : null;
     const mark = usage(env);
     const runs = await Promise.all(
       pages.map((page, i) => page.evaluate(pipelined, { prefix: `${prefix}${ids[i].slice(0, 8)} `, count: K, startAt, submit: SUSTAINED_SUBMIT })),
@@ -469,6 +467,8 @@ async function sustainedConclave(round) {
     });
     const cpu = used(env, mark, total);
     const thread = await threads(total);
+    const role = (i) => (i === leader ? `tab ${i}, the leader` : `tab ${i}`);
+    if (profiled) console.log(`sustained, round ${round + 1}, Conclave, CPU profiles (ms over ${total} writes):\n${describe(await profiled(), role, PROFILE)}`);
     const start = Math.min(...runs.map((r) => r.start));
     const end = Math.max(...views.map((v) => v.last));
     const listed = await Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
@@ -525,6 +525,7 @@ async function sustainedBaseline(round, mode) {
   try {
     const startAt = Date.now() + 500;
     const threads = await mainThreads(env.context, pages);
+    const profiled = PROFILE ? await profiling(env.context, pages) : null;
     const mark = usage(env);
     const total = WRITERS * K;
     const runs = await Promise.all(
@@ -604,11 +605,10 @@ async function floor(storage) {
   }
 }
 
-if (SUBMIT === "event") console.log("submits: a bare submit event (WRITES_SUBMIT=event), not form.requestSubmit()");
 console.log(
   SUSTAINED_SUBMIT === "api"
-    ? "sustained writes: made through the page's addMessage export, as many at once as a tab takes (WRITES_SUSTAINED_SUBMIT=request: through the composer)"
-    : `sustained writes: made through the composer (${SUSTAINED_SUBMIT}), one submit a turn`,
+    ? "sustained writes: made through the page's addMessage export, as many at once as a tab takes (WRITES_SUSTAINED_SUBMIT=enter: through the composer)"
+    : "sustained writes: made through the composer, its text and an Enter, one submit a turn",
 );
 console.log(
   STORAGE === "disk"
