@@ -198,6 +198,10 @@ test("close every tab, open the app again: every session and message is there", 
     await page.click(`[data-testid=session][data-session-id="${id}"] [data-testid=switch-session]`);
   }
   await Promise.all(pages.map((page, i) => write(page, [`kept ${i} a`, `kept ${i} b`])));
+  // And one through the Send button, clicked as a pointer would.
+  await pages[2].getByTestId("compose-text").fill("kept by the button");
+  await pages[2].getByTestId("compose-send").click();
+  assert.equal(await pages[2].getByTestId("compose-text").inputValue(), "", "the button sent the text");
   await settled(pages, 10_000);
   const before = { sessions: await sessions(pages[0]), messages: await messages(pages[0]) };
   await Promise.all(pages.map((p) => p.close()));
@@ -212,7 +216,8 @@ test("close every tab, open the app again: every session and message is there", 
   await within(5_000, "the reopened app shows every message", async () =>
     JSON.stringify(await messages(again)) === JSON.stringify(before.messages),
   );
-  assert.equal((await messages(again)).length, 6);
+  assert.equal((await messages(again)).length, 7);
+  assert.ok((await messages(again)).some(([, , text]) => text === "kept by the button"), "the button's message kept");
   assert.deepEqual(await again.evaluate(() => window.__cspViolations), []);
 });
 
