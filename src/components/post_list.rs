@@ -1,15 +1,17 @@
 //! The open session's list of messages, drawn by hand: every tab draws every message every tab
 //! writes, so a row's cost is paid five times over with five tabs. Built through Leptos (an
 //! owner, a view and its attributes per row) a row was most of what a tab spent on a message
-//! it did not write; here it is a copy of an empty row (one call) given its id, author and
-//! text with the DOM's own calls, and a change moves only the rows that came or went.
+//! it did not write; here it is a copy of an empty row given its id, author and text, all the
+//! rows a change brings built in one call into JavaScript (`post_list.js`), and a change moves
+//! only the rows that came or went.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use conclave_web::ItemId;
 use leptos::html::Ol;
 use leptos::prelude::*;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use web_sys::Element;
 
 use crate::view_model::PostRow;
@@ -85,11 +87,12 @@ impl Drawn {
                     list.insert_before(&element, next.as_deref())?;
                     element
                 }
-                None => {
-                    let element = build(&empty, row)?;
-                    list.insert_before(&element, next.as_deref())?;
-                    element
-                }
+                None => built(build_rows(
+                    list,
+                    &empty,
+                    next.as_ref(),
+                    &json(std::slice::from_ref(row))?,
+                )?)?,
             };
             next = Some(element.clone());
             shown.push((row.id, element));
@@ -137,11 +140,12 @@ impl Drawn {
             return Ok(true);
         }
         let empty = self.empty(list)?;
-        for row in rows {
-            let element = build(&empty, row)?;
-            list.append_child(&element)?;
-            self.rows.push((row.id, element));
+        let elements = build_rows(list, &empty, None, &json(rows)?)?;
+        if elements.len() != rows.len() {
+            return Err("a row was not built".into());
         }
+        self.rows
+            .extend(rows.iter().map(|row| row.id).zip(elements));
         Ok(true)
     }
 
@@ -165,19 +169,39 @@ impl Drawn {
     }
 }
 
-/// One message's row: a copy of `empty` (one call for the elements and what every row has in
-/// common), with the message's id, its author and its text.
-fn build(empty: &Element, row: &PostRow) -> Result<Element, JsValue> {
-    let li: Element = empty.clone_node_with_deep(true)?.unchecked_into();
-    let (Some(by), Some(text)) = (li.first_element_child(), li.last_element_child()) else {
-        return Err("the empty row lost its children".into());
-    };
-    let author = row.author.to_string();
-    li.set_attribute("data-message-id", &row.id.to_string())?;
-    li.set_attribute("data-author", &author)?;
-    by.set_attribute("title", &author)?;
-    by.set_text_content(Some(&row.by()));
-    // Text, never markup: a text node.
-    text.set_text_content(Some(&row.text));
-    Ok(li)
+#[wasm_bindgen(module = "/src/components/post_list.js")]
+extern "C" {
+    /// Builds a row for each of `rows` ([`json`]) as a copy of `empty`, puts them into `list`
+    /// before `before` (last when `None`), and returns them in order.
+    #[wasm_bindgen(js_name = buildRows, catch)]
+    fn build_rows(
+        list: &Element,
+        empty: &Element,
+        before: Option<&Element>,
+        rows: &str,
+    ) -> Result<Vec<Element>, JsValue>;
+}
+
+/// `rows` as [`build_rows`] takes them: a JSON array of `[id, author, by, text]`.
+fn json(rows: &[PostRow]) -> Result<String, JsValue> {
+    let fields: Vec<(String, String, String, &str)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.id.to_string(),
+                row.author.to_string(),
+                row.by(),
+                row.text.as_str(),
+            )
+        })
+        .collect();
+    serde_json::to_string(&fields).map_err(|error| error.to_string().into())
+}
+
+/// The one row [`build_rows`] built for one.
+fn built(mut elements: Vec<Element>) -> Result<Element, JsValue> {
+    match (elements.pop(), elements.is_empty()) {
+        (Some(element), true) => Ok(element),
+        _ => Err("not one row built for one".into()),
+    }
 }
