@@ -311,10 +311,12 @@ impl Driver {
     }
 
     /// What is typed now in `session` (empty: nothing): kept in this tab's emergency backup
-    /// until sent or cleared, and offered in the session if the tab dies meanwhile.
+    /// until sent or cleared, and offered in the session if the tab dies meanwhile. The backup
+    /// is written at the end of this turn, with whatever else the turn changed: a text typed
+    /// and sent in one turn (an Enter, a request, the draft cleared) is one write, not three.
     pub fn draft(&self, session: ItemId, text: &str) {
-        feed(&self.shared, |inner, _| {
-            inner.engine.handle_draft(session, text)
+        feed_in_turn(&self.shared, |inner, _| {
+            inner.engine.handle_draft(session, text);
         });
     }
 

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use conclave_web::{Config, Driver, Rejection, Role};
+use conclave_web::{Config, Driver, ItemId, Rejection, Role};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -517,5 +517,61 @@ async fn the_heir_rehearses_its_take_over_once_and_the_leader_never_does() {
         within(1_000, || heir.snapshot().is_leader).await,
         "the heir leads once the leader is gone: {:?}",
         heir.snapshot()
+    );
+}
+
+/// What one turn types reaches the tab's backup in one write, by the end of that turn (no
+/// timer): a draft typed, retyped and retyped again in one turn is one `localStorage` write,
+/// holding the last text; a draft typed in a later turn is the next write.
+#[wasm_bindgen_test]
+async fn the_drafts_of_one_turn_reach_the_backup_in_one_write_before_the_turn_ends() {
+    let channel = "drafts-in-a-turn";
+    let driver = Driver::start(config(channel), |_| {}).expect("the driver starts");
+    TimeoutFuture::new(100).await;
+    let me = driver.snapshot().id;
+    let session = ItemId { tab: me, number: 1 };
+    let key = conclave_core::data::backup_key(channel, me);
+    let stored = || {
+        web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .and_then(|s| s.get_item(&key).ok().flatten())
+            .unwrap_or_default()
+    };
+    // One turn's end: the promise's continuation runs after every microtask queued before it.
+    let turn_end =
+        || wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL));
+
+    let before = driver.snapshot().backup.writes;
+    driver.draft(session, "h");
+    driver.draft(session, "he");
+    driver.draft(session, "hello");
+    assert_eq!(
+        driver.snapshot().backup.writes,
+        before,
+        "nothing written within the turn"
+    );
+    turn_end().await.expect("a resolved promise");
+    assert_eq!(
+        driver.snapshot().backup.writes,
+        before + 1,
+        "one write for the turn"
+    );
+    assert!(
+        stored().contains("hello"),
+        "the last text is kept: {}",
+        stored()
+    );
+
+    driver.draft(session, "hello again");
+    turn_end().await.expect("a resolved promise");
+    assert_eq!(
+        driver.snapshot().backup.writes,
+        before + 2,
+        "a later turn, the next write"
+    );
+    assert!(
+        stored().contains("hello again"),
+        "the later text is kept: {}",
+        stored()
     );
 }
