@@ -1,10 +1,10 @@
 // Where a follower's write spends its time, step by step, in this machine's headless Chromium
 // on the served app (a release build in dist/): 5 tabs, IndexedDB in memory (browser.mjs's
-// launch()), one follower writing one message at a time through its composer (a bare
-// `submit` event), each once the last is saved. An init script in every page notes, on the
-// machine's wall clock (performance.timeOrigin + performance.now(), to 0.1 ms), every
-// BroadcastChannel post (by the kind of message it carries), every message a second listener
-// on the app's channel hears, every readwrite IndexedDB transaction made and completed, and
+// launch()), one follower writing one message at a time through its composer (its text and an
+// Enter), each once the last is saved. An init script in every page notes, on the machine's
+// wall clock (performance.timeOrigin + performance.now(), to 0.1 ms), every BroadcastChannel
+// post (by the kind of message it carries), every message a second listener on the app's
+// channel and on the leader's (`conclave:to-leader`, where requests go) hears, every readwrite IndexedDB transaction made and completed, and
 // every `localStorage.setItem`. Per write, the steps: submit → the request posted; posted →
 // heard by the leader; heard → its transaction made; the transaction (the fence read, the
 // writes, the commit); complete → the commit's news posted; posted → heard by the writer;
@@ -42,7 +42,9 @@ function watch() {
     log.push([now(), "post", kind(data)]);
     return post.call(this, data);
   };
-  new BroadcastChannel("conclave").onmessage = (e) => log.push([now(), "heard", kind(e.data)]);
+  for (const name of ["conclave", "conclave:to-leader"]) {
+    new BroadcastChannel(name).onmessage = (e) => log.push([now(), "heard", kind(e.data)]);
+  }
   const transaction = IDBDatabase.prototype.transaction;
   IDBDatabase.prototype.transaction = function (...args) {
     const tx = transaction.apply(this, args);
