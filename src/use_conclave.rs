@@ -13,7 +13,7 @@ use conclave_web::{
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
-use crate::view_model::{self, Timeline};
+use crate::view_model::{self, ReadQueue, Timeline};
 
 /// How [`use_conclave_with_options`] joins the other tabs.
 #[derive(Clone, Debug)]
@@ -461,64 +461,67 @@ impl Redraws {
 type Wanted = (ItemId, u64, u64);
 
 /// The reads of messages from the store into the workspace ([`UseConclaveReturn::read`]): one
-/// at a time, the latest ask next.
+/// at a time, the latest ask next, and one that failed asked for again after a wait
+/// ([`ReadQueue`]).
 #[derive(Clone, Copy)]
 struct Reads {
     workspace: RwSignal<View>,
-    /// Whether a read is out, the latest ask not read yet, and the last read asked.
-    state: StoredValue<(bool, Option<Wanted>, Option<Wanted>)>,
+    queue: StoredValue<ReadQueue<Wanted>>,
 }
 
 impl Reads {
     fn new(workspace: RwSignal<View>) -> Self {
         Self {
             workspace,
-            state: StoredValue::new((false, None, None)),
+            queue: StoredValue::new(ReadQueue::default()),
         }
     }
 
     fn ask(self, driver: StoredValue<Driver, LocalStorage>, wanted: Wanted) {
-        let start = self.state.try_update_value(|(busy, next, last)| {
-            if *last == Some(wanted) {
-                return false;
-            }
-            *next = Some(wanted);
-            !*busy
-        });
-        if start == Some(true) {
-            self.next(driver);
+        if let Some(Some(start)) = self.queue.try_update_value(|q| q.ask(wanted)) {
+            self.read(driver, start);
         }
     }
 
-    /// Starts the read that waits, if any.
-    fn next(self, driver: StoredValue<Driver, LocalStorage>) {
-        let Some(Some((session, from, to))) = self.state.try_update_value(|(busy, next, last)| {
-            let wanted = next.take();
-            *busy = wanted.is_some();
-            if wanted.is_some() {
-                *last = wanted;
-            }
-            wanted
-        }) else {
-            return;
-        };
+    /// Reads `wanted` into the workspace, then starts what the queue says.
+    fn read(self, driver: StoredValue<Driver, LocalStorage>, wanted: Wanted) {
+        let (session, from, to) = wanted;
         let Some(read) = driver.try_with_value(|d| d.read_messages(session, from, to)) else {
             return;
         };
         leptos::task::spawn_local(async move {
-            match read.await {
+            let error = match read.await {
                 Ok(messages) => {
                     // The owner (and with it the signal) may be gone by now.
                     self.workspace
                         .try_maybe_update(|view| (view.fill(session, from, messages), ()));
+                    None
                 }
-                Err(error) => {
-                    web_sys::console::warn_1(
-                        &format!("conclave: messages not read: {error}").into(),
-                    );
-                }
+                Err(error) => Some(error),
+            };
+            let ok = error.is_none();
+            let Some((next, wait, failures)) = self.queue.try_update_value(|q| {
+                let (next, wait) = q.ended(ok);
+                (next, wait, q.failures())
+            }) else {
+                return;
+            };
+            if let (Some(error), 1) = (&error, failures) {
+                web_sys::console::warn_1(
+                    &format!("conclave: messages not read (asked for again): {error}").into(),
+                );
             }
-            self.next(driver);
+            if let Some(ms) = wait {
+                Timeout::new(ms, move || {
+                    if let Some(Some(again)) = self.queue.try_update_value(|q| q.retry(wanted)) {
+                        self.read(driver, again);
+                    }
+                })
+                .forget();
+            }
+            if let Some(next) = next {
+                self.read(driver, next);
+            }
         });
     }
 }

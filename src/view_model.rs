@@ -8,11 +8,13 @@ use crate::use_conclave::AppMessage;
 
 mod backups;
 mod imports;
+mod reads;
 mod timeline;
 mod workspace;
 
 pub use backups::{backup_warning, found_rows, verdict_text, FoundRow};
 pub use imports::{format_of, import_refused, task_rows, TaskRow, MAX_SHOWN, MAX_SHOWN_IMPORTING};
+pub use reads::{read_retry_ms, ReadQueue};
 pub use timeline::{chart as timeline_chart, Bar, Chart, Timeline, CHART_WIDTH};
 
 pub use workspace::{

@@ -4,7 +4,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
-import { leaderOf, messages, sessions, state, storedMessages } from "./app.mjs";
+import { leaderOf, messages, openSession, sessionIdOf, sessions, state, storedMessages } from "./app.mjs";
 
 let env;
 before(async () => {
@@ -259,4 +259,53 @@ test("a page script adds messages through addMessage: shown in every tab once, a
     }
   });
   assert.match(refused ?? "", /not a session id/);
+});
+
+test("a read of earlier messages that fails is asked for again: a tab opened later shows them all", async () => {
+  const [writer] = await openTabs(env.context, env.url, 1);
+  await leaderOf([writer], [await tabId(writer)], 10_000);
+  // A session made first, which a tab opening the app opens (when no test made one before).
+  await createSession(writer, `Opened first ${Date.now()}`);
+  const title = `Read again ${Date.now()}`;
+  await createSession(writer, title);
+  const session = await sessionIdOf(writer, title);
+  await openSession([writer], session);
+  // More than a tab takes of a session when it loads the store (its latest 100), and few
+  // enough that the list, growing as it opens, asks for the rest in one read, which nothing
+  // else asks for again.
+  const count = 110;
+  for (let from = 0; from < count; from += 22) {
+    await writer.evaluate(
+      ({ session, from }) => Array.from({ length: 22 }, (_, i) => window.wasmBindings.addMessage(session, `earlier #${from + i}`)),
+      { session, from },
+    );
+    await within(10_000, `${from + 22} messages shown`, async () => (await messages(writer)).length === from + 22);
+  }
+  const [late] = await openTabs(env.context, env.url, 1);
+  await tabId(late);
+  await sessionIdOf(late, title);
+  const { rev } = await state(writer);
+  await within(10_000, "the late tab has loaded the store", async () => (await state(late)).rev === rev);
+  // The late tab holds the session's latest 100 and has not opened it. Opened, its list reads
+  // the first 10; that read fails once, as a transient failure would (message keys: [session,
+  // place]).
+  await late.evaluate((session) => {
+    const getAll = IDBObjectStore.prototype.getAll;
+    window.__readsFailed = 0;
+    IDBObjectStore.prototype.getAll = function (...args) {
+      const [query] = args;
+      const ours =
+        query instanceof IDBKeyRange && Array.isArray(query.lower) && query.lower[0] === session && query.lower[1] === 0;
+      if (this.name === "messages" && ours && window.__readsFailed === 0) {
+        window.__readsFailed += 1;
+        throw new DOMException("a read failing on purpose", "UnknownError");
+      }
+      return getAll.apply(this, args);
+    };
+  }, session);
+  await openSession([late], session);
+  await within(5_000, `the late tab shows all ${count} messages`, async () => (await messages(late)).length === count);
+  assert.equal(await late.evaluate(() => window.__readsFailed), 1, "a read failed");
+  const texts = (await messages(late)).map(([, , text]) => text);
+  assert.deepEqual(texts, Array.from({ length: count }, (_, i) => `earlier #${i}`), "in order, once each");
 });
