@@ -229,6 +229,15 @@ pub fn SessionView(
                     import_started
                     ended
                 />
+                // While the list lacks what it draws (or a search, what it searches) and reads
+                // it from the store: a search over a session held in part is not yet whole.
+                <p class="hint" data-testid="reading" role="status" hidden=move || lacking.with(Option::is_none)>
+                    {move || if query.with(|q| q.trim().is_empty()) {
+                        "Reading earlier messages from the store…"
+                    } else {
+                        "Searching every message of the session: reading them from the store…"
+                    }}
+                </p>
                 <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|(count, rows)| *count <= rows.len())>
                     {move || format!("{} earlier messages not shown.", posts.with(|(count, rows)| count.saturating_sub(rows.len())))}
                 </p>

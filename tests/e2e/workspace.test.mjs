@@ -303,9 +303,21 @@ test("a read of earlier messages that fails is asked for again: a tab opened lat
       return getAll.apply(this, args);
     };
   }, session);
+  // Whether the tab ever says it is reading earlier messages.
+  await late.evaluate(() => {
+    window.__readingShown = false;
+    new MutationObserver(() => {
+      const hint = document.querySelector("[data-testid=reading]");
+      if (hint && !hint.hidden) window.__readingShown = true;
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
   await openSession([late], session);
   await within(5_000, `the late tab shows all ${count} messages`, async () => (await messages(late)).length === count);
   assert.equal(await late.evaluate(() => window.__readsFailed), 1, "a read failed");
+  assert.ok(await late.evaluate(() => window.__readingShown), "the tab said it was reading");
+  await within(2_000, "the tab no longer says it is reading", async () =>
+    late.$eval("[data-testid=reading]", (hint) => hint.hidden),
+  );
   const texts = (await messages(late)).map(([, , text]) => text);
   assert.deepEqual(texts, Array.from({ length: count }, (_, i) => `earlier #${i}`), "in order, once each");
 });
