@@ -525,7 +525,6 @@ async function sustainedBaseline(round, mode) {
   try {
     const startAt = Date.now() + 500;
     const threads = await mainThreads(env.context, pages);
-    const profiled = PROFILE ? await profiling(env.context, pages) : null;
     const mark = usage(env);
     const total = WRITERS * K;
     const runs = await Promise.all(
