@@ -812,14 +812,8 @@ impl Shared {
     /// [`LEADER_SENDER_IDLE_MS`] at `now` (`None`: whenever it was last used).
     fn close_leader_sender(&mut self, now: Option<Millis>) {
         let idle = |used: Millis| now.is_none_or(|now| now.since(used) >= LEADER_SENDER_IDLE_MS);
-        if self
-            .leader_sender
-            .as_ref()
-            .is_some_and(|(_, used)| idle(*used))
-        {
-            if let Some((channel, _)) = self.leader_sender.take() {
-                channel.close();
-            }
+        if let Some((channel, _)) = self.leader_sender.take_if(|(_, used)| idle(*used)) {
+            channel.close();
         }
     }
 
