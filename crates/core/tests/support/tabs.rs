@@ -107,21 +107,18 @@ impl Tabs {
                 while let Some(output) = self.tabs[t].poll_output() {
                     busy = true;
                     match output {
-                        Output::TransmitToHeir(text) => {
-                            for u in self.others(t).collect::<Vec<_>>() {
-                                if self.holds_heir[u] || self.tabs[u].role() != Role::Follower {
-                                    self.tabs[u]
-                                        .handle_message_to_heir(self.now, Received::Text(&text));
-                                }
-                            }
-                        }
-                        Output::TransmitToLeader(text) => {
-                            for u in self.others(t).collect::<Vec<_>>() {
-                                if self.tabs[u].role() != Role::Follower {
-                                    self.tabs[u].handle_message(self.now, Received::Text(&text));
-                                }
-                            }
-                        }
+                        Output::TransmitToHeir(text) => self.post_to(
+                            t,
+                            &text,
+                            |tabs, u| tabs.holds_heir[u] || tabs.tabs[u].role() != Role::Follower,
+                            Engine::handle_message_to_heir,
+                        ),
+                        Output::TransmitToLeader(text) => self.post_to(
+                            t,
+                            &text,
+                            |tabs, u| tabs.tabs[u].role() != Role::Follower,
+                            Engine::handle_message,
+                        ),
                         Output::Transmit(text) => self.post(t, &text),
                         other => self.carry(t, other),
                     }
@@ -138,8 +135,22 @@ impl Tabs {
 
     /// Delivers `text`, posted by tab `from`, to every other running tab.
     pub fn post(&mut self, from: usize, text: &str) {
+        self.post_to(from, text, |_, _| true, Engine::handle_message);
+    }
+
+    /// Delivers `text`, posted by tab `from` on one of the app's channels, with `handle` to
+    /// every other running tab that `listens` there.
+    fn post_to(
+        &mut self,
+        from: usize,
+        text: &str,
+        listens: fn(&Self, usize) -> bool,
+        handle: fn(&mut Engine, Millis, Received<'_>),
+    ) {
         for u in self.others(from).collect::<Vec<_>>() {
-            self.tabs[u].handle_message(self.now, Received::Text(text));
+            if listens(self, u) {
+                handle(&mut self.tabs[u], self.now, Received::Text(text));
+            }
         }
     }
 
