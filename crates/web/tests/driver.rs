@@ -537,23 +537,9 @@ async fn the_drafts_of_one_turn_reach_the_backup_in_one_write_before_the_turn_en
             .and_then(|s| s.get_item(&key).ok().flatten())
             .unwrap_or_default()
     };
-    // One turn's end: the promise's continuation runs after every microtask queued before it.
-    let turn_end =
-        || wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL));
-
-    let before = driver.snapshot().backup.writes;
-    driver.draft(session, "h");
-    driver.draft(session, "he");
-    driver.draft(session, "hello");
     assert_eq!(
-        driver.snapshot().backup.writes,
-        before,
-        "nothing written within the turn"
-    );
-    turn_end().await.expect("a resolved promise");
-    assert_eq!(
-        driver.snapshot().backup.writes,
-        before + 1,
+        drafts_in_one_turn(&driver, session, &["h", "he", "hello"]).await,
+        1,
         "one write for the turn"
     );
     assert!(
@@ -561,12 +547,9 @@ async fn the_drafts_of_one_turn_reach_the_backup_in_one_write_before_the_turn_en
         "the last text is kept: {}",
         stored()
     );
-
-    driver.draft(session, "hello again");
-    turn_end().await.expect("a resolved promise");
     assert_eq!(
-        driver.snapshot().backup.writes,
-        before + 2,
+        drafts_in_one_turn(&driver, session, &["hello again"]).await,
+        1,
         "a later turn, the next write"
     );
     assert!(
@@ -574,4 +557,23 @@ async fn the_drafts_of_one_turn_reach_the_backup_in_one_write_before_the_turn_en
         "the later text is kept: {}",
         stored()
     );
+}
+
+/// Types `texts` into `session`'s draft one after another in one turn, checks that nothing is
+/// written before the turn ends, then lets it end: how many backup writes the turn made.
+async fn drafts_in_one_turn(driver: &Driver, session: ItemId, texts: &[&str]) -> u64 {
+    let before = driver.snapshot().backup.writes;
+    for text in texts {
+        driver.draft(session, text);
+    }
+    assert_eq!(
+        driver.snapshot().backup.writes,
+        before,
+        "nothing written within the turn"
+    );
+    // The promise's continuation runs after every microtask queued before it: the turn's end.
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
+        .await
+        .expect("a resolved promise");
+    driver.snapshot().backup.writes - before
 }
