@@ -3,7 +3,7 @@
 //! struct). Signals carry plain data only — ids, terms, peers, counters — never a `web_sys`
 //! object, so they can be cloned, compared and read anywhere.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use conclave_web::{
@@ -34,6 +34,11 @@ pub struct UseConclaveOptions {
     /// panel unfolded, say): while it says no, their refreshes wait as on a hidden page, and
     /// show at once when it says yes again. `None` (the default): always in view.
     pub shown: Option<Signal<bool>>,
+    /// Whether the workspace's readers (the sessions, the open session's messages) are told of
+    /// its changes while the page is hidden (`false` by default: a hidden page draws nothing,
+    /// so a tab behind others builds no rows for the messages the visible one is writing; its
+    /// view stays current, and draws at once when the page is shown).
+    pub draw_hidden: bool,
     /// How many of the latest app messages from other tabs [`UseConclaveReturn::messages`]
     /// keeps (50 by default; the oldest go first).
     pub keep_messages: usize,
@@ -48,6 +53,7 @@ impl Default for UseConclaveOptions {
             refresh_ms: 1_000,
             refresh_hidden: false,
             shown: None,
+            draw_hidden: false,
             keep_messages: 50,
         }
     }
@@ -91,6 +97,16 @@ impl UseConclaveOptions {
     pub fn shown(self, shown: Signal<bool>) -> Self {
         Self {
             shown: Some(shown),
+            ..self
+        }
+    }
+
+    /// The same options, telling the workspace's readers of its changes while the page is
+    /// hidden too (or not).
+    #[must_use]
+    pub fn draw_hidden(self, draw_hidden: bool) -> Self {
+        Self {
+            draw_hidden,
             ..self
         }
     }
@@ -201,9 +217,13 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         });
     }
     let workspace = RwSignal::new(View::default());
-    let redraws = Redraws::new(workspace);
+    let redraws = Redraws::new(workspace, options.draw_hidden);
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
-    let (driver, error) = match Driver::start(config, move |s| refresh.offer(s)) {
+    let shows = redraws.clone();
+    let (driver, error) = match Driver::start(config, move |s| {
+        shows.visibility(s.visible);
+        refresh.offer(s);
+    }) {
         Ok(driver) => {
             driver.on_message(move |from, data| {
                 // The owner (and with it the signal) may be gone while a message is handled.
@@ -211,9 +231,10 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             });
             driver.on_workspace(move |event| match event {
                 // The owner (and with it the signals) may be gone while news is handled.
+                // A view read whole from the store: told as a change is (not while hidden).
                 WorkspaceEvent::Loaded(view) => {
-                    if workspace.try_set(view).is_none() {
-                        redraws.drawn();
+                    if workspace.try_update_untracked(|v| *v = view).is_some() {
+                        redraws.now();
                     }
                 }
                 WorkspaceEvent::Changed { rev, changes } => {
@@ -397,21 +418,41 @@ const IMPORT_REDRAW_MS: u32 = 250;
 /// revision) are then drawn together, at most every [`IMPORT_REDRAW_MS`]: the first change at
 /// once, the ones that follow within the interval when it ends. Drawing every batch in every
 /// tab (the lists, the progress, the sidebar, and the layout each change brings) was most of
-/// what the tabs that do not import spent on an import. The view itself is always current:
-/// only its readers are told later. A request's outcome does not wait: it travels apart.
+/// what the tabs that do not import spent on an import. Nor while the page is hidden (unless
+/// [`UseConclaveOptions::draw_hidden`]): a tab behind others drew every message the visible
+/// one wrote, for nobody; shown again, its readers are told at once if anything changed. The
+/// view itself is always current: only its readers are told later. A request's outcome does
+/// not wait: it travels apart.
 #[derive(Clone)]
 struct Redraws {
     workspace: RwSignal<View>,
     /// The interval that follows a redraw while importing, and whether a change waits for its
     /// end.
     pending: Rc<RefCell<Option<(Timeout, bool)>>>,
+    /// Whether the page is hidden (as the latest snapshot says), and whether a change waits
+    /// for it to be shown.
+    hidden: Rc<Cell<(bool, bool)>>,
+    draw_hidden: bool,
 }
 
 impl Redraws {
-    fn new(workspace: RwSignal<View>) -> Self {
+    fn new(workspace: RwSignal<View>, draw_hidden: bool) -> Self {
         Self {
             workspace,
             pending: Rc::default(),
+            hidden: Rc::default(),
+            draw_hidden,
+        }
+    }
+
+    /// The page is `visible` or not, as a snapshot says: shown again, a change that waited is
+    /// told now.
+    fn visibility(&self, visible: bool) {
+        let hidden = !visible && !self.draw_hidden;
+        let (_, waiting) = self.hidden.replace((hidden, false));
+        if waiting {
+            // Still hidden, it still waits; shown, it is told.
+            self.tell();
         }
     }
 
@@ -422,14 +463,21 @@ impl Redraws {
     }
 
     /// Tells the readers the view changed: a no-op update, which notifies (and does nothing
-    /// once the owner is gone).
+    /// once the owner is gone); or, while the page is hidden, notes that a change waits.
     fn tell(&self) {
-        self.workspace.try_update(|_| ());
+        match self.hidden.get() {
+            (true, _) => self.hidden.set((true, true)),
+            (false, _) => {
+                self.workspace.try_update(|_| ());
+            }
+        }
     }
 
     /// The readers were just told (the view was set anew): nothing waits any more.
     fn drawn(&self) {
         self.pending.borrow_mut().take();
+        let (hidden, _) = self.hidden.get();
+        self.hidden.set((hidden, false));
     }
 
     /// A change while an import runs: told now if no interval runs, else when it ends.

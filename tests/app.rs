@@ -224,6 +224,57 @@ async fn counts_while_hidden(channel: &str, refresh_hidden: bool) -> u64 {
 }
 
 #[wasm_bindgen_test]
+async fn a_hidden_page_draws_its_sessions_only_once_shown_unless_asked_to() {
+    // Hidden, the tab's view takes the new session but its readers are not told; shown, they
+    // are, at once.
+    assert_eq!(sessions_drawn_while_hidden("drawn-waits", false).await, 0);
+    // Asked to draw while hidden, they are told (the control: this test can tell the two
+    // apart).
+    assert_eq!(sessions_drawn_while_hidden("drawn-anyway", true).await, 1);
+}
+
+/// Hides the page once the tab on `channel` leads, creates a session there (drawing while
+/// hidden if `draw_hidden`), and returns how many sessions a reader of the workspace last
+/// saw 400 ms later, still hidden. Checks that the view itself held the session all along and
+/// that showing the page tells the reader at once.
+async fn sessions_drawn_while_hidden(channel: &str, draw_hidden: bool) -> usize {
+    use conclave::{use_conclave_with_options, UseConclaveOptions};
+    use conclave_web::Op;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let tab = use_conclave_with_options(
+        UseConclaveOptions::default()
+            .channel(channel)
+            .draw_hidden(draw_hidden),
+    );
+    // A reader of the workspace, as the sidebar's: a memo, which reads the view again only
+    // once told it changed.
+    let workspace = tab.workspace;
+    let seen = Memo::new(move |_| workspace.with(|view| view.sessions().len()));
+    assert!(leads_soon(&tab).await, "the only tab leads");
+    assert_eq!(seen.get_untracked(), 0, "no session yet");
+    emulate_visibility(false);
+    tab.request
+        .run(Op::Create {
+            title: "behind".to_owned(),
+        })
+        .expect("the leader takes its own request");
+    TimeoutFuture::new(400).await;
+    assert_eq!(
+        workspace.with_untracked(|view| view.sessions().len()),
+        1,
+        "the view holds the session, shown or not"
+    );
+    let while_hidden = seen.get_untracked();
+    emulate_visibility(true);
+    assert_eq!(seen.get_untracked(), 1, "shown, the reader is told at once");
+    owner.cleanup();
+    while_hidden
+}
+
+#[wasm_bindgen_test]
 async fn counters_wait_while_nothing_shows_them_and_show_at_once_when_something_does() {
     use conclave::{use_conclave_with_options, UseConclaveOptions};
     use conclave_web::Rejection;

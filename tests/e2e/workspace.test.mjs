@@ -3,7 +3,7 @@
 // and after every tab is closed.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { closeTabs, launch, openTabs, tabId, within } from "./browser.mjs";
+import { closeTabs, emulateHidden, launch, openTabs, tabId, within } from "./browser.mjs";
 import { leaderOf, messages, openSession, sessionIdOf, sessions, state, storedMessages } from "./app.mjs";
 
 let env;
@@ -259,6 +259,48 @@ test("a page script adds messages through addMessage: shown in every tab once, a
     }
   });
   assert.match(refused ?? "", /not a session id/);
+});
+
+test("a hidden tab, the leader here, stores what the others write but draws none of it until it is shown, then all at once", async () => {
+  const pages = await openTabs(env.context, env.url, 3);
+  const ids = await Promise.all(pages.map(tabId));
+  const lead = await leaderOf(pages, ids, 10_000);
+  const leader = pages[lead];
+  const writer = pages[(lead + 1) % pages.length];
+  const title = `Behind ${Date.now()}`;
+  await createSession(writer, title);
+  const session = await sessionIdOf(writer, title);
+  await openSession(pages, session);
+  // A session just opened grows its list to full size over a few tasks (session_view.rs's
+  // `grow`), each drawing what the view holds: let that end, so that only being told of a
+  // change could draw.
+  await new Promise((r) => setTimeout(r, 500));
+  await emulateHidden(leader, true);
+  const texts = Array.from({ length: 30 }, (_, i) => `behind #${i}`);
+  await writer.evaluate(
+    ({ session, texts }) => texts.forEach((text) => window.wasmBindings.addMessage(session, text)),
+    { session, texts },
+  );
+  const others = pages.filter((page) => page !== leader);
+  await within(10_000, "the visible tabs show the 30 messages", async () =>
+    (await Promise.all(others.map(messages))).every((m) => m.filter(([, , t]) => t.startsWith("behind #")).length === 30),
+  );
+  // The hidden leader applied and stored them all (the visible tabs heard its commits), and
+  // drew none of them.
+  assert.deepEqual((await storedMessages(leader, session)).texts, texts, "stored, in order");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(
+    (await messages(leader)).filter(([, , t]) => t.startsWith("behind #")),
+    [],
+    "hidden, the leader's list drew none of them",
+  );
+  await emulateHidden(leader, false);
+  const shownIn = await within(2_000, "shown, the leader's list shows the 30", async () =>
+    (await messages(leader)).filter(([, , t]) => t.startsWith("behind #")).length === 30,
+  );
+  const shown = (await messages(leader)).map(([, , t]) => t).filter((t) => t.startsWith("behind #"));
+  assert.deepEqual(shown, texts, "in order, once each");
+  console.log(`# shown again, the hidden leader's list drew the 30 messages within ${shownIn.toFixed(0)} ms (polled every 25 ms)`);
 });
 
 test("a read of earlier messages that fails is asked for again: a tab opened later shows them all", async () => {
