@@ -2,15 +2,18 @@
 // release build in dist/). A benchmark, not a test: it prints figures and judges nothing.
 //
 // 1. Latency, with 2, 5 and 10 tabs open (a fresh browser per tab count, so IndexedDB starts
-//    empty): one follower tab writes `writes` messages one after another, each once the
+//    empty), and 5 tabs in one window (the writer in front and shown, the other 4 hidden,
+//    emulated: a person writes in the tab they see): one follower tab writes `writes` messages
+//    one after another, each once the
 //    previous one is acknowledged (after 10 writes not counted, to warm up). Per write: t0 when
-//    the page submits it (set inside the page: the composer's value, an `input` event, the
-//    form's requestSubmit, with no DevTools round trip inside the timed part); t1 when that
+//    the page submits it (set inside the page: the composer's value, an `input` event, an
+//    Enter `keydown`, with no DevTools round trip inside the timed part); t1 when that
 //    tab's compose status says "Saved." (the leader answers only once the IndexedDB commit
 //    holding it is durable); t2 when the message text appears in the DOM of the last of all
 //    tabs (a MutationObserver in every page notes when each message text first appears, on
 //    the machine's wall clock: performance.timeOrigin + performance.now()). Also when it
-//    appears in the writing tab itself. Beside it, the floor of such a write with as many tabs
+//    appears in the writing tab itself (in one window, the hidden tabs draw once shown, after
+//    the timed writes: t2 is not printed there). Beside it, the floor of such a write with as many tabs
 //    of a bare page (idb-baseline/, its own origin, a fresh browser): one tab asks another on a
 //    BroadcastChannel, which puts it in a strict transaction, draws it and, once committed,
 //    answers on the channel; every tab draws it as it hears it.
@@ -44,7 +47,7 @@
 //
 //   node tests/bench/writes.mjs [writes]        (default 300)
 // after a release build of the app in dist/ (`trunk build --release`).
-// WRITES_TABS=2,5 runs only those tab counts for the latency; WRITES_SUSTAINED=200 sets K;
+// WRITES_TABS=2,5 runs only those tab counts for the latency (5w: 5 tabs in one window); WRITES_SUSTAINED=200 sets K;
 // WRITES_ROUNDS=3 how many times the sustained pair runs (in turn, the order alternating);
 // WRITES_ONLY=latency|sustained|floor runs only that part; WRITES_STORAGE=disk|memory (above);
 // WRITES_PROFILE=N samples a CPU profile of every tab through each timed part
@@ -57,7 +60,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { ARGS, DIST, EXTRA_ARGS, closePanel, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
+import { ARGS, DIST, EXTRA_ARGS, closePanel, emulateHidden, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { timedWrite } from "./compose.mjs";
 import { cpuByProcess, cpuSpent } from "./processes.mjs";
@@ -66,7 +69,14 @@ import { quantile, stats } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 300);
 const WARM_UP = 10;
-const SIZES = (process.env.WRITES_TABS ?? "2,5,10").split(",").map(Number);
+/**
+ * The latency part's configurations: a number of tabs, every page visible (headless Chromium
+ * shows every page; the last opened is the one in front), or with "w" (say "5w"), as many
+ * tabs in one window: the writer in front and shown, the others hidden (emulated, as
+ * browser.mjs's emulateHidden does), as a person writing in one of several tabs of a window
+ * has them.
+ */
+const SIZES = (process.env.WRITES_TABS ?? "2,5,5w,10").split(",").map((size) => ({ n: Number.parseInt(size, 10), window: size.endsWith("w") }));
 const K = Number(process.env.WRITES_SUSTAINED ?? 200);
 const ROUNDS = Number(process.env.WRITES_ROUNDS ?? 3);
 /**
@@ -423,12 +433,18 @@ async function sentCount(page) {
   return sent;
 }
 
-async function latency(n) {
-  const { env, pages, ids, leader } = await workspace(n, `latency, ${n} tabs`);
+async function latency(n, window = false) {
+  const tabsSaid = window ? `${n} tabs in one window` : `${n} tabs`;
+  const { env, pages, ids, leader } = await workspace(n, `latency, ${tabsSaid}`);
   try {
     const follower = leader === 0 ? 1 : 0;
     const writer = pages[follower];
     const label = ids[follower].slice(0, 8);
+    const behind = pages.filter((page) => page !== writer);
+    if (window) {
+      await writer.bringToFront();
+      await Promise.all(behind.map((page) => emulateHidden(page, true)));
+    }
     for (let i = 0; i < WARM_UP; i++) {
       await writer.evaluate(timedWrite, { text: `warm-up ${label} #${i}`, bound: 30_000 });
     }
@@ -439,7 +455,9 @@ async function latency(n) {
     for (const text of texts) sent.push(await writer.evaluate(timedWrite, { text, bound: 30_000 }));
     const role = (i) => (i === leader ? "the leader" : i === follower ? "the writer" : `tab ${i}`);
     const thread = await threads(WRITES, role);
-    if (profiled) console.log(`latency, ${n} tabs, CPU profiles (ms over ${WRITES} writes):\n${describe(await profiled(), role, PROFILE)}`);
+    if (profiled) console.log(`latency, ${tabsSaid}, CPU profiles (ms over ${WRITES} writes):\n${describe(await profiled(), role, PROFILE)}`);
+    // The hidden tabs draw what they hold once shown: every tab must then show every write.
+    if (window) await Promise.all(behind.map((page) => emulateHidden(page, false)));
     let seen;
     await within(30_000, `every tab shows all ${WRITES} messages`, async () => {
       seen = await Promise.all(pages.map((page) => page.evaluate(shownAt, texts)));
@@ -448,10 +466,11 @@ async function latency(n) {
     const acked = sent.map(({ t0, t1 }) => t1 - t0);
     const everywhere = sent.map(({ t0 }, i) => Math.max(...seen.map((times) => times[i])) - t0);
     const here = sent.map(({ t0 }, i) => seen[follower][i] - t0);
-    const line = `writes, ${n} tabs, one follower writing one after another`;
+    const line = `writes, ${tabsSaid}, one follower writing one after another${window ? " (the writer shown, the others hidden)" : ""}`;
     console.log(`${line}: acknowledged (durable): ${stats(acked)}`);
     console.log(`${line}: shown in the writing tab: ${stats(here)}`);
-    console.log(`${line}: shown in every tab: ${stats(everywhere)}`);
+    // Hidden tabs draw nothing until shown: only the visible tabs' times say when a write shows.
+    if (!window) console.log(`${line}: shown in every tab: ${stats(everywhere)}`);
     console.log(`${line}: main threads, per write: ${thread}`);
   } finally {
     await env.close();
@@ -629,9 +648,10 @@ console.log(
 );
 try {
   if (!ONLY || ONLY === "latency") {
-    for (const n of SIZES) {
-      await latency(n);
-      await relayFloor(n);
+    for (const { n, window } of SIZES) {
+      await latency(n, window);
+      // The floor's page draws whether shown or not: one floor for both.
+      if (!window) await relayFloor(n);
     }
   }
   if (!ONLY || ONLY === "sustained") {
