@@ -429,9 +429,10 @@ struct Redraws {
     /// The interval that follows a redraw while importing, and whether a change waits for its
     /// end.
     pending: Rc<RefCell<Option<(Timeout, bool)>>>,
-    /// Whether the page is hidden (as the latest snapshot says), and whether a change waits
-    /// for it to be shown.
-    hidden: Rc<Cell<(bool, bool)>>,
+    /// Whether the page is hidden (as the latest snapshot says) and its readers wait.
+    hidden: Rc<Cell<bool>>,
+    /// Whether a change waits for the page to be shown.
+    held: Rc<Cell<bool>>,
     draw_hidden: bool,
 }
 
@@ -441,6 +442,7 @@ impl Redraws {
             workspace,
             pending: Rc::default(),
             hidden: Rc::default(),
+            held: Rc::default(),
             draw_hidden,
         }
     }
@@ -448,10 +450,9 @@ impl Redraws {
     /// The page is `visible` or not, as a snapshot says: shown again, a change that waited is
     /// told now.
     fn visibility(&self, visible: bool) {
-        let hidden = !visible && !self.draw_hidden;
-        let (_, waiting) = self.hidden.replace((hidden, false));
-        if waiting {
-            // Still hidden, it still waits; shown, it is told.
+        self.hidden.set(!visible && !self.draw_hidden);
+        if self.held.take() {
+            // Still hidden, it is held again; shown, it is told.
             self.tell();
         }
     }
@@ -465,19 +466,16 @@ impl Redraws {
     /// Tells the readers the view changed: a no-op update, which notifies (and does nothing
     /// once the owner is gone); or, while the page is hidden, notes that a change waits.
     fn tell(&self) {
-        match self.hidden.get() {
-            (true, _) => self.hidden.set((true, true)),
-            (false, _) => {
-                self.workspace.try_update(|_| ());
-            }
+        if self.hidden.get() {
+            self.held.set(true);
+        } else {
+            self.workspace.try_update(|_| ());
         }
     }
 
-    /// The readers were just told (the view was set anew): nothing waits any more.
+    /// Ends any interval: nothing waits for its end any more.
     fn drawn(&self) {
         self.pending.borrow_mut().take();
-        let (hidden, _) = self.hidden.get();
-        self.hidden.set((hidden, false));
     }
 
     /// A change while an import runs: told now if no interval runs, else when it ends.

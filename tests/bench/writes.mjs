@@ -520,12 +520,15 @@ async function sustainedConclave(round, window = false) {
     const end = Math.max(...views.map((v) => v.last));
     // The list draws the latest MAX_SHOWN of them; the hidden tabs, once shown.
     const drawn = Math.min(total, MAX_SHOWN);
-    await Promise.all(behind.map((page) => emulateHidden(page, false)));
-    let listed;
-    await within(window ? 10_000 : 0, "every tab lists the latest messages", async () => {
-      listed = await Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
-      return listed.every((l) => l.count === drawn && l.distinct === drawn);
-    }).catch(() => {});
+    const lists = () => Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
+    let listed = await lists();
+    if (window) {
+      await Promise.all(behind.map((page) => emulateHidden(page, false)));
+      await within(10_000, "every tab, shown again, lists the latest messages", async () => {
+        listed = await lists();
+        return listed.every((l) => l.count === drawn && l.distinct === drawn);
+      });
+    }
     await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
     const commits = (await storeRev(pages[leader])) - revBefore;
     const sent = (await Promise.all(pages.map(sentCount))).map((n, i) => n - sentBefore[i]);
