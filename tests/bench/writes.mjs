@@ -521,13 +521,15 @@ async function sustainedConclave(round, window = false) {
     // The list draws the latest MAX_SHOWN of them; the hidden tabs, once shown.
     const drawn = Math.min(total, MAX_SHOWN);
     const lists = () => Promise.all(pages.map((page) => page.evaluate(listedWith, prefix)));
-    let listed = await lists();
+    let listed;
     if (window) {
       await Promise.all(behind.map((page) => emulateHidden(page, false)));
       await within(10_000, "every tab, shown again, lists the latest messages", async () => {
         listed = await lists();
         return listed.every((l) => l.count === drawn && l.distinct === drawn);
       });
+    } else {
+      listed = await lists();
     }
     await new Promise((r) => setTimeout(r, PANEL_REFRESH_MS));
     const commits = (await storeRev(pages[leader])) - revBefore;
