@@ -391,9 +391,33 @@ fn rows_in(root: &web_sys::Element) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// A `PostList` of `posts`, mounted in a `div` of its own at the end of the page: the `div`,
+/// and the handle that keeps it mounted.
+fn mount_post_list(
+    posts: leptos::prelude::Memo<(usize, Vec<conclave::view_model::PostRow>)>,
+) -> (
+    web_sys::Element,
+    leptos::mount::UnmountHandle<impl leptos::tachys::view::Mountable>,
+) {
+    use conclave::components::PostList;
+    use leptos::prelude::*;
+
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    let root = document.create_element("div").expect("a div");
+    document
+        .body()
+        .expect("a body")
+        .append_child(&root)
+        .expect("appended");
+    let html: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(root.clone());
+    let mounted = leptos::mount::mount_to(html, move || view! { <PostList posts /> });
+    (root, mounted)
+}
+
 #[wasm_bindgen_test]
 async fn the_list_of_messages_builds_each_row_once_and_keeps_the_order() {
-    use conclave::components::PostList;
     use conclave::view_model::PostRow;
     use conclave_web::{ItemId, TabId};
     use leptos::prelude::*;
@@ -407,17 +431,7 @@ async fn the_list_of_messages_builds_each_row_once_and_keeps_the_order() {
     };
     let rows = RwSignal::new((1..=3).map(row).collect::<Vec<_>>());
     let posts = Memo::new(move |_| (0, rows.get()));
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("a document");
-    let root = document.create_element("div").expect("a div");
-    document
-        .body()
-        .expect("a body")
-        .append_child(&root)
-        .expect("appended");
-    let html: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(root.clone());
-    let _mounted = leptos::mount::mount_to(html, move || view! { <PostList posts /> });
+    let (root, _mounted) = mount_post_list(posts);
     let settle = || TimeoutFuture::new(0);
     settle().await;
     let shown = rows_in(&root);
@@ -490,5 +504,93 @@ async fn the_list_of_messages_builds_each_row_once_and_keeps_the_order() {
             .flatten()
             .map(|list| list.child_element_count()),
         Some(0)
+    );
+}
+
+/// The message pane in `root`, and whether it shows its last row.
+fn pane_in(root: &web_sys::Element) -> (web_sys::Element, bool) {
+    let pane = root
+        .query_selector("[data-testid=message-pane]")
+        .ok()
+        .flatten()
+        .expect("a message pane");
+    let last = pane.scroll_top() + pane.client_height() + 2 >= pane.scroll_height();
+    (pane, last)
+}
+
+/// Waits up to a second (many frames) for `check`.
+async fn frames_until(check: impl Fn() -> bool) -> bool {
+    for _ in 0..60 {
+        if check() {
+            return true;
+        }
+        TimeoutFuture::new(16).await;
+    }
+    check()
+}
+
+#[wasm_bindgen_test]
+async fn the_message_pane_shows_the_latest_and_follows_new_ones_unless_scrolled_up() {
+    use conclave::view_model::PostRow;
+    use conclave_web::{ItemId, TabId};
+    use leptos::prelude::*;
+
+    let me = TabId::from_bytes([3; 16]);
+    let row = move |number: u64| PostRow {
+        id: ItemId { tab: me, number },
+        author: me,
+        mine: true,
+        text: format!("message {number}"),
+    };
+    let upto = RwSignal::new(30u64);
+    let posts = Memo::new(move |_| (0, (1..=upto.get()).map(row).collect::<Vec<_>>()));
+    let (root, _mounted) = mount_post_list(posts);
+    // Rows up to `n`, once drawn (then the pane may follow at the next frame).
+    let show = |n: u64| {
+        upto.set(n);
+        let root = root.clone();
+        async move {
+            let last = Some(format!("message {n}"));
+            while rows_in(&root).last().map(|r| r.3.clone()) != last {
+                TimeoutFuture::new(0).await;
+            }
+        }
+    };
+    show(30).await;
+    // The page's style sheet is not loaded here: the pane is given its height and scroll.
+    let (pane, _) = pane_in(&root);
+    pane.set_attribute("style", "height: 100px; overflow-y: auto")
+        .expect("a style");
+    show(31).await;
+    assert!(
+        frames_until(|| pane_in(&root).1).await,
+        "the pane opens at its last row"
+    );
+    assert!(pane.scroll_top() > 0, "30 rows are taller than 100 px");
+
+    let before = pane.scroll_top();
+    show(40).await;
+    assert!(
+        frames_until(|| pane_in(&root).1 && pane.scroll_top() > before).await,
+        "it follows new rows"
+    );
+
+    // A person scrolls up: new rows come, the pane stays where it was put. Also when the
+    // rows come before the frame that tells of the scroll.
+    pane.set_scroll_top(0);
+    show(45).await;
+    TimeoutFuture::new(100).await;
+    show(50).await;
+    TimeoutFuture::new(200).await;
+    assert_eq!(pane.scroll_top(), 0, "scrolled up, the pane is left there");
+    assert!(!pane_in(&root).1);
+
+    // Back at the last row, it follows again.
+    pane.set_scroll_top(pane.scroll_height());
+    TimeoutFuture::new(100).await;
+    show(60).await;
+    assert!(
+        frames_until(|| pane_in(&root).1).await,
+        "back at its last row, it follows again"
     );
 }

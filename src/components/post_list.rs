@@ -4,11 +4,16 @@
 //! it did not write; here it is a copy of an empty row given its id, author and text, all the
 //! rows a change brings built in one call into JavaScript (`post_list.js`), and a change moves
 //! only the rows that came or went.
+//!
+//! The list scrolls in a pane of its own, which shows the latest message and keeps showing the
+//! latest as others come, unless the person scrolled up to read earlier ones. The page around
+//! it does not grow with the list: when it did, everything below the list moved at every
+//! message, and the tab in front painted and rastered most of its window again each time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use conclave_web::ItemId;
-use leptos::html::Ol;
+use leptos::html::{Div, Ol};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -16,18 +21,29 @@ use web_sys::Element;
 
 use crate::view_model::PostRow;
 
-/// An `<ol class="posts">` whose rows are `posts`' rows, oldest first: each an
+/// A pane (`role="region"`, named "Messages", reached by Tab so that a keyboard can scroll it)
+/// holding an `<ol class="posts">` whose rows are `posts`' rows, oldest first: each an
 /// `<li data-testid="message" data-message-id data-author>` holding the author, short, as a
 /// `<code class="author">` (titled with the whole id) and the text, as text, never markup, in a
-/// `<span class="text">`. A message never changes, so each row is built once.
+/// `<span class="text">`. A message never changes, so each row is built once. While the pane
+/// shows its last row (as it does when it opens), it is scrolled to the last row again at the
+/// next frame after each change.
 #[component]
 pub fn PostList(
     /// How many messages match (not used here), and the rows of the latest of them, oldest
     /// first, each message once.
     posts: Memo<(usize, Vec<PostRow>)>,
 ) -> impl IntoView {
+    let pane = NodeRef::<Div>::new();
     let list = NodeRef::<Ol>::new();
     let drawn = StoredValue::new_local(Drawn::default());
+    // Whether the pane follows the latest row, whether a scroll to it waits for a frame, and
+    // where the last such scroll left it (its own scroll event says nothing of the person).
+    let follow = StoredValue::new(Follow {
+        on: true,
+        due: false,
+        at: None,
+    });
     Effect::new(move |_| {
         let Some(ol) = list.get() else { return };
         posts.with(|(_, rows)| {
@@ -37,8 +53,63 @@ pub fn PostList(
                 }
             });
         });
+        let schedule = follow.with_value(|f| f.on && !f.due);
+        if schedule {
+            follow.update_value(|f| f.due = true);
+            // At the next frame, whose layout places the new rows anyway: reading the
+            // pane's height now would lay the page out once more for each change.
+            request_animation_frame(move || {
+                // The person may have scrolled up since (the frame's scroll event comes first).
+                let on = follow.try_update_value(|f| {
+                    f.due = false;
+                    f.on
+                });
+                let Some(pane) = pane.get_untracked().filter(|_| on == Some(true)) else {
+                    return;
+                };
+                pane.set_scroll_top(pane.scroll_height());
+                let at = pane.scroll_top();
+                let _ = follow.try_update_value(|f| f.at = Some(at));
+            });
+        }
     });
-    view! { <ol class="posts" data-testid="messages" node_ref=list></ol> }
+    // A person scrolling up stops the following; back at the last row, it follows again.
+    let scrolled = move |_| {
+        let Some(pane) = pane.get_untracked() else {
+            return;
+        };
+        let top = pane.scroll_top();
+        let last = top + pane.client_height() + 2 >= pane.scroll_height();
+        follow.update_value(|f| {
+            if f.at != Some(top) {
+                f.on = last;
+            }
+        });
+    };
+    view! {
+        <div
+            class="post-pane"
+            role="region"
+            aria-label="Messages"
+            tabindex="0"
+            data-testid="message-pane"
+            node_ref=pane
+            on:scroll=scrolled
+        >
+            <ol class="posts" data-testid="messages" node_ref=list></ol>
+        </div>
+    }
+}
+
+/// Whether the pane follows its latest row ([`PostList`]).
+#[derive(Clone, Copy)]
+struct Follow {
+    /// It does (as it opens, and whenever the person scrolls back to the last row).
+    on: bool,
+    /// A scroll to the last row waits for the next frame.
+    due: bool,
+    /// Where the latest such scroll left the pane: a scroll event there is the pane's own.
+    at: Option<i32>,
 }
 
 /// The rows in the list now, in its order: the list's children, each with its message's id;

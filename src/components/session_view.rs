@@ -241,8 +241,10 @@ pub fn SessionView(
                 <p class="hint" data-testid="earlier-not-shown" hidden=move || posts.with(|(count, rows)| *count <= rows.len())>
                     {move || format!("{} earlier messages not shown.", posts.with(|(count, rows)| count.saturating_sub(rows.len())))}
                 </p>
-                // Only the latest are drawn: an import can bring tens of thousands.
-                <PostList posts />
+                // Only the latest are drawn: an import can bring tens of thousands. A list of
+                // its own for each session opened: it opens at its latest message, wherever
+                // the last one was scrolled.
+                {move || session.get().map(|_| view! { <PostList posts /> })}
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
                 <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
                     <For

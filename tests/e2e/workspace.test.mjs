@@ -303,6 +303,88 @@ test("a hidden tab, the leader here, stores what the others write but draws none
   console.log(`# shown again, the hidden leader's list drew the 30 messages within ${shownIn.toFixed(0)} ms (polled every 25 ms)`);
 });
 
+/** In a page: where its message pane is scrolled, and whether it shows its last row. */
+function pane() {
+  const el = document.querySelector("[data-testid=message-pane]");
+  return { top: el.scrollTop, last: el.scrollTop + el.clientHeight + 2 >= el.scrollHeight, scrolls: el.scrollHeight > el.clientHeight };
+}
+
+test("a long session shows its latest messages in every tab, following new ones, and leaves a person reading earlier ones where they are", async () => {
+  const pages = await openTabs(env.context, env.url, 2);
+  const ids = await Promise.all(pages.map(tabId));
+  await leaderOf(pages, ids, 10_000);
+  const [writer, reader] = pages;
+  const title = `Pane ${Date.now()}`;
+  await createSession(writer, title);
+  let session = await sessionIdOf(writer, title);
+  await openSession(pages, session);
+  const lastShown = async (page, text) => (await messages(page)).at(-1)?.[2] === text;
+  // Twenty at a time (a tab holds only so many requests waiting), each twenty listed first.
+  const add = async (texts) => {
+    for (let i = 0; i < texts.length; i += 20) {
+      const some = texts.slice(i, i + 20);
+      await writer.evaluate(({ session, some }) => some.forEach((text) => window.wasmBindings.addMessage(session, text)), { session, some });
+      await within(10_000, `the writer lists "${some.at(-1)}"`, () => lastShown(writer, some.at(-1)));
+    }
+  };
+  const batch = (from, n) => Array.from({ length: n }, (_, i) => `pane #${from + i}`);
+
+  await add(batch(0, 60));
+  await within(10_000, "both tabs list the 60 and show the last of them", async () => {
+    const states = await Promise.all(pages.map((page) => page.evaluate(pane)));
+    const ends = await Promise.all(pages.map((page) => lastShown(page, "pane #59")));
+    return ends.every(Boolean) && states.every((s) => s.scrolls && s.last);
+  });
+  // The page itself does not grow with the list (its height is checked again at the end).
+  const height = () => reader.evaluate(() => document.documentElement.scrollHeight);
+  const before = await height();
+
+  // The reader scrolls up to read earlier messages: new ones come, it stays where it is.
+  await reader.evaluate(() => {
+    document.querySelector("[data-testid=message-pane]").scrollTop = 0;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  await add(batch(60, 10));
+  await within(10_000, "both tabs list the 70", async () =>
+    (await Promise.all(pages.map((page) => lastShown(page, "pane #69")))).every(Boolean),
+  );
+  // A pane follows at its tab's next frame, which a tab not in front (the writer) gets a
+  // few times a second.
+  await within(3_000, "the writer's pane, at its last row, followed", async () => (await writer.evaluate(pane)).last);
+  const reading = await reader.evaluate(pane);
+  assert.equal(reading.top, 0, "the reader's pane stayed at its first row");
+  assert.ok(!reading.last, "and does not show the last");
+
+  // Back at the last row, the reader's pane follows again.
+  await reader.evaluate(() => {
+    const el = document.querySelector("[data-testid=message-pane]");
+    el.scrollTop = el.scrollHeight;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  await add(batch(70, 10));
+  await within(10_000, "both tabs show the 80th at the foot of their panes", async () => {
+    const ends = await Promise.all(pages.map((page) => lastShown(page, "pane #79")));
+    const states = await Promise.all(pages.map((page) => page.evaluate(pane)));
+    return ends.every(Boolean) && states.every((s) => s.last);
+  });
+  assert.equal(await height(), before, "20 more messages, and the page is as tall as it was");
+
+  // Scrolled up in one session, the reader opens another: it opens at its latest message.
+  await reader.evaluate(() => {
+    document.querySelector("[data-testid=message-pane]").scrollTop = 0;
+  });
+  const other = `Pane two ${Date.now()}`;
+  await createSession(writer, other);
+  const second = await sessionIdOf(writer, other);
+  await openSession([writer], second);
+  session = second;
+  await add(batch(100, 40));
+  await openSession([reader], second);
+  await within(10_000, "the reader shows the other session's latest message at the foot of its pane", async () =>
+    (await lastShown(reader, "pane #139")) && (await reader.evaluate(pane)).last,
+  );
+});
+
 test("a read of earlier messages that fails is asked for again: a tab opened later shows them all", async () => {
   const [writer] = await openTabs(env.context, env.url, 1);
   await leaderOf([writer], [await tabId(writer)], 10_000);
