@@ -242,9 +242,12 @@ pub fn SessionView(
                     {move || format!("{} earlier messages not shown.", posts.with(|(count, rows)| count.saturating_sub(rows.len())))}
                 </p>
                 // Only the latest are drawn: an import can bring tens of thousands. A list of
-                // its own for each session opened: it opens at its latest message, wherever
-                // the last one was scrolled.
-                {move || session.get().map(|_| view! { <PostList posts /> })}
+                // its own for each session opened (keyed: a new one, not the last one's
+                // elements rebuilt), so that it opens at its latest message, wherever the last
+                // one was scrolled.
+                <For each=move || session.get() key=|id: &ItemId| *id let:_id>
+                    <PostList posts />
+                </For>
                 <p class="empty" hidden=move || total.get() != 0>"No message yet: write the first."</p>
                 <ul class="recovered" data-testid="recovered-drafts" hidden=move || recovered.with(Vec::is_empty)>
                     <For

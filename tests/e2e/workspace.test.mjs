@@ -383,6 +383,8 @@ test("a long session shows its latest messages in every tab, following new ones,
   await within(10_000, "the reader shows the other session's latest message at the foot of its pane", async () =>
     (await lastShown(reader, "pane #139")) && (await reader.evaluate(pane)).last,
   );
+  const listed = (await messages(reader)).map(([, , text]) => text);
+  assert.deepEqual(listed, batch(100, 40), "the other session's messages, and only those");
 });
 
 test("a read of earlier messages that fails is asked for again: a tab opened later shows them all", async () => {
