@@ -10,4 +10,5 @@ pub mod view_model;
 pub use app::App;
 pub use use_conclave::{
     use_conclave, use_conclave_with_options, AppMessage, UseConclaveOptions, UseConclaveReturn,
+    Workspace,
 };

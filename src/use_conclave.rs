@@ -15,6 +15,44 @@ use leptos::prelude::*;
 
 use crate::view_model::{self, ReadQueue, Timeline};
 
+/// The workspace as the app's readers take it: as of the latest store revision this tab has,
+/// every session and its messages, the same in every tab once they have the same revision.
+/// [`Workspace::with`] follows every change; [`Workspace::with_outline`] only changes to its
+/// outline (sessions created, renamed or deleted, questions, recovered drafts, imports), not
+/// the messages added one by one, which every tab hears at every write: a reader of the
+/// outline alone runs again only when it changes.
+#[derive(Clone, Copy)]
+pub struct Workspace {
+    view: Signal<View>,
+    /// Moves at every change of the outline.
+    outline: Signal<u64>,
+}
+
+impl Workspace {
+    /// A workspace whose view is `view`, and whose outline changes when `outline` does.
+    #[must_use]
+    pub fn new(view: Signal<View>, outline: Signal<u64>) -> Self {
+        Self { view, outline }
+    }
+
+    /// Reads the view, following every change.
+    pub fn with<R>(&self, read: impl FnOnce(&View) -> R) -> R {
+        self.view.with(read)
+    }
+
+    /// Reads the view, following only changes to its outline: what `read` takes from it must
+    /// not depend on the messages.
+    pub fn with_outline<R>(&self, read: impl FnOnce(&View) -> R) -> R {
+        self.outline.track();
+        self.view.with_untracked(read)
+    }
+
+    /// Reads the view, following nothing.
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&View) -> R) -> R {
+        self.view.with_untracked(read)
+    }
+}
+
 /// How [`use_conclave_with_options`] joins the other tabs.
 #[derive(Clone, Debug)]
 pub struct UseConclaveOptions {
@@ -145,9 +183,9 @@ pub struct UseConclaveReturn {
     /// Broadcasts the given text to every other tab's app, signed and sequenced
     /// ([`Driver::broadcast`]); [`SendError::Away`] also in safe mode, where the tab runs alone.
     pub broadcast: Callback<String, Result<(), SendError>>,
-    /// The workspace as of the latest store revision this tab has: every session and its
-    /// messages, the same in every tab once they have the same revision.
-    pub workspace: Signal<View>,
+    /// The workspace as of the latest store revision this tab has, every change or only its
+    /// outline ([`Workspace`]).
+    pub workspace: Workspace,
     /// Makes a request of the workspace ([`Driver::request`]): `Ok` with its number, which
     /// [`UseConclaveReturn::ended`] lists once it ends, or the reason it was refused at once
     /// (also in safe mode: [`Refusal::Busy`]).
@@ -217,7 +255,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         });
     }
     let workspace = RwSignal::new(View::default());
-    let redraws = Redraws::new(workspace, options.draw_hidden);
+    let outline = RwSignal::new(0u64);
+    let redraws = Redraws::new(workspace, outline, options.draw_hidden);
     let ended = RwSignal::new(Vec::<(u64, Outcome)>::new());
     let shows = redraws.clone();
     let (driver, error) = match Driver::start(config, move |s| {
@@ -234,10 +273,14 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
                 // A view read whole from the store: told as a change is (not while hidden).
                 WorkspaceEvent::Loaded(view) => {
                     if workspace.try_update_untracked(|v| *v = view).is_some() {
+                        redraws.reshaped();
                         redraws.now();
                     }
                 }
                 WorkspaceEvent::Changed { rev, changes } => {
+                    if view_model::outline_changed(&changes) {
+                        redraws.reshaped();
+                    }
                     let importing = workspace.try_update_untracked(|view| {
                         view.apply(rev, &changes);
                         view.tasks().iter().any(|t| t.is_running())
@@ -294,7 +337,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         }
     });
     UseConclaveReturn {
-        workspace: workspace.into(),
+        workspace: Workspace::new(workspace.into(), outline.into()),
         request,
         draft,
         import,
@@ -302,7 +345,11 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         import_started: import_started.into(),
         ended: ended.into(),
         timeline: timeline.into(),
-        resolved: Memo::new(move |_| workspace.with(|v| v.resolved().to_vec())).into(),
+        resolved: Memo::new(move |_| {
+            outline.track();
+            workspace.with_untracked(|v| v.resolved().to_vec())
+        })
+        .into(),
         // Read from the driver at every read too: a snapshot taken before the thread was
         // blocked still says "leader" when it resumes, before the engine's next input.
         is_leader: Signal::derive(move || {
@@ -426,6 +473,10 @@ const IMPORT_REDRAW_MS: u32 = 250;
 #[derive(Clone)]
 struct Redraws {
     workspace: RwSignal<View>,
+    /// Moves when the outline changed ([`Workspace::with_outline`]), told with the rest.
+    outline: RwSignal<u64>,
+    /// Whether a change not yet told touched the outline.
+    reshaped: Rc<Cell<bool>>,
     /// The interval that follows a redraw while importing, and whether a change waits for its
     /// end.
     pending: Rc<RefCell<Option<(Timeout, bool)>>>,
@@ -437,9 +488,11 @@ struct Redraws {
 }
 
 impl Redraws {
-    fn new(workspace: RwSignal<View>, draw_hidden: bool) -> Self {
+    fn new(workspace: RwSignal<View>, outline: RwSignal<u64>, draw_hidden: bool) -> Self {
         Self {
             workspace,
+            outline,
+            reshaped: Rc::default(),
             pending: Rc::default(),
             hidden: Rc::default(),
             held: Rc::default(),
@@ -463,13 +516,22 @@ impl Redraws {
         self.tell();
     }
 
+    /// Notes that the change about to be told touched the outline: its readers are told too.
+    fn reshaped(&self) {
+        self.reshaped.set(true);
+    }
+
     /// Tells the readers the view changed: a no-op update, which notifies (and does nothing
-    /// once the owner is gone); or, while the page is hidden, notes that a change waits.
+    /// once the owner is gone), and the outline's readers if it changed; or, while the page
+    /// is hidden, notes that a change waits.
     fn tell(&self) {
         if self.hidden.get() {
             self.held.set(true);
         } else {
             self.workspace.try_update(|_| ());
+            if self.reshaped.take() {
+                self.outline.try_update(|n| *n += 1);
+            }
         }
     }
 

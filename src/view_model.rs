@@ -19,8 +19,8 @@ pub use timeline::{chart as timeline_chart, Bar, Chart, Timeline, CHART_WIDTH};
 
 pub use workspace::{
     breaker_label, check_title, choose_active, latest_post_rows, not_sent, op_label, outcome_of,
-    pending_rows, request_rows, search, search_count, session_rows, stage_label, to_read,
-    ComposeStatus, PendingRow, PostRow, SessionRow,
+    outline_changed, pending_rows, request_rows, search, search_count, session_rows, stage_label,
+    to_read, ComposeStatus, PendingRow, PostRow, SessionRow,
 };
 
 /// One row of the peer table.

@@ -275,6 +275,91 @@ async fn sessions_drawn_while_hidden(channel: &str, draw_hidden: bool) -> usize 
 }
 
 #[wasm_bindgen_test]
+async fn a_reader_of_the_outline_runs_again_for_a_rename_not_for_messages_added() {
+    use conclave::{use_conclave_with_options, UseConclaveOptions};
+    use conclave_web::Op;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let tab = use_conclave_with_options(UseConclaveOptions::default().channel("outline-readers"));
+    let workspace = tab.workspace;
+    // Two readers, as the app's: the titles (the outline) and the message counts (every
+    // change), each counting its runs. A memo read runs again if what it follows changed.
+    let runs = StoredValue::new((0u32, 0u32));
+    let titles = Memo::new(move |_| {
+        runs.update_value(|(outline, _)| *outline += 1);
+        workspace.with_outline(|view| {
+            view.sessions()
+                .iter()
+                .map(|s| s.title.clone())
+                .collect::<Vec<_>>()
+        })
+    });
+    let messages = Memo::new(move |_| {
+        runs.update_value(|(_, every)| *every += 1);
+        workspace.with(|view| view.sessions().iter().map(|s| s.count).sum::<u64>())
+    });
+    assert!(leads_soon(&tab).await, "the only tab leads");
+    let request = |op: Op| {
+        tab.request
+            .run(op)
+            .expect("the leader takes its own request")
+    };
+    request(Op::Create {
+        title: "first".to_owned(),
+    });
+    for _ in 0..100 {
+        if titles.get_untracked() == ["first"] {
+            break;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    assert_eq!(titles.get_untracked(), ["first"], "the session is created");
+    let session = workspace.with_untracked(|view| view.sessions()[0].id);
+    let _ = messages.get_untracked();
+    let before = runs.get_value();
+
+    for i in 0..5 {
+        request(Op::Add {
+            session,
+            text: format!("message {i}"),
+        });
+    }
+    for _ in 0..100 {
+        if messages.get_untracked() == 5 {
+            break;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    assert_eq!(messages.get_untracked(), 5, "the messages are added");
+    assert_eq!(titles.get_untracked(), ["first"]);
+    let after_messages = runs.get_value();
+    assert!(after_messages.1 > before.1, "the counts' reader ran again");
+    assert_eq!(
+        after_messages.0, before.0,
+        "the titles' reader did not run for messages added"
+    );
+
+    request(Op::Rename {
+        session,
+        title: "renamed".to_owned(),
+    });
+    for _ in 0..100 {
+        if titles.get_untracked() == ["renamed"] {
+            break;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    assert_eq!(titles.get_untracked(), ["renamed"], "renamed");
+    assert!(
+        runs.get_value().0 > after_messages.0,
+        "the titles' reader ran again"
+    );
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
 async fn counters_wait_while_nothing_shows_them_and_show_at_once_when_something_does() {
     use conclave::{use_conclave_with_options, UseConclaveOptions};
     use conclave_web::Rejection;

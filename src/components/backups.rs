@@ -1,9 +1,10 @@
 //! Emergency backups: a banner when a draft is not protected, and the panel's account of this
 //! tab's backup and of the backups the leader found.
 
-use conclave_web::{Snapshot, View};
+use conclave_web::Snapshot;
 use leptos::prelude::*;
 
+use crate::use_conclave::Workspace;
 use crate::view_model::{self, FoundRow};
 
 /// Says, in the workspace, which drafts this tab's backup does not protect, and why.
@@ -12,12 +13,12 @@ pub fn BackupBanner(
     /// The driver's latest snapshot (`None` before it starts or in safe mode).
     snapshot: Signal<Option<Snapshot>>,
     /// The workspace, for the sessions' titles.
-    workspace: Signal<View>,
+    workspace: Workspace,
 ) -> impl IntoView {
     let warning = Memo::new(move |_| {
         snapshot.with(|s| {
             let s = s.as_ref()?;
-            workspace.with(|view| view_model::backup_warning(s, view))
+            workspace.with_outline(|view| view_model::backup_warning(s, view))
         })
     });
     view! {

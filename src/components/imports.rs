@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use conclave_web::{ImportError, ItemId, Op, Outcome, Refusal, View};
+use conclave_web::{ImportError, ItemId, Op, Outcome, Refusal};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast as _;
 
+use crate::use_conclave::Workspace;
 use crate::view_model::{self, TaskRow};
 
 /// The milliseconds of the page's monotonic clock.
@@ -20,7 +21,7 @@ fn now_ms() -> f64 {
 #[component]
 pub fn Imports(
     /// The workspace as of the latest revision this tab applied.
-    workspace: Signal<View>,
+    workspace: Workspace,
     /// The open session (`None`: nothing shown).
     session: Signal<Option<ItemId>>,
     /// Makes a request of the leader (to cancel an import).
@@ -79,7 +80,7 @@ pub fn Imports(
             return Vec::new();
         };
         let now = now_ms();
-        workspace.with(|view| {
+        workspace.with_outline(|view| {
             for task in view.tasks().into_iter().filter(|t| t.is_running()) {
                 seen.update_value(|seen| {
                     seen.entry(task.id).or_insert((now, task.records));

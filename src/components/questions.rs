@@ -1,8 +1,10 @@
 //! Questions asked of every tab ("Delete this session?"): each tab shows them until one tab
 //! answers or the leader's timeout cancels them, and every tab says how each was resolved.
 
-use conclave_web::{ItemId, Op, Outcome, Refusal, Resolution, ResolvedQuestion, View};
+use conclave_web::{ItemId, Op, Outcome, Refusal, Resolution, ResolvedQuestion};
 use leptos::prelude::*;
+
+use crate::use_conclave::Workspace;
 
 /// The pending questions, each with its answer buttons, and the latest resolutions.
 ///
@@ -11,7 +13,7 @@ use leptos::prelude::*;
 /// `resolved` (the questions resolved while this tab watched).
 #[component]
 pub fn Questions(
-    workspace: Signal<View>,
+    workspace: Workspace,
     request: Callback<Op, Result<u64, Refusal>>,
     ended: Signal<Vec<(u64, Outcome)>>,
     resolved: Signal<Vec<ResolvedQuestion>>,
@@ -45,7 +47,7 @@ pub fn Questions(
         })
     };
     let pending = Memo::new(move |_| {
-        workspace.with(|v| {
+        workspace.with_outline(|v| {
             v.questions()
                 .iter()
                 .map(|q| {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId, View};
+use conclave_web::{Draft, ImportError, ItemId, Op, Outcome, Refusal, TabId};
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
 use crate::components::{Imports, PostList};
+use crate::use_conclave::Workspace;
 use crate::view_model::{self, ComposeStatus, MAX_SHOWN, MAX_SHOWN_IMPORTING};
 
 /// How many more rows the session's list draws a task while it grows to [`MAX_SHOWN`]: as many
@@ -33,7 +34,7 @@ fn grow(most: RwSignal<usize>, timer: StoredValue<Option<Timeout>, LocalStorage>
 #[component]
 pub fn SessionView(
     /// The workspace as of the latest revision this tab applied.
-    workspace: Signal<View>,
+    workspace: Workspace,
     /// The open session (owned by the app; the sidebar keeps it one that exists).
     active: RwSignal<Option<ItemId>>,
     /// Makes a request of the leader: its number, or why it is refused at once.
@@ -58,11 +59,11 @@ pub fn SessionView(
     // a form whose every send would be refused.
     let session = Memo::new(move |_| {
         let id = active.get()?;
-        workspace.with(|view| view.session(id).map(|s| s.id))
+        workspace.with_outline(|view| view.session(id).map(|s| s.id))
     });
     let title = Memo::new(move |_| {
         let id = session.get()?;
-        workspace.with(|view| view.session(id).map(|s| s.title.clone()))
+        workspace.with_outline(|view| view.session(id).map(|s| s.title.clone()))
     });
     let query = RwSignal::new(String::new());
     // Another session's messages would not match the same search: start afresh.
@@ -82,7 +83,7 @@ pub fn SessionView(
     // most a few times a second: see `use_conclave`).
     let importing = Memo::new(move |_| {
         let id = session.get()?;
-        workspace.with(|view| Some(view.running_task(id).is_some()))
+        workspace.with_outline(|view| Some(view.running_task(id).is_some()))
     });
     // How many rows the list draws: MAX_SHOWN_IMPORTING while an import runs into the session
     // (rows pushed out before a redraw are never built); otherwise up to MAX_SHOWN, reached
@@ -158,7 +159,7 @@ pub fn SessionView(
         let Some(id) = session.get() else {
             return Vec::new();
         };
-        workspace.with(|view| {
+        workspace.with_outline(|view| {
             view.drafts()
                 .into_iter()
                 .filter(|d| d.session == id)

@@ -1,10 +1,11 @@
 //! The sessions sidebar: every session of the workspace, live across tabs, and the forms that
 //! create, rename and delete them.
 
-use conclave_web::{ItemId, Op, Refusal, TabId, View};
+use conclave_web::{ItemId, Op, Refusal, TabId};
 use leptos::html;
 use leptos::prelude::*;
 
+use crate::use_conclave::Workspace;
 use crate::view_model::{self, SessionRow};
 
 /// The workspace's sessions in the order they were created: switch to one, create one, rename
@@ -12,7 +13,7 @@ use crate::view_model::{self, SessionRow};
 #[component]
 pub fn SessionsSidebar(
     /// The workspace as of the latest revision this tab applied.
-    workspace: Signal<View>,
+    workspace: Workspace,
     /// The open session (owned by the app). Set here when a person switches, and moved here
     /// when it disappears: to the first session, or none.
     active: RwSignal<Option<ItemId>>,
@@ -29,7 +30,7 @@ pub fn SessionsSidebar(
     // exists. Setting only on a difference ends the loop this effect's own writes start.
     Effect::new(move |_| {
         let (current, want) = (active.get(), wanted.get());
-        let next = workspace.with(|view| view_model::choose_active(view, current, want));
+        let next = workspace.with_outline(|view| view_model::choose_active(view, current, want));
         if next != current {
             active.set(next);
         }

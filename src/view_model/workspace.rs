@@ -3,8 +3,8 @@
 //! functions of a [`View`] or a [`Snapshot`], tested without a page.
 
 use conclave_web::{
-    Breaker, ItemId, Message, Op, Outcome, Refusal, RequestCounters, Session, Snapshot, Stage,
-    TabId, View,
+    Breaker, Change, ItemId, Message, Op, Outcome, Refusal, RequestCounters, Session, Snapshot,
+    Stage, TabId, View,
 };
 
 use super::CounterRow;
@@ -85,6 +85,16 @@ pub fn search<'a>(messages: &'a [Message], query: &str) -> Vec<&'a Message> {
         .iter()
         .filter(|m| query.is_empty() || m.text.to_lowercase().contains(&query))
         .collect()
+}
+
+/// Whether `changes` (one revision's) touch the workspace's outline: anything but a message
+/// added to a session, which every tab hears at every write. Its readers (a session's title,
+/// the questions, the recovered drafts, the imports) need not read the view again for those.
+#[must_use]
+pub fn outline_changed(changes: &[Change]) -> bool {
+    changes
+        .iter()
+        .any(|change| !matches!(change, Change::Added { .. }))
 }
 
 /// "N of M messages": how many a search leaves.
@@ -374,6 +384,23 @@ mod tests {
             .collect();
         assert_eq!(seen, [("first", 0), ("later", 2)]);
         assert_eq!(rows[0].id, id(1, 4));
+    }
+
+    #[test]
+    fn only_messages_added_leave_the_outline_as_it_was() {
+        let added = |number| Change::Added {
+            session: id(1, 1),
+            message: message(2, number, "hi"),
+        };
+        assert!(!outline_changed(&[]));
+        assert!(!outline_changed(&[added(1), added(2)]));
+        let renamed = Change::Renamed {
+            id: id(1, 1),
+            title: "new".to_owned(),
+        };
+        assert!(outline_changed(std::slice::from_ref(&renamed)));
+        assert!(outline_changed(&[added(1), renamed, added(2)]));
+        assert!(outline_changed(&[Change::Deleted { id: id(1, 1) }]));
     }
 
     #[test]
