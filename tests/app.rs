@@ -104,12 +104,7 @@ async fn app_messages_reach_the_other_tabs_message_signal() {
             data: data.to_owned(),
         })
         .to_vec();
-    for _ in 0..100 {
-        if b.messages.get_untracked() == expected {
-            break;
-        }
-        TimeoutFuture::new(10).await;
-    }
+    frames_until(|| b.messages.get_untracked() == expected).await;
     assert_eq!(
         b.messages.get_untracked(),
         expected,
@@ -309,12 +304,7 @@ async fn a_reader_of_the_outline_runs_again_for_a_rename_not_for_messages_added(
     request(Op::Create {
         title: "first".to_owned(),
     });
-    for _ in 0..100 {
-        if titles.get_untracked() == ["first"] {
-            break;
-        }
-        TimeoutFuture::new(10).await;
-    }
+    frames_until(|| titles.get_untracked() == ["first"]).await;
     assert_eq!(titles.get_untracked(), ["first"], "the session is created");
     let session = workspace.with_untracked(|view| view.sessions()[0].id);
     let _ = messages.get_untracked();
@@ -326,12 +316,7 @@ async fn a_reader_of_the_outline_runs_again_for_a_rename_not_for_messages_added(
             text: format!("message {i}"),
         });
     }
-    for _ in 0..100 {
-        if messages.get_untracked() == 5 {
-            break;
-        }
-        TimeoutFuture::new(10).await;
-    }
+    frames_until(|| messages.get_untracked() == 5).await;
     assert_eq!(messages.get_untracked(), 5, "the messages are added");
     assert_eq!(titles.get_untracked(), ["first"]);
     let after_messages = runs.get_value();
@@ -345,12 +330,7 @@ async fn a_reader_of_the_outline_runs_again_for_a_rename_not_for_messages_added(
         session,
         title: "renamed".to_owned(),
     });
-    for _ in 0..100 {
-        if titles.get_untracked() == ["renamed"] {
-            break;
-        }
-        TimeoutFuture::new(10).await;
-    }
+    frames_until(|| titles.get_untracked() == ["renamed"]).await;
     assert_eq!(titles.get_untracked(), ["renamed"], "renamed");
     assert!(
         runs.get_value().0 > after_messages.0,
@@ -603,7 +583,7 @@ fn pane_in(root: &web_sys::Element) -> (web_sys::Element, bool) {
     (pane, last)
 }
 
-/// Waits up to a second (many frames) for `check`.
+/// Waits up to a second (many frames) for `check`; whether it holds.
 async fn frames_until(check: impl Fn() -> bool) -> bool {
     for _ in 0..60 {
         if check() {
