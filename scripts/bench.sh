@@ -26,6 +26,7 @@ node tests/bench/writes.mjs "${1:-300}"
 node tests/bench/write-trace.mjs
 node tests/bench/task-trace.mjs
 node tests/bench/thread-cost.mjs
+node tests/bench/callbacks.mjs
 node tests/bench/send.mjs
 node tests/bench/steady.mjs 2
 node tests/bench/platform.mjs "${1:-30}"
