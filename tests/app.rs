@@ -659,3 +659,48 @@ async fn the_message_pane_shows_the_latest_and_follows_new_ones_unless_scrolled_
         "back at its last row, it follows again"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_message_list_gone_before_its_next_frame_does_not_panic() {
+    use conclave::view_model::PostRow;
+    use conclave_web::{ItemId, TabId};
+    use leptos::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A panic outside the test's own future (in the frame's callback) only logs: count them.
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let hook = std::sync::Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        hook(info);
+    }));
+    let me = TabId::from_bytes([4; 16]);
+    let rows = (1..=3)
+        .map(|number| PostRow {
+            id: ItemId { tab: me, number },
+            author: me,
+            mine: true,
+            text: format!("message {number}"),
+        })
+        .collect::<Vec<_>>();
+    let posts = Memo::new(move |_| (0, rows.clone()));
+    let (root, mounted) = mount_post_list(posts);
+    // Drawn (the effects run as microtasks): the pane's scroll to its last row waits for the
+    // next frame. The list goes first, as when another session is opened.
+    for _ in 0..4 {
+        leptos::task::tick().await;
+    }
+    assert_eq!(rows_in(&root).len(), 3);
+    drop(mounted);
+    TimeoutFuture::new(100).await;
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "the frame after the list went"
+    );
+    drop(std::panic::take_hook());
+    if let Ok(previous) = std::sync::Arc::try_unwrap(previous) {
+        std::panic::set_hook(previous);
+    }
+}

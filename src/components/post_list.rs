@@ -64,7 +64,9 @@ pub fn PostList(
                     f.due = false;
                     f.on
                 });
-                let Some(pane) = pane.get_untracked().filter(|_| on == Some(true)) else {
+                // The list may be gone by the frame (another session opened): no panic then.
+                let pane = pane.try_get_untracked().flatten();
+                let Some(pane) = pane.filter(|_| on == Some(true)) else {
                     return;
                 };
                 pane.set_scroll_top(pane.scroll_height());
@@ -75,7 +77,7 @@ pub fn PostList(
     });
     // A person scrolling up stops the following; back at the last row, it follows again.
     let scrolled = move |_| {
-        let Some(pane) = pane.get_untracked() else {
+        let Some(pane) = pane.try_get_untracked().flatten() else {
             return;
         };
         let top = pane.scroll_top();
