@@ -32,10 +32,12 @@
 //    readwrite transaction per message (as RxDB and Dexie insert: one document, one
 //    transaction), K each, all at once; writes/s from the first insert to the last commit. The
 //    bare baseline's tabs tell no other tab anything and draw nothing: it is only the storage
-//    part of the work. Two more modes of the same page: "observed", where every tab also
+//    part of the work. Three more modes of the same page: "observed", where every tab also
 //    shows every message as RxDB's and Dexie's observing tabs do (a committed write is drawn
 //    by its tab and announced on a BroadcastChannel; the others read it from IndexedDB and
-//    draw it), until every tab shows all 5 × K; and "display", no storage at all, every
+//    draw it, as Dexie's live queries do), until every tab shows all 5 × K; "announced", the
+//    same but the committed record itself goes on the channel and the others draw it from the
+//    message, as RxDB's multi-instance tabs do; and "display", no storage at all, every
 //    message sent on the channel and drawn by every tab: the floor of "every tab shows every
 //    write". For each, the CPU time the browser's processes used meanwhile (read from /proc;
 //    with WRITES_STORAGE=disk only) and how busy the machine's cores were.
@@ -574,6 +576,8 @@ async function baselineTabs(n, where, storage = STORAGE) {
 const MODES = {
   bare: "every tab writes IndexedDB itself, one strict transaction per message, and shows nothing",
   observed: "the same, and every tab shows every message: a write's tab draws it once committed and tells the others, which read it from IndexedDB and draw it",
+  announced:
+    "the same, and every tab shows every message as RxDB's tabs do: a write's tab draws it once committed and sends it on a BroadcastChannel, the others draw it from the message",
   display: "no storage: every tab shows every message, sent on a BroadcastChannel",
 };
 

@@ -1,11 +1,17 @@
-// The baselines beside Conclave's sustained writes (tests/bench/writes.mjs), in three modes:
+// The baselines beside Conclave's sustained writes (tests/bench/writes.mjs), in four modes:
 // - "bare": no leader, no channel; every tab writes IndexedDB itself, one readwrite
 //   transaction with durability "strict" per message (the way RxDB and Dexie insert: one
 //   document, one transaction), and tells no one: only the storage part of the work.
 // - "observed": the same writes, and every tab shows every message, as RxDB's and Dexie's
 //   observing tabs do: once a write commits, its tab draws it and tells the other tabs on a
 //   BroadcastChannel, and each of them reads that record from IndexedDB and draws it (a
-//   generous observer: it reads the one new record, where a live query would run again).
+//   generous observer: it reads the one new record, where a live query would run again), as
+//   Dexie's live queries do.
+// - "announced": the same writes, and every tab shows every message as RxDB's tabs do (its
+//   multi-instance storage sends each committed change, the document in it, on a
+//   BroadcastChannel, and the other tabs apply it to their views without reading storage):
+//   once a write commits, its tab draws it and sends the record on the channel, and each
+//   of the others draws it from the message.
 // - "display": no storage at all; each message goes out on the BroadcastChannel at once and
 //   every tab draws it: the floor of "every tab shows every write" in this Chromium.
 // And the floor of one write through a leader (`relayed`): a tab asks on the channel, the tab
@@ -119,12 +125,12 @@ window.__baseline = {
       }
       const committed = insert(db, record, "strict");
       commits.push(
-        mode === "observed"
-          ? committed.then(() => {
+        mode === "bare"
+          ? committed
+          : committed.then(() => {
               show(record);
-              channel.postMessage({ id: record.id });
-            })
-          : committed,
+              channel.postMessage(mode === "announced" ? { record } : { id: record.id });
+            }),
       );
     }
     await Promise.all(commits);
