@@ -102,7 +102,7 @@ pub fn App() -> impl IntoView {
                 <BackupsPanel snapshot />
                 <MessageBoard messages=conclave.messages broadcast=conclave.broadcast />
                 <CounterTable
-                    title="Messages"
+                    title="Channel messages"
                     testid="message-counters"
                     rows=classes
                 />
