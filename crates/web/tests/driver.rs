@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use conclave_web::{Config, Driver, ItemId, Rejection, Role};
 use gloo_timers::future::TimeoutFuture;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::BroadcastChannel;
@@ -576,4 +577,93 @@ async fn drafts_in_one_turn(driver: &Driver, session: ItemId, texts: &[&str]) ->
         .await
         .expect("a resolved promise");
     driver.snapshot().backup.writes - before
+}
+
+#[wasm_bindgen(inline_js = r#"
+const seen = new Map();
+export function watch_posts(name) {
+    const state = { objects: new WeakSet(), opened: 0, closed: 0 };
+    seen.set(name, state);
+    const post = BroadcastChannel.prototype.postMessage;
+    const close = BroadcastChannel.prototype.close;
+    BroadcastChannel.prototype.postMessage = function (data) {
+        const watched = seen.get(this.name);
+        if (watched && !watched.objects.has(this)) {
+            watched.objects.add(this);
+            watched.opened += 1;
+        }
+        return post.call(this, data);
+    };
+    BroadcastChannel.prototype.close = function () {
+        const watched = seen.get(this.name);
+        if (watched && watched.objects.has(this)) watched.closed += 1;
+        return close.call(this);
+    };
+}
+export function posting_objects(name) { return seen.get(name)?.opened ?? 0; }
+export function closed_objects(name) { return seen.get(name)?.closed ?? 0; }
+"#)]
+extern "C" {
+    /// Counts, from now on, the channel objects named `name` that post, and their closes.
+    fn watch_posts(name: &str);
+    /// How many channel objects named `name` have posted since [`watch_posts`].
+    fn posting_objects(name: &str) -> u32;
+    /// How many of those have been closed.
+    fn closed_objects(name: &str) -> u32;
+}
+
+#[wasm_bindgen_test]
+async fn a_follower_posts_its_requests_from_one_channel_object_closed_once_idle() {
+    use conclave_web::Op;
+    let channel = "leader-sender";
+    let to_leader = format!("{channel}:to-leader");
+    watch_posts(&to_leader);
+    let a = Driver::start(config(channel), |_| {}).expect("driver a starts");
+    let b = Driver::start(config(channel), |_| {}).expect("driver b starts");
+    assert!(
+        eventually(|| a.snapshot().is_leader != b.snapshot().is_leader
+            && a.snapshot().leader.is_some()
+            && a.snapshot().leader == b.snapshot().leader)
+        .await,
+        "one leader"
+    );
+    let follower = if a.snapshot().is_leader { &b } else { &a };
+    let create = |title: &str| {
+        follower
+            .request(Op::Create {
+                title: title.to_owned(),
+            })
+            .expect("the request is taken")
+    };
+    // Three requests in three turns, each answered: one object posts them all.
+    for title in ["one", "two", "three"] {
+        create(title);
+        assert!(
+            eventually(|| follower.snapshot().pending.is_empty()).await,
+            "answered: {:?}",
+            follower.snapshot().pending
+        );
+    }
+    assert_eq!(posting_objects(&to_leader), 1, "one object for the three");
+    assert_eq!(
+        closed_objects(&to_leader),
+        0,
+        "kept open while the tab writes"
+    );
+    // Idle past 2 s, it is closed at the driver's next turn (heartbeats make them).
+    assert!(
+        within(4_000, || closed_objects(&to_leader) == 1).await,
+        "closed once idle"
+    );
+    // The next request opens another, and is answered.
+    create("four");
+    assert!(
+        eventually(|| follower.snapshot().pending.is_empty()).await,
+        "the request after the close is answered"
+    );
+    assert_eq!(
+        posting_objects(&to_leader),
+        2,
+        "a new object after the close"
+    );
 }
