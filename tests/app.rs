@@ -467,6 +467,17 @@ fn mount_post_list(
     use conclave::components::PostList;
     use leptos::prelude::*;
 
+    mount_in_page(move || view! { <PostList posts /> })
+}
+
+/// What `view` makes, mounted in a `div` of its own at the end of the page: the `div`, and the
+/// handle that keeps it mounted.
+fn mount_in_page<N: leptos::prelude::IntoView>(
+    view: impl FnOnce() -> N + 'static,
+) -> (
+    web_sys::Element,
+    leptos::mount::UnmountHandle<<N as leptos::tachys::view::Render>::State>,
+) {
     let document = web_sys::window()
         .and_then(|w| w.document())
         .expect("a document");
@@ -477,7 +488,7 @@ fn mount_post_list(
         .append_child(&root)
         .expect("appended");
     let html: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(root.clone());
-    let mounted = leptos::mount::mount_to(html, move || view! { <PostList posts /> });
+    let mounted = leptos::mount::mount_to(html, view);
     (root, mounted)
 }
 
@@ -665,16 +676,8 @@ async fn a_message_list_gone_before_its_next_frame_does_not_panic() {
     use conclave::view_model::PostRow;
     use conclave_web::{ItemId, TabId};
     use leptos::prelude::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    // A panic outside the test's own future (in the frame's callback) only logs: count them.
-    static PANICS: AtomicUsize = AtomicUsize::new(0);
-    let previous = std::sync::Arc::new(std::panic::take_hook());
-    let hook = std::sync::Arc::clone(&previous);
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        hook(info);
-    }));
+    let panics = Panics::count();
     let me = TabId::from_bytes([4; 16]);
     let rows = (1..=3)
         .map(|number| PostRow {
@@ -694,13 +697,107 @@ async fn a_message_list_gone_before_its_next_frame_does_not_panic() {
     assert_eq!(rows_in(&root).len(), 3);
     drop(mounted);
     TimeoutFuture::new(100).await;
-    assert_eq!(
-        PANICS.load(Ordering::SeqCst),
-        0,
-        "the frame after the list went"
+    assert_eq!(panics.seen(), 0, "the frame after the list went");
+}
+
+#[wasm_bindgen_test]
+async fn a_session_gone_before_the_frame_that_refocuses_its_rename_button_does_not_panic() {
+    use conclave::components::SessionsSidebar;
+    use conclave_web::{Change, ItemId, Op, Refusal, TabId, View};
+    use leptos::prelude::*;
+
+    let panics = Panics::count();
+    let me = TabId::from_bytes([5; 16]);
+    let id = ItemId { tab: me, number: 1 };
+    let mut view = View::default();
+    view.apply(
+        1,
+        &[Change::Created {
+            id,
+            title: "going".to_owned(),
+        }],
     );
-    drop(std::panic::take_hook());
-    if let Ok(previous) = std::sync::Arc::try_unwrap(previous) {
-        std::panic::set_hook(previous);
+    let view = RwSignal::new(view);
+    let outline = RwSignal::new(0_u64);
+    let workspace = conclave::Workspace::new(view.into(), outline.into());
+    let active = RwSignal::new(None::<ItemId>);
+    let request = Callback::new(|_: Op| Err::<u64, Refusal>(Refusal::Busy));
+
+    let (root, mounted) =
+        mount_in_page(move || view! { <SessionsSidebar workspace active request /> });
+    let click = |testid: &str| {
+        let button = root
+            .query_selector(&format!("[data-testid={testid}]"))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("a {testid} button"));
+        wasm_bindgen::JsCast::unchecked_ref::<web_sys::HtmlElement>(&button).click();
+    };
+    click("rename-session");
+    TimeoutFuture::new(50).await;
+    // Cancelled: the rename button gets the focus back at the next frame. The session goes
+    // first (deleted from another tab), and its line with it.
+    click("rename-cancel");
+    view.update(|view| view.apply(2, &[Change::Deleted { id }]));
+    outline.update(|n| *n += 1);
+    for _ in 0..4 {
+        leptos::task::tick().await;
+    }
+    assert!(
+        root.query_selector("[data-testid=session]")
+            .ok()
+            .flatten()
+            .is_none(),
+        "the session's line is gone"
+    );
+    TimeoutFuture::new(100).await;
+    assert_eq!(panics.seen(), 0, "the frame after the session went");
+    drop(mounted);
+}
+
+/// Counts the panics from its making until it is dropped (one outside a test's own future, in
+/// a frame's callback, only logs), passing each on to the hook before it, which it then puts
+/// back.
+struct Panics {
+    previous: Option<std::sync::Arc<PanicHook>>,
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Panics {
+    fn count() -> Self {
+        PANICS.store(0, std::sync::atomic::Ordering::SeqCst);
+        let previous = std::sync::Arc::new(std::panic::take_hook());
+        let hook = std::sync::Arc::clone(&previous);
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            hook(info);
+        }));
+        Self {
+            previous: Some(previous),
+        }
+    }
+
+    fn seen(&self) -> usize {
+        PANICS.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Panics {
+    fn drop(&mut self) {
+        // A panicking thread may not change the hook; the test fails then anyway.
+        if std::thread::panicking() {
+            return;
+        }
+        drop(std::panic::take_hook());
+        if let Some(previous) = self
+            .previous
+            .take()
+            .and_then(|p| std::sync::Arc::try_unwrap(p).ok())
+        {
+            std::panic::set_hook(previous);
+        }
     }
 }

@@ -142,7 +142,8 @@ fn SessionLine(rows: Memo<Vec<SessionRow>>, id: ItemId, ui: Ui) -> impl IntoView
     // Back to the button that opened an inline form, once it is shown again (next frame).
     let refocus = move |to: NodeRef<html::Button>| {
         request_animation_frame(move || {
-            if let Some(button) = to.get_untracked() {
+            // The line may be gone by the frame (the session deleted from another tab).
+            if let Some(button) = to.try_get_untracked().flatten() {
                 let _ = button.focus();
             }
         });
