@@ -320,7 +320,8 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         match started {
             Some(future) => leptos::task::spawn_local(async move {
                 let result = future.await;
-                import_started.set(Some((attempt, result)));
+                // The owner (and with it the signal) may be gone once the import has started.
+                let _ = import_started.try_set(Some((attempt, result)));
             }),
             None => import_started.set(Some((attempt, Err(ImportError::Refused(Refusal::Busy))))),
         }
