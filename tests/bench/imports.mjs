@@ -49,6 +49,7 @@ import { fileURLToPath } from "node:url";
 import { DIST, launchPersistent, openTabs, tabId } from "../e2e/browser.mjs";
 import { createSession, leaderOf, openSession, tasks } from "../e2e/app.mjs";
 import { crash, firstTask, pick, startOutcome, streamingHistory } from "../e2e/imports.mjs";
+import { pageMetrics } from "./metrics.mjs";
 import { cpuByProcess, cpuSpent } from "./processes.mjs";
 import { quantile } from "./stats.mjs";
 
@@ -307,9 +308,8 @@ const chromium = (cmdline) => /chrom/.test(cmdline.replaceAll("\0", " ").split("
  * `{ page, spent() }`, spent() resolving to the seconds since.
  */
 async function busyMeter(context, page) {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("Performance.enable");
-  const taskDuration = async () => (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "TaskDuration").value;
+  const { read } = await pageMetrics(context, [page]);
+  const taskDuration = async () => (await read())[0].TaskDuration;
   const start = await taskDuration();
   return { page, spent: async () => (await taskDuration()) - start };
 }

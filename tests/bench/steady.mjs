@@ -24,6 +24,7 @@
 //   node tests/bench/steady.mjs [rounds]   (after a release build in dist/; rounds: 1 unless
 //                                           given, each a visible and a hidden window)
 import { emulateHidden, launch, tabId } from "../e2e/browser.mjs";
+import { pageMetrics } from "./metrics.mjs";
 import { quantile } from "./stats.mjs";
 
 const TABS = 10;
@@ -37,15 +38,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * collected first, so that what start-up left is not counted in the first window.
  */
 async function group(name, context, pages) {
-  const sessions = await Promise.all(pages.map((p) => context.newCDPSession(p)));
-  await Promise.all(sessions.map((s) => s.send("Performance.enable")));
+  const { sessions, read } = await pageMetrics(context, pages);
   await Promise.all(sessions.map((s) => s.send("HeapProfiler.collectGarbage")));
-  const read = () =>
-    Promise.all(
-      sessions.map(async (s) =>
-        Object.fromEntries((await s.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value])),
-      ),
-    );
   return { name, pages, read };
 }
 

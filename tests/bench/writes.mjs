@@ -68,6 +68,7 @@ import { chromium } from "playwright-core";
 import { ARGS, DIST, EXTRA_ARGS, closePanel, emulateHidden, launch, openPanel, openTabs, tabId, within } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
 import { timedWrite } from "./compose.mjs";
+import { pageMetrics } from "./metrics.mjs";
 import { cpuByProcess, cpuSpent } from "./processes.mjs";
 import { describe, profiling } from "./profiles.mjs";
 import { quantile, stats } from "./stats.mjs";
@@ -183,23 +184,21 @@ function used(env, from, total) {
 }
 
 /**
- * Starts counting each of `pages`' main-thread time (CDP Performance metrics, wall time of the
- * tasks: waits for a core included). The function returned gives, per message of `total`, the
- * median tab's task, script, layout and style time; or with `named` (index → name), each tab's.
+ * Starts counting each of `pages`' main-thread time (metrics.mjs: the tasks' wall time, waits
+ * for a core included, and the thread's CPU time). The function returned gives, per message of
+ * `total`, the median tab's task, CPU, script, layout and style time; or with `named` (index →
+ * name), each tab's.
  */
 async function mainThreads(context, pages) {
-  const sessions = await Promise.all(pages.map((page) => context.newCDPSession(page)));
-  await Promise.all(sessions.map((s) => s.send("Performance.enable")));
-  const read = () =>
-    Promise.all(sessions.map(async (s) => Object.fromEntries((await s.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]))));
+  const { read, detach } = await pageMetrics(context, pages);
   const before = await read();
   return async (total, named) => {
     const after = await read();
-    await Promise.all(sessions.map((s) => s.detach()));
+    await detach();
     const each = (name) => after.map((a, i) => ((a[name] - before[i][name]) * 1_000_000) / total);
     const median = (name) => each(name).sort((x, y) => x - y)[Math.floor(pages.length / 2)];
     const words = (at) =>
-      `tasks ${at("TaskDuration").toFixed(0)} µs (script ${at("ScriptDuration").toFixed(0)}, ` +
+      `tasks ${at("TaskDuration").toFixed(0)} µs (CPU ${at("ThreadTime").toFixed(0)}; script ${at("ScriptDuration").toFixed(0)}, ` +
       `layout ${at("LayoutDuration").toFixed(0)}, style ${at("RecalcStyleDuration").toFixed(0)})`;
     if (named) return pages.map((_, i) => `${named(i)}: ${words((name) => each(name)[i])}`).join("; ");
     return `the median tab's main thread, per message: ${words(median)}`;
