@@ -337,8 +337,9 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
             let _ = driver.try_with_value(|d| d.draft(session, &text));
         }
     });
+    let readers = Workspace::new(workspace.into(), outline.into());
     UseConclaveReturn {
-        workspace: Workspace::new(workspace.into(), outline.into()),
+        workspace: readers,
         request,
         draft,
         import,
@@ -346,11 +347,7 @@ pub fn use_conclave_with_options(options: UseConclaveOptions) -> UseConclaveRetu
         import_started: import_started.into(),
         ended: ended.into(),
         timeline: timeline.into(),
-        resolved: Memo::new(move |_| {
-            outline.track();
-            workspace.with_untracked(|v| v.resolved().to_vec())
-        })
-        .into(),
+        resolved: Memo::new(move |_| readers.with_outline(|v| v.resolved().to_vec())).into(),
         // Read from the driver at every read too: a snapshot taken before the thread was
         // blocked still says "leader" when it resumes, before the engine's next input.
         is_leader: Signal::derive(move || {
