@@ -12,9 +12,8 @@
 // whole write (writes.mjs, thread-cost.mjs).
 //
 //   node tests/bench/callbacks.mjs [writes]   (default 150)
-import { launch, openTabs, tabId } from "../e2e/browser.mjs";
-import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
-import { timedWrite } from "./compose.mjs";
+import { launch } from "../e2e/browser.mjs";
+import { timedWrite, writingTabs } from "./compose.mjs";
 import { quantile } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 150);
@@ -83,11 +82,7 @@ function timeCallbacks() {
 const env = await launch();
 try {
   await env.context.addInitScript(timeCallbacks);
-  const pages = await openTabs(env.context, env.url, TABS);
-  const ids = await Promise.all(pages.map(tabId));
-  const lead = await leaderOf(pages, ids, 10_000);
-  await openSession(pages, await createSession(pages[lead], "callbacks"));
-  const w = (lead + 1) % TABS;
+  const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "callbacks");
   const role = (i) => `tab ${i}${i === lead ? ", the leader" : i === w ? ", the writer" : ""}${i === TABS - 1 ? " (in front)" : ""}`;
   for (let i = 0; i < WARM_UP; i++) await pages[w].evaluate(timedWrite, { text: `warm-up #${i}`, bound: 30_000 });
   const copy = () => Promise.all(pages.map((page) => page.evaluate(() => JSON.parse(JSON.stringify(window.__calls)))));

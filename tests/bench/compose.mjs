@@ -1,4 +1,20 @@
-// What the write benchmarks do in a page: one write through the composer, timed.
+// What the write benchmarks share: the tabs they write in, and what they do in a page (one
+// write through the composer, timed).
+import { openTabs, tabId } from "../e2e/browser.mjs";
+import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
+
+/**
+ * In `context`: `n` tabs of the app at `url`, one agreed leader, and a session titled `title`
+ * that every tab has open; resolves to { pages, lead, w }: the tabs, and the indices of the
+ * leader and of the follower that writes (the tab after the leader).
+ */
+export async function writingTabs(context, url, n, title) {
+  const pages = await openTabs(context, url, n);
+  const ids = await Promise.all(pages.map(tabId));
+  const lead = await leaderOf(pages, ids, 10_000);
+  await openSession(pages, await createSession(pages[lead], title));
+  return { pages, lead, w: (lead + 1) % n };
+}
 
 /**
  * In a page: submits `text` through the composer (its text and an Enter) and resolves to { t0, t1 }: when it was

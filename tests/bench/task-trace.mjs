@@ -13,9 +13,8 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launch, openTabs, tabId } from "../e2e/browser.mjs";
-import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
-import { timedWrite } from "./compose.mjs";
+import { launch } from "../e2e/browser.mjs";
+import { timedWrite, writingTabs } from "./compose.mjs";
 import { quantile } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 60);
@@ -30,11 +29,7 @@ const env = await launch();
 let roles;
 const acked = [];
 try {
-  const pages = await openTabs(env.context, env.url, TABS);
-  const ids = await Promise.all(pages.map(tabId));
-  const lead = await leaderOf(pages, ids, 10_000);
-  await openSession(pages, await createSession(pages[lead], "trace"));
-  const w = (lead + 1) % TABS;
+  const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "trace");
   roles = pages.map((_, i) => `tab ${i}${i === lead ? ", the leader" : i === w ? ", the writer" : ""}${i === TABS - 1 ? " (in front)" : ""}`);
   const writer = pages[w];
   for (let i = 0; i < WARM_UP; i++) await writer.evaluate(timedWrite, { text: `warm-up #${i}`, bound: 30_000 });

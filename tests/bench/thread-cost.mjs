@@ -17,10 +17,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { launch, openTabs, tabId } from "../e2e/browser.mjs";
-import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
+import { launch, openTabs } from "../e2e/browser.mjs";
 import { serve } from "../e2e/server.mjs";
-import { timedWrite } from "./compose.mjs";
+import { timedWrite, writingTabs } from "./compose.mjs";
 import { quantile } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 80);
@@ -94,11 +93,7 @@ function report(label, { events, acked }, roles) {
 async function app() {
   const env = await launch();
   try {
-    const pages = await openTabs(env.context, env.url, TABS);
-    const ids = await Promise.all(pages.map(tabId));
-    const lead = await leaderOf(pages, ids, 10_000);
-    await openSession(pages, await createSession(pages[lead], "thread cost"));
-    const w = (lead + 1) % TABS;
+    const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "thread cost");
     const front = [...pages.keys()].find((i) => i !== lead && i !== w);
     await pages[front].bringToFront();
     const roles = pages.map((_, i) => (i === lead ? "the leader" : i === w ? "the writer" : i === front ? `tab ${i} (in front)` : `tab ${i}`));

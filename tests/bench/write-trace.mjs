@@ -14,9 +14,8 @@
 // tests/bench/writes.mjs.
 //
 //   node tests/bench/write-trace.mjs [writes]   (default 60)
-import { launch, openTabs, tabId } from "../e2e/browser.mjs";
-import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
-import { timedWrite } from "./compose.mjs";
+import { launch } from "../e2e/browser.mjs";
+import { timedWrite, writingTabs } from "./compose.mjs";
 import { quantile } from "./stats.mjs";
 
 const WRITES = Number(process.argv[2] ?? 60);
@@ -75,11 +74,8 @@ const STEPS = [
 const env = await launch();
 try {
   await env.context.addInitScript(watch);
-  const pages = await openTabs(env.context, env.url, TABS);
-  const ids = await Promise.all(pages.map(tabId));
-  const lead = await leaderOf(pages, ids, 10_000);
-  await openSession(pages, await createSession(pages[lead], "trace"));
-  const writer = pages[(lead + 1) % TABS];
+  const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "trace");
+  const writer = pages[w];
   const leader = pages[lead];
   const times = [];
   for (let i = 0; i < WARM_UP + WRITES; i++) {
