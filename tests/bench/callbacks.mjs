@@ -82,8 +82,7 @@ function timeCallbacks() {
 const env = await launch();
 try {
   await env.context.addInitScript(timeCallbacks);
-  const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "callbacks");
-  const role = (i) => `tab ${i}${i === lead ? ", the leader" : i === w ? ", the writer" : ""}${i === TABS - 1 ? " (in front)" : ""}`;
+  const { pages, w, role } = await writingTabs(env.context, env.url, TABS, "callbacks");
   for (let i = 0; i < WARM_UP; i++) await pages[w].evaluate(timedWrite, { text: `warm-up #${i}`, bound: 30_000 });
   const copy = () => Promise.all(pages.map((page) => page.evaluate(() => JSON.parse(JSON.stringify(window.__calls)))));
   const before = await copy();

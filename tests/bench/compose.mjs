@@ -5,15 +5,18 @@ import { createSession, leaderOf, openSession } from "../e2e/app.mjs";
 
 /**
  * In `context`: `n` tabs of the app at `url`, one agreed leader, and a session titled `title`
- * that every tab has open; resolves to { pages, lead, w }: the tabs, and the indices of the
- * leader and of the follower that writes (the tab after the leader).
+ * that every tab has open; resolves to { pages, lead, w, role }: the tabs, the indices of the
+ * leader and of the follower that writes (the tab after the leader), and each tab's name by
+ * its index ("tab 2, the writer"; the last opened is the one in front).
  */
 export async function writingTabs(context, url, n, title) {
   const pages = await openTabs(context, url, n);
   const ids = await Promise.all(pages.map(tabId));
   const lead = await leaderOf(pages, ids, 10_000);
   await openSession(pages, await createSession(pages[lead], title));
-  return { pages, lead, w: (lead + 1) % n };
+  const w = (lead + 1) % n;
+  const role = (i) => `tab ${i}${i === lead ? ", the leader" : i === w ? ", the writer" : ""}${i === n - 1 ? " (in front)" : ""}`;
+  return { pages, lead, w, role };
 }
 
 /**

@@ -29,8 +29,8 @@ const env = await launch();
 let roles;
 const acked = [];
 try {
-  const { pages, lead, w } = await writingTabs(env.context, env.url, TABS, "trace");
-  roles = pages.map((_, i) => `tab ${i}${i === lead ? ", the leader" : i === w ? ", the writer" : ""}${i === TABS - 1 ? " (in front)" : ""}`);
+  const { pages, w, role } = await writingTabs(env.context, env.url, TABS, "trace");
+  roles = pages.map((_, i) => role(i));
   const writer = pages[w];
   for (let i = 0; i < WARM_UP; i++) await writer.evaluate(timedWrite, { text: `warm-up #${i}`, bound: 30_000 });
   await env.browser.startTracing(undefined, { path, categories: ["toplevel", "devtools.timeline", "blink.user_timing"] });
